@@ -1,0 +1,80 @@
+// io/gguf.h — GGUF v3 reader (over a read-only mmap) and writer.
+//
+// The reader checks every offset, size, count and string length against the file before use; a malformed file gives
+// HN_ERR_FORMAT with a message naming the file, the field and what was expected. Strings and tensor data point into
+// the mapping and are borrowed until hn_gguf_close.
+//
+//   hn_gguf g;
+//   if (hn_gguf_open(&g, "model.gguf")) return fail(hn_errmsg());
+//   uint32_t n_layer;
+//   if (hn_gguf_get_u32(&g, "llama.block_count", &n_layer)) ...;   // HN_ERR_NOTFOUND if absent
+//   const hn_tensor *t = hn_gguf_tensor(&g, "token_embd.weight");
+//   hn_gguf_close(&g);
+#ifndef HN_GGUF_H
+#define HN_GGUF_H
+
+#include "tensor/tensor.h"
+
+// Metadata value types (FORMATS.md 1.4).
+typedef enum {
+    HN_GGUF_U8 = 0, HN_GGUF_I8 = 1, HN_GGUF_U16 = 2, HN_GGUF_I16 = 3, HN_GGUF_U32 = 4, HN_GGUF_I32 = 5,
+    HN_GGUF_F32 = 6, HN_GGUF_BOOL = 7, HN_GGUF_STRING = 8, HN_GGUF_ARRAY = 9, HN_GGUF_U64 = 10, HN_GGUF_I64 = 11,
+    HN_GGUF_F64 = 12, HN_GGUF_TYPE_COUNT
+} hn_gguf_type;
+
+typedef struct {
+    const char *str; // not NUL-terminated: use len
+    uint64_t len;
+} hn_gguf_str;
+
+typedef struct {
+    hn_gguf_str key;
+    hn_gguf_type type;
+    hn_gguf_type arr_type; // element type when type == HN_GGUF_ARRAY
+    uint64_t arr_n;        // element count when type == HN_GGUF_ARRAY
+    const uint8_t *val;    // the encoded value in the file (for arrays: the first element)
+} hn_gguf_kv;
+
+typedef struct {
+    char *path;
+    hn_map map;
+    uint32_t version;
+    uint64_t n_kv, n_tensors;
+    hn_gguf_kv *kv;
+    hn_tensor *tensors; // data points into the mapping
+    uint64_t alignment;
+    uint64_t data_offset; // start of the tensor data section
+} hn_gguf;
+
+hn_status hn_gguf_open(hn_gguf *g, const char *path);
+void hn_gguf_close(hn_gguf *g);
+
+const hn_gguf_kv *hn_gguf_find(const hn_gguf *g, const char *key); // NULL if absent
+const hn_tensor *hn_gguf_tensor(const hn_gguf *g, const char *name); // NULL if absent
+
+// Typed getters: HN_ERR_NOTFOUND if the key is absent (message names file and key), HN_ERR_FORMAT if it has another
+// type. Integer getters accept any integer type whose value fits.
+hn_status hn_gguf_get_u32(const hn_gguf *g, const char *key, uint32_t *out);
+hn_status hn_gguf_get_f32(const hn_gguf *g, const char *key, float *out);  // accepts f32 or f64
+hn_status hn_gguf_get_bool(const hn_gguf *g, const char *key, bool *out);
+hn_status hn_gguf_get_str(const hn_gguf *g, const char *key, hn_gguf_str *out);
+// Arrays: element i of an array of strings / of numbers (i < kv->arr_n, checked by the reader at open).
+hn_gguf_str hn_gguf_arr_str(const hn_gguf_kv *kv, uint64_t i);
+double hn_gguf_arr_num(const hn_gguf_kv *kv, uint64_t i); // any numeric element type
+
+// Writer: collects metadata and tensors, then writes the whole file atomically (temp + rename).
+typedef struct hn_gguf_writer hn_gguf_writer;
+hn_gguf_writer *hn_gguf_writer_create(void);
+void hn_gguf_writer_destroy(hn_gguf_writer *w);
+hn_status hn_gguf_writer_set_u32(hn_gguf_writer *w, const char *key, uint32_t v);
+hn_status hn_gguf_writer_set_f32(hn_gguf_writer *w, const char *key, float v);
+hn_status hn_gguf_writer_set_bool(hn_gguf_writer *w, const char *key, bool v);
+hn_status hn_gguf_writer_set_str(hn_gguf_writer *w, const char *key, const char *v);
+// Copies a key/value (any type, arrays included) from a file being read, e.g. to carry metadata over.
+hn_status hn_gguf_writer_copy_kv(hn_gguf_writer *w, const hn_gguf_kv *kv);
+// Adds a tensor; `data` (hn_row_bytes of the whole tensor) is borrowed until hn_gguf_writer_write returns.
+hn_status hn_gguf_writer_add_tensor(hn_gguf_writer *w, const char *name, hn_dtype type, int ndim, const int64_t *ne,
+                                    const void *data);
+hn_status hn_gguf_writer_write(hn_gguf_writer *w, const char *path);
+
+#endif

@@ -1,0 +1,79 @@
+// model/model.h — a loaded model: hyper-parameters, weights, tokenizer, chat template; and its forward pass with a
+// KV cache. Architectures are written once against tensor/ops.h; this header is what the rest of hone sees.
+//
+//   hn_model *m;
+//   if (hn_model_load(&m, "smollm2-135m-instruct", NULL)) ...;     // a path or a pulled name
+//   hn_kv_cache *kv = hn_kv_cache_create(m, 2048);
+//   float *logits;                                                  // (T, n_vocab), borrowed until the next call
+//   hn_model_forward(m, kv, ids, T, &logits, HN_LOGITS_LAST);        // appends T tokens at kv's position
+#ifndef HN_MODEL_H
+#define HN_MODEL_H
+
+#include "io/chat.h"
+#include "io/gguf.h"
+#include "io/tokenizer.h"
+#include "model/registry.h"
+#include "tensor/ops.h"
+
+typedef enum { HN_ARCH_LLAMA, HN_ARCH_COUNT } hn_arch;
+
+typedef struct {
+    hn_arch arch;
+    int n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_ctx_train;
+    float rope_theta, norm_eps;
+} hn_hparams;
+
+// A linear layer: the one place methods (LoRA, IA3, ...) will attach (DESIGN.md section 10).
+typedef struct {
+    const hn_tensor *w; // ne = {in, out}, any dtype; borrowed from the file
+    const hn_tensor *b; // optional bias (ne = {out}), NULL if none
+} hn_linear;
+
+typedef struct {
+    const hn_tensor *attn_norm, *ffn_norm; // F32 (n_embd)
+    hn_linear q, k, v, o, gate, up, down;
+} hn_layer;
+
+typedef struct hn_model {
+    char *path;
+    hn_gguf gguf;
+    hn_hparams hp;
+    const hn_tensor *tok_embd; // (n_vocab, n_embd)
+    const hn_tensor *out_norm;
+    hn_linear output;          // tied to tok_embd when the file has no output.weight
+    hn_layer *layers;
+    hn_tokenizer *tok;
+    hn_chat_template chat;
+    char *default_system;      // the template's default system prompt, or NULL
+    hn_mm_mode mm_mode;        // HN_MM_FAST by default; HN_MM_EXACT for the fp32 reference path
+} hn_model;
+
+typedef struct {
+    hn_mm_mode mm_mode;
+} hn_model_params;
+hn_model_params hn_model_default_params(void);
+
+// MODEL is a file path or a pulled name (see hn_model_resolve in model/registry.h). params may be NULL (defaults).
+hn_status hn_model_load(hn_model **out, const char *model, const hn_model_params *params);
+void hn_model_destroy(hn_model *m);
+
+
+// KV cache for one sequence of up to n_ctx tokens.
+typedef struct hn_kv_cache hn_kv_cache;
+hn_kv_cache *hn_kv_cache_create(const hn_model *m, int n_ctx); // NULL + hn_errmsg on failure
+void hn_kv_cache_destroy(hn_kv_cache *kv);
+int hn_kv_cache_pos(const hn_kv_cache *kv); // tokens stored so far
+int hn_kv_cache_size(const hn_kv_cache *kv);
+void hn_kv_cache_truncate(hn_kv_cache *kv, int pos); // forget tokens from pos on
+
+typedef enum {
+    HN_LOGITS_LAST, // logits of the last token only: (1, n_vocab)
+    HN_LOGITS_ALL,  // logits of every token: (T, n_vocab)
+} hn_logits_mode;
+
+// Runs T tokens through the model, appending them to kv. *logits is owned by kv and valid until the next call.
+// A sequence that would pass the cache size gives HN_ERR_RANGE with a message naming both lengths.
+hn_status hn_model_forward(hn_model *m, hn_kv_cache *kv, const int32_t *ids, int T, hn_logits_mode mode,
+                           float **logits);
+
+#endif

@@ -1,0 +1,43 @@
+// model/sample.h — choosing the next token from logits, and the generation loop that streams text.
+#ifndef HN_SAMPLE_H
+#define HN_SAMPLE_H
+
+#include "model/model.h"
+
+typedef struct {
+    float temp;           // 0: greedy
+    int top_k;            // 0: off
+    float top_p;          // 1: off
+    float min_p;          // 0: off
+    float repeat_penalty; // 1: off (llama.cpp's rule: divide positive logits, multiply negative ones)
+    int repeat_last_n;    // how many recent tokens the penalty looks at
+    uint64_t seed;
+} hn_sampler_params;
+hn_sampler_params hn_sampler_default_params(void); // temp 0.8, top_k 40, top_p 0.95, min_p 0.05, penalty 1, seed 0
+
+typedef struct hn_sampler hn_sampler;
+hn_sampler *hn_sampler_create(const hn_sampler_params *p, int n_vocab);
+void hn_sampler_destroy(hn_sampler *s);
+// Picks a token from logits (n_vocab); `recent`/n_recent are the tokens the repetition penalty looks at.
+int32_t hn_sampler_sample(hn_sampler *s, const float *logits, const int32_t *recent, int n_recent);
+
+typedef struct {
+    int n_predict;         // maximum new tokens
+    const char **stop;     // stop strings (the text up to a stop string is emitted, the stop string is not)
+    int n_stop;
+    bool (*on_text)(const char *text, size_t len, void *user); // streamed text; return false to stop
+    void *user;
+} hn_generate_params;
+
+typedef struct {
+    int n_prompt, n_gen;
+    double prompt_s, decode_s; // wall seconds of the prompt pass and of decoding
+    bool stopped_eog, stopped_string;
+} hn_generate_stats;
+
+// Feeds the prompt ids (appended to kv), then samples until an end-of-generation token, a stop string or n_predict.
+// Emits text only at UTF-8 character boundaries. Generated ids stay in kv (for chat). 
+hn_status hn_generate(hn_model *m, hn_kv_cache *kv, hn_sampler *s, const int32_t *prompt, int n_prompt,
+                      const hn_generate_params *gp, hn_generate_stats *stats);
+
+#endif

@@ -1,0 +1,25 @@
+// tensor/ops.h — the compute kernels of the forward pass on plain fp32 rows, and the matmul that takes a weight
+// of any dtype. Every kernel here has a scalar reference that the faster paths are tested against.
+//
+// Row-major activations: x is (T, K) means T rows of K floats.
+#ifndef HN_OPS_H
+#define HN_OPS_H
+
+#include "tensor/tensor.h"
+
+// How a matmul treats a quantized weight.
+typedef enum {
+    HN_MM_EXACT, // fp32 reference: weight rows dequantized block by block, fp32 activations, fp32 accumulate
+    HN_MM_FAST,  // activations quantized to the weight's vec_dot_type (8-bit), integer SIMD dot products;
+                 // F32/F16/BF16 weights use BLAS either way
+} hn_mm_mode;
+
+// y (T, N) = x (T, K) · W^T, where W is a tensor with ne = {K, N} of any supported dtype.
+// Never dequantizes the whole of W: at most a tile of rows at a time, in per-thread scratch.
+// Parallel over OpenMP threads (hn_threads_get()).
+hn_status hn_matmul(float *y, const float *x, const hn_tensor *w, int64_t T, hn_mm_mode mode);
+
+// Dequantize row r of a 2-D tensor into dst (ne[0] floats).
+void hn_get_row(const hn_tensor *w, int64_t r, float *dst);
+
+#endif

@@ -1,0 +1,88 @@
+// tensor/tensor.h — dtypes and their block layouts, the tensor struct, and the type-traits table that every
+// dtype-dependent path (dequantize, quantize, dot product) goes through: a new dtype is a new row, never a branch.
+//
+// Shapes follow GGUF: ne[0] is the innermost (contiguous) dimension. A weight of a linear layer with `in` inputs
+// and `out` outputs has ne = {in, out}: `out` rows of `in` elements, each row a whole number of blocks.
+//
+//   const hn_type_traits *tt = hn_type_traits_of(HN_Q4_1);
+//   tt->to_f32(row_bytes, out_f32, n);   // n a multiple of tt->block
+#ifndef HN_TENSOR_H
+#define HN_TENSOR_H
+
+#include "base/base.h"
+
+// Values are GGUF's ggml_type numbers, so a file's type field is used as it is (FORMATS.md 1.7).
+typedef enum {
+    HN_F32 = 0,
+    HN_F16 = 1,
+    HN_Q4_0 = 2,
+    HN_Q4_1 = 3,
+    HN_Q8_0 = 8,
+    HN_Q8_1 = 9, // activations only: the partner of Q4_1 in the fast dot product
+    HN_I32 = 26,
+    HN_BF16 = 30,
+    HN_TYPE_COUNT = 40 // size of tables indexed by type; rows of unsupported types are empty
+} hn_dtype;
+
+#define HN_QK 32 // elements per block of Q4_0, Q4_1, Q8_0, Q8_1
+
+typedef uint16_t hn_f16;
+typedef uint16_t hn_bf16;
+
+// Block layouts exactly as GGUF stores them (little-endian, packed; see FORMATS.md section 2).
+typedef struct { hn_f16 d; uint8_t qs[HN_QK / 2]; } hn_block_q4_0;           // 18 bytes
+typedef struct { hn_f16 d, m; uint8_t qs[HN_QK / 2]; } hn_block_q4_1;        // 20 bytes
+typedef struct { hn_f16 d; int8_t qs[HN_QK]; } hn_block_q8_0;                // 34 bytes
+typedef struct { hn_f16 d, s; int8_t qs[HN_QK]; } hn_block_q8_1;             // 36 bytes: s = d * sum(qs)
+_Static_assert(sizeof(hn_block_q4_0) == 18, "q4_0 block");
+_Static_assert(sizeof(hn_block_q4_1) == 20, "q4_1 block");
+_Static_assert(sizeof(hn_block_q8_0) == 34, "q8_0 block");
+_Static_assert(sizeof(hn_block_q8_1) == 36, "q8_1 block");
+
+// Dot product of one weight row (type T, n elements) with one activation row already converted to T's
+// `vec_dot_type`. n is a multiple of the block size.
+typedef float (*hn_vec_dot_fn)(int64_t n, const void *w, const void *x);
+
+typedef struct {
+    const char *name;     // as GGUF/llama.cpp spell it: "f32", "q4_1", ...
+    int block;            // elements per block (1 for plain types)
+    size_t block_bytes;   // bytes per block
+    bool quantized;
+    void (*to_f32)(const void *src, float *dst, int64_t n);        // dequantize n elements
+    void (*from_f32)(const float *src, void *dst, int64_t n);      // quantize n elements (reference rounding)
+    hn_vec_dot_fn vec_dot;   // fastest kernel this CPU has (chosen at start-up)
+    hn_vec_dot_fn vec_dot_ref; // scalar reference kernel
+    hn_dtype vec_dot_type;   // what the activation row must be converted to for vec_dot
+} hn_type_traits;
+
+// NULL for a type hone does not support.
+const hn_type_traits *hn_type_traits_of(hn_dtype t);
+const char *hn_dtype_name(hn_dtype t); // "unknown" for unsupported
+bool hn_dtype_parse(const char *name, hn_dtype *out); // "q4_1" -> HN_Q4_1 (case-insensitive)
+// Bytes for n elements of type t; false if t is unsupported, n not a multiple of the block, or it overflows.
+bool hn_row_bytes(hn_dtype t, int64_t n, size_t *out);
+
+// Which SIMD level the kernels use: "avx512", "avx2" or "scalar". HONE_SIMD=scalar|avx2|avx512 in the environment
+// caps it (used by tests to compare kernels).
+const char *hn_simd_level(void);
+
+float hn_f16_to_f32(hn_f16 h);
+hn_f16 hn_f32_to_f16(float f);   // round to nearest even
+float hn_bf16_to_f32(hn_bf16 h);
+hn_bf16 hn_f32_to_bf16(float f); // round to nearest even
+
+#define HN_MAX_DIMS 4
+
+typedef struct hn_tensor {
+    char name[96];
+    hn_dtype type;
+    int ndim;
+    int64_t ne[HN_MAX_DIMS]; // ne[0] innermost; unused dims are 1
+    void *data;              // borrowed (e.g. from a mapped file) unless `owned`
+    size_t nbytes;
+    bool owned;
+} hn_tensor;
+
+static inline int64_t hn_nelem(const hn_tensor *t) { return t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]; }
+
+#endif
