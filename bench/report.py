@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Writes bench/run.sh's report (Markdown, on stdout): hone's figures beside llama-bench's, with the ratios.
+
+Inputs: --results TSV lines `hone<TAB>QTYPE<TAB>THREADS<TAB>PROMPT_TPS...<TAB>DECODE_TPS...` (one value per run,
+space-separated) and any number of `--llama FILE`, each llama-bench's `-o json` output for one model file
+(named llama-bench.<model>.<QTYPE>.json). Every figure is the best of the runs (llama-bench: of its samples_ts).
+Standard library only, so that it runs with the system python3.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+
+
+def best(values):
+    vals = [float(v) for v in values if v not in ("", "nan")]
+    return max(vals) if vals else None
+
+
+def fmt(v):
+    return "—" if v is None else f"{v:.1f}"
+
+
+def ratio(a, b):
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def fmt_ratio(r):
+    return "—" if r is None else f"{r:.2f}"
+
+
+def machine():
+    model, cores, threads = platform.processor() or "unknown CPU", os.cpu_count(), None
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        info = {}
+        for line in out.splitlines():
+            k, _, v = line.partition(":")
+            info[k.strip()] = v.strip()
+        model = info.get("Model name", model)
+        per_socket = int(info.get("Core(s) per socket", "0") or 0)
+        sockets = int(info.get("Socket(s)", "1") or 1)
+        cores = per_socket * sockets or cores
+        threads = info.get("CPU(s)")
+        flags = info.get("Flags", "").split()
+        simd = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f in flags]
+    except (OSError, subprocess.CalledProcessError, ValueError):
+        simd = []
+    return f"{model}, {cores} cores ({threads or cores} logical CPUs), SIMD: {', '.join(simd) or 'unknown'}"
+
+
+def git_rev(path):
+    try:
+        rev = subprocess.run(["git", "-C", path, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", path, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return rev + (" (with uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--results", required=True)
+    ap.add_argument("--llama", action="append", default=[])
+    ap.add_argument("--prompt-tokens", default="512")
+    ap.add_argument("--reps", default="3")
+    ap.add_argument("--command", default="bash bench/run.sh build/hone")
+    a = ap.parse_args()
+
+    hone = {}  # (qtype, threads) -> (prompt, decode)
+    with open(a.results) as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) != 5 or parts[0] != "hone":
+                continue
+            hone[(parts[1], int(parts[2]))] = (best(parts[3].split()), best(parts[4].split()))
+
+    llama, build = {}, None
+    for path in a.llama:
+        qtype = os.path.basename(path).rsplit(".", 2)[-2]
+        with open(path) as f:
+            rows = json.load(f)
+        for row in rows:
+            build = f"{row.get('build_commit', '?')} (build {row.get('build_number', '?')})"
+            key = (qtype, int(row["n_threads"]))
+            pp, tg = llama.get(key, (None, None))
+            if row.get("n_prompt", 0) > 0 and row.get("n_gen", 0) == 0:
+                pp = best(row.get("samples_ts", [row.get("avg_ts")]))
+            elif row.get("n_gen", 0) > 0 and row.get("n_prompt", 0) == 0:
+                tg = best(row.get("samples_ts", [row.get("avg_ts")]))
+            llama[key] = (pp, tg)
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    print("# Benchmark: hone beside llama.cpp\n")
+    print(f"- Date: {now}")
+    print(f"- Machine: {machine()}")
+    print(f"- hone: commit {git_rev(repo)}")
+    print(f"- llama.cpp: {'llama-bench, commit ' + build if build else 'not measured (LLAMA_BENCH not set)'}")
+    print(f"- Command: `{a.command}`")
+    print(f"- Model: SmolLM2-135M-Instruct; Q4_1 is the pulled file, Q8_0 is made from it with `hone quantize`.")
+    print(f"- Prompt: a {a.prompt_tokens}-token prose prompt (hone) beside llama-bench's pp512; decode: 128 greedy "
+          "tokens after a short prompt (hone) beside llama-bench's tg128. Best of "
+          f"{a.reps} runs for both. OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for both.\n")
+
+    print("| model | threads | hone prompt tok/s | llama.cpp pp512 tok/s | prompt ratio | hone decode tok/s "
+          "| llama.cpp tg128 tok/s | decode ratio |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    decode_ratios = []
+    for key in sorted(set(hone) | set(llama)):
+        hp, hd = hone.get(key, (None, None))
+        lp, ld = llama.get(key, (None, None))
+        rd = ratio(hd, ld)
+        if rd is not None:
+            decode_ratios.append((rd, key))
+        print(f"| {key[0]} | {key[1]} | {fmt(hp)} | {fmt(lp)} | {fmt_ratio(ratio(hp, lp))} | {fmt(hd)} | {fmt(ld)} "
+              f"| {fmt_ratio(rd)} |")
+    print("\nRatios are hone / llama.cpp: above 1.00 hone is faster.\n")
+
+    print("## Where hone stands\n")
+    if not decode_ratios:
+        print("No comparison in this run (llama-bench was not available). The target is a decode ratio of at least "
+              "1.00 now and 1.25 later.")
+        return
+    lo = min(decode_ratios)
+    hi = max(decode_ratios)
+    met = sum(1 for r, _ in decode_ratios if r >= 1.0)
+    later = sum(1 for r, _ in decode_ratios if r >= 1.25)
+    n = len(decode_ratios)
+    print(f"Decode ratio: {lo[0]:.2f} ({lo[1][0]}, {lo[1][1]} thread(s)) to {hi[0]:.2f} ({hi[1][0]}, {hi[1][1]} "
+          "thread(s)).")
+    print(f"- Target now, decode ratio >= 1.00: {'met' if met == n else 'NOT met'} ({met} of {n} configurations).")
+    print(f"- Target later, decode ratio >= 1.25: {'met' if later == n else 'not yet met'} ({later} of {n} "
+          "configurations).")
+
+
+if __name__ == "__main__":
+    main()

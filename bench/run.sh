@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# bench/run.sh HONE_BINARY [--record]
+#
+# Prompt and decode speed of hone beside llama.cpp's llama-bench, on the same GGUF files, in the same run:
+# SmolLM2-135M-Instruct in Q4_1 (the pulled file) and Q8_0 (made here with `hone quantize`, kept in the cache),
+# at 1 and 2 threads.
+#   prompt: a 512-token prompt (prose, its length checked with `hone tokenize --ids`)   ~ llama-bench pp512
+#   decode: 128 greedy tokens after a short prompt                                      ~ llama-bench tg128
+# Each figure is the best of 3 runs, for hone and for llama-bench (its per-run samples) alike.
+#
+# llama.cpp is found through env LLAMA_BENCH (the llama-bench binary; scripts/build-llama-cpp.sh builds one);
+# without it, hone's figures are printed alone. --record also writes bench/RESULTS.md.
+# Env: HONE_HOME (model cache, default ~/.cache/hone), BENCH_REPS (default 3), BENCH_THREADS (default "1 2").
+set -euo pipefail
+
+if [ $# -lt 1 ] || [ ! -x "$1" ]; then
+  echo "usage: bench/run.sh HONE_BINARY [--record]" >&2
+  exit 2
+fi
+hone=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+record=0
+[ "${2:-}" = "--record" ] && record=1
+here=$(cd "$(dirname "$0")" && pwd)
+reps=${BENCH_REPS:-3}
+threads=${BENCH_THREADS:-1 2}
+home=${HONE_HOME:-$HOME/.cache/hone}
+work=$home/bench
+mkdir -p "$work"
+
+# Some machines export these for OpenBLAS; with them its sgemm runs at about half speed here. Both programs are
+# measured without them.
+for v in OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; do
+  if [ -n "${!v+x}" ]; then echo "bench: unsetting $v=${!v} for this benchmark (OpenBLAS is slower with it)" >&2; fi
+  unset "$v"
+done
+
+q41=$("$hone" pull smollm2-135m-instruct | tail -1)
+q80=$work/SmolLM2-135M-Instruct.Q8_0.gguf
+# Re-made every run so that it always reflects the current quantizer; it takes seconds.
+"$hone" quantize "$q41" -o "$q80" --type q8_0 >&2
+
+# --- the prompts ---------------------------------------------------------------------------------------------
+prose="The river runs slowly through the valley in the late summer, carrying leaves and small branches past the old \
+mill. Farmers along its banks watch the water level every morning, because a dry season means thin crops and a \
+wet one means flooded fields. In the village, the baker opens her shop before dawn, and the smell of fresh bread \
+drifts across the square where children wait for the school bus. The teacher, who has lived here for thirty years, \
+still walks to work and greets every neighbour by name. On market days the square fills with stalls selling \
+apples, cheese, honey and wool, and travellers from the city stop to buy jars of jam for their families at home."
+read -r -a words <<<"$prose $prose $prose $prose $prose $prose $prose $prose $prose $prose"
+
+ntok() { # number of tokens of $1, or nothing when `hone tokenize --ids` is not available
+  "$hone" tokenize -m "$q41" --ids "$1" 2>/dev/null | wc -w
+}
+# The longest word prefix of the repeated prose that is at most 512 tokens (binary search on the word count).
+target=512
+prompt_checked=1
+if [ "$(ntok "hello world" || true)" = "2" ]; then
+  lo=1 hi=${#words[@]}
+  while [ $lo -lt $hi ]; do
+    mid=$(((lo + hi + 1) / 2))
+    if [ "$(ntok "${words[*]:0:mid}")" -le $target ]; then lo=$mid; else hi=$((mid - 1)); fi
+  done
+  p512="${words[*]:0:lo}"
+  n512=$(ntok "$p512")
+else
+  # Without a tokenizer command, about 1.2 tokens a word for this prose.
+  prompt_checked=0
+  p512="${words[*]:0:425}"
+  n512="~512"
+  echo "bench: 'hone tokenize --ids' is not available; the prompt length is estimated, not checked" >&2
+fi
+# Decode: a short prompt whose repetition keeps a greedy model writing rather than ending its turn.
+pshort="The river runs slowly through the valley. The river runs slowly through the valley. The river runs slowly"
+echo "bench: prompt of $n512 tokens; decode of 128 tokens after a $(ntok "$pshort" || echo '?')-token prompt" >&2
+
+# --- hone --------------------------------------------------------------------------------------------------------
+# Runs `hone generate`; prints "PROMPT_TPS DECODE_TPS" parsed from the last stderr line.
+speed() { # model threads prompt n
+  local err out
+  err=$(mktemp) out=$(mktemp)
+  if ! timeout 600 "$hone" generate -m "$1" -p "$3" -n "$4" --temp 0 --threads "$2" >"$out" 2>"$err"; then
+    echo "bench: hone generate failed: $(tail -1 "$err")" >&2
+    rm -f "$err" "$out"
+    return 1
+  fi
+  local line
+  line=$(tail -1 "$err")
+  if [ "$4" -ge 64 ] && [ $prompt_checked = 1 ]; then
+    local got
+    got=$(ntok "$(cat "$out")" || echo 0)
+    [ "$got" -lt $(($4 * 3 / 4)) ] && echo "bench: warning: decode produced only ~$got of $4 tokens" >&2
+  fi
+  rm -f "$err" "$out"
+  sed -n 's|^prompt: \([0-9.]*\) tok/s, decode: \([0-9.]*\) tok/s$|\1 \2|p' <<<"$line" | grep . ||
+    { echo "bench: unexpected last stderr line from hone generate: $line" >&2; return 1; }
+}
+
+results=$work/results.tsv
+: >"$results"
+for model in "$q41" "$q80"; do
+  name=$(basename "$model" .gguf)
+  qtype=${name##*.}
+  for t in $threads; do
+    pp=() tg=()
+    for r in $(seq "$reps"); do
+      s1=$(speed "$model" "$t" "$p512" 4) || exit 1
+      s2=$(speed "$model" "$t" "$pshort" 128) || exit 1
+      pp+=("${s1% *}") tg+=("${s2#* }")
+    done
+    echo "bench: hone $qtype t=$t  prompt ${pp[*]}  decode ${tg[*]} tok/s" >&2
+    printf 'hone\t%s\t%s\t%s\t%s\n' "$qtype" "$t" "${pp[*]}" "${tg[*]}" >>"$results"
+  done
+done
+
+# --- llama.cpp ---------------------------------------------------------------------------------------------------
+lb_files=()
+lb_version=""
+if [ -n "${LLAMA_BENCH:-}" ] && [ -x "$LLAMA_BENCH" ]; then
+  tlist=$(tr ' ' ',' <<<"$threads")
+  for model in "$q41" "$q80"; do
+    json=$work/llama-bench.$(basename "$model" .gguf).json
+    echo "bench: $LLAMA_BENCH -m $model -p 512 -n 128 -t $tlist -r $reps -o json" >&2
+    timeout 900 "$LLAMA_BENCH" -m "$model" -p 512 -n 128 -t "$tlist" -r "$reps" -o json >"$json"
+    lb_files+=("$json")
+  done
+else
+  echo "bench: LLAMA_BENCH is not set to a llama-bench binary; skipping the comparison with llama.cpp" \
+       "(scripts/build-llama-cpp.sh builds one from a llama.cpp source tree)" >&2
+fi
+
+# --- report ------------------------------------------------------------------------------------------------------
+cmd="LLAMA_BENCH=${LLAMA_BENCH:-<unset>} bash bench/run.sh $1${2:+ $2}"
+args=(--results "$results" --prompt-tokens "$n512" --reps "$reps" --command "$cmd")
+for f in "${lb_files[@]}"; do args+=(--llama "$f"); done
+python3 "$here/report.py" "${args[@]}" >"$work/latest.md"
+cat "$work/latest.md"
+if [ $record = 1 ]; then
+  cp "$work/latest.md" "$here/RESULTS.md"
+  echo "bench: wrote $here/RESULTS.md" >&2
+fi
