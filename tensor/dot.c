@@ -1,0 +1,71 @@
+// tensor/dot.c — scalar reference dot products, one per (weight type, vec_dot_type) pair. The SIMD kernels of
+// dot_avx2.c / dot_avx512.c are tested against these. Integer parts are exact; the float sum runs block by block
+// in order, so the SIMD kernels differ from these only by float summation order.
+#include "tensor/kernels.h"
+
+float hn_dot_f32_f32_ref(int64_t n, const void *w, const void *x) {
+    const float *a = w, *b = x;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; i++) sum += a[i] * b[i];
+    return sum;
+}
+
+float hn_dot_f16_f32_ref(int64_t n, const void *w, const void *x) {
+    const hn_f16 *a = w;
+    const float *b = x;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; i++) sum += hn_f16_to_f32(a[i]) * b[i];
+    return sum;
+}
+
+float hn_dot_bf16_f32_ref(int64_t n, const void *w, const void *x) {
+    const hn_bf16 *a = w;
+    const float *b = x;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; i++) sum += hn_bf16_to_f32(a[i]) * b[i];
+    return sum;
+}
+
+// sum_j d_w (q_j - 8) * d_x x_j
+float hn_dot_q4_0_q8_0_ref(int64_t n, const void *w, const void *x) {
+    const hn_block_q4_0 *a = w;
+    const hn_block_q8_0 *b = x;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / HN_QK; i++) {
+        int isum = 0;
+        for (int j = 0; j < HN_QK / 2; j++) {
+            isum += ((a[i].qs[j] & 0x0f) - 8) * b[i].qs[j];
+            isum += ((a[i].qs[j] >> 4) - 8) * b[i].qs[j + HN_QK / 2];
+        }
+        sum += (float)isum * (hn_f16_to_f32(a[i].d) * hn_f16_to_f32(b[i].d));
+    }
+    return sum;
+}
+
+// sum_j (d_w q_j + m_w) * d_x x_j = d_w d_x sum(q_j x_j) + m_w * s_x, with s_x = d_x sum(x_j) stored in the block.
+float hn_dot_q4_1_q8_1_ref(int64_t n, const void *w, const void *x) {
+    const hn_block_q4_1 *a = w;
+    const hn_block_q8_1 *b = x;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / HN_QK; i++) {
+        int isum = 0;
+        for (int j = 0; j < HN_QK / 2; j++) {
+            isum += (a[i].qs[j] & 0x0f) * b[i].qs[j];
+            isum += (a[i].qs[j] >> 4) * b[i].qs[j + HN_QK / 2];
+        }
+        sum += (float)isum * (hn_f16_to_f32(a[i].d) * hn_f16_to_f32(b[i].d)) +
+               hn_f16_to_f32(a[i].m) * hn_f16_to_f32(b[i].s);
+    }
+    return sum;
+}
+
+float hn_dot_q8_0_q8_0_ref(int64_t n, const void *w, const void *x) {
+    const hn_block_q8_0 *a = w, *b = x;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / HN_QK; i++) {
+        int isum = 0;
+        for (int j = 0; j < HN_QK; j++) isum += a[i].qs[j] * b[i].qs[j];
+        sum += (float)isum * (hn_f16_to_f32(a[i].d) * hn_f16_to_f32(b[i].d));
+    }
+    return sum;
+}

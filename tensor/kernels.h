@@ -1,0 +1,64 @@
+// tensor/kernels.h — the kernels behind the type-traits table: scalar references (quant.c, dot.c) and the SIMD
+// sets (dot_avx2.c, dot_avx512.c). Internal to tensor/ and its tests; the rest of hone goes through hn_type_traits.
+//
+// A SIMD set may leave an entry NULL: the scalar kernel is used for that type at that level.
+#ifndef HN_KERNELS_H
+#define HN_KERNELS_H
+
+#include "tensor/tensor.h"
+
+typedef enum { HN_SIMD_SCALAR = 0, HN_SIMD_AVX2 = 1, HN_SIMD_AVX512 = 2, HN_SIMD_COUNT } hn_simd;
+
+typedef struct {
+    hn_vec_dot_fn dot[HN_TYPE_COUNT];                            // weight type -> dot with its vec_dot_type row
+    void (*to_f32[HN_TYPE_COUNT])(const void *src, float *dst, int64_t n); // faster dequantize
+    void (*quantize_act[HN_TYPE_COUNT])(const float *src, void *dst, int64_t n); // activation rows (FAST mode)
+} hn_kernel_set;
+
+extern const hn_kernel_set hn_kernels_avx2;   // needs AVX2 + FMA + F16C
+extern const hn_kernel_set hn_kernels_avx512; // needs AVX-512 F/BW/VL/DQ + VNNI
+
+// What this CPU can run (ignores HONE_SIMD), and what the kernels use (HONE_SIMD applied).
+hn_simd hn_simd_cpu(void);
+hn_simd hn_simd_active(void);
+// The set of a level (NULL for scalar). Tests compare every level the CPU has against the scalar kernels.
+const hn_kernel_set *hn_kernels_of(hn_simd level);
+
+// Activation quantizer FAST mode uses for type t (the active level's, else the reference from_f32).
+typedef void (*hn_quantize_fn)(const float *src, void *dst, int64_t n);
+hn_quantize_fn hn_quantize_act_fn(hn_dtype t);
+
+// Scalar reference kernels (quant.c).
+void hn_f32_to_f32_ref(const void *src, float *dst, int64_t n);
+void hn_f32_from_f32_ref(const float *src, void *dst, int64_t n);
+void hn_f16_to_f32_ref(const void *src, float *dst, int64_t n);
+void hn_f16_from_f32_ref(const float *src, void *dst, int64_t n);
+void hn_bf16_to_f32_ref(const void *src, float *dst, int64_t n);
+void hn_bf16_from_f32_ref(const float *src, void *dst, int64_t n);
+void hn_q4_0_to_f32_ref(const void *src, float *dst, int64_t n);
+void hn_q4_0_from_f32_ref(const float *src, void *dst, int64_t n);
+void hn_q4_1_to_f32_ref(const void *src, float *dst, int64_t n);
+void hn_q4_1_from_f32_ref(const float *src, void *dst, int64_t n);
+void hn_q8_0_to_f32_ref(const void *src, float *dst, int64_t n);
+void hn_q8_0_from_f32_ref(const float *src, void *dst, int64_t n);
+void hn_q8_1_to_f32_ref(const void *src, float *dst, int64_t n);
+void hn_q8_1_from_f32_ref(const float *src, void *dst, int64_t n);
+void hn_i32_from_f32_ref(const float *src, void *dst, int64_t n);
+
+// Scalar reference dot products (dot.c). Weight first, activation second.
+float hn_dot_f32_f32_ref(int64_t n, const void *w, const void *x);
+float hn_dot_f16_f32_ref(int64_t n, const void *w, const void *x);
+float hn_dot_bf16_f32_ref(int64_t n, const void *w, const void *x);
+float hn_dot_q4_0_q8_0_ref(int64_t n, const void *w, const void *x);
+float hn_dot_q4_1_q8_1_ref(int64_t n, const void *w, const void *x);
+float hn_dot_q8_0_q8_0_ref(int64_t n, const void *w, const void *x);
+
+// How hn_matmul computes a quantized product (bench and tests pick one; hn_matmul picks by mode and T).
+typedef enum {
+    HN_MM_PATH_AUTO,  // what hn_matmul does
+    HN_MM_PATH_DOT,   // activations converted to vec_dot_type, one vec_dot per (row, token)
+    HN_MM_PATH_TILES, // tiles of weight rows dequantized to fp32, then sgemm (the EXACT path)
+} hn_mm_path;
+hn_status hn_matmul_path(float *y, const float *x, const hn_tensor *w, int64_t T, hn_mm_path path);
+
+#endif

@@ -1,0 +1,176 @@
+// tensor/matmul.c — y (T, N) = x (T, K) · W^T for a weight of any dtype, and embedding-row lookup.
+//
+// Three ways to compute it:
+//   - F32 weights: OpenBLAS sgemm / sgemv on W as it is.
+//   - tiles (EXACT, and FAST for long inputs): a tile of weight rows is dequantized to fp32 by the OpenMP team,
+//     then sgemm multiplies it with x on BLAS's threads. OpenMP and BLAS take turns, never running at once, so
+//     together they never use more than hn_threads_get() threads. Tile boundaries depend only on K, never on the
+//     thread count, so the result is the same for any number of threads.
+//   - dot (FAST for short inputs, the decode step): x is converted once to the weight's vec_dot_type (8-bit blocks
+//     for quantized weights), then each (row, token) pair is one SIMD dot product; threads split the rows.
+// Scratch belongs to the calling thread and only grows, so a steady decode loop allocates nothing.
+#include "tensor/kernels.h"
+#include "tensor/ops.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+// FAST mode switches from dot products to dequantized tiles + sgemm at this many tokens (measured with
+// bench/bench_matmul.c on AVX-512 VNNI: see bench/RESULTS.md).
+#define HN_MM_TILES_MIN_T 32
+// Floats in one dequantized tile: big enough for sgemm to run near its peak, small enough to stay in L2.
+#define HN_MM_TILE_FLOATS (64 * 1024)
+// Weight rows a thread takes at a time in the dot path: their bytes stay in L1 while every token passes over them.
+#define HN_MM_DOT_ROWS 16
+
+typedef struct {
+    void *xq;     // activations converted to vec_dot_type, (T, row bytes)
+    size_t xq_cap;
+    float *tile;  // dequantized weight rows, (rows, K)
+    size_t tile_cap;
+} mm_scratch;
+
+static _Thread_local mm_scratch g_scratch;
+
+static bool grow(void **p, size_t *cap, size_t need, const char *what) {
+    if (need <= *cap) return true;
+    free(*p);
+    *cap = 0;
+    *p = hn_alloc_aligned(need, what);
+    if (!*p) return false;
+    *cap = need;
+    return true;
+}
+
+static int team_size(int64_t work_items) {
+    int n = hn_threads_get();
+    return work_items < n ? (int)(work_items > 0 ? work_items : 1) : n;
+}
+
+static hn_status mm_check(const float *y, const float *x, const hn_tensor *w, int64_t T, size_t *row_bytes) {
+    if (!w || !y || !x || T < 0) return hn_fail(HN_ERR_ARG, "hn_matmul: null argument or negative T");
+    const hn_type_traits *tt = hn_type_traits_of(w->type);
+    if (!tt || !tt->to_f32)
+        return hn_fail(HN_ERR_UNSUPPORTED, "hn_matmul: weight %s: dtype %s cannot be multiplied", w->name,
+                       hn_dtype_name(w->type));
+    if (w->ne[0] <= 0 || w->ne[1] <= 0 || w->ne[2] != 1 || w->ne[3] != 1)
+        return hn_fail(HN_ERR_ARG, "hn_matmul: weight %s: expected a 2-D shape, got {%lld, %lld, %lld, %lld}",
+                       w->name, (long long)w->ne[0], (long long)w->ne[1], (long long)w->ne[2], (long long)w->ne[3]);
+    size_t total;
+    if (!hn_row_bytes(w->type, w->ne[0], row_bytes) || !hn_mul_ok(*row_bytes, (size_t)w->ne[1], &total))
+        return hn_fail(HN_ERR_ARG, "hn_matmul: weight %s: row of %lld is not a whole number of %s blocks", w->name,
+                       (long long)w->ne[0], tt->name);
+    if (total > w->nbytes)
+        return hn_fail(HN_ERR_ARG, "hn_matmul: weight %s: needs %zu bytes, has %zu", w->name, total, w->nbytes);
+    return HN_OK;
+}
+
+static void mm_f32(float *y, const float *x, const hn_tensor *w, int64_t T) {
+    const int64_t K = w->ne[0], N = w->ne[1];
+    if (T == 1)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)N, (int)K, 1.0f, w->data, (int)K, x, 1, 0.0f, y, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)N, (int)K, 1.0f, x, (int)K, w->data, (int)K,
+                    0.0f, y, (int)N);
+}
+
+static hn_status mm_tiles(float *y, const float *x, const hn_tensor *w, int64_t T, size_t row_bytes) {
+    const int64_t K = w->ne[0], N = w->ne[1];
+    const hn_type_traits *tt = hn_type_traits_of(w->type);
+    int64_t rows = HN_MM_TILE_FLOATS / K;
+    if (rows < 16) rows = 16;
+    if (rows > N) rows = N;
+    mm_scratch *s = &g_scratch;
+    if (!grow((void **)&s->tile, &s->tile_cap, (size_t)rows * (size_t)K * sizeof(float), "matmul weight tile"))
+        return HN_ERR_NOMEM;
+    float *tile = s->tile; // (rows, K)
+    const uint8_t *wd = w->data;
+    for (int64_t n0 = 0; n0 < N; n0 += rows) {
+        int64_t nr = N - n0 < rows ? N - n0 : rows;
+        int nth = team_size(nr / 4);
+#pragma omp parallel for num_threads(nth) schedule(static)
+        for (int64_t r = 0; r < nr; r++) tt->to_f32(wd + (size_t)(n0 + r) * row_bytes, tile + r * K, K);
+        if (T == 1)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)nr, (int)K, 1.0f, tile, (int)K, x, 1, 0.0f, y + n0, 1);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)nr, (int)K, 1.0f, x, (int)K, tile,
+                        (int)K, 0.0f, y + n0, (int)N);
+    }
+    return HN_OK;
+}
+
+static hn_status mm_dot(float *y, const float *x, const hn_tensor *w, int64_t T, size_t row_bytes) {
+    const int64_t K = w->ne[0], N = w->ne[1];
+    const hn_type_traits *tt = hn_type_traits_of(w->type);
+    const hn_dtype vt = tt->vec_dot_type;
+    const hn_vec_dot_fn dot = tt->vec_dot;
+    size_t xrow, xbytes;
+    if (!hn_row_bytes(vt, K, &xrow) || !hn_mul_ok(xrow, (size_t)T, &xbytes))
+        return hn_fail(HN_ERR_ARG, "hn_matmul: %lld activations of %lld do not fit", (long long)T, (long long)K);
+    const uint8_t *xq = (const uint8_t *)x;
+    hn_quantize_fn quant = NULL;
+    if (vt != HN_F32) {
+        mm_scratch *s = &g_scratch;
+        if (!grow(&s->xq, &s->xq_cap, xbytes, "matmul activations")) return HN_ERR_NOMEM;
+        xq = s->xq;
+        quant = hn_quantize_act_fn(vt);
+    }
+    uint8_t *xw = (uint8_t *)xq;
+    const uint8_t *wd = w->data;
+    int nth = team_size(N / HN_MM_DOT_ROWS);
+#pragma omp parallel num_threads(nth)
+    {
+        int ith = 0, nt = 1;
+#ifdef _OPENMP
+        ith = omp_get_thread_num();
+        nt = omp_get_num_threads();
+#endif
+        if (quant) {
+            for (int64_t t = ith; t < T; t += nt) quant(x + t * K, xw + (size_t)t * xrow, K);
+#pragma omp barrier
+        }
+        // Contiguous row ranges, so each thread streams its own part of W once.
+        int64_t per = (N + nt - 1) / nt, r0 = ith * per, r1 = r0 + per < N ? r0 + per : N;
+        for (int64_t rb = r0; rb < r1; rb += HN_MM_DOT_ROWS) {
+            int64_t re = rb + HN_MM_DOT_ROWS < r1 ? rb + HN_MM_DOT_ROWS : r1;
+            for (int64_t t = 0; t < T; t++) {
+                const uint8_t *xt = xq + (size_t)t * xrow;
+                float *yt = y + t * N;
+                for (int64_t r = rb; r < re; r++) yt[r] = dot(K, wd + (size_t)r * row_bytes, xt);
+            }
+        }
+    }
+    return HN_OK;
+}
+
+hn_status hn_matmul_path(float *y, const float *x, const hn_tensor *w, int64_t T, hn_mm_path path) {
+    size_t row_bytes;
+    hn_status st = mm_check(y, x, w, T, &row_bytes);
+    if (st || T == 0) return st;
+    if (path == HN_MM_PATH_DOT) return mm_dot(y, x, w, T, row_bytes);
+    if (path == HN_MM_PATH_TILES) return mm_tiles(y, x, w, T, row_bytes);
+    return hn_matmul(y, x, w, T, HN_MM_FAST);
+}
+
+hn_status hn_matmul(float *y, const float *x, const hn_tensor *w, int64_t T, hn_mm_mode mode) {
+    size_t row_bytes;
+    hn_status st = mm_check(y, x, w, T, &row_bytes);
+    if (st || T == 0) return st;
+    if (w->type == HN_F32) {
+        mm_f32(y, x, w, T);
+        return HN_OK;
+    }
+    if (mode == HN_MM_FAST && T < HN_MM_TILES_MIN_T) return mm_dot(y, x, w, T, row_bytes);
+    return mm_tiles(y, x, w, T, row_bytes);
+}
+
+void hn_get_row(const hn_tensor *w, int64_t r, float *dst) {
+    const hn_type_traits *tt = hn_type_traits_of(w->type);
+    size_t row_bytes = 0;
+    hn_row_bytes(w->type, w->ne[0], &row_bytes);
+    tt->to_f32((const uint8_t *)w->data + (size_t)r * row_bytes, dst, w->ne[0]);
+}
