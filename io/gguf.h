@@ -33,7 +33,10 @@ typedef struct {
     hn_gguf_type arr_type; // element type when type == HN_GGUF_ARRAY
     uint64_t arr_n;        // element count when type == HN_GGUF_ARRAY
     const uint8_t *val;    // the encoded value in the file (for arrays: the first element)
+    const uint8_t **arr_str; // arrays of strings: where element i is encoded (owned by hn_gguf; NULL otherwise)
 } hn_gguf_kv;
+
+struct hn_gguf_index;
 
 typedef struct {
     char *path;
@@ -44,6 +47,8 @@ typedef struct {
     hn_tensor *tensors; // data points into the mapping
     uint64_t alignment;
     uint64_t data_offset; // start of the tensor data section
+    uint64_t *tensor_offset; // tensor i's offset relative to data_offset, as the file has it
+    struct hn_gguf_index *index; // private: hash tables behind hn_gguf_find / hn_gguf_tensor
 } hn_gguf;
 
 hn_status hn_gguf_open(hn_gguf *g, const char *path);
@@ -61,6 +66,12 @@ hn_status hn_gguf_get_str(const hn_gguf *g, const char *key, hn_gguf_str *out);
 // Arrays: element i of an array of strings / of numbers (i < kv->arr_n, checked by the reader at open).
 hn_gguf_str hn_gguf_arr_str(const hn_gguf_kv *kv, uint64_t i);
 double hn_gguf_arr_num(const hn_gguf_kv *kv, uint64_t i); // any numeric element type
+// Scalar values of any numeric type (bool as 0/1) as a double; false for strings and arrays.
+bool hn_gguf_num(const hn_gguf_kv *kv, double *out);
+const char *hn_gguf_type_name(hn_gguf_type t); // "u32", "string", ... ("?" if out of range)
+size_t hn_gguf_type_size(hn_gguf_type t);      // bytes of a fixed-size value; 0 for string and array
+// GGUF's ggml type numbers by name ("q4_k"), including the types hone does not support; NULL if unassigned.
+const char *hn_gguf_ggml_type_name(uint32_t type);
 
 // Writer: collects metadata and tensors, then writes the whole file atomically (temp + rename).
 typedef struct hn_gguf_writer hn_gguf_writer;
@@ -70,11 +81,24 @@ hn_status hn_gguf_writer_set_u32(hn_gguf_writer *w, const char *key, uint32_t v)
 hn_status hn_gguf_writer_set_f32(hn_gguf_writer *w, const char *key, float v);
 hn_status hn_gguf_writer_set_bool(hn_gguf_writer *w, const char *key, bool v);
 hn_status hn_gguf_writer_set_str(hn_gguf_writer *w, const char *key, const char *v);
+// Any scalar type: v points to a C value of that type (uint8_t ... double, bool); for STRING, v is a const char *.
+// Like every set_*, it replaces an existing key of that name in place.
+hn_status hn_gguf_writer_set(hn_gguf_writer *w, const char *key, hn_gguf_type type, const void *v);
+// An array of n elements of type elem (not ARRAY): items is a packed C array of that type, or for STRING an array
+// of n `const char *`.
+hn_status hn_gguf_writer_set_arr(hn_gguf_writer *w, const char *key, hn_gguf_type elem, const void *items,
+                                 uint64_t n);
 // Copies a key/value (any type, arrays included) from a file being read, e.g. to carry metadata over.
 hn_status hn_gguf_writer_copy_kv(hn_gguf_writer *w, const hn_gguf_kv *kv);
 // Adds a tensor; `data` (hn_row_bytes of the whole tensor) is borrowed until hn_gguf_writer_write returns.
 hn_status hn_gguf_writer_add_tensor(hn_gguf_writer *w, const char *name, hn_dtype type, int ndim, const int64_t *ne,
                                     const void *data);
+// Adds a tensor whose data is produced while the file is written: fill(user, dst, nbytes) must write all nbytes of
+// it. Only one such tensor is in memory at a time, so a whole model can be rewritten in a tensor's worth of memory.
+typedef hn_status (*hn_gguf_fill_fn)(void *user, void *dst, size_t nbytes);
+hn_status hn_gguf_writer_add_tensor_fn(hn_gguf_writer *w, const char *name, hn_dtype type, int ndim,
+                                       const int64_t *ne, hn_gguf_fill_fn fill, void *user);
+// Writes header, metadata, tensor infos and data, each tensor aligned to general.alignment (a u32 key, default 32).
 hn_status hn_gguf_writer_write(hn_gguf_writer *w, const char *path);
 
 #endif
