@@ -1,0 +1,136 @@
+// io/chat.c — chat templates recognised from `tokenizer.chat_template` and rendered in C.
+//
+// hone has no Jinja engine: it recognises which known format a template writes and renders that format itself.
+// tests/test_chat.c checks the rendering against jinja2's rendering of SmolLM2's own template
+// (tools/reference/tokenizer_ref.py).
+#include "io/chat.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const names[] = {"chatml"};
+_Static_assert(sizeof names / sizeof names[0] == HN_CHAT_TEMPLATE_COUNT, "chat template names out of step");
+
+const char *hn_chat_template_name(hn_chat_template t) {
+    return (unsigned)t < HN_CHAT_TEMPLATE_COUNT ? names[t] : "?";
+}
+
+static const char *find(const char *s, size_t n, const char *needle) {
+    size_t k = strlen(needle);
+    for (size_t i = 0; i + k <= n; i++)
+        if (!memcmp(s + i, needle, k)) return s + i;
+    return NULL;
+}
+
+// The default system prompt of a ChatML template that writes one as a literal when the conversation has none, e.g.
+// SmolLM2's {{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}.
+// The text between "<|im_start|>system" + newline and "<|im_end|>" counts only if it is plain literal text (no quote,
+// brace or expression), with Jinja's string escapes undone. NULL if there is none.
+static char *default_system(const char *t, size_t n) {
+    const char *tag = "<|im_start|>system";
+    for (const char *p = find(t, n, tag); p; p = find(p + 1, n - (size_t)(p + 1 - t), tag)) {
+        const char *q = p + strlen(tag), *end = t + n;
+        if (q < end && *q == '\n') q++;
+        else if (end - q >= 2 && q[0] == '\\' && q[1] == 'n') q += 2;
+        else continue;
+        const char *stop = find(q, (size_t)(end - q), "<|im_end|>");
+        if (!stop || stop == q) continue;
+        char *out = malloc((size_t)(stop - q) + 1);
+        if (!out) return NULL;
+        size_t k = 0;
+        bool literal = true;
+        for (const char *c = q; c < stop && literal; c++) {
+            if (*c == '\'' || *c == '"' || *c == '{' || *c == '}') literal = false;
+            else if (*c == '\\' && c + 1 < stop) {
+                c++;
+                out[k++] = *c == 'n' ? '\n' : *c == 't' ? '\t' : *c;
+            } else {
+                out[k++] = *c;
+            }
+        }
+        out[k] = '\0';
+        if (literal) return out;
+        free(out);
+    }
+    return NULL;
+}
+
+hn_chat_template hn_chat_detect(const hn_gguf *g, char **default_sys) {
+    *default_sys = NULL;
+    hn_gguf_str t;
+    if (hn_gguf_get_str(g, "tokenizer.chat_template", &t)) {
+        hn_warn("%s: no tokenizer.chat_template; falling back to ChatML", g->path ? g->path : "model");
+        return HN_CHAT_CHATML;
+    }
+    if (!find(t.str, t.len, "<|im_start|>")) {
+        hn_warn("%s: tokenizer.chat_template is not a format hone knows (no <|im_start|>); falling back to ChatML",
+                g->path ? g->path : "model");
+        return HN_CHAT_CHATML;
+    }
+    *default_sys = default_system(t.str, t.len);
+    return HN_CHAT_CHATML;
+}
+
+typedef struct {
+    char *s;
+    size_t n, cap;
+    bool failed;
+} sbuf;
+
+static void put(sbuf *b, const char *s) {
+    size_t k = strlen(s);
+    if (b->failed) return;
+    if (b->n + k + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->n + k + 1) cap *= 2;
+        char *p = realloc(b->s, cap);
+        if (!p) {
+            b->failed = true;
+            return;
+        }
+        b->s = p;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->n, s, k + 1);
+    b->n += k;
+}
+
+// ChatML as SmolLM2's template writes it: the default system turn before the first message when that message is not
+// a system message (so nothing for an empty conversation), then each turn, then the opening of the assistant's turn.
+static void render_chatml(sbuf *b, const char *default_sys, const hn_chat_msg *msgs, int n, bool gen) {
+    for (int i = 0; i < n; i++) {
+        if (i == 0 && default_sys && strcmp(msgs[0].role, "system") != 0) {
+            put(b, "<|im_start|>system\n");
+            put(b, default_sys);
+            put(b, "<|im_end|>\n");
+        }
+        put(b, "<|im_start|>");
+        put(b, msgs[i].role);
+        put(b, "\n");
+        put(b, msgs[i].content);
+        put(b, "<|im_end|>\n");
+    }
+    if (gen) put(b, "<|im_start|>assistant\n");
+}
+
+hn_status hn_chat_render(hn_chat_template t, const char *default_sys, const hn_chat_msg *msgs, int n,
+                         bool add_generation_prompt, char **out) {
+    *out = NULL;
+    if (n < 0 || (n > 0 && !msgs)) return hn_fail(HN_ERR_ARG, "chat: %d messages given", n);
+    for (int i = 0; i < n; i++)
+        if (!msgs[i].role || !msgs[i].content)
+            return hn_fail(HN_ERR_ARG, "chat: message %d has no %s", i, msgs[i].role ? "content" : "role");
+    sbuf b = {0};
+    switch (t) {
+    case HN_CHAT_CHATML: render_chatml(&b, default_sys, msgs, n, add_generation_prompt); break;
+    default: return hn_fail(HN_ERR_ARG, "chat: template %d is not one of hone's", (int)t);
+    }
+    put(&b, ""); // an empty conversation still gives a string
+    if (b.failed) {
+        free(b.s);
+        return hn_fail(HN_ERR_NOMEM, "chat: out of memory rendering %d messages", n);
+    }
+    *out = b.s;
+    return HN_OK;
+}
