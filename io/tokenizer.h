@@ -17,14 +17,18 @@ typedef struct hn_tokenizer hn_tokenizer;
 enum {
     HN_TOK_SPECIAL = 1 << 0, // recognise special-token text (e.g. "<|im_start|>") in the input as that token
                              // (like Hugging Face's encode(text, add_special_tokens=False)); without it, plain text
-    HN_TOK_ADD_BOS = 1 << 1, // prepend BOS (only if the model has one)
+    HN_TOK_ADD_BOS = 1 << 1, // prepend BOS (only if the model has one), whatever the metadata says
+    HN_TOK_NO_BOS = 1 << 2,  // no BOS even where the metadata's tokenizer.ggml.add_bos_token asks for one
 };
 
 hn_status hn_tokenizer_from_gguf(hn_tokenizer **out, const hn_gguf *g);
 void hn_tokenizer_destroy(hn_tokenizer *tk);
 
 // Encode len bytes of text (len < 0: NUL-terminated). *ids is malloc'd (caller frees), *n its length.
-// Invalid UTF-8 is not an error: each invalid byte is encoded as its own byte token (documented in the .c file).
+// BOS is prepended when the metadata asks for it (tokenizer.ggml.add_bos_token; SmolLM2's does not) or with
+// HN_TOK_ADD_BOS, unless HN_TOK_NO_BOS. Invalid UTF-8 is not an error: each maximal invalid subsequence becomes
+// U+FFFD first, as Python's bytes.decode("utf-8", "replace") does (io/bpe.c says more); so decode(encode(s)) == s
+// holds for valid UTF-8 (less the bytes the vocabulary has no token for, which are dropped as in Hugging Face).
 hn_status hn_tokenizer_encode(const hn_tokenizer *tk, const char *text, int64_t len, int flags, int32_t **ids,
                               int64_t *n);
 
@@ -39,6 +43,8 @@ const char *hn_tokenizer_piece(const hn_tokenizer *tk, int32_t id);
 int32_t hn_tokenizer_n_vocab(const hn_tokenizer *tk);
 int32_t hn_tokenizer_bos(const hn_tokenizer *tk); // -1 if none
 int32_t hn_tokenizer_eos(const hn_tokenizer *tk);
+bool hn_tokenizer_wants_bos(const hn_tokenizer *tk); // the metadata asks for BOS and the model has one
+bool hn_tokenizer_is_control(const hn_tokenizer *tk, int32_t id); // a control token, e.g. <|im_start|>
 bool hn_tokenizer_is_eog(const hn_tokenizer *tk, int32_t id); // end of generation: eos, eot, <|im_end|>, ...
 int32_t hn_tokenizer_find(const hn_tokenizer *tk, const char *piece); // id of an exact vocabulary entry, or -1
 
