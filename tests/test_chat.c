@@ -1,0 +1,170 @@
+// tests/test_chat.c — chat templates: detection from tokenizer.chat_template (tiny GGUF files written here, and the
+// real model when pulled) and rendering against jinja2's rendering of SmolLM2's template
+// (tests/data/tokenizer_chat.tsv, made by tools/reference/tokenizer_ref.py).
+#include "io/chat.h"
+#include "model/registry.h"
+#include "test.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+// SmolLM2-135M-Instruct's tokenizer.chat_template, as its GGUF has it.
+static const char smollm2_template[] =
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\n"
+    "You are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' "
+    "+ message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt "
+    "%}{{ '<|im_start|>assistant\n' }}{% endif %}";
+static const char smollm2_system[] = "You are a helpful AI assistant named SmolLM, trained by Hugging Face";
+
+static char warned[1024];
+static void capture(hn_log_level level, const char *msg, void *user) {
+    if (level == HN_LOG_WARN) snprintf(warned, sizeof warned, "%s", msg);
+}
+
+static hn_chat_template detect_tiny(const char *tmpl, char **sys) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/hone_test_chat_%d.gguf", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+             (int)getpid());
+    hn_gguf_writer *w = hn_gguf_writer_create();
+    hn_gguf_writer_set_str(w, "general.architecture", "llama");
+    if (tmpl) hn_gguf_writer_set_str(w, "tokenizer.chat_template", tmpl);
+    hn_status s = hn_gguf_writer_write(w, path);
+    hn_gguf_writer_destroy(w);
+    CHECK(s == HN_OK, "write %s: %s", path, hn_errmsg());
+    hn_gguf g;
+    hn_chat_template t = HN_CHAT_TEMPLATE_COUNT;
+    *sys = NULL;
+    warned[0] = 0;
+    if (!s && !(s = hn_gguf_open(&g, path))) {
+        t = hn_chat_detect(&g, sys);
+        hn_gguf_close(&g);
+    }
+    unlink(path);
+    return t;
+}
+
+static void detection(void) {
+    char *sys;
+    hn_chat_template t = detect_tiny(smollm2_template, &sys);
+    CHECK(t == HN_CHAT_CHATML && sys && !strcmp(sys, smollm2_system) && !warned[0],
+          "SmolLM2's template: ChatML with its default system prompt (got '%s', warning '%s')", sys ? sys : "(none)",
+          warned);
+    free(sys);
+
+    // The same default written with Jinja escapes, as other ChatML models (Qwen2) write it.
+    t = detect_tiny("{% if messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\nYou are a helpful assistant."
+                    "<|im_end|>\\n' }}{% endif %}{% for m in messages %}{{ '<|im_start|>' + m['role'] }}{% endfor %}",
+                    &sys);
+    CHECK(t == HN_CHAT_CHATML && sys && !strcmp(sys, "You are a helpful assistant."), "escaped default: '%s'",
+          sys ? sys : "(none)");
+    free(sys);
+
+    // Plain ChatML with no default system turn.
+    t = detect_tiny("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+                    "'<|im_end|>' + '\\n'}}{% endfor %}",
+                    &sys);
+    CHECK(t == HN_CHAT_CHATML && !sys && !warned[0], "ChatML without a default system prompt");
+    free(sys);
+
+    // A system turn built from a variable is not a default prompt.
+    t = detect_tiny("{{ '<|im_start|>system\n' + messages[0]['content'] + '<|im_end|>\n' }}", &sys);
+    CHECK(t == HN_CHAT_CHATML && !sys, "an expression is not a default system prompt ('%s')", sys ? sys : "");
+    free(sys);
+
+    // Unknown and absent templates fall back to ChatML, with a warning that names the fallback.
+    t = detect_tiny("{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}", &sys);
+    CHECK(t == HN_CHAT_CHATML && !sys && strstr(warned, "ChatML"), "unknown template: warning '%s'", warned);
+    t = detect_tiny(NULL, &sys);
+    CHECK(t == HN_CHAT_CHATML && !sys && strstr(warned, "ChatML") && strstr(warned, "chat_template"),
+          "absent template: warning '%s'", warned);
+    CHECK(!strcmp(hn_chat_template_name(HN_CHAT_CHATML), "chatml"), "template name");
+}
+
+static size_t unhex(const char *h, size_t n, char *out) {
+    size_t k = 0;
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        unsigned v;
+        sscanf(h + i, "%2x", &v);
+        out[k++] = (char)v;
+    }
+    out[k] = 0;
+    return k;
+}
+
+static void golden(void) {
+    FILE *f = fopen("tests/data/tokenizer_chat.tsv", "r");
+    CHECK(f != NULL, "tests/data/tokenizer_chat.tsv is missing (run from the source root)");
+    if (!f) return;
+    static char line[1 << 16], want[1 << 15], content[16][4096];
+    char *roles[16];
+    int cases = 0;
+    CHECK(fgets(line, sizeof line, f) && !strcmp(line, "# hone chat golden v1\n"), "chat golden header");
+    while (fgets(line, sizeof line, f)) {
+        char *msgs = strchr(line, '\t'), *out = msgs ? strchr(msgs + 1, '\t') : NULL;
+        CHECK(msgs && out, "malformed chat golden line");
+        if (!msgs || !out) break;
+        bool gen = line[0] == '1';
+        *out++ = 0;
+        msgs++;
+        unhex(out, strcspn(out, "\n"), want);
+        hn_chat_msg m[16];
+        int n = 0;
+        for (char *tok = strtok(msgs, ","); tok && n < 16; tok = strtok(NULL, ","), n++) {
+            char *colon = strchr(tok, ':');
+            *colon = 0;
+            roles[n] = tok;
+            unhex(colon + 1, strlen(colon + 1), content[n]);
+            m[n] = (hn_chat_msg){roles[n], content[n]};
+        }
+        char *got;
+        hn_status s = hn_chat_render(HN_CHAT_CHATML, smollm2_system, m, n, gen, &got);
+        CHECK(s == HN_OK && !strcmp(got, want), "case %d (%d messages, generation prompt %d):\n--- hone\n%s\n--- jinja2\n%s",
+              cases, n, gen, s ? hn_errmsg() : got, want);
+        free(got);
+        cases++;
+    }
+    fclose(f);
+    CHECK(cases >= 20, "only %d chat cases", cases);
+    printf("chat golden: %d cases\n", cases);
+}
+
+static void errors(void) {
+    char *out;
+    hn_chat_msg bad[] = {{"user", NULL}};
+    CHECK(hn_chat_render(HN_CHAT_CHATML, NULL, bad, 1, true, &out) == HN_ERR_ARG && out == NULL, "NULL content");
+    CHECK(hn_chat_render(HN_CHAT_TEMPLATE_COUNT, NULL, NULL, 0, true, &out) == HN_ERR_ARG, "unknown template");
+    CHECK(hn_chat_render(HN_CHAT_CHATML, smollm2_system, NULL, 0, true, &out) == HN_OK &&
+              !strcmp(out, "<|im_start|>assistant\n"),
+          "no messages: only the generation prompt, as the template renders it");
+    free(out);
+    hn_chat_msg one[] = {{"user", "Hi"}};
+    CHECK(hn_chat_render(HN_CHAT_CHATML, NULL, one, 1, false, &out) == HN_OK &&
+              !strcmp(out, "<|im_start|>user\nHi<|im_end|>\n"),
+          "no default system prompt");
+    free(out);
+}
+
+int main(void) {
+    hn_log_set(capture, NULL, HN_LOG_WARN);
+    detection();
+    golden();
+    errors();
+    char *path;
+    if (!hn_model_resolve("smollm2-135m-instruct", &path)) {
+        hn_gguf g;
+        char *sys = NULL;
+        hn_status s = hn_gguf_open(&g, path);
+        CHECK(s == HN_OK, "open %s: %s", path, hn_errmsg());
+        if (!s) {
+            CHECK(hn_chat_detect(&g, &sys) == HN_CHAT_CHATML && sys && !strcmp(sys, smollm2_system),
+                  "the real model's template: default system '%s'", sys ? sys : "(none)");
+            hn_gguf_close(&g);
+        }
+        free(sys);
+        free(path);
+    } else {
+        printf("model absent: the real template is not checked (%s)\n", hn_errmsg());
+    }
+    return test_done();
+}
