@@ -377,10 +377,10 @@ static hn_status read_header(cursor *c, hn_gguf *g) {
     if ((s = rd_u64(c, "n_tensors", &g->n_tensors)) || (s = rd_u64(c, "n_kv", &g->n_kv))) return s;
     size_t rest = c->size - c->pos;
     if (g->n_kv > rest / MIN_KV_BYTES)
-        return bad(c, HN_ERR_FORMAT, "n_kv: expected at most %zu for the %zu bytes after the header, got %llu", rest / MIN_KV_BYTES,
+        return bad(c, HN_ERR_FORMAT, "n_kv: expected at most %zu for the %zu bytes after the header, got %llu (truncated or corrupt)", rest / MIN_KV_BYTES,
                    rest, (unsigned long long)g->n_kv);
     if (g->n_tensors > rest / MIN_TENSOR_BYTES)
-        return bad(c, HN_ERR_FORMAT, "n_tensors: expected at most %zu for the %zu bytes after the header, got %llu",
+        return bad(c, HN_ERR_FORMAT, "n_tensors: expected at most %zu for the %zu bytes after the header, got %llu (truncated or corrupt)",
                    rest / MIN_TENSOR_BYTES, rest, (unsigned long long)g->n_tensors);
     return HN_OK;
 }
@@ -395,7 +395,7 @@ static hn_status parse(cursor *c, hn_gguf *g) {
     c->ctx[0] = 0;
     size_t rest = c->size - c->pos;
     if (g->n_tensors > rest / MIN_TENSOR_BYTES)
-        return bad(c, HN_ERR_FORMAT, "n_tensors: expected at most %zu for the %zu bytes after the metadata, got %llu",
+        return bad(c, HN_ERR_FORMAT, "n_tensors: expected at most %zu for the %zu bytes after the metadata, got %llu (truncated or corrupt)",
                    rest / MIN_TENSOR_BYTES, rest, (unsigned long long)g->n_tensors);
     size_t nt = g->n_tensors ? (size_t)g->n_tensors : 1;
     g->tensors = hn_calloc(nt, sizeof *g->tensors, "GGUF tensors");
