@@ -161,6 +161,7 @@ static hn_status read_kv(cursor *c, hn_gguf_kv *kv, uint64_t i) {
     if (s) return s;
     if (kv->key.len == 0 || kv->key.len > MAX_KEY)
         return bad(c, HN_ERR_FORMAT, "name: expected 1 to %d bytes, got %llu", MAX_KEY, (unsigned long long)kv->key.len);
+    if (memchr(kv->key.str, 0, (size_t)kv->key.len)) return bad(c, HN_ERR_FORMAT, "name: expected no NUL bytes, got one");
     char shown[256];
     snprintf(c->ctx, sizeof c->ctx, "key %llu '%s'", (unsigned long long)i,
              show(shown, sizeof shown, kv->key.str, kv->key.len));

@@ -425,6 +425,7 @@ static void test_bad_files(void) {
     expect("key length past the end", &b, L.k0_key, P64(UINT64_MAX), HN_ERR_FORMAT, "key 0 name", "at most");
     expect("value string past the end", &b, L.k0_val, P64(1ull << 40), HN_ERR_FORMAT, "'general.architecture' value", "at most");
     expect("empty key", &b, L.k1_key, P64(0), HN_ERR_FORMAT, "key 1", NULL);
+    expect("NUL in a key", &b, L.k1_key + 8 + 4, "", 1, HN_ERR_FORMAT, "key 1", "NUL");
     expect("unknown value type", &b, L.k1_type, P32(77), HN_ERR_FORMAT, "'test.u32' type", "77");
     expect("duplicate key", &b, L.k1_key + 8, "test.arr", 8, HN_ERR_FORMAT, "duplicate", "test.arr");
     expect("string array count absurd", &b, L.k2_n, P64(1ull << 61), HN_ERR_FORMAT, "'test.tok' array length", NULL);
