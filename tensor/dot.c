@@ -69,3 +69,13 @@ float hn_dot_q8_0_q8_0_ref(int64_t n, const void *w, const void *x) {
     }
     return sum;
 }
+
+void hn_gemm_panel_ref(int64_t T, int64_t K, const float *x, const float *pack, float *y, int64_t ldy, int nr) {
+    for (int64_t t = 0; t < T; t++) {
+        for (int r = 0; r < nr; r++) {
+            float sum = 0.0f;
+            for (int64_t k = 0; k < K; k++) sum += pack[k * HN_PANEL + r] * x[t * K + k];
+            y[t * ldy + r] = sum;
+        }
+    }
+}

@@ -220,7 +220,40 @@ static void quant_q8_1(const float *src, void *dst, int64_t n) {
     }
 }
 
+// MT tokens x 32 rows of the panel product (see kernels.h); 4*MT accumulators in the 16 ymm registers.
+static inline __attribute__((always_inline)) void gemm_tokens(const int MT, int64_t K, const float *x,
+                                                              const float *pack, float *y, int64_t ldy, int nr) {
+    __m256 acc[3][4];
+    for (int t = 0; t < MT; t++)
+        for (int j = 0; j < 4; j++) acc[t][j] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < K; k++) {
+        __m256 w[4];
+        for (int j = 0; j < 4; j++) w[j] = _mm256_loadu_ps(pack + k * HN_PANEL + 8 * j);
+        for (int t = 0; t < MT; t++) {
+            __m256 xb = _mm256_broadcast_ss(x + t * K + k);
+            for (int j = 0; j < 4; j++) acc[t][j] = _mm256_fmadd_ps(w[j], xb, acc[t][j]);
+        }
+    }
+    for (int t = 0; t < MT; t++) {
+        if (nr == HN_PANEL) {
+            for (int j = 0; j < 4; j++) _mm256_storeu_ps(y + t * ldy + 8 * j, acc[t][j]);
+        } else {
+            float tmp[HN_PANEL];
+            for (int j = 0; j < 4; j++) _mm256_storeu_ps(tmp + 8 * j, acc[t][j]);
+            for (int r = 0; r < nr; r++) y[t * ldy + r] = tmp[r];
+        }
+    }
+}
+
+static void gemm_panel(int64_t T, int64_t K, const float *x, const float *pack, float *y, int64_t ldy, int nr) {
+    int64_t t = 0;
+    for (; t + 3 <= T; t += 3) gemm_tokens(3, K, x + t * K, pack, y + t * ldy, ldy, nr);
+    if (T - t == 2) gemm_tokens(2, K, x + t * K, pack, y + t * ldy, ldy, nr);
+    else if (T - t == 1) gemm_tokens(1, K, x + t * K, pack, y + t * ldy, ldy, nr);
+}
+
 const hn_kernel_set hn_kernels_avx2 = {
+    .gemm_panel = gemm_panel,
     .dot = {[HN_F32] = dot_f32, [HN_F16] = dot_f16, [HN_BF16] = dot_bf16, [HN_Q4_0] = dot_q4_0,
             [HN_Q4_1] = dot_q4_1, [HN_Q8_0] = dot_q8_0},
     .to_f32 = {[HN_F16] = f16_to_f32, [HN_BF16] = bf16_to_f32, [HN_Q4_0] = q4_0_to_f32, [HN_Q4_1] = q4_1_to_f32,

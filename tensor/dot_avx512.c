@@ -198,7 +198,43 @@ static float dot_q8_0(int64_t n, const void *w, const void *x) {
     return sum + hsum8(acc);
 }
 
+// MT tokens x 32 rows of the panel product: 2*MT accumulators stay in registers for the whole k loop, and each
+// step costs 2 loads of the panel and MT broadcasts of x.
+static inline __attribute__((always_inline)) void gemm_tokens(const int MT, int64_t K, const float *x,
+                                                              const float *pack, float *y, int64_t ldy, int nr) {
+    __m512 acc[6][2];
+    for (int t = 0; t < MT; t++) acc[t][0] = acc[t][1] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K; k++) {
+        __m512 w0 = _mm512_loadu_ps(pack + k * HN_PANEL), w1 = _mm512_loadu_ps(pack + k * HN_PANEL + 16);
+        for (int t = 0; t < MT; t++) {
+            __m512 xb = _mm512_set1_ps(x[t * K + k]);
+            acc[t][0] = _mm512_fmadd_ps(w0, xb, acc[t][0]);
+            acc[t][1] = _mm512_fmadd_ps(w1, xb, acc[t][1]);
+        }
+    }
+    __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+    __mmask16 m1 = nr >= 32 ? 0xffff : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+    for (int t = 0; t < MT; t++) {
+        _mm512_mask_storeu_ps(y + t * ldy, m0, acc[t][0]);
+        _mm512_mask_storeu_ps(y + t * ldy + 16, m1, acc[t][1]);
+    }
+}
+
+static void gemm_panel(int64_t T, int64_t K, const float *x, const float *pack, float *y, int64_t ldy, int nr) {
+    int64_t t = 0;
+    for (; t + 6 <= T; t += 6) gemm_tokens(6, K, x + t * K, pack, y + t * ldy, ldy, nr);
+    switch (T - t) {
+    case 5: gemm_tokens(5, K, x + t * K, pack, y + t * ldy, ldy, nr); break;
+    case 4: gemm_tokens(4, K, x + t * K, pack, y + t * ldy, ldy, nr); break;
+    case 3: gemm_tokens(3, K, x + t * K, pack, y + t * ldy, ldy, nr); break;
+    case 2: gemm_tokens(2, K, x + t * K, pack, y + t * ldy, ldy, nr); break;
+    case 1: gemm_tokens(1, K, x + t * K, pack, y + t * ldy, ldy, nr); break;
+    default: break;
+    }
+}
+
 const hn_kernel_set hn_kernels_avx512 = {
+    .gemm_panel = gemm_panel,
     .dot = {[HN_F32] = dot_f32, [HN_F16] = dot_f16, [HN_BF16] = dot_bf16, [HN_Q4_0] = dot_q4_0,
             [HN_Q4_1] = dot_q4_1, [HN_Q8_0] = dot_q8_0},
 };

@@ -35,6 +35,7 @@ _Static_assert(sizeof g_level_names / sizeof g_level_names[0] == HN_SIMD_COUNT, 
 
 static hn_simd g_cpu, g_active;
 static hn_quantize_fn g_quant_act[HN_TYPE_COUNT];
+static hn_gemm_panel_fn g_gemm_panel = hn_gemm_panel_ref;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 static hn_simd detect_cpu(void) {
@@ -69,6 +70,7 @@ static void tensor_init(void) {
             if (ks->to_f32[t]) g_traits[t].to_f32 = ks->to_f32[t];
             if (ks->quantize_act[t]) g_quant_act[t] = ks->quantize_act[t];
         }
+        if (ks->gemm_panel) g_gemm_panel = ks->gemm_panel;
     }
 }
 
@@ -97,6 +99,11 @@ const char *hn_simd_level(void) { return g_level_names[hn_simd_active()]; }
 hn_quantize_fn hn_quantize_act_fn(hn_dtype t) {
     ensure_init();
     return (unsigned)t < HN_TYPE_COUNT ? g_quant_act[t] : NULL;
+}
+
+hn_gemm_panel_fn hn_gemm_panel_fn_active(void) {
+    ensure_init();
+    return g_gemm_panel;
 }
 
 const hn_type_traits *hn_type_traits_of(hn_dtype t) {

@@ -9,10 +9,18 @@
 
 typedef enum { HN_SIMD_SCALAR = 0, HN_SIMD_AVX2 = 1, HN_SIMD_AVX512 = 2, HN_SIMD_COUNT } hn_simd;
 
+// The fp32 tile product of the EXACT path. A panel holds HN_PANEL weight rows transposed: pack[k * HN_PANEL + r] is
+// element k of row r (rows past nr are zero). y[t * ldy + r] = sum over k of pack[k][r] * x[t * K + k] for t < T,
+// r < nr, summed in order of k, so every output is the same whatever T, the tile or the thread count.
+#define HN_PANEL 32
+typedef void (*hn_gemm_panel_fn)(int64_t T, int64_t K, const float *x, const float *pack, float *y, int64_t ldy,
+                                 int nr);
+
 typedef struct {
     hn_vec_dot_fn dot[HN_TYPE_COUNT];                            // weight type -> dot with its vec_dot_type row
     void (*to_f32[HN_TYPE_COUNT])(const void *src, float *dst, int64_t n); // faster dequantize
     void (*quantize_act[HN_TYPE_COUNT])(const float *src, void *dst, int64_t n); // activation rows (FAST mode)
+    hn_gemm_panel_fn gemm_panel;
 } hn_kernel_set;
 
 extern const hn_kernel_set hn_kernels_avx2;   // needs AVX2 + FMA + F16C
@@ -52,6 +60,8 @@ float hn_dot_bf16_f32_ref(int64_t n, const void *w, const void *x);
 float hn_dot_q4_0_q8_0_ref(int64_t n, const void *w, const void *x);
 float hn_dot_q4_1_q8_1_ref(int64_t n, const void *w, const void *x);
 float hn_dot_q8_0_q8_0_ref(int64_t n, const void *w, const void *x);
+void hn_gemm_panel_ref(int64_t T, int64_t K, const float *x, const float *pack, float *y, int64_t ldy, int nr);
+hn_gemm_panel_fn hn_gemm_panel_fn_active(void);
 
 // How hn_matmul computes a quantized product (bench and tests pick one; hn_matmul picks by mode and T).
 typedef enum {

@@ -2,13 +2,14 @@
 //
 // Three ways to compute it:
 //   - F32 weights: OpenBLAS sgemm / sgemv on W as it is.
-//   - tiles (EXACT, and FAST for long inputs): a tile of weight rows is dequantized to fp32 by the OpenMP team,
-//     then sgemm multiplies it with x on BLAS's threads. OpenMP and BLAS take turns, never running at once, so
-//     together they never use more than hn_threads_get() threads. Tile boundaries depend only on K, never on the
-//     thread count, so the result is the same for any number of threads.
+//   - panels (EXACT, and FAST for long inputs): each thread dequantizes a panel of HN_PANEL weight rows to fp32
+//     (transposed) and multiplies it with all of x by a register-blocked fp32 kernel (kernels.h). Every output is
+//     one in-order sum over k, so the result does not depend on the thread count, the panel or T. (OpenBLAS is not
+//     used here: the Debian build does not know recent Xeons and falls back to SSE3 kernels, 4x slower.)
 //   - dot (FAST for short inputs, the decode step): x is converted once to the weight's vec_dot_type (8-bit blocks
 //     for quantized weights), then each (row, token) pair is one SIMD dot product; threads split the rows.
-// Scratch belongs to the calling thread and only grows, so a steady decode loop allocates nothing.
+// OpenMP and BLAS never run at once (BLAS is called outside parallel regions), so together they never use more
+// than hn_threads_get() threads. Scratch belongs to the calling thread and only grows, so a steady decode loop allocates nothing.
 #include "tensor/kernels.h"
 #include "tensor/ops.h"
 
@@ -19,19 +20,25 @@
 #include <omp.h>
 #endif
 
-// FAST mode switches from dot products to dequantized tiles + sgemm at this many tokens (measured with
+// FAST mode switches from 8-bit dot products to fp32 panels at this many tokens (measured with
 // bench/bench_matmul.c on AVX-512 VNNI: see bench/RESULTS.md).
-#define HN_MM_TILES_MIN_T 32
-// Floats in one dequantized tile: big enough for sgemm to run near its peak, small enough to stay in L2.
-#define HN_MM_TILE_FLOATS (64 * 1024)
+#define HN_MM_TILES_MIN_T 16
 // Weight rows a thread takes at a time in the dot path: their bytes stay in L1 while every token passes over them.
 #define HN_MM_DOT_ROWS 16
 
+#define HN_MM_MAX_THREADS 256
+
 typedef struct {
-    void *xq;     // activations converted to vec_dot_type, (T, row bytes)
+    float *pack; // a panel of dequantized weight rows, transposed: (K, HN_PANEL)
+    size_t pack_cap;
+    float *row;  // one dequantized row, (K)
+    size_t row_cap;
+} mm_thread_scratch;
+
+typedef struct {
+    void *xq; // activations converted to vec_dot_type, (T, row bytes)
     size_t xq_cap;
-    float *tile;  // dequantized weight rows, (rows, K)
-    size_t tile_cap;
+    mm_thread_scratch th[HN_MM_MAX_THREADS];
 } mm_scratch;
 
 static _Thread_local mm_scratch g_scratch;
@@ -79,28 +86,45 @@ static void mm_f32(float *y, const float *x, const hn_tensor *w, int64_t T) {
 }
 
 static hn_status mm_tiles(float *y, const float *x, const hn_tensor *w, int64_t T, size_t row_bytes) {
-    const int64_t K = w->ne[0], N = w->ne[1];
+    const int64_t K = w->ne[0], N = w->ne[1], npanels = (N + HN_PANEL - 1) / HN_PANEL;
     const hn_type_traits *tt = hn_type_traits_of(w->type);
-    int64_t rows = HN_MM_TILE_FLOATS / K;
-    if (rows < 16) rows = 16;
-    if (rows > N) rows = N;
-    mm_scratch *s = &g_scratch;
-    if (!grow((void **)&s->tile, &s->tile_cap, (size_t)rows * (size_t)K * sizeof(float), "matmul weight tile"))
-        return HN_ERR_NOMEM;
-    float *tile = s->tile; // (rows, K)
+    const hn_gemm_panel_fn gemm = hn_gemm_panel_fn_active();
     const uint8_t *wd = w->data;
-    for (int64_t n0 = 0; n0 < N; n0 += rows) {
-        int64_t nr = N - n0 < rows ? N - n0 : rows;
-        int nth = team_size(nr / 4);
-#pragma omp parallel for num_threads(nth) schedule(static)
-        for (int64_t r = 0; r < nr; r++) tt->to_f32(wd + (size_t)(n0 + r) * row_bytes, tile + r * K, K);
-        if (T == 1)
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)nr, (int)K, 1.0f, tile, (int)K, x, 1, 0.0f, y + n0, 1);
-        else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)nr, (int)K, 1.0f, x, (int)K, tile,
-                        (int)K, 0.0f, y + n0, (int)N);
+    mm_scratch *s = &g_scratch;
+    int nth = team_size(npanels);
+    if (nth > HN_MM_MAX_THREADS) nth = HN_MM_MAX_THREADS;
+    bool failed = false;
+#pragma omp parallel num_threads(nth)
+    {
+        int ith = 0, nt = 1;
+#ifdef _OPENMP
+        ith = omp_get_thread_num();
+        nt = omp_get_num_threads();
+#endif
+        mm_thread_scratch *ts = &s->th[ith];
+        if (!grow((void **)&ts->pack, &ts->pack_cap, (size_t)K * HN_PANEL * sizeof(float), "matmul weight panel") ||
+            !grow((void **)&ts->row, &ts->row_cap, (size_t)K * sizeof(float), "matmul weight row")) {
+#pragma omp atomic write
+            failed = true;
+        } else {
+            float *pack = ts->pack, *row = ts->row; // (K, HN_PANEL), (K)
+            int64_t per = (npanels + nt - 1) / nt, p0 = ith * per, p1 = p0 + per < npanels ? p0 + per : npanels;
+            for (int64_t p = p0; p < p1; p++) {
+                int64_t n0 = p * HN_PANEL;
+                int nr = N - n0 < HN_PANEL ? (int)(N - n0) : HN_PANEL;
+                for (int r = 0; r < HN_PANEL; r++) {
+                    if (r < nr) {
+                        tt->to_f32(wd + (size_t)(n0 + r) * row_bytes, row, K);
+                        for (int64_t k = 0; k < K; k++) pack[k * HN_PANEL + r] = row[k];
+                    } else {
+                        for (int64_t k = 0; k < K; k++) pack[k * HN_PANEL + r] = 0.0f;
+                    }
+                }
+                gemm(T, K, x, pack, y + n0, N, nr);
+            }
+        }
     }
-    return HN_OK;
+    return failed ? HN_ERR_NOMEM : HN_OK;
 }
 
 static hn_status mm_dot(float *y, const float *x, const hn_tensor *w, int64_t T, size_t row_bytes) {
