@@ -1,7 +1,8 @@
 // tensor/matmul.c — y (T, N) = x (T, K) · W^T for a weight of any dtype, and embedding-row lookup.
 //
 // Three ways to compute it:
-//   - F32 weights: OpenBLAS sgemm / sgemv on W as it is.
+//   - F32 weights in FAST mode: OpenBLAS sgemm / sgemv on W as it is. (OpenBLAS's result depends on its thread
+//     count, so EXACT takes the panel path for F32 too.)
 //   - panels (EXACT, and FAST for long inputs): each thread dequantizes a panel of HN_PANEL weight rows to fp32
 //     (transposed) and multiplies it with all of x by a register-blocked fp32 kernel (kernels.h). Every output is
 //     one in-order sum over k, so the result does not depend on the thread count, the panel or T. (OpenBLAS is not
@@ -184,11 +185,12 @@ hn_status hn_matmul(float *y, const float *x, const hn_tensor *w, int64_t T, hn_
     size_t row_bytes;
     hn_status st = mm_check(y, x, w, T, &row_bytes);
     if (st || T == 0) return st;
+    if (mode == HN_MM_EXACT) return mm_tiles(y, x, w, T, row_bytes);
     if (w->type == HN_F32) {
         mm_f32(y, x, w, T);
         return HN_OK;
     }
-    if (mode == HN_MM_FAST && T < HN_MM_TILES_MIN_T) return mm_dot(y, x, w, T, row_bytes);
+    if (T < HN_MM_TILES_MIN_T) return mm_dot(y, x, w, T, row_bytes);
     return mm_tiles(y, x, w, T, row_bytes);
 }
 
