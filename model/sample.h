@@ -22,7 +22,7 @@ void hn_sampler_destroy(hn_sampler *s);
 int32_t hn_sampler_sample(hn_sampler *s, const float *logits, const int32_t *recent, int n_recent);
 
 typedef struct {
-    int n_predict;         // maximum new tokens
+    int n_predict;         // maximum new tokens; < 0: until the context is full
     const char **stop;     // stop strings (the text up to a stop string is emitted, the stop string is not)
     int n_stop;
     bool (*on_text)(const char *text, size_t len, void *user); // streamed text; return false to stop
@@ -35,8 +35,10 @@ typedef struct {
     bool stopped_eog, stopped_string;
 } hn_generate_stats;
 
-// Feeds the prompt ids (appended to kv), then samples until an end-of-generation token, a stop string or n_predict.
-// Emits text only at UTF-8 character boundaries. Generated ids stay in kv (for chat). 
+// Feeds the prompt ids (appended to kv), then samples until an end-of-generation token, a stop string, n_predict
+// tokens or a full context. Emits text only at UTF-8 character boundaries (what is left at the end is emitted as
+// it is). Every generated token is fed to kv, so a conversation can go on from there; the end-of-generation token
+// that ends it is not. stats->decode_s covers sampling and feeding the generated tokens.
 hn_status hn_generate(hn_model *m, hn_kv_cache *kv, hn_sampler *s, const int32_t *prompt, int n_prompt,
                       const hn_generate_params *gp, hn_generate_stats *stats);
 

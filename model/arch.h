@@ -1,0 +1,49 @@
+// model/arch.h — private to model/: what an architecture file provides, and the KV cache with the step's
+// activation buffers that every architecture shares. Not part of the public API (model/model.h is).
+#ifndef HN_ARCH_H
+#define HN_ARCH_H
+
+#include "model/model.h"
+
+struct hn_kv_cache {
+    const hn_model *m;
+    int n_ctx, pos;
+    float *k, *v;   // (n_layer, n_head_kv, n_ctx, hd): one head's keys contiguous for attention
+    float *rope;    // (n_ctx, hd/2, 2) cos/sin table
+    // Step activations, allocated once for up to n_batch tokens; longer inputs run in chunks of n_batch.
+    int n_batch;
+    float *x;       // (n_batch, C) residual stream
+    float *xn;      // (n_batch, max(C, n_head*hd)) normed input / matmul output
+    float *q;       // (n_batch, n_head*hd)
+    float *kt, *vt; // (n_batch, n_head_kv*hd) this step's keys and values before they go into the cache
+    float *att;     // (n_batch, n_head*hd)
+    float *g, *u;   // (n_batch, n_ff)
+    float *logits;  // (logits_rows, n_vocab); grows only when a call asks for more rows than before
+    int64_t logits_rows;
+    float *scratch; // (n_scratch, n_ctx) attention probabilities, one row per thread
+    int n_scratch;
+};
+
+typedef struct {
+    const char *name; // general.architecture
+    // Reads hyper-parameters and binds weight tensors of m->gguf (already open) into m.
+    hn_status (*load)(hn_model *m);
+    // Runs T <= kv->n_batch tokens at kv->pos (room already checked); writes logits rows for the last token
+    // (mode LAST) or every token (mode ALL) to `logits`. Does not advance kv->pos.
+    hn_status (*forward)(hn_model *m, hn_kv_cache *kv, const int32_t *ids, int T, hn_logits_mode mode,
+                         float *logits);
+} hn_arch_impl;
+
+extern const hn_arch_impl hn_arch_llama;
+
+// Helpers for architecture loaders: a required key / tensor that is absent gives HN_ERR_FORMAT naming it and the file.
+hn_status hn_model_req_u32(const hn_model *m, const char *key, uint32_t *out);
+hn_status hn_model_opt_u32(const hn_model *m, const char *key, uint32_t *out); // absent: leaves *out
+hn_status hn_model_req_f32(const hn_model *m, const char *key, float *out);
+hn_status hn_model_opt_f32(const hn_model *m, const char *key, float *out);
+// A tensor of the given shape (ne[0] = in, ne[1] = out; out = 0 for a vector) and a supported dtype;
+// required = false gives *out = NULL when absent.
+hn_status hn_model_tensor(const hn_model *m, const char *name, int64_t in, int64_t out, bool required,
+                          const hn_tensor **t);
+
+#endif

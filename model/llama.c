@@ -1,0 +1,177 @@
+// model/llama.c — the Llama family (Llama 2/3, SmolLM, ...): pre-norm blocks of RMSNorm, grouped-query attention
+// with rotary embedding, and a SwiGLU MLP; the output head is tied to the embedding when the file has no
+// output.weight. Weights stay in the GGUF mapping in their own dtype; every linear layer goes through hn_matmul.
+//
+// GGUF stores Q and K rows permuted by llama.cpp's converter so that rotary embedding pairs ADJACENT dimensions
+// (2i, 2i+1) of each head (FORMATS.md section 3); hn_rope does exactly that, so no un-permuting is needed.
+#include "model/arch.h"
+#include "tensor/nn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static hn_status llama_load(hn_model *m) {
+    hn_hparams *hp = &m->hp;
+    char key[128];
+    uint32_t n_layer, n_embd, n_ff, n_head, n_head_kv, n_ctx = 0, rot_dim = 0, vocab = 0;
+    float eps, theta = 10000.0f;
+    hn_status s;
+#define REQ(field, var) (snprintf(key, sizeof key, "llama." field), hn_model_req_u32(m, key, &var))
+#define OPT(field, var) (snprintf(key, sizeof key, "llama." field), hn_model_opt_u32(m, key, &var))
+    if ((s = REQ("block_count", n_layer)) || (s = REQ("embedding_length", n_embd)) ||
+        (s = REQ("feed_forward_length", n_ff)) || (s = REQ("attention.head_count", n_head)))
+        return s;
+    n_head_kv = n_head;
+    if ((s = OPT("attention.head_count_kv", n_head_kv)) || (s = OPT("context_length", n_ctx)) ||
+        (s = OPT("rope.dimension_count", rot_dim)) || (s = OPT("vocab_size", vocab)))
+        return s;
+#undef REQ
+#undef OPT
+    if ((s = hn_model_req_f32(m, "llama.attention.layer_norm_rms_epsilon", &eps)) ||
+        (s = hn_model_opt_f32(m, "llama.rope.freq_base", &theta)))
+        return s;
+
+    if (n_layer < 1 || n_layer > 4096 || n_embd < 1 || n_embd > 1 << 16 || n_ff < 1 || n_ff > 1 << 18 ||
+        n_head < 1 || n_head > n_embd || n_head_kv < 1 || n_head_kv > n_head)
+        return hn_fail(HN_ERR_FORMAT,
+                       "%s: implausible sizes: block_count %u, embedding_length %u, feed_forward_length %u, "
+                       "head_count %u, head_count_kv %u",
+                       m->path, n_layer, n_embd, n_ff, n_head, n_head_kv);
+    if (n_embd % n_head || n_head % n_head_kv || (n_embd / n_head) % 2)
+        return hn_fail(HN_ERR_FORMAT,
+                       "%s: embedding_length %u must split into head_count %u heads of even size, and head_count "
+                       "into head_count_kv %u groups",
+                       m->path, n_embd, n_head, n_head_kv);
+    if (rot_dim && rot_dim != n_embd / n_head)
+        return hn_fail(HN_ERR_UNSUPPORTED, "%s: llama.rope.dimension_count %u differs from the head size %u", m->path,
+                       rot_dim, n_embd / n_head);
+    if (!(eps > 0 && eps < 1) || !(theta > 0))
+        return hn_fail(HN_ERR_FORMAT, "%s: layer_norm_rms_epsilon %g or rope.freq_base %g out of range", m->path,
+                       (double)eps, (double)theta);
+
+    const hn_tensor *emb = hn_gguf_tensor(&m->gguf, "token_embd.weight");
+    if (!emb) return hn_fail(HN_ERR_FORMAT, "%s: required tensor 'token_embd.weight' is missing", m->path);
+    if (emb->ne[1] < 1 || emb->ne[1] > (1 << 24))
+        return hn_fail(HN_ERR_FORMAT, "%s: token_embd.weight has %lld rows, expected 1 to %d", m->path,
+                       (long long)emb->ne[1], 1 << 24);
+    if (vocab && vocab != emb->ne[1])
+        return hn_fail(HN_ERR_FORMAT, "%s: llama.vocab_size %u disagrees with token_embd.weight's %lld rows", m->path,
+                       vocab, (long long)emb->ne[1]);
+    *hp = (hn_hparams){.arch = HN_ARCH_LLAMA, .n_vocab = (int)emb->ne[1], .n_embd = (int)n_embd,
+                       .n_layer = (int)n_layer, .n_head = (int)n_head, .n_head_kv = (int)n_head_kv,
+                       .head_dim = (int)(n_embd / n_head), .n_ff = (int)n_ff, .n_ctx_train = (int)n_ctx,
+                       .rope_theta = theta, .norm_eps = eps};
+    int64_t C = n_embd, KD = (int64_t)n_head_kv * hp->head_dim, F = n_ff, V = hp->n_vocab;
+
+    if ((s = hn_model_tensor(m, "token_embd.weight", C, V, true, &m->tok_embd)) ||
+        (s = hn_model_tensor(m, "output_norm.weight", C, 0, true, &m->out_norm)) ||
+        (s = hn_model_tensor(m, "output.weight", C, V, false, &m->output.w)))
+        return s;
+    if (!m->output.w) m->output.w = m->tok_embd; // tied head
+    m->layers = hn_calloc(n_layer, sizeof *m->layers, "layers");
+    if (!m->layers) return HN_ERR_NOMEM;
+    for (uint32_t l = 0; l < n_layer; l++) {
+        hn_layer *L = &m->layers[l];
+        struct {
+            const char *name;
+            int64_t in, out;
+            const hn_tensor **t;
+        } want[] = {
+            {"attn_norm", C, 0, &L->attn_norm}, {"ffn_norm", C, 0, &L->ffn_norm},
+            {"attn_q", C, C, &L->q.w},          {"attn_k", C, KD, &L->k.w},
+            {"attn_v", C, KD, &L->v.w},         {"attn_output", C, C, &L->o.w},
+            {"ffn_gate", C, F, &L->gate.w},     {"ffn_up", C, F, &L->up.w},
+            {"ffn_down", F, C, &L->down.w},
+        };
+        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+            char name[96];
+            snprintf(name, sizeof name, "blk.%u.%s.weight", l, want[i].name);
+            if ((s = hn_model_tensor(m, name, want[i].in, want[i].out, true, want[i].t))) return s;
+        }
+        // Optional biases (Qwen-style Llama variants have them on q, k, v).
+        struct {
+            const char *name;
+            int64_t n;
+            const hn_tensor **t;
+        } bias[] = {{"attn_q", C, &L->q.b}, {"attn_k", KD, &L->k.b}, {"attn_v", KD, &L->v.b}};
+        for (size_t i = 0; i < sizeof bias / sizeof bias[0]; i++) {
+            char name[96];
+            snprintf(name, sizeof name, "blk.%u.%s.bias", l, bias[i].name);
+            if ((s = hn_model_tensor(m, name, bias[i].n, 0, false, bias[i].t))) return s;
+        }
+    }
+    // Norm weights and biases are read as plain floats.
+    for (uint32_t l = 0; l <= n_layer; l++) {
+        const hn_tensor *vecs[5] = {m->out_norm};
+        if (l < n_layer) {
+            const hn_layer *L = &m->layers[l];
+            vecs[0] = L->attn_norm, vecs[1] = L->ffn_norm, vecs[2] = L->q.b, vecs[3] = L->k.b, vecs[4] = L->v.b;
+        }
+        for (int i = 0; i < 5; i++)
+            if (vecs[i] && vecs[i]->type != HN_F32)
+                return hn_fail(HN_ERR_UNSUPPORTED, "%s: tensor '%s' is %s; hone expects norm weights and biases in f32",
+                               m->path, vecs[i]->name, hn_dtype_name(vecs[i]->type));
+    }
+    return HN_OK;
+}
+
+// y (T, out) = x (T, in) · W^T + b: the one place a linear layer runs (adapters will attach here).
+static hn_status linear(const hn_model *m, float *y, const float *x, const hn_linear *l, int64_t T) {
+    hn_status s = hn_matmul(y, x, l->w, T, m->mm_mode);
+    if (s || !l->b) return s;
+    const float *b = l->b->data;
+    int64_t n = l->w->ne[1];
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t i = 0; i < n; i++) y[t * n + i] += b[i];
+    return HN_OK;
+}
+
+static void add_inplace(float *x, const float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+static hn_status llama_forward(hn_model *m, hn_kv_cache *kv, const int32_t *ids, int T, hn_logits_mode mode,
+                               float *logits) {
+    const hn_hparams *hp = &m->hp;
+    const int64_t C = hp->n_embd, hd = hp->head_dim, KD = (int64_t)hp->n_head_kv * hd, F = hp->n_ff;
+    const int64_t S = kv->n_ctx, pos = kv->pos;
+    float *x = kv->x, *xn = kv->xn; // (T, C)
+    hn_status s;
+
+    for (int t = 0; t < T; t++) hn_get_row(m->tok_embd, ids[t], x + t * C);
+
+    for (int l = 0; l < hp->n_layer; l++) {
+        const hn_layer *L = &m->layers[l];
+        float *kc = kv->k + (int64_t)l * KD * S, *vc = kv->v + (int64_t)l * KD * S; // (n_head_kv, S, hd)
+
+        hn_rmsnorm(xn, x, L->attn_norm->data, T, C, hp->norm_eps);
+        if ((s = linear(m, kv->q, xn, &L->q, T)) || (s = linear(m, kv->kt, xn, &L->k, T)) ||
+            (s = linear(m, kv->vt, xn, &L->v, T)))
+            return s;
+        hn_rope(kv->q, T, hp->n_head, (int)hd, kv->rope, (int)pos);
+        hn_rope(kv->kt, T, hp->n_head_kv, (int)hd, kv->rope, (int)pos);
+        for (int t = 0; t < T; t++)
+            for (int h = 0; h < hp->n_head_kv; h++) {
+                memcpy(kc + ((int64_t)h * S + pos + t) * hd, kv->kt + t * KD + h * hd, hd * sizeof(float));
+                memcpy(vc + ((int64_t)h * S + pos + t) * hd, kv->vt + t * KD + h * hd, hd * sizeof(float));
+            }
+        hn_attention(kv->att, kv->q, kc, vc, T, (int)pos, hp->n_head, hp->n_head_kv, (int)hd, S, kv->scratch,
+                     kv->n_scratch);
+        if ((s = linear(m, xn, kv->att, &L->o, T))) return s;
+        add_inplace(x, xn, T * C);
+
+        hn_rmsnorm(xn, x, L->ffn_norm->data, T, C, hp->norm_eps);
+        if ((s = linear(m, kv->g, xn, &L->gate, T)) || (s = linear(m, kv->u, xn, &L->up, T))) return s;
+        hn_swiglu(kv->g, kv->g, kv->u, T * F);
+        if ((s = linear(m, xn, kv->g, &L->down, T))) return s;
+        add_inplace(x, xn, T * C);
+    }
+    if (!logits) return HN_OK;
+    // The head runs on every row (ALL) or on the last one only (LAST).
+    int64_t first = mode == HN_LOGITS_ALL ? 0 : T - 1, rows = T - first;
+    hn_rmsnorm(xn, x + first * C, m->out_norm->data, rows, C, hp->norm_eps);
+    return linear(m, logits, xn, &m->output, rows);
+}
+
+const hn_arch_impl hn_arch_llama = {.name = "llama", .load = llama_load, .forward = llama_forward};

@@ -1,0 +1,213 @@
+// model/model.c — loading a model (architecture picked from general.architecture), the KV cache and its step
+// buffers, and the forward entry point that checks lengths and splits long inputs into chunks.
+#include "model/arch.h"
+#include "tensor/nn.h"
+
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const hn_arch_impl *const arch_table[] = {&hn_arch_llama};
+_Static_assert(sizeof arch_table / sizeof arch_table[0] == HN_ARCH_COUNT, "one implementation per hn_arch");
+
+hn_model_params hn_model_default_params(void) { return (hn_model_params){.mm_mode = HN_MM_FAST}; }
+
+static hn_status missing_key(const hn_model *m, const char *key) {
+    return hn_fail(HN_ERR_FORMAT, "%s: required metadata key '%s' is missing", m->path, key);
+}
+
+hn_status hn_model_req_u32(const hn_model *m, const char *key, uint32_t *out) {
+    if (!hn_gguf_find(&m->gguf, key)) return missing_key(m, key);
+    return hn_gguf_get_u32(&m->gguf, key, out);
+}
+
+hn_status hn_model_opt_u32(const hn_model *m, const char *key, uint32_t *out) {
+    return hn_gguf_find(&m->gguf, key) ? hn_gguf_get_u32(&m->gguf, key, out) : HN_OK;
+}
+
+hn_status hn_model_req_f32(const hn_model *m, const char *key, float *out) {
+    if (!hn_gguf_find(&m->gguf, key)) return missing_key(m, key);
+    return hn_gguf_get_f32(&m->gguf, key, out);
+}
+
+hn_status hn_model_opt_f32(const hn_model *m, const char *key, float *out) {
+    return hn_gguf_find(&m->gguf, key) ? hn_gguf_get_f32(&m->gguf, key, out) : HN_OK;
+}
+
+hn_status hn_model_tensor(const hn_model *m, const char *name, int64_t in, int64_t out, bool required,
+                          const hn_tensor **t) {
+    *t = hn_gguf_tensor(&m->gguf, name);
+    if (!*t) {
+        if (!required) return HN_OK;
+        return hn_fail(HN_ERR_FORMAT, "%s: required tensor '%s' is missing", m->path, name);
+    }
+    const hn_tensor *w = *t;
+    if (w->ne[0] != in || w->ne[1] != (out ? out : 1) || w->ne[2] != 1 || w->ne[3] != 1) {
+        if (out)
+            return hn_fail(HN_ERR_FORMAT, "%s: tensor '%s' has shape {%lld, %lld, %lld, %lld}, expected {%lld, %lld}",
+                           m->path, name, (long long)w->ne[0], (long long)w->ne[1], (long long)w->ne[2],
+                           (long long)w->ne[3], (long long)in, (long long)out);
+        return hn_fail(HN_ERR_FORMAT, "%s: tensor '%s' has shape {%lld, %lld, %lld, %lld}, expected {%lld}", m->path,
+                       name, (long long)w->ne[0], (long long)w->ne[1], (long long)w->ne[2], (long long)w->ne[3],
+                       (long long)in);
+    }
+    size_t rb;
+    if (!hn_type_traits_of(w->type) || !hn_row_bytes(w->type, w->ne[0], &rb))
+        return hn_fail(HN_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s (%d), which hone cannot compute with",
+                       m->path, name, hn_dtype_name(w->type), (int)w->type);
+    return HN_OK;
+}
+
+hn_status hn_model_load(hn_model **out, const char *model, const hn_model_params *params) {
+    *out = NULL;
+    hn_model_params p = params ? *params : hn_model_default_params();
+    hn_model *m = hn_calloc(1, sizeof *m, "model");
+    if (!m) return HN_ERR_NOMEM;
+    m->mm_mode = p.mm_mode;
+    hn_status s = hn_model_resolve(model, &m->path);
+    if (s) {
+        free(m);
+        return s;
+    }
+    if ((s = hn_gguf_open(&m->gguf, m->path))) {
+        free(m->path);
+        free(m);
+        return s;
+    }
+    hn_gguf_str arch;
+    if (!hn_gguf_find(&m->gguf, "general.architecture")) {
+        s = missing_key(m, "general.architecture");
+        goto fail;
+    }
+    if ((s = hn_gguf_get_str(&m->gguf, "general.architecture", &arch))) goto fail;
+    int a = 0;
+    while (a < HN_ARCH_COUNT && (strlen(arch_table[a]->name) != arch.len ||
+                                 memcmp(arch_table[a]->name, arch.str, arch.len)))
+        a++;
+    if (a == HN_ARCH_COUNT) {
+        s = hn_fail(HN_ERR_UNSUPPORTED, "%s: architecture '%.*s' is not supported (hone knows: llama)", m->path,
+                    (int)(arch.len > 64 ? 64 : arch.len), arch.str);
+        goto fail;
+    }
+    m->hp.arch = (hn_arch)a;
+    if ((s = arch_table[a]->load(m))) goto fail;
+    if ((s = hn_tokenizer_from_gguf(&m->tok, &m->gguf))) goto fail;
+    if (hn_tokenizer_n_vocab(m->tok) != m->hp.n_vocab) {
+        s = hn_fail(HN_ERR_FORMAT, "%s: the tokenizer has %d tokens but token_embd.weight has %d rows", m->path,
+                    (int)hn_tokenizer_n_vocab(m->tok), m->hp.n_vocab);
+        goto fail;
+    }
+    m->chat = hn_chat_detect(&m->gguf, &m->default_system);
+    *out = m;
+    return HN_OK;
+fail:
+    hn_model_destroy(m);
+    return s;
+}
+
+void hn_model_destroy(hn_model *m) {
+    if (!m) return;
+    if (m->tok) hn_tokenizer_destroy(m->tok);
+    free(m->default_system);
+    free(m->layers);
+    hn_gguf_close(&m->gguf);
+    free(m->path);
+    free(m);
+}
+
+// Allocates n floats (64-byte aligned) or records which buffer failed.
+static float *fbuf(int64_t n, const char *what) {
+    size_t bytes;
+    if (n <= 0 || !hn_mul_ok((size_t)n, sizeof(float), &bytes)) {
+        hn_fail(HN_ERR_NOMEM, "KV cache: %s of %lld floats is too large", what, (long long)n);
+        return NULL;
+    }
+    return hn_alloc_aligned(bytes, what);
+}
+
+hn_kv_cache *hn_kv_cache_create(const hn_model *m, int n_ctx) {
+    const hn_hparams *hp = &m->hp;
+    if (n_ctx <= 0 || n_ctx > (1 << 24)) {
+        hn_fail(HN_ERR_ARG, "KV cache: context of %d tokens, expected 1 to %d", n_ctx, 1 << 24);
+        return NULL;
+    }
+    hn_kv_cache *kv = hn_calloc(1, sizeof *kv, "KV cache");
+    if (!kv) return NULL;
+    kv->m = m;
+    kv->n_ctx = n_ctx;
+    kv->n_batch = n_ctx < 512 ? n_ctx : 512;
+    int64_t B = kv->n_batch, C = hp->n_embd, QD = (int64_t)hp->n_head * hp->head_dim;
+    int64_t KD = (int64_t)hp->n_head_kv * hp->head_dim, W = C > QD ? C : QD;
+    int64_t cache = (int64_t)hp->n_layer * KD * n_ctx;
+    kv->n_scratch = omp_get_max_threads() > hn_threads_get() ? omp_get_max_threads() : hn_threads_get();
+    if (!(kv->k = fbuf(cache, "keys")) || !(kv->v = fbuf(cache, "values")) ||
+        !(kv->rope = fbuf((int64_t)n_ctx * hp->head_dim, "rope table")) || !(kv->x = fbuf(B * C, "activations")) ||
+        !(kv->xn = fbuf(B * W, "activations")) || !(kv->q = fbuf(B * QD, "activations")) ||
+        !(kv->kt = fbuf(B * KD, "activations")) || !(kv->vt = fbuf(B * KD, "activations")) ||
+        !(kv->att = fbuf(B * QD, "activations")) || !(kv->g = fbuf(B * hp->n_ff, "activations")) ||
+        !(kv->u = fbuf(B * hp->n_ff, "activations")) || !(kv->logits = fbuf(hp->n_vocab, "logits")) ||
+        !(kv->scratch = fbuf((int64_t)kv->n_scratch * n_ctx, "attention scratch"))) {
+        hn_kv_cache_destroy(kv);
+        return NULL;
+    }
+    kv->logits_rows = 1;
+    hn_rope_table(kv->rope, n_ctx, hp->head_dim, hp->rope_theta);
+    return kv;
+}
+
+void hn_kv_cache_destroy(hn_kv_cache *kv) {
+    if (!kv) return;
+    float *bufs[] = {kv->k, kv->v, kv->rope, kv->x, kv->xn, kv->q, kv->kt, kv->vt, kv->att, kv->g, kv->u,
+                     kv->logits, kv->scratch};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+    free(kv);
+}
+
+int hn_kv_cache_pos(const hn_kv_cache *kv) { return kv->pos; }
+int hn_kv_cache_size(const hn_kv_cache *kv) { return kv->n_ctx; }
+
+void hn_kv_cache_truncate(hn_kv_cache *kv, int pos) {
+    if (pos >= 0 && pos < kv->pos) kv->pos = pos;
+}
+
+hn_status hn_model_forward(hn_model *m, hn_kv_cache *kv, const int32_t *ids, int T, hn_logits_mode mode,
+                           float **logits) {
+    *logits = NULL;
+    if (kv->m != m) return hn_fail(HN_ERR_ARG, "forward: the KV cache belongs to another model");
+    if (T <= 0) return hn_fail(HN_ERR_ARG, "forward: no tokens to run (T = %d)", T);
+    if (T > kv->n_ctx - kv->pos) {
+        if (kv->pos)
+            return hn_fail(HN_ERR_RANGE, "%d tokens after the %d already in the context exceed its size of %d tokens",
+                           T, kv->pos, kv->n_ctx);
+        return hn_fail(HN_ERR_RANGE, "input of %d tokens is longer than the context of %d tokens", T, kv->n_ctx);
+    }
+    for (int t = 0; t < T; t++)
+        if (ids[t] < 0 || ids[t] >= m->hp.n_vocab)
+            return hn_fail(HN_ERR_RANGE, "forward: token id %d at index %d is outside the vocabulary [0, %d)",
+                           (int)ids[t], t, m->hp.n_vocab);
+    int64_t V = m->hp.n_vocab, rows = mode == HN_LOGITS_ALL ? T : 1;
+    if (rows > kv->logits_rows) {
+        float *nl = fbuf(rows * V, "logits");
+        if (!nl) return HN_ERR_NOMEM;
+        free(kv->logits);
+        kv->logits = nl;
+        kv->logits_rows = rows;
+    }
+    const hn_arch_impl *impl = arch_table[m->hp.arch];
+    int pos0 = kv->pos;
+    for (int t0 = 0; t0 < T; t0 += kv->n_batch) {
+        int n = T - t0 < kv->n_batch ? T - t0 : kv->n_batch;
+        bool last_chunk = t0 + n == T;
+        // LAST mode needs the head only on the final chunk; earlier chunks just fill the cache.
+        float *out = mode == HN_LOGITS_ALL ? kv->logits + (int64_t)t0 * V : last_chunk ? kv->logits : NULL;
+        hn_status s = impl->forward(m, kv, ids + t0, n, mode, out);
+        if (s) {
+            kv->pos = pos0; // the cache past pos0 may be half written: forget it
+            return s;
+        }
+        kv->pos += n;
+    }
+    *logits = kv->logits;
+    return HN_OK;
+}

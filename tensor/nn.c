@@ -1,0 +1,161 @@
+// tensor/nn.c — fp32 kernels of the transformer block (see nn.h). Loops keep 16 independent partial sums so that the
+// compiler vectorises them without reassociating floats; hot kernels are cloned per ISA (GCC target_clones, an ifunc
+// picked once at load time), so there is one source and no #ifdef.
+#include "tensor/nn.h"
+
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#define HN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define LANES 16
+
+// Work below this many multiply-adds stays on the calling thread: an OpenMP region costs a few microseconds.
+#define PAR_MIN_WORK 32768
+
+static inline float dot(const float *a, const float *b, int64_t n) {
+    float acc[LANES] = {0};
+    int64_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++) acc[j] += a[i + j] * b[i + j];
+    float s = 0;
+    for (int j = 0; j < LANES; j++) s += acc[j];
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+// e^x = 2^n * e^r with n = round(x / ln2), |r| <= ln2/2; e^r by its degree-6 Taylor polynomial (error < 1.2e-7
+// relative). Branch-free so that loops over it vectorise.
+static inline float exp_one(float x) {
+    x = x < -87.3f ? -87.3f : x > 88.0f ? 88.0f : x; // keeps 2^n a normal float
+    const float shift = 12582912.0f; // 1.5 * 2^23: adding it rounds to an integer in the low mantissa bits
+    float t = x * 1.44269504088896341f + shift;
+    int32_t ti;
+    memcpy(&ti, &t, 4);
+    float n = t - shift;
+    float r = x - n * 0.693145751953125f - n * 1.42860682030941723212e-6f;
+    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
+    int32_t bits = (ti - 0x4B400000) * (1 << 23) + 0x3F800000; // 2^n as a float: exponent field n + 127
+    float scale;
+    memcpy(&scale, &bits, 4);
+    return p * scale;
+}
+
+HN_CLONES void hn_exp_inplace(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = exp_one(x[i]);
+}
+
+HN_CLONES static void rmsnorm_row(float *y, const float *x, const float *w, int64_t C, float eps) {
+    float ss = dot(x, x, C);
+    float s = 1.0f / sqrtf(ss / (float)C + eps);
+    for (int64_t i = 0; i < C; i++) y[i] = x[i] * s * w[i];
+}
+
+void hn_rmsnorm(float *y, const float *x, const float *w, int64_t T, int64_t C, float eps) {
+#pragma omp parallel for num_threads(hn_threads_get()) if (T * C >= 4 * PAR_MIN_WORK)
+    for (int64_t t = 0; t < T; t++) rmsnorm_row(y + t * C, x + t * C, w, C, eps);
+}
+
+void hn_rope_table(float *cs, int n_pos, int head_dim, float theta) {
+    int half = head_dim / 2;
+    for (int i = 0; i < half; i++) {
+        double freq = pow((double)theta, -2.0 * i / head_dim);
+        for (int p = 0; p < n_pos; p++) {
+            double a = p * freq;
+            cs[((int64_t)p * half + i) * 2 + 0] = (float)cos(a);
+            cs[((int64_t)p * half + i) * 2 + 1] = (float)sin(a);
+        }
+    }
+}
+
+HN_CLONES void hn_rope(float *x, int64_t T, int n_head, int head_dim, const float *cs, int pos0) {
+    int half = head_dim / 2;
+    for (int64_t t = 0; t < T; t++) {
+        const float *c = cs + (pos0 + t) * (int64_t)head_dim; // half pairs of (cos, sin)
+        for (int h = 0; h < n_head; h++) {
+            float *v = x + (t * n_head + h) * head_dim;
+            for (int i = 0; i < half; i++) {
+                float a = v[2 * i], b = v[2 * i + 1], co = c[2 * i], si = c[2 * i + 1];
+                v[2 * i] = a * co - b * si;
+                v[2 * i + 1] = a * si + b * co;
+            }
+        }
+    }
+}
+
+HN_CLONES void hn_softmax(float *x, int64_t n) {
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    float acc[LANES] = {0};
+    int64_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++) acc[j] += x[i + j] = exp_one(x[i + j] - mx);
+    float s = 0;
+    for (int j = 0; j < LANES; j++) s += acc[j];
+    for (; i < n; i++) s += x[i] = exp_one(x[i] - mx);
+    float inv = 1.0f / s;
+    for (i = 0; i < n; i++) x[i] *= inv;
+}
+
+HN_CLONES static void swiglu_range(float *y, const float *g, const float *u, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = g[i] / (1.0f + exp_one(-g[i])) * u[i];
+}
+
+void hn_swiglu(float *y, const float *g, const float *u, int64_t n) {
+    int nt = hn_threads_get();
+    if (n < 8 * PAR_MIN_WORK || nt < 2) {
+        swiglu_range(y, g, u, n);
+        return;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+        int64_t per = (n + omp_get_num_threads() - 1) / omp_get_num_threads();
+        int64_t a = per * omp_get_thread_num(), b = a + per < n ? a + per : n;
+        if (a < b) swiglu_range(y + a, g + a, u + a, b - a);
+    }
+}
+
+// One query row of one head: out (hd) = softmax(q·K[0..S)^T * scale) · V[0..S). p is scratch of S floats.
+HN_CLONES static void attend_row(float *out, const float *q, const float *k, const float *v, int64_t S, int hd,
+                                 float scale, float *p) {
+    float mx = -INFINITY;
+    for (int64_t s = 0; s < S; s++) {
+        p[s] = dot(q, k + s * hd, hd) * scale;
+        mx = p[s] > mx ? p[s] : mx;
+    }
+    float acc[LANES] = {0};
+    int64_t s = 0;
+    for (; s + LANES <= S; s += LANES)
+        for (int j = 0; j < LANES; j++) acc[j] += p[s + j] = exp_one(p[s + j] - mx);
+    float sum = 0;
+    for (int j = 0; j < LANES; j++) sum += acc[j];
+    for (; s < S; s++) sum += p[s] = exp_one(p[s] - mx);
+    float inv = 1.0f / sum;
+    for (int d = 0; d < hd; d++) out[d] = 0;
+    for (s = 0; s < S; s++) {
+        float w = p[s] * inv;
+        const float *vs = v + s * hd;
+        for (int d = 0; d < hd; d++) out[d] += w * vs[d];
+    }
+}
+
+void hn_attention(float *out, const float *q, const float *k, const float *v, int64_t T, int pos0, int n_head,
+                  int n_head_kv, int head_dim, int64_t kv_stride, float *scratch, int n_scratch) {
+    int group = n_head / n_head_kv;
+    float scale = 1.0f / sqrtf((float)head_dim);
+    int64_t n_rows = T * n_head;
+    // Work grows with the positions attended: about n_rows * (pos0 + T) * hd * 2 multiply-adds.
+    int64_t work = n_rows * (int64_t)(pos0 + T) * head_dim * 2;
+    int nt = hn_threads_get() < n_scratch ? hn_threads_get() : n_scratch;
+    if (work < PAR_MIN_WORK) nt = 1;
+    // Rows are (head, token) pairs; later tokens attend further, so hand them out dynamically.
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (int64_t r = 0; r < n_rows; r++) {
+        int h = (int)(r % n_head);
+        int64_t t = r / n_head;
+        int kvh = h / group;
+        float *p = scratch + (int64_t)omp_get_thread_num() * kv_stride;
+        attend_row(out + (t * n_head + h) * head_dim, q + (t * n_head + h) * head_dim,
+                   k + kvh * kv_stride * head_dim, v + kvh * kv_stride * head_dim, pos0 + t + 1, head_dim, scale, p);
+    }
+}

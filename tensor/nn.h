@@ -1,0 +1,43 @@
+// tensor/nn.h — the fp32 kernels of a transformer block around the matmuls: RMSNorm, rotary embedding, softmax,
+// causal grouped-query attention over a KV cache, SwiGLU. Plain C that the compiler vectorises (each hot kernel is
+// cloned for AVX2/AVX-512 and picked at load time); parallel over OpenMP threads (hn_threads_get()) where it pays.
+//
+// Letters: T tokens in this step, C model width, hd head dimension, S positions in the cache.
+//
+//   hn_rmsnorm(y, x, w, T, C, 1e-5f);                    // y (T, C) = x / rms(x) * w
+//   hn_rope_table(cs, n_ctx, hd, 100000.0f);             // once per cache
+//   hn_rope(q, T, n_head, hd, cs, pos0);                 // rotates adjacent pairs (x[2i], x[2i+1]) in place
+#ifndef HN_NN_H
+#define HN_NN_H
+
+#include "base/base.h"
+
+// y (T, C) = x (T, C) * rsqrt(mean(x^2) + eps) * w (C). y may equal x.
+void hn_rmsnorm(float *y, const float *x, const float *w, int64_t T, int64_t C, float eps);
+
+// cos/sin table for positions [0, n_pos): cs[(p * hd/2 + i) * 2 + {0, 1}] = {cos, sin}(p * theta^(-2i/hd)).
+// cs holds n_pos * hd floats.
+void hn_rope_table(float *cs, int n_pos, int head_dim, float theta);
+// Rotary embedding in place on x (T, n_head, hd), token t at position pos0 + t, rotating ADJACENT pairs
+// (x[2i], x[2i+1]) — llama.cpp's "normal" mode, which GGUF's permuted Q/K weights expect.
+void hn_rope(float *x, int64_t T, int n_head, int head_dim, const float *cs, int pos0);
+
+// In place: x (n) = exp(x - max) / sum.
+void hn_softmax(float *x, int64_t n);
+
+// y (n) = silu(g) * u; y may equal g or u.
+void hn_swiglu(float *y, const float *g, const float *u, int64_t n);
+
+// exp(x) for float arrays, vectorisable, within 2 ulp of expf on [-87, 88]; inputs outside
+// are clamped to that range (so exp(-inf) gives about 1e-38, not 0).
+void hn_exp_inplace(float *x, int64_t n);
+
+// Causal grouped-query attention of T new queries against a cache that holds positions [0, pos0 + T):
+//   out (T, n_head, hd) = softmax(q·K^T / sqrt(hd)) · V, query t seeing positions [0, pos0 + t].
+// q (T, n_head, hd); k and v are the cache of one layer, laid out (n_head_kv, kv_stride, hd) so that one head's
+// keys are contiguous; query head h reads kv head h / (n_head / n_head_kv). scratch holds n_scratch rows of
+// kv_stride floats (one per thread); the kernel uses at most n_scratch threads.
+void hn_attention(float *out, const float *q, const float *k, const float *v, int64_t T, int pos0, int n_head,
+                  int n_head_kv, int head_dim, int64_t kv_stride, float *scratch, int n_scratch);
+
+#endif
