@@ -168,6 +168,21 @@ def random_strings(n, seed):
     return out
 
 
+def random_codepoints(n, seed):
+    """Code points from every plane in use (unassigned ones included), to pin PCRE2's Unicode tables to Oniguruma's."""
+    rng = random.Random(seed)
+    ranges = [(0x20, 0x7F), (0x80, 0x2FFF), (0x3000, 0xFFFF), (0x10000, 0x3FFFF), (0xE0000, 0xE01EF)]
+    out = []
+    for _ in range(n):
+        cps, length = [], rng.randint(1, 24)
+        while len(cps) < length:
+            c = rng.randint(*rng.choice(ranges))
+            if not 0xD800 <= c <= 0xDFFF:
+                cps.append(chr(c))
+        out.append("".join(cps))
+    return out
+
+
 def clip(s, n=400):
     return s[:n]
 
@@ -228,7 +243,7 @@ def main():
 
     chats = chat_cases()
     rendered = [render_chat(template, c, gen) for gen, c in chats]
-    texts = HAND + random_strings(220, seed=20240607) + data_strings() + rendered[:4]
+    texts = HAND + random_strings(220, seed=20240607) + random_codepoints(60, seed=11) + data_strings() + rendered[:4]
     cases = [t.encode("utf-8") for t in texts] + INVALID
 
     lines = ["# hone tokenizer golden v1"]
