@@ -120,7 +120,7 @@ int cmd_tokenize(int argc, char **argv) {
     }
     int32_t *ids;
     int64_t n;
-    s = hn_tokenizer_encode(tk, text, (int64_t)len, plain ? 0 : HN_TOK_SPECIAL, &ids, &n);
+    s = hn_tokenizer_encode(tk, text, (int64_t)len, HN_TOK_ADD_BOS | (plain ? 0 : HN_TOK_SPECIAL), &ids, &n);
     if (!s) {
         unsigned char buf[256];
         for (int64_t i = 0; i < n; i++) {

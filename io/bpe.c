@@ -293,8 +293,7 @@ static const hn_special *special_at(const hn_tokenizer *tk, const uint8_t *s, si
 static hn_status encode(enc *e, const uint8_t *s, size_t len, int flags) {
     const hn_tokenizer *tk = e->tk;
     hn_status st = HN_OK;
-    bool bos = (flags & HN_TOK_ADD_BOS) || (tk->add_bos && !(flags & HN_TOK_NO_BOS));
-    if (bos && tk->bos >= 0 && (st = push(e, tk->bos))) return st;
+    if ((flags & HN_TOK_ADD_BOS) && tk->add_bos && tk->bos >= 0 && (st = push(e, tk->bos))) return st;
     size_t start = 0;
     for (size_t i = 0; i < len && !st;) {
         const hn_special *sp = tk->special_first[s[i]] ? special_at(tk, s + i, len - i, flags) : NULL;

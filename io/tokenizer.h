@@ -17,16 +17,16 @@ typedef struct hn_tokenizer hn_tokenizer;
 enum {
     HN_TOK_SPECIAL = 1 << 0, // recognise special-token text (e.g. "<|im_start|>") in the input as that token
                              // (like Hugging Face's encode(text, add_special_tokens=False)); without it, plain text
-    HN_TOK_ADD_BOS = 1 << 1, // prepend BOS (only if the model has one), whatever the metadata says
-    HN_TOK_NO_BOS = 1 << 2,  // no BOS even where the metadata's tokenizer.ggml.add_bos_token asks for one
+    HN_TOK_ADD_BOS = 1 << 1, // the text starts a sequence: prepend BOS if the model's metadata asks for it
+                             // (tokenizer.ggml.add_bos_token and a bos id; SmolLM2's does not), as llama.cpp's
+                             // add_special does. Without the flag, never a BOS.
 };
 
 hn_status hn_tokenizer_from_gguf(hn_tokenizer **out, const hn_gguf *g);
 void hn_tokenizer_destroy(hn_tokenizer *tk);
 
 // Encode len bytes of text (len < 0: NUL-terminated). *ids is malloc'd (caller frees), *n its length.
-// BOS is prepended when the metadata asks for it (tokenizer.ggml.add_bos_token; SmolLM2's does not) or with
-// HN_TOK_ADD_BOS, unless HN_TOK_NO_BOS. Invalid UTF-8 is not an error: each maximal invalid subsequence becomes
+// BOS only with HN_TOK_ADD_BOS and where the metadata asks for it. Invalid UTF-8 is not an error: each maximal invalid subsequence becomes
 // U+FFFD first, as Python's bytes.decode("utf-8", "replace") does (io/bpe.c says more); so decode(encode(s)) == s
 // holds for valid UTF-8 (less the bytes the vocabulary has no token for, which are dropped as in Hugging Face).
 hn_status hn_tokenizer_encode(const hn_tokenizer *tk, const char *text, int64_t len, int flags, int32_t **ids,

@@ -217,7 +217,7 @@ static void real_model(const hn_tokenizer *tk) {
     CHECK(nb == 1 && b[0] != 1, "no BOS by default");
     free(b);
     nb = enc(tk, "hi", -1, HN_TOK_SPECIAL | HN_TOK_ADD_BOS, &b);
-    CHECK(nb == 2 && b[0] == 1, "HN_TOK_ADD_BOS prepends BOS");
+    CHECK(nb == 1 && b[0] != 1, "HN_TOK_ADD_BOS: still no BOS, the metadata does not ask for one");
     free(b);
     nb = enc(tk, "", 0, 0, &b);
     CHECK(nb == 0 && b != NULL, "empty text: no tokens, a valid allocation");
@@ -295,6 +295,7 @@ typedef struct {
     const char *merges[8];
     int n_merges;
     int64_t bos;            // -1: absent
+    bool add_bos;           // tokenizer.ggml.add_bos_token = true
     bool tokens_not_strings;
 } tiny;
 
@@ -325,6 +326,7 @@ static hn_status tiny_load(const tiny *t, hn_tokenizer **tk, hn_gguf *g) {
                            (uint64_t)(t->types_n >= 0 ? t->types_n : n));
     hn_gguf_writer_set_arr(w, "tokenizer.ggml.merges", HN_GGUF_STRING, t->merges, (uint64_t)t->n_merges);
     if (t->bos >= 0) hn_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)t->bos);
+    if (t->add_bos) hn_gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", true);
     hn_status s = hn_gguf_writer_write(w, tiny_path);
     hn_gguf_writer_destroy(w);
     if (s) return s;
@@ -371,8 +373,26 @@ static void tiny_tests(void) {
         free(ids);
         CHECK(hn_tokenizer_bos(tk) == 260 && hn_tokenizer_eos(tk) == -1 && !hn_tokenizer_is_eog(tk, 260),
               "tiny: bos, no eos");
+        n = enc(tk, "a", -1, HN_TOK_ADD_BOS, &ids);
+        CHECK(n == 1 && ids[0] == 'a' && !hn_tokenizer_wants_bos(tk), "tiny: no add_bos_token, no BOS");
+        free(ids);
         hn_tokenizer_destroy(tk);
         hn_gguf_close(&g);
+    }
+    tiny with_bos = ok;
+    with_bos.add_bos = true;
+    if (!tiny_load(&with_bos, &tk, &g)) {
+        int32_t *ids;
+        int64_t n = enc(tk, "a", -1, HN_TOK_ADD_BOS, &ids);
+        CHECK(n == 2 && ids[0] == 260 && ids[1] == 'a' && hn_tokenizer_wants_bos(tk), "add_bos_token: BOS first");
+        free(ids);
+        n = enc(tk, "a", -1, 0, &ids);
+        CHECK(n == 1 && ids[0] == 'a', "add_bos_token, but the text does not start a sequence");
+        free(ids);
+        hn_tokenizer_destroy(tk);
+        hn_gguf_close(&g);
+    } else {
+        CHECK(false, "tiny vocabulary with add_bos_token: %s", hn_errmsg());
     }
 
     tiny t = ok;
