@@ -10,8 +10,7 @@
 enum { HN_TT_NORMAL = 1, HN_TT_UNKNOWN = 2, HN_TT_CONTROL = 3, HN_TT_USER = 4, HN_TT_UNUSED = 5, HN_TT_BYTE = 6 };
 
 typedef struct {
-    uint64_t key; // (left id << 32) | right id; 0 marks an empty slot (id 0 + id 0 is never a merge of ours: see
-                  // merge_key in tokenizer.c, which stores key + 1)
+    uint64_t key; // ((left id << 32) | right id) + 1, so that 0 marks an empty slot
     int32_t rank; // position in tokenizer.ggml.merges: lower merges first
     int32_t id;   // the merged token
 } hn_merge_slot;
@@ -42,7 +41,7 @@ struct hn_tokenizer {
     int n_special;
     bool special_first[256]; // some special token starts with this byte
 
-    int32_t bos, eos, unk;
+    int32_t bos, eos, unk; // -1 when absent; unk is unused: bytes without a token are dropped (io/bpe.c)
     bool add_bos;          // tokenizer.ggml.add_bos_token
     bool digits;           // pre-tokenizer splits every digit first (smollm)
 
