@@ -5,6 +5,7 @@
 #include "tensor/kernels.h"
 
 #include <immintrin.h>
+#include <string.h>
 
 static inline float h2f(hn_f16 h) { return _cvtsh_ss(h); }
 
@@ -80,17 +81,21 @@ static inline __m512i bytes_pair_split(const int8_t *xa, const int8_t *xb) {
     return _mm512_permutex2var_epi64(a, _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11), b);
 }
 
-// Per-lane scales for that order: lanes 0-3 and 8-11 hold block A's sums, 4-7 and 12-15 block B's.
-static inline __m512 scales_split(float sa, float sb) {
-    __m128 ab = _mm_unpacklo_ps(_mm_set_ss(sa), _mm_set_ss(sb));
-    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1),
-                                 _mm512_castps128_ps512(ab));
+// The leading 4 bytes of 4 blocks (stride apart) as 8 floats: [d0, m0, d1, m1, ...] for Q4_1/Q8_1 (d, m or d, s);
+// for Q4_0/Q8_0 the odd lanes hold the first quants read as halves and are never used.
+static inline __m256 head4(const void *base, size_t stride) {
+    const uint8_t *p = base;
+    uint32_t v0, v1, v2, v3;
+    memcpy(&v0, p, 4);
+    memcpy(&v1, p + stride, 4);
+    memcpy(&v2, p + 2 * stride, 4);
+    memcpy(&v3, p + 3 * stride, 4);
+    return _mm256_cvtph_ps(_mm_setr_epi32((int)v0, (int)v1, (int)v2, (int)v3));
 }
 
-// [A x8 | B x8]
-static inline __m512 scales_halves(float sa, float sb) {
-    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(sa)), _mm256_set1_ps(sb), 1);
-}
+// Lane patterns that spread the scale products of head4 (lanes 0, 2, 4, 6) over a pair's dpbusd sums.
+#define SPLIT_IDX(a, b) _mm512_setr_epi32(a, a, a, a, b, b, b, b, a, a, a, a, b, b, b, b)
+#define HALVES_IDX(a, b) _mm512_setr_epi32(a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b)
 
 static inline __m256i nibbles32(const uint8_t *qs) {
     __m128i q = _mm_loadu_si128((const __m128i *)qs);
@@ -107,21 +112,22 @@ static float dot_q4_1(int64_t n, const void *w, const void *x) {
     const hn_block_q8_1 *b = x;
     const int64_t nb = n / HN_QK;
     __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
-    float mins = 0.0f;
+    __m256 macc = _mm256_setzero_ps();
+    float mins;
     int64_t i = 0;
     for (; i + 4 <= nb; i += 4) {
         __m512i p0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), nibbles_pair(a[i].qs, a[i + 1].qs),
                                          bytes_pair_split(b[i].qs, b[i + 1].qs));
         __m512i p1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), nibbles_pair(a[i + 2].qs, a[i + 3].qs),
                                          bytes_pair_split(b[i + 2].qs, b[i + 3].qs));
-        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0),
-                               scales_split(h2f(a[i].d) * h2f(b[i].d), h2f(a[i + 1].d) * h2f(b[i + 1].d)), acc0);
-        acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1),
-                               scales_split(h2f(a[i + 2].d) * h2f(b[i + 2].d), h2f(a[i + 3].d) * h2f(b[i + 3].d)),
-                               acc1);
-        mins += h2f(a[i].m) * h2f(b[i].s) + h2f(a[i + 1].m) * h2f(b[i + 1].s) + h2f(a[i + 2].m) * h2f(b[i + 2].s) +
-                h2f(a[i + 3].m) * h2f(b[i + 3].s);
+        // [d0 dx0, m0 s0, d1 dx1, m1 s1, ...]: even lanes scale the sums, odd lanes are the min terms.
+        __m256 sc = _mm256_mul_ps(head4(&a[i], sizeof *a), head4(&b[i], sizeof *b));
+        macc = _mm256_add_ps(macc, sc);
+        __m512 sc5 = _mm512_castps256_ps512(sc);
+        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_permutexvar_ps(SPLIT_IDX(0, 2), sc5), acc0);
+        acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), _mm512_permutexvar_ps(SPLIT_IDX(4, 6), sc5), acc1);
     }
+    mins = hsum8(_mm256_and_ps(macc, _mm256_castsi256_ps(_mm256_setr_epi32(0, -1, 0, -1, 0, -1, 0, -1))));
     float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
     __m256 acc = _mm256_setzero_ps();
     for (; i < nb; i++) {
@@ -146,11 +152,9 @@ static float dot_q4_0(int64_t n, const void *w, const void *x) {
         __m512i p1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), nibbles_pair(a[i + 2].qs, a[i + 3].qs), x1);
         p0 = _mm512_sub_epi32(p0, _mm512_dpbusd_epi32(_mm512_setzero_si512(), eights, x0));
         p1 = _mm512_sub_epi32(p1, _mm512_dpbusd_epi32(_mm512_setzero_si512(), eights, x1));
-        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0),
-                               scales_split(h2f(a[i].d) * h2f(b[i].d), h2f(a[i + 1].d) * h2f(b[i + 1].d)), acc0);
-        acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1),
-                               scales_split(h2f(a[i + 2].d) * h2f(b[i + 2].d), h2f(a[i + 3].d) * h2f(b[i + 3].d)),
-                               acc1);
+        __m512 sc = _mm512_castps256_ps512(_mm256_mul_ps(head4(&a[i], sizeof *a), head4(&b[i], sizeof *b)));
+        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_permutexvar_ps(SPLIT_IDX(0, 2), sc), acc0);
+        acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), _mm512_permutexvar_ps(SPLIT_IDX(4, 6), sc), acc1);
     }
     float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
     __m256 acc = _mm256_setzero_ps();
@@ -182,11 +186,9 @@ static float dot_q8_0(int64_t n, const void *w, const void *x) {
     for (; i + 4 <= nb; i += 4) {
         __m512i p0 = dot_ss_pair(load_pair(a[i].qs, a[i + 1].qs), load_pair(b[i].qs, b[i + 1].qs));
         __m512i p1 = dot_ss_pair(load_pair(a[i + 2].qs, a[i + 3].qs), load_pair(b[i + 2].qs, b[i + 3].qs));
-        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0),
-                               scales_halves(h2f(a[i].d) * h2f(b[i].d), h2f(a[i + 1].d) * h2f(b[i + 1].d)), acc0);
-        acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1),
-                               scales_halves(h2f(a[i + 2].d) * h2f(b[i + 2].d), h2f(a[i + 3].d) * h2f(b[i + 3].d)),
-                               acc1);
+        __m512 sc = _mm512_castps256_ps512(_mm256_mul_ps(head4(&a[i], sizeof *a), head4(&b[i], sizeof *b)));
+        acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_permutexvar_ps(HALVES_IDX(0, 2), sc), acc0);
+        acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), _mm512_permutexvar_ps(HALVES_IDX(4, 6), sc), acc1);
     }
     float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
     __m256 acc = _mm256_setzero_ps();

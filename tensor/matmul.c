@@ -21,8 +21,10 @@
 #include <omp.h>
 #endif
 
-// FAST mode switches from 8-bit dot products to fp32 panels at this many tokens (measured with
-// bench/bench_matmul.c on AVX-512 VNNI: see bench/RESULTS.md).
+// FAST mode switches from 8-bit dot products to fp32 panels at this many tokens. Measured with bench/bench_matmul.c
+// (AVX-512 VNNI Xeon, 1 thread, Q4_1 576x576): dots cost ~22 us per token, panels ~11.5 us per token plus ~0.3 ms
+// to dequantize and pack the weight, so panels win from about 16 tokens; at T=512 they run ~58 GFLOP/s per thread
+// against ~30 for the dots.
 #define HN_MM_TILES_MIN_T 16
 // Weight rows a thread takes at a time in the dot path: their bytes stay in L1 while every token passes over them.
 #define HN_MM_DOT_ROWS 16
@@ -32,7 +34,7 @@
 typedef struct {
     float *pack; // a panel of dequantized weight rows, transposed: (K, HN_PANEL)
     size_t pack_cap;
-    float *row;  // one dequantized row, (K)
+    float *row;  // the panel's rows dequantized, before the transpose: (HN_PANEL, K)
     size_t row_cap;
 } mm_thread_scratch;
 
@@ -104,22 +106,22 @@ static hn_status mm_tiles(float *y, const float *x, const hn_tensor *w, int64_t 
 #endif
         mm_thread_scratch *ts = &s->th[ith];
         if (!grow((void **)&ts->pack, &ts->pack_cap, (size_t)K * HN_PANEL * sizeof(float), "matmul weight panel") ||
-            !grow((void **)&ts->row, &ts->row_cap, (size_t)K * sizeof(float), "matmul weight row")) {
+            !grow((void **)&ts->row, &ts->row_cap, (size_t)K * HN_PANEL * sizeof(float), "matmul weight rows")) {
 #pragma omp atomic write
             failed = true;
         } else {
-            float *pack = ts->pack, *row = ts->row; // (K, HN_PANEL), (K)
+            float *pack = ts->pack, *rows = ts->row; // (K, HN_PANEL), (HN_PANEL, K)
             int64_t per = (npanels + nt - 1) / nt, p0 = ith * per, p1 = p0 + per < npanels ? p0 + per : npanels;
             for (int64_t p = p0; p < p1; p++) {
                 int64_t n0 = p * HN_PANEL;
                 int nr = N - n0 < HN_PANEL ? (int)(N - n0) : HN_PANEL;
-                for (int r = 0; r < HN_PANEL; r++) {
-                    if (r < nr) {
-                        tt->to_f32(wd + (size_t)(n0 + r) * row_bytes, row, K);
-                        for (int64_t k = 0; k < K; k++) pack[k * HN_PANEL + r] = row[k];
-                    } else {
-                        for (int64_t k = 0; k < K; k++) pack[k * HN_PANEL + r] = 0.0f;
-                    }
+                // Dequantize the rows side by side, then transpose walking k: each write is one full line of
+                // the panel, and the HN_PANEL rows being read stay in L1.
+                for (int r = 0; r < nr; r++) tt->to_f32(wd + (size_t)(n0 + r) * row_bytes, rows + (size_t)r * K, K);
+                for (int64_t k = 0; k < K; k++) {
+                    float *pk = pack + k * HN_PANEL;
+                    for (int r = 0; r < nr; r++) pk[r] = rows[(size_t)r * K + k];
+                    for (int r = nr; r < HN_PANEL; r++) pk[r] = 0.0f;
                 }
                 gemm(T, K, x, pack, y + n0, N, nr);
             }
