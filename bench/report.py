@@ -69,6 +69,7 @@ def main():
     ap.add_argument("--prompt-tokens", default="512")
     ap.add_argument("--reps", default="3")
     ap.add_argument("--command", default="bash bench/run.sh build/hone")
+    ap.add_argument("--load", default=None, help="load averages (1, 5, 15 min) at the start and end of the run")
     a = ap.parse_args()
 
     hone = {}  # (qtype, threads) -> (prompt, decode)
@@ -99,6 +100,9 @@ def main():
     print("# Benchmark: hone beside llama.cpp\n")
     print(f"- Date: {now}")
     print(f"- Machine: {machine()}")
+    if a.load:
+        print(f"- Load average (1, 5, 15 min) at the start of the run: {a.load} (other work on the machine slows "
+              "both programs, two threads most)")
     print(f"- hone: commit {git_rev(repo)}")
     print(f"- llama.cpp: {'llama-bench, commit ' + build if build else 'not measured (LLAMA_BENCH not set)'}")
     print(f"- Command: `{a.command}`")

@@ -95,6 +95,8 @@ speed() { # model threads prompt n
     { echo "bench: unexpected last stderr line from hone generate: $line" >&2; return 1; }
 }
 
+# Other work on the machine slows both programs down (two threads suffer most); the report states the load.
+load=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
 results=$work/results.tsv
 : >"$results"
 for model in "$q41" "$q80"; do
@@ -130,7 +132,8 @@ fi
 
 # --- report ------------------------------------------------------------------------------------------------------
 cmd="LLAMA_BENCH=${LLAMA_BENCH:-<unset>} bash bench/run.sh $1${2:+ $2}"
-args=(--results "$results" --prompt-tokens "$n512" --reps "$reps" --command "$cmd")
+args=(--results "$results" --prompt-tokens "$n512" --reps "$reps" --command "$cmd" \
+  --load "$load, at the end $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)")
 for f in "${lb_files[@]}"; do args+=(--llama "$f"); done
 python3 "$here/report.py" "${args[@]}" >"$work/latest.md"
 cat "$work/latest.md"
