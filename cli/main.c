@@ -18,6 +18,7 @@ static const command commands[] = {
     {"chat", cmd_chat, "talk with a chat model"},
     {"score", cmd_score, "log-probability of every token of a text, and its perplexity"},
     {"quantize", cmd_quantize, "rewrite a GGUF with another weight type"},
+    {"train", cmd_train, "fine-tune a model from a recipe or flags (LoRA or full)"},
 };
 
 static void usage(FILE *f) {
