@@ -96,26 +96,52 @@ static void put(sbuf *b, const char *s) {
     b->n += k;
 }
 
-// ChatML as SmolLM2's template writes it: the default system turn before the first message when that message is not
-// a system message (so nothing for an empty conversation), then each turn, then the opening of the assistant's turn.
-static void render_chatml(sbuf *b, const char *default_sys, const hn_chat_msg *msgs, int n, bool gen) {
-    for (int i = 0; i < n; i++) {
-        if (i == 0 && default_sys && strcmp(msgs[0].role, "system") != 0) {
-            put(b, "<|im_start|>system\n");
-            put(b, default_sys);
-            put(b, "<|im_end|>\n");
+typedef struct {
+    hn_chat_span *v;
+    int n, cap;
+    bool failed;
+} spans;
+
+// put, and when sp is given, a span of kind for message msg covering the text put.
+static void emit(sbuf *b, spans *sp, const char *s, int msg, hn_chat_span_kind kind) {
+    size_t off = b->n;
+    put(b, s);
+    if (!sp || b->failed || sp->failed || b->n == off) return;
+    if (sp->n == sp->cap) {
+        int cap = sp->cap ? 2 * sp->cap : 16;
+        hn_chat_span *p = realloc(sp->v, (size_t)cap * sizeof *p);
+        if (!p) {
+            sp->failed = true;
+            return;
         }
-        put(b, "<|im_start|>");
-        put(b, msgs[i].role);
-        put(b, "\n");
-        put(b, msgs[i].content);
-        put(b, "<|im_end|>\n");
+        sp->v = p;
+        sp->cap = cap;
     }
-    if (gen) put(b, "<|im_start|>assistant\n");
+    sp->v[sp->n++] = (hn_chat_span){off, b->n - off, msg, kind};
 }
 
-hn_status hn_chat_render(hn_chat_template t, const char *default_sys, const hn_chat_msg *msgs, int n,
-                         bool add_generation_prompt, char **out) {
+// ChatML as SmolLM2's template writes it: the default system turn before the first message when that message is not
+// a system message (so nothing for an empty conversation), then each turn, then the opening of the assistant's turn.
+static void render_chatml(sbuf *b, spans *sp, const char *default_sys, const hn_chat_msg *msgs, int n, bool gen) {
+    for (int i = 0; i < n; i++) {
+        if (i == 0 && default_sys && strcmp(msgs[0].role, "system") != 0) {
+            emit(b, sp, "<|im_start|>system\n", -1, HN_CHAT_SPAN_MARKUP);
+            emit(b, sp, default_sys, -1, HN_CHAT_SPAN_CONTENT);
+            emit(b, sp, "<|im_end|>", -1, HN_CHAT_SPAN_END);
+            emit(b, sp, "\n", -1, HN_CHAT_SPAN_MARKUP);
+        }
+        emit(b, sp, "<|im_start|>", i, HN_CHAT_SPAN_MARKUP);
+        emit(b, sp, msgs[i].role, i, HN_CHAT_SPAN_MARKUP);
+        emit(b, sp, "\n", i, HN_CHAT_SPAN_MARKUP);
+        emit(b, sp, msgs[i].content, i, HN_CHAT_SPAN_CONTENT);
+        emit(b, sp, "<|im_end|>", i, HN_CHAT_SPAN_END);
+        emit(b, sp, "\n", i, HN_CHAT_SPAN_MARKUP);
+    }
+    if (gen) emit(b, sp, "<|im_start|>assistant\n", -1, HN_CHAT_SPAN_MARKUP);
+}
+
+static hn_status render(hn_chat_template t, const char *default_sys, const hn_chat_msg *msgs, int n, bool gen,
+                        char **out, spans *sp) {
     *out = NULL;
     if (n < 0 || (n > 0 && !msgs)) return hn_fail(HN_ERR_ARG, "chat: %d messages given", n);
     for (int i = 0; i < n; i++)
@@ -123,14 +149,34 @@ hn_status hn_chat_render(hn_chat_template t, const char *default_sys, const hn_c
             return hn_fail(HN_ERR_ARG, "chat: message %d has no %s", i, msgs[i].role ? "content" : "role");
     sbuf b = {0};
     switch (t) {
-    case HN_CHAT_CHATML: render_chatml(&b, default_sys, msgs, n, add_generation_prompt); break;
+    case HN_CHAT_CHATML: render_chatml(&b, sp, default_sys, msgs, n, gen); break;
     default: return hn_fail(HN_ERR_ARG, "chat: template %d is not one of hone's", (int)t);
     }
     put(&b, ""); // an empty conversation still gives a string
-    if (b.failed) {
+    if (b.failed || (sp && sp->failed)) {
         free(b.s);
         return hn_fail(HN_ERR_NOMEM, "chat: out of memory rendering %d messages", n);
     }
     *out = b.s;
+    return HN_OK;
+}
+
+hn_status hn_chat_render(hn_chat_template t, const char *default_sys, const hn_chat_msg *msgs, int n,
+                         bool add_generation_prompt, char **out) {
+    return render(t, default_sys, msgs, n, add_generation_prompt, out, NULL);
+}
+
+hn_status hn_chat_render_spans(hn_chat_template t, const char *default_sys, const hn_chat_msg *msgs, int n,
+                               bool add_generation_prompt, char **out, hn_chat_span **spans_out, int *n_spans) {
+    spans sp = {0};
+    *spans_out = NULL;
+    *n_spans = 0;
+    hn_status s = render(t, default_sys, msgs, n, add_generation_prompt, out, &sp);
+    if (s) {
+        free(sp.v);
+        return s;
+    }
+    *spans_out = sp.v;
+    *n_spans = sp.n;
     return HN_OK;
 }

@@ -29,4 +29,23 @@ const char *hn_chat_template_name(hn_chat_template t);
 hn_status hn_chat_render(hn_chat_template t, const char *default_system, const hn_chat_msg *msgs, int n,
                          bool add_generation_prompt, char **out);
 
+// Where each part of a rendered conversation lies, for training masks: the spans tile the rendered text in order.
+typedef enum {
+    HN_CHAT_SPAN_MARKUP,  // template text around the messages (role headers, separators, the generation prompt)
+    HN_CHAT_SPAN_CONTENT, // a message's content, verbatim (tokenize it as plain text: it is the user's data)
+    HN_CHAT_SPAN_END,     // the end-of-turn marker right after a content (ChatML: "<|im_end|>"): what a model emits
+                          // to stop, so training puts it in the loss of an assistant turn; the "\n" after it is MARKUP
+    HN_CHAT_SPAN_KIND_COUNT
+} hn_chat_span_kind;
+
+typedef struct {
+    size_t off, len; // bytes of the rendered text
+    int msg;         // index into msgs; -1 for the default system turn and the generation prompt
+    hn_chat_span_kind kind;
+} hn_chat_span;
+
+// hn_chat_render, and the spans that tile *out (*spans malloc'd, caller frees; *n_spans its length).
+hn_status hn_chat_render_spans(hn_chat_template t, const char *default_system, const hn_chat_msg *msgs, int n,
+                               bool add_generation_prompt, char **out, hn_chat_span **spans, int *n_spans);
+
 #endif
