@@ -69,8 +69,8 @@ else
   n512="~512"
   echo "bench: 'hone tokenize --ids' is not available; the prompt length is estimated, not checked" >&2
 fi
-# Decode: a short prompt whose repetition keeps a greedy model writing rather than ending its turn.
-pshort="The river runs slowly through the valley. The river runs slowly through the valley. The river runs slowly"
+# Decode: a short prompt that a greedy model goes on counting from, rather than ending its turn early.
+pshort="1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,"
 echo "bench: prompt of $n512 tokens; decode of 128 tokens after a $(ntok "$pshort" || echo '?')-token prompt" >&2
 
 # --- hone --------------------------------------------------------------------------------------------------------
@@ -88,7 +88,7 @@ speed() { # model threads prompt n
   if [ "$4" -ge 64 ] && [ $prompt_checked = 1 ]; then
     local got
     got=$(ntok "$(cat "$out")" || echo 0)
-    [ "$got" -lt $(($4 * 3 / 4)) ] && echo "bench: warning: decode produced only ~$got of $4 tokens" >&2
+    [ "$got" -lt $(($4 * 3 / 4)) ] && echo "bench: warning: $(basename "$1") made only ~$got of $4 tokens" >&2
   fi
   rm -f "$err" "$out"
   sed -n 's|^prompt: \([0-9.]*\) tok/s, decode: \([0-9.]*\) tok/s$|\1 \2|p' <<<"$line" | grep . ||
