@@ -165,7 +165,7 @@ static hn_data_format detect(const json_t *obj) {
 }
 
 static hn_status undetected(const json_t *obj) {
-    if (json_object_get(obj, "chosen") && json_object_get(obj, "rejected"))
+    if (json_object_get(obj, "rejected"))
         return hn_fail(HN_ERR_UNSUPPORTED, "preference data (chosen/rejected) is not a supervised fine-tuning shape");
     char keys[160] = "";
     size_t k = 0;
@@ -373,7 +373,7 @@ static hn_status object(reader *r, const uint8_t *text, size_t len, int64_t line
         st = hn_fail(HN_ERR_FORMAT, "expected a JSON object, got %s", json_kind(o));
         goto out;
     }
-    if (f == HN_DATA_AUTO && (f = detect(o)) == HN_DATA_AUTO) {
+    if (f == HN_DATA_AUTO && (json_object_get(o, "rejected") || (f = detect(o)) == HN_DATA_AUTO)) {
         st = undetected(o);
         goto out;
     }
