@@ -350,12 +350,40 @@ static hn_status bad_choice(const hn_cfg_key *k, const char *where, const char *
                    sug ? " (did you mean '" : "", sug ? sug : "", sug ? "'?)" : "");
 }
 
+// An absolute path with "//", "/./" and "dir/../" collapsed (lexically, as Python's normpath: a printed
+// configuration should show where a file is, not the way there). malloc'd; NULL on no memory.
+static char *normalized(const char *p) {
+    char *q = malloc(strlen(p) + 2);
+    if (!q) return NULL;
+    size_t o = 0;
+    for (const char *s = p; *s;) {
+        s += strspn(s, "/");
+        size_t n = strcspn(s, "/");
+        if (n == 0 || (n == 1 && s[0] == '.')) {
+        } else if (n == 2 && s[0] == '.' && s[1] == '.') {
+            while (o > 0 && q[o - 1] != '/') o--; // drop the last component and its '/'
+            if (o > 0) o--;
+        } else {
+            q[o++] = '/';
+            memcpy(q + o, s, n);
+            o += n;
+        }
+        s += n;
+    }
+    if (o == 0) q[o++] = '/';
+    q[o] = 0;
+    return q;
+}
+
 static char *join_path(const char *dir, const char *rel) {
-    while (rel[0] == '.' && rel[1] == '/') rel += 2;
     size_t n = strlen(dir) + strlen(rel) + 2;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s%s%s", dir, dir[0] && dir[strlen(dir) - 1] != '/' ? "/" : "", rel);
-    return p;
+    char *p = malloc(n), *q = NULL;
+    if (p) {
+        snprintf(p, n, "%s/%s", dir, rel);
+        q = normalized(p);
+    }
+    free(p);
+    return q;
 }
 
 // A path made absolute against base_dir (NULL: the current directory); "~/" is the home directory. A model value
@@ -366,7 +394,7 @@ static hn_status resolve_path(const hn_cfg_key *k, const char *v, const char *ba
     if (v[0] == '~' && v[1] == '/' && getenv("HOME")) {
         *out = join_path(getenv("HOME"), v + 2);
     } else if (v[0] == '/') {
-        *out = strdup(v);
+        *out = normalized(v);
     } else {
         if (!base_dir) {
             if (!getcwd(cwd, sizeof cwd))
@@ -607,7 +635,8 @@ hn_status hn_train_config_validate(const hn_train_config *c) {
         if ((k->flags & HN_CFG_REQUIRED) && unset)
             return hn_fail(HN_ERR_ARG, "no %s given (set `%s` in the recipe%s%s%s%s)", k->name, k->name,
                            k->flag ? " or give " : "", k->short_flag ? k->short_flag : k->flag ? k->flag : "",
-                           k->flag ? " " : "", k->flag ? (k->type == HN_CFG_LIST ? "FILE" : "VALUE") : "");
+                           k->flag ? " " : "",
+                           !k->flag ? "" : k->type == HN_CFG_LIST ? "FILE" : k->flags & HN_CFG_MODEL ? "MODEL" : "DIR");
     }
     if (c->method == HN_METHOD_LORA && c->lora.target_modules.n == 0)
         return hn_fail(HN_ERR_ARG, "lora.target_modules is empty: name the layers to adapt (or all-linear)");
