@@ -49,10 +49,19 @@ typedef struct {
     uint64_t data_offset; // start of the tensor data section
     uint64_t *tensor_offset; // tensor i's offset relative to data_offset, as the file has it
     struct hn_gguf_index *index; // private: hash tables behind hn_gguf_find / hn_gguf_tensor
+    // A view of another source (see hn_gguf_view_init): hn_gguf_close calls release(owner) first.
+    void (*release)(void *owner);
+    void *owner;
 } hn_gguf;
 
 hn_status hn_gguf_open(hn_gguf *g, const char *path);
 void hn_gguf_close(hn_gguf *g);
+// Presents a non-GGUF source (io/hf.c: a Hugging Face directory) through this struct, so code written against the
+// reader runs on it unchanged. The caller fills path, kv/n_kv (keys and values encoded as in a GGUF file, in memory
+// that owner keeps), tensors/n_tensors (data anywhere), release and owner, all heap-allocated with g zeroed
+// first; this builds the lookup tables, refusing duplicate keys or tensor names. On failure and at hn_gguf_close,
+// release(owner) runs, then path, kv, tensors and the tables are freed as for a file.
+hn_status hn_gguf_view_init(hn_gguf *g);
 
 const hn_gguf_kv *hn_gguf_find(const hn_gguf *g, const char *key); // NULL if absent
 const hn_tensor *hn_gguf_tensor(const hn_gguf *g, const char *name); // NULL if absent

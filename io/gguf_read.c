@@ -426,7 +426,15 @@ hn_status hn_gguf_open(hn_gguf *g, const char *path) {
     return s;
 }
 
+hn_status hn_gguf_view_init(hn_gguf *g) {
+    cursor c = {.path = g->path ? g->path : "(view)"};
+    hn_status s = build_index(&c, g);
+    if (s) hn_gguf_close(g);
+    return s;
+}
+
 void hn_gguf_close(hn_gguf *g) {
+    if (g->release) g->release(g->owner);
     if (g->kv)
         for (uint64_t i = 0; i < g->n_kv; i++) free(g->kv[i].arr_str);
     free(g->kv);

@@ -1,5 +1,6 @@
 // model/model.c — loading a model (architecture picked from general.architecture), the KV cache and its step
 // buffers, and the forward entry point that checks lengths and splits long inputs into chunks.
+#include "io/hf.h"
 #include "model/arch.h"
 #include "tensor/nn.h"
 
@@ -70,7 +71,7 @@ hn_status hn_model_load(hn_model **out, const char *model, const hn_model_params
         free(m);
         return s;
     }
-    if ((s = hn_gguf_open(&m->gguf, m->path))) {
+    if ((s = hn_hf_is_dir(m->path) ? hn_hf_open(&m->gguf, m->path) : hn_gguf_open(&m->gguf, m->path))) {
         free(m->path);
         free(m);
         return s;
@@ -92,8 +93,16 @@ hn_status hn_model_load(hn_model **out, const char *model, const hn_model_params
     }
     m->hp.arch = (hn_arch)a;
     if ((s = arch_table[a]->load(m))) goto fail;
-    if ((s = hn_tokenizer_from_gguf(&m->tok, &m->gguf))) goto fail;
-    if (hn_tokenizer_n_vocab(m->tok) != m->hp.n_vocab) {
+    if (!hn_gguf_find(&m->gguf, "tokenizer.ggml.tokens") && hn_hf_is_dir(m->path)) {
+        if (!p.allow_no_tokenizer) {
+            s = hn_fail(HN_ERR_UNSUPPORTED, "%s: hone cannot read a Hugging Face tokenizer yet; convert the model to "
+                        "GGUF", m->path);
+            goto fail;
+        }
+    } else if ((s = hn_tokenizer_from_gguf(&m->tok, &m->gguf))) {
+        goto fail;
+    }
+    if (m->tok && hn_tokenizer_n_vocab(m->tok) != m->hp.n_vocab) {
         s = hn_fail(HN_ERR_FORMAT, "%s: the tokenizer has %d tokens but token_embd.weight has %d rows", m->path,
                     (int)hn_tokenizer_n_vocab(m->tok), m->hp.n_vocab);
         goto fail;

@@ -50,10 +50,14 @@ typedef struct hn_model {
 
 typedef struct {
     hn_mm_mode mm_mode;
+    // A Hugging Face directory has no tokenizer hone can read yet: true loads it anyway with m->tok = NULL (tests
+    // that feed token ids); false refuses it with a message.
+    bool allow_no_tokenizer;
 } hn_model_params;
 hn_model_params hn_model_default_params(void);
 
-// MODEL is a file path or a pulled name (see hn_model_resolve in model/registry.h). params may be NULL (defaults).
+// MODEL is a GGUF file, a Hugging Face Llama directory (config.json + safetensors, io/hf.h), or a pulled name (see
+// hn_model_resolve in model/registry.h). params may be NULL (defaults).
 hn_status hn_model_load(hn_model **out, const char *model, const hn_model_params *params);
 void hn_model_destroy(hn_model *m);
 
