@@ -279,6 +279,10 @@ static void truncation(void) {
     CHECK(s == HN_OK && ds.n == 1 && ds.n_truncated == 1 && ds.ex[0].n == 256, "2M characters: %s (n %d)",
           s ? hn_errmsg() : "ok", s ? 0 : ds.ex[0].n);
     if (!s) {
+        char line[512];
+        hn_dataset_describe(&ds, p.max_len, line, sizeof line);
+        CHECK(!strcmp(line, "big.jsonl: 1 example (text), 256 tokens, 255 in the loss; 1 truncated to 256 tokens"),
+              "describe: %s", line);
         int32_t *ids;
         int64_t n;
         hn_tokenizer_encode(tk, big + 10, 20000, 0, &ids, &n);
@@ -377,6 +381,11 @@ static void bad_inputs(void) {
     if (load(&ds, DATA "train_bad_json.jsonl", &p)) {
         CHECK(ds.n == 2 && ds.n_skipped == 1 && strstr(ds.skip_msg, "train_bad_json.jsonl:2: invalid JSON"),
               "skip_bad: %d loaded, %lld skipped, '%s'", ds.n, (long long)ds.n_skipped, ds.skip_msg);
+        char line[512];
+        hn_dataset_describe(&ds, p.max_len, line, sizeof line);
+        CHECK(strstr(line, "train_bad_json.jsonl: 2 examples (text), ") &&
+                  strstr(line, "; 1 malformed skipped (first: tests/data/train_bad_json.jsonl:2: invalid JSON"),
+              "describe: %s", line);
         hn_dataset_deinit(&ds);
     }
     const char mixed[] = "{\"text\": 1}\n\xff\n{\"prompt\": \"a\", \"completion\": \"b\"}\n[[[[\n{\"text\": \"ok\"}\n";

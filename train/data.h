@@ -58,7 +58,9 @@
 // with no assistant turn) is dropped and counted in n_no_loss. A malformed line (invalid JSON or UTF-8, a missing or
 // mistyped field, an unknown role, an empty conversation) fails with HN_ERR_FORMAT and "FILE:LINE: ..." naming the
 // field and what was expected — or, with p->skip_bad, is skipped and counted in n_skipped (the first such message is
-// kept in skip_msg). A missing file is HN_ERR_IO; a file with no example is HN_ERR_FORMAT naming the file.
+// kept in skip_msg). A JSON array whose structure breaks (an element that never ends, a missing comma) fails even
+// with skip_bad: the next element cannot be found. A missing file is HN_ERR_IO; a file with no example is
+// HN_ERR_FORMAT naming the file.
 #ifndef HN_DATA_H
 #define HN_DATA_H
 
@@ -118,6 +120,9 @@ hn_status hn_dataset_load(hn_dataset *ds, const char *path, const hn_tokenizer *
 hn_status hn_dataset_parse(hn_dataset *ds, const char *name, const void *data, size_t size, const hn_tokenizer *tk,
                            const hn_data_params *p);
 void hn_dataset_deinit(hn_dataset *ds);
+// One line for the user: "FILE: N examples (FORMAT), T tokens, L in the loss; K truncated to M tokens; ..." with
+// the truncated, dropped and skipped counts when not zero (and the first skip's message). max_len as loaded.
+void hn_dataset_describe(const hn_dataset *ds, int max_len, char *buf, size_t cap);
 
 // Moves a held-out share of ds into val: round(frac * n) examples (at least 1 when frac > 0, and at least one left
 // in ds), chosen by a seeded shuffle; both keep their file order. frac == 0 leaves val empty. HN_ERR_ARG if frac is

@@ -1,6 +1,7 @@
 // train/data_tok.c — a sample (conversation or plain pieces) to token ids and a loss mask, truncated to max_len.
 #include "train/data_impl.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,20 @@ void hn_dataset_deinit(hn_dataset *ds) {
     free(ds->ex);
     free(ds->path);
     memset(ds, 0, sizeof *ds);
+}
+
+void hn_dataset_describe(const hn_dataset *ds, int max_len, char *buf, size_t cap) {
+    if (!cap) return;
+    int k = snprintf(buf, cap, "%s: %d example%s (%s), %lld tokens, %lld in the loss", ds->path ? ds->path : "data",
+                     ds->n, ds->n == 1 ? "" : "s", hn_data_format_name(ds->format), (long long)ds->n_tokens,
+                     (long long)ds->n_loss_tokens);
+    if (ds->n_truncated && k >= 0 && (size_t)k < cap)
+        k += snprintf(buf + k, cap - (size_t)k, "; %lld truncated to %d tokens", (long long)ds->n_truncated, max_len);
+    if (ds->n_no_loss && k >= 0 && (size_t)k < cap)
+        k += snprintf(buf + k, cap - (size_t)k, "; %lld dropped with no token in the loss", (long long)ds->n_no_loss);
+    if (ds->n_skipped && k >= 0 && (size_t)k < cap)
+        k += snprintf(buf + k, cap - (size_t)k, "; %lld malformed skipped (first: %s)", (long long)ds->n_skipped,
+                      ds->skip_msg);
 }
 
 // The example being built: ids and mask up to max tokens.
@@ -103,11 +118,15 @@ static hn_status render_chat(tokbuf *b, const hn_data_sample *s, const hn_tokeni
     int nsp;
     hn_status st = hn_chat_render_spans(p->chat_template, p->system_prompt, s->msgs, s->n_msgs, false, &text, &sp, &nsp);
     if (st) return st;
-    for (int i = 0; i < nsp && !st; i++) {
+    for (int i = 0, j; i < nsp && !st; i = j) {
         bool assistant = sp[i].msg >= 0 && !strcmp(s->msgs[sp[i].msg].role, "assistant");
         bool content = sp[i].kind == HN_CHAT_SPAN_CONTENT;
         bool loss = assistant && (content || sp[i].kind == HN_CHAT_SPAN_END);
-        st = push_text(b, tk, text + sp[i].off, sp[i].len, content ? 0 : HN_TOK_SPECIAL, loss);
+        // Neighbouring markup is tokenized as one text, as the whole rendering would be.
+        size_t len = sp[i].len;
+        for (j = i + 1; sp[i].kind == HN_CHAT_SPAN_MARKUP && j < nsp && sp[j].kind == HN_CHAT_SPAN_MARKUP; j++)
+            len += sp[j].len;
+        st = push_text(b, tk, text + sp[i].off, len, content ? 0 : HN_TOK_SPECIAL, loss);
     }
     free(sp);
     free(text);
