@@ -35,7 +35,8 @@ static const char *metavar(const hn_cfg_key *k, char buf[200]) {
     case HN_CFG_ENUM: {
         size_t o = 0;
         buf[0] = 0;
-        for (int i = 0; k->choices[i] && o < 200; i++) o += (size_t)snprintf(buf + o, 200 - o, "%s%s", i ? "|" : "", k->choices[i]);
+        for (int i = 0; k->choices[i] && o < 200; i++)
+            o += (size_t)snprintf(buf + o, 200 - o, "%s%s", i ? "|" : "", k->choices[i]);
         return buf;
     }
     default: return k->flags & HN_CFG_MODEL ? "MODEL" : "DIR";
@@ -69,7 +70,8 @@ static int unknown_flag(const char *arg) {
     // "--lora-dropout" -> "lora_dropout": the key table's suggestion names a flag or a --set.
     char key[64];
     size_t n = 0;
-    for (const char *p = arg + strspn(arg, "-"); *p && *p != '=' && n + 1 < sizeof key; p++) key[n++] = *p == '-' ? '_' : *p;
+    for (const char *p = arg + strspn(arg, "-"); *p && *p != '=' && n + 1 < sizeof key; p++)
+        key[n++] = *p == '-' ? '_' : *p;
     key[n] = 0;
     const char *sug = n ? hn_train_key_suggest(key) : NULL;
     const hn_cfg_key *k = sug ? hn_train_key_find(sug) : NULL;

@@ -68,7 +68,13 @@ static void test_table(void) {
         hn_train_config a, b;
         hn_train_config_init(&a);
         hn_train_config_init(&b);
-        const char *v = k->type == HN_CFG_INT ? "5" : k->type == HN_CFG_FLOAT ? "0.125" : k->type == HN_CFG_BOOL ? (k->def && !strcmp(k->def, "true") ? "false" : "true") : k->type == HN_CFG_ENUM ? k->choices[1] : k->choices ? "o_proj" : "/x/y";
+        // A value unlike the default: enums' defaults are their first name, no int defaults to 5.
+        const char *v = k->type == HN_CFG_INT     ? "5"
+                        : k->type == HN_CFG_FLOAT ? "0.125"
+                        : k->type == HN_CFG_BOOL  ? (k->def && !strcmp(k->def, "true") ? "false" : "true")
+                        : k->type == HN_CFG_ENUM  ? k->choices[1]
+                        : k->choices              ? "o_proj"
+                                                  : "/x/y";
         hn_status s = hn_train_config_set(&b, k->name, v, NULL, "test");
         CHECK(!s, "set %s=%s: %s", k->name, v, hn_errmsg());
         const char *d = hn_train_config_diff(&a, &b);
@@ -91,7 +97,12 @@ static void test_defaults(void) {
     CHECK(c.adam_beta1 == 0.9 && c.adam_beta2 == 0.999 && c.adam_epsilon == 1e-8 && c.weight_decay == 0, "adam");
     CHECK(c.max_grad_norm == 1 && c.seed == 42 && c.threads == 0 && c.log_every == 1, "misc");
     CHECK(c.method == HN_METHOD_LORA && c.loss_on == HN_LOSS_ON_COMPLETION && c.nan_policy == HN_NAN_STOP, "enums");
-    CHECK(c.format == HN_FORMAT_AUTO && c.shuffle && !c.packing && !c.resume && !c.grad_checkpointing, "flags");
+    CHECK(c.format == HN_DATA_AUTO && c.shuffle && !c.packing && !c.resume && !c.grad_checkpointing, "flags");
+    // The format key's names are the data pipeline's.
+    const hn_cfg_key *fk = hn_train_key_find("format");
+    for (int i = 0; i < HN_DATA_FORMAT_COUNT; i++)
+        CHECK(fk && !strcmp(fk->choices[i], hn_data_format_name((hn_data_format)i)), "format %d: %s vs %s", i,
+              fk->choices[i], hn_data_format_name((hn_data_format)i));
     CHECK(!c.model && !c.output_dir && c.data.n == 0 && c.val_data.n == 0, "required keys start unset");
     // The defaults alone are not a runnable configuration: the model is named first.
     CHECK(hn_train_config_validate(&c) == HN_ERR_ARG && has(hn_errmsg(), "no model given"), "%s", hn_errmsg());
@@ -110,7 +121,7 @@ static void test_recipes(void) {
     snprintf(want, sizeof want, "%s/tests/data/more/extra.jsonl", cwd);
     CHECK(a.data.n == 2 && !strcmp(a.data.items[1], want), "data[1] = %s", a.data.n == 2 ? a.data.items[1] : "");
     CHECK(a.val_data.n == 1, "a scalar for a list key is a one-item list");
-    CHECK(a.format == HN_FORMAT_MESSAGES && a.max_len == 256 && a.seed == 7 && a.lr == 1e-4, "scalars");
+    CHECK(a.format == HN_DATA_MESSAGES && a.max_len == 256 && a.seed == 7 && a.lr == 1e-4, "scalars");
     CHECK(a.lr_scheduler == HN_SCHED_LINEAR && a.warmup_steps == 10 && a.epochs == 2, "schedule");
     CHECK(a.batch_size == 8 && a.grad_accum == 2 && a.packing, "yes is true");
     CHECK(a.lora.r == 16 && a.lora.alpha == 32 && a.lora.dropout == 0.1 && a.lora.use_rslora, "nested lora keys");
@@ -129,8 +140,8 @@ static void test_recipes(void) {
     CHECK(!hn_train_config_set_arg(&a, "data=x.jsonl, sub/y.jsonl", NULL) && a.data.n == 2, "--set a list");
     snprintf(want, sizeof want, "%s/sub/y.jsonl", cwd);
     CHECK(a.data.n == 2 && !strcmp(a.data.items[1], want), "--set paths from the cwd: %s", a.data.items[1]);
-    CHECK(!hn_train_config_set_arg(&a, "lora.target_modules=[all-linear]", NULL) &&
-              a.lora.target_modules.n == 1 && !strcmp(a.lora.target_modules.items[0], "all-linear"),
+    CHECK(!hn_train_config_set_arg(&a, "lora.target_modules=[all-linear]", NULL) && a.lora.target_modules.n == 1 &&
+              !strcmp(a.lora.target_modules.items[0], "all-linear"),
           "--set a bracketed list");
     CHECK(!hn_train_config_set_arg(&a, "lora.target_modules=Q_PROJ,q_proj,v-proj", NULL) &&
               a.lora.target_modules.n == 2 && !strcmp(a.lora.target_modules.items[1], "v_proj"),
@@ -151,8 +162,12 @@ static void test_recipes(void) {
     // Paths are normalised lexically: "." and ".." components and doubled slashes go.
     struct {
         const char *v, *want;
-    } paths[] = {{"../x/./y//z.jsonl", "/b/x/y/z.jsonl"}, {"/../a/", "/a"},       {"./a/b/../../c", "/b/c/c"},
-                 {"../../../..", "/"},                      {"/a/b/.", "/a/b"},    {"..a/.b", "/b/c/..a/.b"}};
+    } paths[] = {{"../x/./y//z.jsonl", "/b/x/y/z.jsonl"},
+                 {"/../a/", "/a"},
+                 {"./a/b/../../c", "/b/c/c"},
+                 {"../../../..", "/"},
+                 {"/a/b/.", "/a/b"},
+                 {"..a/.b", "/b/c/..a/.b"}};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         hn_status st = hn_train_config_set(&a, "output_dir", paths[i].v, "/b/c", "t");
         CHECK(!st && !strcmp(a.output_dir, paths[i].want), "%s -> %s, want %s", paths[i].v, a.output_dir,
@@ -171,14 +186,22 @@ static void test_errors(void) {
         hn_status status;
         const char *parts[3];
     } cases[] = {
-        {"recipe_unknown_key.yaml", HN_ERR_ARG, {"recipe_unknown_key.yaml:6:3:", "unknown key 'lora.rank'", "did you mean 'lora.r'?"}},
-        {"recipe_unknown_aka.yaml", HN_ERR_ARG, {"recipe_unknown_aka.yaml:2:1:", "'learning_rate'", "did you mean 'lr'?"}},
-        {"recipe_type_error.yaml", HN_ERR_ARG, {"recipe_type_error.yaml:3:6:", "lora.r: expected an integer >= 1", "got 'sixteen'"}},
+        {"recipe_unknown_key.yaml",
+         HN_ERR_ARG,
+         {"recipe_unknown_key.yaml:6:3:", "unknown key 'lora.rank'", "did you mean 'lora.r'?"}},
+        {"recipe_unknown_aka.yaml",
+         HN_ERR_ARG,
+         {"recipe_unknown_aka.yaml:2:1:", "'learning_rate'", "did you mean 'lr'?"}},
+        {"recipe_type_error.yaml",
+         HN_ERR_ARG,
+         {"recipe_type_error.yaml:3:6:", "lora.r: expected an integer >= 1", "got 'sixteen'"}},
         {"recipe_list_for_scalar.yaml", HN_ERR_ARG, {":2:5:", "lr: expected a number > 0", "got a list"}},
         {"recipe_range.yaml", HN_ERR_ARG, {":2:12:", "lora.dropout: expected a number >= 0 and < 1", "got '1.0'"}},
         {"recipe_bad_enum.yaml", HN_ERR_ARG, {":1:15:", "one of cosine, linear, constant", "did you mean 'cosine'?"}},
         {"recipe_bad_target.yaml", HN_ERR_ARG, {":2:28:", "lora.target_modules", "got 'qkv_proj'"}},
-        {"recipe_syntax.yaml", HN_ERR_FORMAT, {"recipe_syntax.yaml:4:2:", "YAML syntax error", "did not find expected key"}},
+        {"recipe_syntax.yaml",
+         HN_ERR_FORMAT,
+         {"recipe_syntax.yaml:4:2:", "YAML syntax error", "did not find expected key"}},
         {"recipe_unclosed.yaml", HN_ERR_FORMAT, {"recipe_unclosed.yaml:3:", "YAML syntax error", "flow sequence"}},
         {"recipe_sequence.yaml", HN_ERR_FORMAT, {"recipe_sequence.yaml:1:1:", "must be a mapping", "not a list"}},
         {"recipe_scalar.yaml", HN_ERR_FORMAT, {"recipe_scalar.yaml:1:1:", "must be a mapping", "a single value"}},
@@ -197,7 +220,8 @@ static void test_errors(void) {
         const char *m = hn_errmsg();
         CHECK(s == cases[i].status, "%s: status %s, want %s (%s)", cases[i].file, hn_status_name(s),
               hn_status_name(cases[i].status), m);
-        for (int j = 0; j < 3; j++) CHECK(has(m, cases[i].parts[j]), "%s: '%s' in: %s", cases[i].file, cases[i].parts[j], m);
+        for (int j = 0; j < 3; j++)
+            CHECK(has(m, cases[i].parts[j]), "%s: '%s' in: %s", cases[i].file, cases[i].parts[j], m);
         CHECK(!strchr(m, '\n'), "one line: %s", m);
         hn_train_config_deinit(&c);
     }
@@ -236,7 +260,8 @@ static void test_errors(void) {
             CHECK(!s && !strcmp(c.model, "a\nb\x01"), "a string takes any bytes");
         } else {
             CHECK(s == HN_ERR_ARG, "--set %s fails", sets[i].arg);
-            for (int j = 0; j < 2; j++) CHECK(has(m, sets[i].parts[j]), "--set %s: '%s' in: %s", sets[i].arg, sets[i].parts[j], m);
+            for (int j = 0; j < 2; j++)
+                CHECK(has(m, sets[i].parts[j]), "--set %s: '%s' in: %s", sets[i].arg, sets[i].parts[j], m);
             CHECK(!strchr(m, '\n'), "one line: %s", m);
         }
         hn_train_config_deinit(&c);
@@ -286,7 +311,8 @@ static void test_validate(void) {
         {{"model=m", "output_dir=o", "data=d", "lora.target_modules="}, "lora.target_modules is empty"},
         {{"model=m", "output_dir=o", "data=d", "warmup_steps=5", "warmup_ratio=0.1"}, "warmup_steps and warmup_ratio"},
         {{"model=m", "output_dir=o", "data=d", "val_data=v", "val_split=0.1"}, "val_data and val_split"},
-        {{"model=m", "output_dir=o", "data=d", "early_stopping_patience=3"}, "early_stopping_patience needs validation"},
+        {{"model=m", "output_dir=o", "data=d", "early_stopping_patience=3"},
+         "early_stopping_patience needs validation"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         hn_train_config c;

@@ -26,11 +26,11 @@ _Static_assert(N_NAMES(sched_names) == HN_SCHED_COUNT, "scheduler names");
 _Static_assert(N_NAMES(loss_on_names) == HN_LOSS_ON_COUNT, "loss_on names");
 _Static_assert(N_NAMES(nan_names) == HN_NAN_POLICY_COUNT, "nan_policy names");
 _Static_assert(N_NAMES(lora_init_names) == HN_LORA_INIT_COUNT, "lora init names");
-_Static_assert(N_NAMES(format_names) == HN_FORMAT_COUNT, "format names");
+_Static_assert(N_NAMES(format_names) == HN_DATA_FORMAT_COUNT, "format names"); // as hn_data_format_name's
 // Enum fields are written through an int pointer.
-_Static_assert(sizeof(hn_method) == sizeof(int) && sizeof(hn_lr_sched) == sizeof(int) &&
+_Static_assert(sizeof(hn_train_method) == sizeof(int) && sizeof(hn_lr_sched) == sizeof(int) &&
                    sizeof(hn_loss_on) == sizeof(int) && sizeof(hn_nan_policy) == sizeof(int) &&
-                   sizeof(hn_lora_init) == sizeof(int) && sizeof(hn_data_format) == sizeof(int),
+                   sizeof(hn_lora_init_kind) == sizeof(int) && sizeof(hn_data_format) == sizeof(int),
                "enums are int-sized");
 
 #define F(field) offsetof(hn_train_config, field)
@@ -329,7 +329,8 @@ static int n_choices(const hn_cfg_key *k) {
 
 static hn_status bad_value(const hn_cfg_key *k, const char *where, const char *text) {
     char e[400], s[200];
-    return hn_fail(HN_ERR_ARG, "%s: %s: expected %s, got '%s'", where, k->name, hn_train_key_expected(k, e), shown(text, s));
+    return hn_fail(HN_ERR_ARG, "%s: %s: expected %s, got '%s'", where, k->name, hn_train_key_expected(k, e),
+                   shown(text, s));
 }
 
 // The index of `v` among `choices` (case-insensitive, '-' == '_'), or -1.
@@ -345,9 +346,10 @@ static hn_status bad_choice(const hn_cfg_key *k, const char *where, const char *
     char e[400], s[200];
     int best = 100;
     const char *sug = NULL;
-    for (int i = 0; k->choices[i]; i++) consider(v, k->choices[i], strlen(k->choices[i]), k->choices[i], &best, &sug);
-    return hn_fail(HN_ERR_ARG, "%s: %s: expected %s, got '%s'%s%s%s", where, k->name, hn_train_key_expected(k, e), shown(v, s),
-                   sug ? " (did you mean '" : "", sug ? sug : "", sug ? "'?)" : "");
+    for (int i = 0; k->choices[i]; i++)
+        consider(v, k->choices[i], strlen(k->choices[i]), k->choices[i], &best, &sug);
+    return hn_fail(HN_ERR_ARG, "%s: %s: expected %s, got '%s'%s%s%s", where, k->name, hn_train_key_expected(k, e),
+                   shown(v, s), sug ? " (did you mean '" : "", sug ? sug : "", sug ? "'?)" : "");
 }
 
 // An absolute path with "//", "/./" and "dir/../" collapsed (lexically, as Python's normpath: a printed
@@ -632,11 +634,13 @@ hn_status hn_train_config_validate(const hn_train_config *c) {
         if (bad) return hn_fail(HN_ERR_ARG, "%s: expected %s", k->name, hn_train_key_expected(k, e));
         bool unset = (k->type == HN_CFG_STRING && !*(char *const *)p) ||
                      (k->type == HN_CFG_LIST && ((const hn_strlist *)p)->n == 0);
-        if ((k->flags & HN_CFG_REQUIRED) && unset)
-            return hn_fail(HN_ERR_ARG, "no %s given (set `%s` in the recipe%s%s%s%s)", k->name, k->name,
-                           k->flag ? " or give " : "", k->short_flag ? k->short_flag : k->flag ? k->flag : "",
-                           k->flag ? " " : "",
-                           !k->flag ? "" : k->type == HN_CFG_LIST ? "FILE" : k->flags & HN_CFG_MODEL ? "MODEL" : "DIR");
+        if ((k->flags & HN_CFG_REQUIRED) && unset) {
+            // "no model given (set `model` in the recipe or give -m MODEL)"
+            char give[64] = "";
+            const char *mv = k->type == HN_CFG_LIST ? "FILE" : k->flags & HN_CFG_MODEL ? "MODEL" : "DIR";
+            if (k->flag) snprintf(give, sizeof give, " or give %s %s", k->short_flag ? k->short_flag : k->flag, mv);
+            return hn_fail(HN_ERR_ARG, "no %s given (set `%s` in the recipe%s)", k->name, k->name, give);
+        }
     }
     if (c->method == HN_METHOD_LORA && c->lora.target_modules.n == 0)
         return hn_fail(HN_ERR_ARG, "lora.target_modules is empty: name the layers to adapt (or all-linear)");
@@ -771,7 +775,8 @@ char *hn_train_config_help(void) {
             hn_train_config_deinit(&d);
         } else
             sb_printf(&b, ", default empty");
-        if (k->flag) sb_printf(&b, "; flag %s%s%s", k->short_flag ? k->short_flag : "", k->short_flag ? "/" : "", k->flag);
+        if (k->flag)
+            sb_printf(&b, "; flag %s%s%s", k->short_flag ? k->short_flag : "", k->short_flag ? "/" : "", k->flag);
         sb_printf(&b, "\n    %s\n", k->help);
     }
     if (b.failed) {

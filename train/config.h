@@ -19,22 +19,13 @@
 #define HN_TRAIN_CONFIG_H
 
 #include "base/base.h"
+#include "train/data.h" // hn_data_format: the dataset shapes, named as the `format` key names them
 
-typedef enum { HN_METHOD_LORA, HN_METHOD_FULL, HN_METHOD_COUNT } hn_method;
+typedef enum { HN_METHOD_LORA, HN_METHOD_FULL, HN_METHOD_COUNT } hn_train_method;
 typedef enum { HN_SCHED_COSINE, HN_SCHED_LINEAR, HN_SCHED_CONSTANT, HN_SCHED_COUNT } hn_lr_sched;
 typedef enum { HN_LOSS_ON_COMPLETION, HN_LOSS_ON_ALL, HN_LOSS_ON_COUNT } hn_loss_on;
 typedef enum { HN_NAN_STOP, HN_NAN_SKIP, HN_NAN_POLICY_COUNT } hn_nan_policy;
-typedef enum { HN_LORA_INIT_DEFAULT, HN_LORA_INIT_GAUSSIAN, HN_LORA_INIT_COUNT } hn_lora_init;
-// The dataset shapes of DESIGN.md section 3; AUTO picks one from the first example's fields.
-typedef enum {
-    HN_FORMAT_AUTO,
-    HN_FORMAT_TEXT,              // {"text"}
-    HN_FORMAT_PROMPT_COMPLETION, // {"prompt","completion"}
-    HN_FORMAT_ALPACA,            // {"instruction","input","output"} (JSONL, or a JSON array with "history")
-    HN_FORMAT_MESSAGES,          // {"messages":[{"role","content"}]}
-    HN_FORMAT_SHAREGPT,          // {"conversations":[{"from","value"}]} (a JSON array, LLaMA-Factory style)
-    HN_FORMAT_COUNT
-} hn_data_format;
+typedef enum { HN_LORA_INIT_DEFAULT, HN_LORA_INIT_GAUSSIAN, HN_LORA_INIT_COUNT } hn_lora_init_kind;
 
 typedef struct {
     char **items; // each malloc'd
@@ -45,7 +36,7 @@ typedef struct {
 typedef struct {
     // run
     char *model;      // a GGUF path (absolute) or a pulled model name
-    hn_method method;
+    hn_train_method method;
     char *output_dir; // absolute
     bool resume;
     int seed;
@@ -70,13 +61,21 @@ typedef struct {
         double alpha, dropout;
         hn_strlist target_modules; // names from hn_lora_target_names; "all-linear" means all seven
         bool use_rslora;
-        hn_lora_init init;
+        hn_lora_init_kind init;
     } lora;
 } hn_train_config;
 
 // ---- the key table
 
-typedef enum { HN_CFG_INT, HN_CFG_FLOAT, HN_CFG_BOOL, HN_CFG_STRING, HN_CFG_ENUM, HN_CFG_LIST, HN_CFG_TYPE_COUNT } hn_cfg_type;
+typedef enum {
+    HN_CFG_INT,
+    HN_CFG_FLOAT,
+    HN_CFG_BOOL,
+    HN_CFG_STRING,
+    HN_CFG_ENUM,
+    HN_CFG_LIST,
+    HN_CFG_TYPE_COUNT
+} hn_cfg_type;
 
 enum {
     HN_CFG_PATH = 1u,     // a file or directory: made absolute when set
