@@ -92,6 +92,9 @@ static int scan(int argc, char **argv, const char **recipe) {
         } else if (!k && a[0] == '-' && a[1]) {
             return unknown_flag(a);
         } else if (!k) {
+            size_t n = strlen(a);
+            if (n > 5 && !strcmp(a + n - 5, ".gguf"))
+                return cli_usage_error("train: '%s' is a model, not a recipe: give it with -m", a);
             if (*recipe) return cli_usage_error("train: more than one recipe given ('%s' and '%s')", *recipe, a);
             *recipe = a;
         }

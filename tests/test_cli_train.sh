@@ -43,6 +43,9 @@ check "the printed recipe loads back the same, from anywhere" '[ $rc -eq 0 ] && 
 out=$(cd "$tmp" && "$HONE" train "$recipe" --set lora.r=32 --set lr=3e-5 --print-config); rc=$?
 check "recipe + --set" '[ $rc -eq 0 ] && grep -q "^  r: 32$" <<<"$out" && grep -q "^lr: 3e-05$" <<<"$out" &&
   grep -q "^  alpha: 32$" <<<"$out" && grep -q "^data: \[\"$src/tests/data/train.jsonl\", \"$src/tests/data/more/extra.jsonl\"\]$" <<<"$out"'
+out=$(cd "$tmp" && "$HONE" train --model=sub/m.gguf --out=o --data=d.jsonl --resume=false --print-config | head -5)
+check "--flag=VALUE forms" 'grep -q "^model: \"$tmp/sub/m.gguf\"$" <<<"$out" && grep -q "^resume: false$" <<<"$out" &&
+  grep -q "^output_dir: \"$tmp/o\"$" <<<"$out"'
 out=$("$HONE" train --set lora.r=32 --rank 4 "$recipe" --print-config | grep "^  r:")
 check "later wins (flag after --set)" '[ "$out" = "  r: 4" ]'
 out=$("$HONE" train --rank 4 "$recipe" --set=lora.r=32 --print-config | grep "^  r:")
@@ -88,6 +91,7 @@ expect "recipe not a mapping" 2 "must be a mapping" -- "$HONE" train "$src/tests
 expect "empty recipe" 2 "the recipe is empty" -- "$HONE" train "$src/tests/data/recipe_empty.yaml"
 expect "missing recipe: exit 1" 1 "$tmp/none.yaml" -- "$HONE" train "$tmp/none.yaml"
 expect "two recipes" 2 "more than one recipe" -- "$HONE" train "$recipe" "$recipe"
+expect "a model where the recipe goes" 2 "'m.gguf' is a model, not a recipe: give it with -m" -- "$HONE" train m.gguf --data d
 expect "missing model" 2 "no model given" "-m MODEL" -- "$HONE" train --data d.jsonl -o out --print-config
 expect "missing output_dir" 2 "no output_dir given" "-o DIR" -- "$HONE" train -m m --data d.jsonl
 expect "bad enum value" 2 "method: expected one of lora, full, got 'qlora'" -- "$HONE" train "$recipe" --method qlora
