@@ -35,7 +35,7 @@ typedef struct {
 // Owned strings and lists are malloc'd; hn_train_config_deinit frees them. NULL string = not set.
 typedef struct {
     // run
-    char *model;      // a GGUF path (absolute) or a pulled model name
+    char *model;      // an absolute path (GGUF file or Hugging Face directory) or a pulled model name
     hn_train_method method;
     char *output_dir; // absolute
     bool resume;
