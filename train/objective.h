@@ -1,0 +1,49 @@
+// train/objective.h — what the trainer trains, seen from the trainer: a list of trainable tensors and a function
+// that turns a batch into a loss and gradients. The trainer (optimizer, schedule, accumulation, clipping,
+// checkpoints, metrics) never knows which model or method produced them (DESIGN.md section 10).
+//
+//   hn_objective obj = ...;                      // e.g. from hn_lm_objective_init (model + attached methods)
+//   hn_param_zero_grads(obj.params);
+//   double sum; int64_t n;
+//   obj.loss_grad(obj.user, &batch, 1.0f / batch.n_loss, &sum, &n);   // grads += d(scale * sum)/dθ
+#ifndef HN_OBJECTIVE_H
+#define HN_OBJECTIVE_H
+
+#include "train/data.h"
+
+// A trainable tensor: fp32 values and their gradient, same shape. Owned by whoever created it (a method in adapt/,
+// or the model for full fine-tuning); the optimizer keeps its own state per param, matched by position and name.
+typedef struct {
+    char name[128];  // PEFT-style or GGUF-style name, unique within a list; checkpoints match params by it
+    float *data;     // (n)
+    float *grad;     // (n), accumulated by loss_grad, zeroed by the trainer
+    int64_t n;
+    int ndim;
+    int64_t ne[2];   // ne[0] innermost
+    bool no_decay;   // excluded from weight decay (norms, biases)
+} hn_param;
+
+typedef struct {
+    hn_param **items; // borrowed pointers
+    int n, cap;
+} hn_param_list;
+
+hn_status hn_param_list_add(hn_param_list *l, hn_param *p);
+void hn_param_list_deinit(hn_param_list *l);
+void hn_param_zero_grads(const hn_param_list *l);
+int64_t hn_param_count(const hn_param_list *l); // total elements
+
+typedef struct {
+    void *user;
+    hn_param_list *params;
+    // Forward + backward on batch b: returns in *loss_sum the sum of per-token cross-entropies over tokens with
+    // mask == 1 and in *n_loss their count, and ADDS d(scale * loss_sum)/d(param) to every param's grad. The
+    // trainer passes scale = 1 / (loss tokens of the whole accumulated step), so accumulation is exact.
+    hn_status (*loss_grad)(void *user, const hn_batch *b, float scale, double *loss_sum, int64_t *n_loss);
+    // Forward only (validation): same sums, no gradients, no tape.
+    hn_status (*loss)(void *user, const hn_batch *b, double *loss_sum, int64_t *n_loss);
+    // Train / eval mode (dropout on or off). May be NULL.
+    void (*set_training)(void *user, bool training);
+} hn_objective;
+
+#endif
