@@ -44,6 +44,9 @@ typedef struct {
     hn_status (*loss)(void *user, const hn_batch *b, double *loss_sum, int64_t *n_loss);
     // Train / eval mode (dropout on or off). May be NULL.
     void (*set_training)(void *user, bool training);
+    // The randomness loss_grad draws (dropout), owned by the objective; the trainer saves and restores it in
+    // checkpoints so that a resumed run draws what an uninterrupted one would. NULL: it draws none.
+    hn_rng *rng;
 } hn_objective;
 
 #endif
