@@ -1,0 +1,181 @@
+// tensor/grad_linear.c — linear layers, forward beside backward: through a frozen weight of any dtype (the input
+// gradient dx = dy · W, with W dequantized 32 columns at a time: exactly one quant block of every row), and
+// through a trainable fp32 weight (the adapters' A and B).
+#include "tensor/grad.h"
+#include "tensor/kernels.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
+
+#define DX_MAX_THREADS 256
+
+typedef struct {
+    float *pack; // (N, HN_PANEL): column block j0 of every weight row
+    size_t pack_cap;
+    float *tmp;  // (T, HN_PANEL) the block's dx before it is added
+    size_t tmp_cap;
+} dx_scratch;
+
+static _Thread_local dx_scratch g_dx[DX_MAX_THREADS];
+
+static bool grow(float **p, size_t *cap, size_t n) {
+    if (n <= *cap) return true;
+    free(*p);
+    *cap = 0;
+    *p = hn_alloc_aligned(n * sizeof(float), "matmul_dx scratch");
+    if (!*p) return false;
+    *cap = n;
+    return true;
+}
+
+hn_status hn_matmul_dx(float *dx, const float *dy, const hn_tensor *w, int64_t T, bool accumulate) {
+    const hn_type_traits *tt = hn_type_traits_of(w->type);
+    size_t row_bytes;
+    if (!tt || !tt->to_f32 || !hn_row_bytes(w->type, w->ne[0], &row_bytes) || HN_PANEL % tt->block)
+        return hn_fail(HN_ERR_UNSUPPORTED, "matmul_dx: weight %s of dtype %s", w->name, hn_dtype_name(w->type));
+    const int64_t K = w->ne[0], N = w->ne[1], npanels = (K + HN_PANEL - 1) / HN_PANEL;
+    if (T <= 0) return HN_OK;
+    const hn_gemm_panel_fn gemm = hn_gemm_panel_fn_active();
+    const uint8_t *wd = w->data;
+    dx_scratch *scr = g_dx; // the calling thread's array, indexed by team member
+    int nth = hn_threads_get() < npanels ? hn_threads_get() : (int)npanels;
+    if (nth > DX_MAX_THREADS) nth = DX_MAX_THREADS;
+    bool failed = false;
+#pragma omp parallel num_threads(nth)
+    {
+        int ith = omp_get_thread_num(), nt = omp_get_num_threads();
+        dx_scratch *s = &scr[ith];
+        if (!grow(&s->pack, &s->pack_cap, (size_t)N * HN_PANEL) ||
+            !grow(&s->tmp, &s->tmp_cap, (size_t)T * HN_PANEL)) {
+#pragma omp atomic write
+            failed = true;
+        } else {
+            for (int64_t p = ith; p < npanels; p += nt) {
+                int64_t j0 = p * HN_PANEL;
+                int nr = K - j0 < HN_PANEL ? (int)(K - j0) : HN_PANEL;
+                // pack[n][r] = W[n][j0 + r]: the row's block(s) covering these columns, dequantized in place.
+                size_t off = (size_t)(j0 / tt->block) * tt->block_bytes;
+                for (int64_t n = 0; n < N; n++) {
+                    float *pk = s->pack + n * HN_PANEL;
+                    tt->to_f32(wd + (size_t)n * row_bytes + off, pk, nr);
+                    for (int r = nr; r < HN_PANEL; r++) pk[r] = 0.0f;
+                }
+                if (!accumulate) {
+                    gemm(T, N, dy, s->pack, dx + j0, K, nr);
+                } else {
+                    gemm(T, N, dy, s->pack, s->tmp, HN_PANEL, nr);
+                    for (int64_t t = 0; t < T; t++)
+                        for (int r = 0; r < nr; r++) dx[t * K + j0 + r] += s->tmp[t * HN_PANEL + r];
+                }
+            }
+        }
+    }
+    return failed ? hn_fail(HN_ERR_NOMEM, "matmul_dx: out of memory for scratch") : HN_OK;
+}
+
+// ---- linear through a frozen weight ----
+
+typedef struct {
+    hn_tape_rec rec;
+    hn_var *x, *y;
+    const hn_tensor *w;
+} linear_rec;
+
+static void linear_backward(hn_ctx *c, hn_tape_rec *rec) {
+    linear_rec *r = (linear_rec *)rec;
+    if (!r->y->g || !hn_var_grad(c, r->x)) return;
+    hn_status s = hn_matmul_dx(r->x->g, r->y->g, r->w, r->x->rows, true);
+    if (s) hn_op_fail(c, s);
+}
+
+hn_var *hn_op_linear(hn_ctx *c, hn_var *x, const hn_tensor *w, const hn_tensor *b) {
+    if (!x || c->err) return NULL;
+    if (x->cols != w->ne[0])
+        return hn_op_fail(c, hn_fail(HN_ERR_ARG, "linear %s: input has %lld columns, the weight takes %lld", w->name,
+                                     (long long)x->cols, (long long)w->ne[0]));
+    hn_var *y = hn_var_new(c, x->rows, w->ne[1]);
+    if (!y) return NULL;
+    hn_status s = hn_matmul(y->d, x->d, w, x->rows, c->mm);
+    if (s) return hn_op_fail(c, s);
+    if (b) {
+        const float *bd = b->data;
+        for (int64_t i = 0; i < y->rows; i++)
+            for (int64_t j = 0; j < y->cols; j++) y->d[i * y->cols + j] += bd[j];
+    }
+    y->rg = x->rg;
+    if (hn_grad_on(c, x->rg)) {
+        linear_rec *r = hn_tape_push(c, linear_backward, sizeof *r);
+        if (!r) return NULL;
+        r->x = x, r->y = y, r->w = w;
+    }
+    return y;
+}
+
+// ---- linear through an fp32 weight that may be trainable ----
+
+typedef struct {
+    hn_tape_rec rec;
+    hn_var *x, *y;
+    const float *w;
+    float *gw;
+} matmul_rec;
+
+static hn_tensor f32_view(const float *w, int64_t in, int64_t out) {
+    hn_tensor t = {.type = HN_F32, .ndim = 2, .ne = {in, out, 1, 1}, .data = (void *)w};
+    t.nbytes = (size_t)(in * out) * sizeof(float);
+    return t;
+}
+
+static void matmul_backward(hn_ctx *c, hn_tape_rec *rec) {
+    matmul_rec *r = (matmul_rec *)rec;
+    const hn_var *y = r->y;
+    if (!y->g) return;
+    const int64_t N = r->x->rows, in = r->x->cols, out = y->cols;
+    if (r->x->rg) {
+        hn_tensor wt = f32_view(r->w, in, out);
+        if (!hn_var_grad(c, r->x)) return;
+        hn_status s = hn_matmul_dx(r->x->g, y->g, &wt, N, true);
+        if (s) {
+            hn_op_fail(c, s);
+            return;
+        }
+    }
+    if (r->gw) {
+        // gw (out, in) += dy^T · x, each thread owning a range of output rows and walking the tokens in order, so
+        // that the sum is the same for any thread count.
+        const float *x = r->x->d, *dy = y->g;
+        float *gw = r->gw;
+        int nt = out * in * N >= 65536 ? hn_threads_get() : 1;
+#pragma omp parallel num_threads(nt)
+        {
+            int ith = omp_get_thread_num(), n = omp_get_num_threads();
+            int64_t per = (out + n - 1) / n, o0 = ith * per, o1 = o0 + per < out ? o0 + per : out;
+            for (int64_t t = 0; t < N; t++) {
+                const float *xt = x + t * in;
+                for (int64_t o = o0; o < o1; o++) {
+                    float a = dy[t * out + o];
+                    if (a == 0.0f) continue;
+                    float *g = gw + o * in;
+                    for (int64_t i = 0; i < in; i++) g[i] += a * xt[i];
+                }
+            }
+        }
+    }
+}
+
+hn_var *hn_op_matmul_f32(hn_ctx *c, hn_var *x, const float *w, float *gw, int64_t out) {
+    if (!x || c->err) return NULL;
+    hn_tensor wt = f32_view(w, x->cols, out);
+    hn_var *y = hn_var_new(c, x->rows, out);
+    if (!y) return NULL;
+    hn_status s = hn_matmul(y->d, x->d, &wt, x->rows, HN_MM_EXACT);
+    if (s) return hn_op_fail(c, s);
+    y->rg = x->rg || gw;
+    if (hn_grad_on(c, y->rg)) {
+        matmul_rec *r = hn_tape_push(c, matmul_backward, sizeof *r);
+        if (!r) return NULL;
+        r->x = x, r->y = y, r->w = w, r->gw = gw;
+    }
+    return y;
+}
