@@ -4,8 +4,12 @@
 // every flag and --set as given, so a later one wins. The flags are the key table's (train/config.h): a flag is a
 // key's short name on the command line, parsed and checked exactly as that key in a recipe.
 #include "cli/cli.h"
+#include "io/adapter.h"
+#include "model/model.h"
 #include "train/config.h"
+#include "train/trainer.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +145,181 @@ static hn_status apply(hn_train_config *c, int argc, char **argv) {
     return HN_OK;
 }
 
+// ---- running a configuration
+
+// The method's side of a run: the trainable tensors and loss (an hn_objective over the model) and, at the end, the
+// trained adapter. TODO(lora): hn_lm_objective_init (the Llama training forward with LoRA attached, from the
+// autograd/LoRA work) and the export of its LoRA tensors into an hn_adapter (adapt/lora.c) go here; until they land,
+// a valid configuration stops here with a message after the model and the data have been checked.
+typedef struct {
+    hn_objective obj;
+    void *state;
+} method_run;
+
+static hn_status method_init(method_run *mr, hn_model *m, const hn_train_config *c) {
+    (void)m;
+    memset(mr, 0, sizeof *mr);
+    return hn_fail(HN_ERR_UNSUPPORTED, "train: method %s: the training objective (hn_lm_objective_init) is not built "
+                   "yet", c->method == HN_METHOD_LORA ? "lora" : "full");
+}
+
+static hn_status method_export(method_run *mr, hn_model *m, hn_adapter **out) {
+    (void)mr, (void)m;
+    *out = NULL;
+    return hn_fail(HN_ERR_UNSUPPORTED, "train: exporting the trained adapter is not built yet");
+}
+
+static void method_deinit(method_run *mr) { memset(mr, 0, sizeof *mr); }
+
+// Appends src's examples to dst (src is left empty); counts add up.
+static hn_status dataset_append(hn_dataset *dst, hn_dataset *src) {
+    if (!dst->ex) {
+        *dst = *src;
+        memset(src, 0, sizeof *src);
+        return HN_OK;
+    }
+    hn_example *ex = realloc(dst->ex, (size_t)(dst->n + src->n) * sizeof *ex);
+    if (!ex) return hn_fail(HN_ERR_NOMEM, "out of memory for the training examples");
+    memcpy(ex + dst->n, src->ex, (size_t)src->n * sizeof *ex);
+    dst->ex = ex;
+    dst->n += src->n;
+    dst->n_loaded += src->n_loaded;
+    dst->n_truncated += src->n_truncated;
+    dst->n_skipped += src->n_skipped;
+    dst->n_no_loss += src->n_no_loss;
+    dst->n_tokens += src->n_tokens;
+    dst->n_loss_tokens += src->n_loss_tokens;
+    free(src->ex);
+    src->ex = NULL;
+    src->n = 0;
+    hn_dataset_deinit(src);
+    return HN_OK;
+}
+
+// Every file of a list, described on stderr one line each, into one dataset.
+static hn_status load_files(hn_dataset *ds, const hn_strlist *files, const hn_model *m, const hn_data_params *dp,
+                            int max_len) {
+    memset(ds, 0, sizeof *ds);
+    for (int i = 0; i < files->n; i++) {
+        hn_dataset one;
+        hn_status s = hn_dataset_load(&one, files->items[i], m->tok, dp);
+        if (s) return s;
+        char line[1024];
+        hn_dataset_describe(&one, max_len, line, sizeof line);
+        fprintf(stderr, "%s\n", line);
+        if ((s = dataset_append(ds, &one))) {
+            hn_dataset_deinit(&one);
+            return s;
+        }
+    }
+    return HN_OK;
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig) {
+    interrupted = 1;
+    signal(sig, SIG_DFL); // a second Ctrl-C ends the process at once
+}
+
+static int run(const hn_train_config *c) {
+    hn_threads_set(c->threads);
+    hn_model *m = NULL;
+    hn_dataset ds = {0}, val = {0};
+    hn_loader ld = {0}, lv = {0};
+    method_run mr = {0};
+    hn_adapter *ad = NULL;
+    bool have_ld = false, have_lv = false;
+    char *path = NULL;
+    int rc = 1;
+    hn_model_params mp = hn_model_default_params();
+    mp.mm_mode = HN_MM_EXACT; // training runs the fp32 reference path
+    hn_status s = hn_model_load(&m, c->model, &mp);
+    if (s) goto out;
+
+    hn_data_params dp = hn_data_default_params();
+    dp.format = c->format;
+    dp.max_len = c->max_len;
+    dp.loss_all = c->loss_on == HN_LOSS_ON_ALL;
+    dp.skip_bad = c->skip_bad_lines;
+    dp.chat = hn_gguf_find(&m->gguf, "tokenizer.chat_template") != NULL; // base models see plain text
+    dp.chat_template = m->chat;
+    dp.system_prompt = m->default_system;
+    if ((s = load_files(&ds, &c->data, m, &dp, c->max_len))) goto out;
+    if (c->val_data.n) s = load_files(&val, &c->val_data, m, &dp, c->max_len);
+    else if (c->val_split > 0) {
+        s = hn_dataset_split(&ds, &val, c->val_split, (uint64_t)c->seed);
+        if (!s) fprintf(stderr, "validation: %d of %d examples held out\n", val.n, ds.n + val.n);
+    }
+    if (s) goto out;
+
+    hn_loader_params lp = hn_loader_default_params();
+    lp.batch = c->batch_size;
+    lp.seq_len = c->max_len;
+    lp.pack = c->packing;
+    lp.shuffle = c->shuffle;
+    lp.seed = (uint64_t)c->seed;
+    int32_t eos = hn_tokenizer_eos(m->tok);
+    lp.pad_id = eos >= 0 ? eos : 0;
+    if ((s = hn_loader_init(&ld, &ds, &lp))) goto out;
+    have_ld = true;
+    if (val.n) {
+        lp.shuffle = false;
+        if ((s = hn_loader_init(&lv, &val, &lp))) goto out;
+        have_lv = true;
+    }
+
+    if ((s = method_init(&mr, m, c))) goto out;
+    fprintf(stderr, "training %lld values in %d tensors for %lld steps into %s\n",
+            (long long)hn_param_count(mr.obj.params), mr.obj.params->n, (long long)hn_train_total_steps(&ld, c),
+            c->output_dir);
+    hn_progress_bar bar = hn_progress_bar_init(stderr);
+    hn_train_hooks hooks = {.stop = &interrupted, .progress = hn_progress_print, .user = &bar};
+    struct sigaction sa = {.sa_handler = on_sigint}, old;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old);
+    hn_train_result res;
+    s = hn_train(&mr.obj, &ld, have_lv ? &lv : NULL, c, &hooks, &res);
+    sigaction(SIGINT, &old, NULL);
+    hn_progress_end(&bar);
+    if (s) goto out;
+    if (res.end == HN_TRAIN_INTERRUPTED) {
+        fprintf(stderr, "hone: train: interrupted at step %lld of %lld; checkpoint in %s/checkpoint (continue with "
+                "--resume)\n", (long long)res.step, (long long)res.total, c->output_dir);
+        rc = 130;
+        goto out;
+    }
+    if (res.end == HN_TRAIN_EARLY_STOPPED)
+        fprintf(stderr, "early stop at step %lld: no lower validation loss in %d evaluations (best %.4f)\n",
+                (long long)res.step, c->early_stopping_patience, res.best_val_loss);
+    if (res.n_skipped) fprintf(stderr, "%lld steps skipped (loss not finite)\n", (long long)res.n_skipped);
+
+    // The adapter, in both layouts.
+    if ((s = method_export(&mr, m, &ad)) || (s = hn_adapter_set_base(ad, &m->gguf))) goto out;
+    size_t n = strlen(c->output_dir) + 32;
+    if (!(path = hn_alloc(n, "a path"))) {
+        s = HN_ERR_NOMEM;
+        goto out;
+    }
+    snprintf(path, n, "%s/adapter", c->output_dir);
+    if ((s = hn_peft_write(ad, path, m->hp.n_head, m->hp.n_head_kv))) goto out;
+    snprintf(path, n, "%s/adapter.gguf", c->output_dir);
+    if ((s = hn_lora_gguf_write(ad, path))) goto out;
+    fprintf(stderr, "adapter: %s/adapter/ (PEFT) and %s\n", c->output_dir, path);
+    rc = 0;
+out:
+    if (s) rc = cli_fail();
+    free(path);
+    hn_adapter_destroy(ad);
+    method_deinit(&mr);
+    if (have_lv) hn_loader_deinit(&lv);
+    if (have_ld) hn_loader_deinit(&ld);
+    hn_dataset_deinit(&val);
+    hn_dataset_deinit(&ds);
+    hn_model_destroy(m);
+    return rc;
+}
+
 int cmd_train(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) {
         help();
@@ -180,9 +359,7 @@ int cmd_train(int argc, char **argv) {
         rc = yaml ? (fputs(yaml, stdout), 0) : cli_fail();
         free(yaml);
     } else {
-        // The trainer (train/trainer.c) is wired in here when it lands.
-        fprintf(stderr, "hone: train: the training engine is not built yet\n");
-        rc = 1;
+        rc = run(&c);
     }
     hn_train_config_deinit(&c);
     return rc;
