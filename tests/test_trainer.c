@@ -493,6 +493,18 @@ static void test_checkpoint_errors(void) {
     hn_param_list_deinit(&one);
     CHECK(!memcmp(t.w, w0, sizeof w0) && opt.t == 0, "still nothing changed");
 
+    // A save over a damaged checkpoint replaces it, and removes what a killed writer left behind.
+    char stale[800];
+    snprintf(stale, sizeof stale, "%s.tmp.99999", path);
+    write_file(stale, good, 10);
+    hn_ckpt_state ss = {.step = 2, .best_val = NAN, .config_yaml = "max_steps: 2\n"};
+    CHECK(hn_ckpt_save(dir, &t.list, &opt, &ss) == HN_OK, "save: %s", hn_errmsg());
+    CHECK(access(stale, F_OK) != 0, "stale temporary file removed");
+    CHECK(hn_ckpt_load(dir, &t.list, &opt, &st) == HN_OK && st.step == 2 && isnan(st.best_val) &&
+              !strcmp(st.config_yaml, "max_steps: 2\n"),
+          "reload: %s", hn_errmsg());
+    free(st.config_yaml);
+
     // The trainer reports a damaged checkpoint on resume.
     write_file(path, good, n / 2);
     g.c.resume = true;
@@ -549,6 +561,10 @@ static void test_early_stop(void) {
     g.c.early_stopping_patience = 2;
     hn_train_result r;
     CHECK(hn_train(&g.o, &g.ld, &g.lv, &g.c, NULL, &r) == HN_OK, "train: %s", hn_errmsg());
+    g.c.eval_every = 0;
+    hn_train_result r2;
+    CHECK(hn_train(&g.o, &g.ld, &g.lv, &g.c, NULL, &r2) == HN_ERR_ARG && strstr(hn_errmsg(), "eval_every"),
+          "patience without eval_every: %s", hn_errmsg());
     char *vl = metric_texts(g.c.output_dir, "val_loss");
     CHECK(r.end == HN_TRAIN_EARLY_STOPPED && r.step == 6, "stopped at %lld (end %d); val:\n%s", (long long)r.step,
           r.end, vl);

@@ -11,11 +11,13 @@
 //   u64 checksum of every byte before it (hash_words below)
 #include "train/trainer.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define CKPT_MAGIC "HNCK"
 #define CKPT_FILE "state.bin"
@@ -90,9 +92,23 @@ static char *join(const char *dir, const char *name) {
     return p;
 }
 
+// A process killed while writing leaves NAME.tmp.<pid> files (hn_afile); the next save removes them.
+static void remove_stale_temps(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!strstr(e->d_name, ".tmp.")) continue;
+        char *p = join(dir, e->d_name);
+        if (p) unlink(p);
+        free(p);
+    }
+    closedir(d);
+}
+
 hn_status hn_ckpt_save(const char *dir, const hn_param_list *params, const hn_adamw *opt, const hn_ckpt_state *st) {
     hn_status s = make_dir(dir);
     if (s) return s;
+    remove_stale_temps(dir);
     char *path = join(dir, "config.yaml");
     if (!path) return HN_ERR_NOMEM;
     hn_afile yf;

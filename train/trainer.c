@@ -164,6 +164,9 @@ static hn_status save(run *r) {
 static hn_status start(run *r) {
     const hn_train_config *c = r->c;
     if (!c->output_dir) return hn_fail(HN_ERR_ARG, "no output_dir given for the run");
+    if (c->early_stopping_patience > 0 && (!r->val || c->eval_every == 0))
+        return hn_fail(HN_ERR_ARG, "early_stopping_patience needs validation data and eval_every > 0");
+    if (c->eval_every > 0 && !r->val) hn_warn("eval_every is set but there is no validation data: no evaluation");
     hn_status s = mkdir_p(c->output_dir);
     if (s) return s;
     r->metrics_path = join(c->output_dir, "metrics.jsonl");
