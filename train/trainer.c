@@ -61,6 +61,7 @@ int64_t hn_train_total_steps(const hn_loader *train, const hn_train_config *c) {
     int64_t total = 0, before = 0, ga = c->grad_accum > 0 ? c->grad_accum : 1;
     for (int e = 1; e <= c->epochs; e++) {
         int64_t upto = hn_loader_count_batches(train, e);
+        if (upto < 0) return -1;
         total += (upto - before + ga - 1) / ga;
         before = upto;
     }
@@ -252,6 +253,7 @@ static hn_status loop(run *r, hn_train_result *res) {
     const hn_train_config *c = r->c;
     const hn_param_list *params = r->obj->params;
     int64_t total = hn_train_total_steps(r->train, c);
+    if (total < 0) return hn_fail(HN_ERR_NOMEM, "out of memory counting the run's steps");
     r->sched = (hn_lr_schedule){c->lr_scheduler, c->lr, hn_warmup_steps(c->warmup_steps, c->warmup_ratio, total),
                                 total};
     res->total = total;

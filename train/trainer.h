@@ -79,7 +79,7 @@ typedef struct {
 hn_status hn_train(const hn_objective *obj, hn_loader *train, hn_loader *val, const hn_train_config *c,
                    const hn_train_hooks *h, hn_train_result *res);
 
-// Steps in a run over this loader with this configuration (see above).
+// Steps in a run over this loader with this configuration (see above); -1 when out of memory.
 int64_t hn_train_total_steps(const hn_loader *train, const hn_train_config *c);
 
 // ---- checkpoints (train/checkpoint.c)
