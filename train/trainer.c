@@ -104,6 +104,10 @@ static hn_status check_same_config(const char *yaml, const hn_train_config *now,
         hn_train_config_deinit(&was);
         return s;
     }
+    if (was.threads != cur.threads)
+        hn_warn("resuming with threads %d where the run had %d: the losses may differ from an uninterrupted run's "
+                "in the last bits",
+                cur.threads, was.threads);
     // eval_every decides when early stopping looks, so it matters when early stopping is on.
     bool keep_eval = was.early_stopping_patience > 0 || cur.early_stopping_patience > 0;
     strip_free_keys(&was, keep_eval);
