@@ -8,7 +8,11 @@ check() { if eval "$2"; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL
 
 MODEL=$("$HONE" pull smollm2-135m-instruct 2>/dev/null | tail -1)
 if [ ! -f "$MODEL" ]; then echo "skipped: smollm2-135m-instruct is not pulled"; exit 77; fi
-N=16; [ -n "${HONE_SANITIZED:-}" ] && N=4
+# Under the sanitizers the kernels are unoptimised and slow: fewer tokens, and the checks that only test quality
+# (not memory safety) are left to the release run.
+SAN=${HONE_SANITIZED:-}
+N=16; [ -n "$SAN" ] && N=2
+full_only() { [ -z "$SAN" ]; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 G=("$HONE" generate -m "$MODEL" --threads 2)
 
@@ -22,15 +26,17 @@ check "last stderr line is the speed line" \
 check "greedy continuation names Paris" 'grep -q Paris "$tmp/a"'
 
 # Sampling with a seed is deterministic too.
+full_only && {
 "${G[@]}" -p "Once upon a time" -n $N --temp 0.9 --seed 5 >"$tmp/s1" 2>/dev/null
 "${G[@]}" -p "Once upon a time" -n $N --temp 0.9 --seed 5 >"$tmp/s2" 2>/dev/null
 check "seeded sampling is deterministic" 'cmp -s "$tmp/s1" "$tmp/s2" && [ -s "$tmp/s1" ]'
+}
 
 # --stop: the text before the first occurrence of the stop string, without it. The stop string is a word from the
 # middle of the greedy text.
 full=$(cat "$tmp/a")
 stop=$(python3 -c 'import sys; w=sys.argv[1].split(); print(w[len(w)//2] if len(w) > 1 else "")' "$full")
-if [ -n "$stop" ]; then
+if [ -n "$stop" ] && full_only; then
   "${G[@]}" -p "The capital of France is" -n $N --temp 0 --stop "$stop" >"$tmp/c" 2>/dev/null
   check "--stop cuts before the stop string" 'python3 - "$tmp/a" "$tmp/c" "$stop" <<"EOF"
 import sys
@@ -40,14 +46,18 @@ EOF'
 fi
 
 # --chat wraps the prompt in the template (exact path: the fast path's 8-bit noise can flip a near tie here).
+if full_only; then
 out=$("${G[@]}" --chat -p "What is the capital of France?" -n $((N * 2)) --temp 0 --exact 2>/dev/null); rc=$?
 check "--chat answers a simple question" '[ $rc -eq 0 ] && grep -q Paris <<<"$out"'
+fi
 
 # chat: piped stdin, two turns, /exit; the second turn sees the first (kept in the cache).
+chat_args=(--exact); [ -n "$SAN" ] && chat_args=(--system "Be brief.") # a short prompt under the sanitizers
 out=$(printf 'Hi! My name is Alice.\nWhat is my name?\n/exit\nnot read\n' |
-      "$HONE" chat -m "$MODEL" --threads 2 --temp 0 --exact -n $((N * 2)) 2>"$tmp/chat.err"); rc=$?
+      "$HONE" chat -m "$MODEL" --threads 2 --temp 0 "${chat_args[@]}" -n $((N * 2)) 2>"$tmp/chat.err"); rc=$?
 check "chat exits 0 at /exit" '[ $rc -eq 0 ]'
 check "chat prints two answers" '[ $(grep -c . <<<"$out") -ge 2 ]'
+if full_only; then
 # The second answer equals a one-shot greedy run over the whole rendered conversation (the exact path gives the
 # same logits in one pass or turn by turn), so appending a turn to the cache loses nothing. (A 135M model is too
 # weak to test memory by asking it for the name.)
@@ -65,11 +75,12 @@ What is my name?<|im_end|>
 "
 one=$("${G[@]}" -p "$conv" -n $((N * 2)) --temp 0 --exact --stop "<|im_end|>" 2>/dev/null | sed -n 1p)
 check "chat turn 2 == one pass over the whole conversation" '[ -n "$a2" ] && [ "$one" = "$a2" ]'
+fi
 check "chat ends with the speed line" \
   'tail -n 1 "$tmp/chat.err" | grep -Eq "^prompt: [0-9.]+ tok/s, decode: [0-9.]+ tok/s$"'
 
 # score --json: every line is JSON, the first logprob is null, and perplexity = exp(-mean logprob).
-text='The quick brown fox jumps over the lazy dog. "Quotes", back\slashes and a tab	here; 你好。'
+text='The "quick", back\slashes and a tab	here; 你好。'
 "$HONE" score -m "$MODEL" --threads 2 --json "$text" >"$tmp/score.json" 2>"$tmp/score.err"; rc=$?
 check "score --json exits 0" '[ $rc -eq 0 ]'
 check "score --json: lines parse, perplexity = exp(-mean logprob)" 'python3 - "$tmp/score.json" <<"EOF"

@@ -129,7 +129,9 @@ static void test_golden(hn_model *m, const ref_data *ref, bool sanitized) {
         CHECK(same, "prompt %d: hone's tokenizer gives %lld ids, the reference %d (or they differ)", pi, (long long)n,
               p->n);
         free(ids);
-        int T = sanitized ? (p->n < 12 ? p->n : 12) : p->n;
+        // Under the sanitizers (slow, unoptimised kernels) two prompts of 8 tokens cover the same code.
+        if (sanitized && pi != 1 && pi != 2) continue;
+        int T = sanitized ? (p->n < 8 ? p->n : 8) : p->n;
         m->mm_mode = HN_MM_EXACT;
         float *ex = run_all(m, p->ids, T);
         m->mm_mode = HN_MM_FAST;
@@ -303,7 +305,7 @@ int main(void) {
         CHECK(m->output.w == m->tok_embd, "the head is tied to token_embd");
         CHECK(fabsf(m->hp.rope_theta - 100000) < 1 && fabsf(m->hp.norm_eps - 1e-5f) < 1e-9f, "theta/eps");
         if (ref.p) test_golden(m, &ref, sanitized);
-        if (ref.p) test_kv_cache(m, ref.p[0].ids, ref.p[0].n);
+        if (ref.p) test_kv_cache(m, ref.p[0].ids, sanitized ? 6 : ref.p[0].n);
         test_load_errors(m);
         hn_model_destroy(m);
     }
