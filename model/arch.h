@@ -10,19 +10,23 @@ struct hn_kv_cache {
     int n_ctx, pos;
     float *k, *v;   // (n_layer, n_head_kv, n_ctx, hd): one head's keys contiguous for attention
     float *rope;    // (n_ctx, hd/2, 2) cos/sin table
-    // Step activations, allocated once for up to n_batch tokens; longer inputs run in chunks of n_batch.
+    // Step activations live in the arenas (reset every call; blocks run in `blocks`, their outputs in `arena`);
+    // inputs longer than n_batch tokens run in chunks of n_batch.
     int n_batch;
-    float *x;       // (n_batch, C) residual stream
-    float *xn;      // (n_batch, max(C, n_head*hd)) normed input / matmul output
-    float *q;       // (n_batch, n_head*hd)
-    float *kt, *vt; // (n_batch, n_head_kv*hd) this step's keys and values before they go into the cache
-    float *att;     // (n_batch, n_head*hd)
-    float *g, *u;   // (n_batch, n_ff)
+    hn_arena arena, blocks;
     float *logits;  // (logits_rows, n_vocab); grows only when a call asks for more rows than before
     int64_t logits_rows;
     float *scratch; // (n_scratch, n_ctx) attention probabilities, one row per thread
     int n_scratch;
 };
+
+// How the tokens of a forward are laid out: B rows of T tokens, token t of a row at position pos0 + t.
+typedef struct {
+    int B, T, pos0;
+    const float *rope;  // cos/sin table covering positions [0, pos0 + T)
+    hn_kv_cache *kv;    // inference: the step's keys and values go into kv (B = 1); NULL: attention within rows
+    bool checkpoint;    // run blocks through hn_op_checkpoint (always done without a tape, to bound memory)
+} hn_seq;
 
 typedef struct {
     const char *name; // general.architecture
@@ -32,6 +36,9 @@ typedef struct {
     // (mode LAST) or every token (mode ALL) to `logits`. Does not advance kv->pos.
     hn_status (*forward)(hn_model *m, hn_kv_cache *kv, const int32_t *ids, int T, hn_logits_mode mode,
                          float *logits);
+    // Token ids (s->B * s->T) to the final normed hidden state (B*T, n_embd), through c's ops: the one body
+    // that inference (forward) and training (hn_model_hidden) share.
+    hn_var *(*hidden)(hn_ctx *c, const hn_model *m, const int32_t *ids, const hn_seq *s);
 } hn_arch_impl;
 
 extern const hn_arch_impl hn_arch_llama;

@@ -116,62 +116,71 @@ static hn_status llama_load(hn_model *m) {
     return HN_OK;
 }
 
-// y (T, out) = x (T, in) · W^T + b: the one place a linear layer runs (adapters will attach here).
-static hn_status linear(const hn_model *m, float *y, const float *x, const hn_linear *l, int64_t T) {
-    hn_status s = hn_matmul(y, x, l->w, T, m->mm_mode);
-    if (s || !l->b) return s;
-    const float *b = l->b->data;
-    int64_t n = l->w->ne[1];
-    for (int64_t t = 0; t < T; t++)
-        for (int64_t i = 0; i < n; i++) y[t * n + i] += b[i];
-    return HN_OK;
+typedef struct {
+    const hn_model *m;
+    const hn_seq *s;
+    int l;
+} block_args;
+
+// One pre-norm block: x + attention(norm(x)), then + MLP(norm(x)). The same code runs inference (a KV cache, no
+// tape) and training (B rows, a tape); methods act only through hn_linear_forward.
+static hn_var *llama_block(hn_ctx *c, void *user, hn_var *x) {
+    const block_args *a = user;
+    const hn_hparams *hp = &a->m->hp;
+    const hn_layer *L = &a->m->layers[a->l];
+    const hn_seq *s = a->s;
+    const int hd = hp->head_dim;
+
+    hn_var *h = hn_op_rmsnorm(c, x, L->attn_norm->data, NULL, hp->norm_eps);       // (N, C)
+    hn_var *q = hn_linear_forward(c, &L->q, h);                                    // (N, H*hd)
+    hn_var *k = hn_linear_forward(c, &L->k, h), *v = hn_linear_forward(c, &L->v, h); // (N, KVH*hd)
+    q = hn_op_rope(c, q, hp->n_head, hd, s->rope, s->T, s->pos0);
+    k = hn_op_rope(c, k, hp->n_head_kv, hd, s->rope, s->T, s->pos0);
+    hn_kv_slot slot, *cache = NULL;
+    if (s->kv) {
+        hn_kv_cache *kv = s->kv;
+        int64_t per_layer = (int64_t)hp->n_head_kv * hd * kv->n_ctx;
+        slot = (hn_kv_slot){kv->k + a->l * per_layer, kv->v + a->l * per_layer, kv->n_ctx, kv->scratch,
+                            kv->n_scratch};
+        cache = &slot;
+    }
+    hn_var *att = hn_op_attention(c, q, k, v, s->B, s->T, hp->n_head, hp->n_head_kv, hd, cache, s->pos0);
+    x = hn_op_add(c, x, hn_linear_forward(c, &L->o, att));
+
+    h = hn_op_rmsnorm(c, x, L->ffn_norm->data, NULL, hp->norm_eps);
+    hn_var *g = hn_op_swiglu(c, hn_linear_forward(c, &L->gate, h), hn_linear_forward(c, &L->up, h)); // (N, F)
+    return hn_op_add(c, x, hn_linear_forward(c, &L->down, g));
 }
 
-static void add_inplace(float *x, const float *y, int64_t n) {
-    for (int64_t i = 0; i < n; i++) x[i] += y[i];
+static hn_var *llama_hidden(hn_ctx *c, const hn_model *m, const int32_t *ids, const hn_seq *s) {
+    const hn_hparams *hp = &m->hp;
+    hn_var *x = hn_op_embed(c, m->tok_embd, NULL, ids, (int64_t)s->B * s->T); // (N, C)
+    // Without a tape a block's intermediates are dropped as soon as it ends (the checkpoint op without a tape).
+    bool ckpt = s->checkpoint || !c->tape;
+    block_args *args = x ? hn_arena_alloc(c->arena, (size_t)hp->n_layer * sizeof *args) : NULL;
+    if (x && !args) return hn_op_fail(c, HN_ERR_NOMEM);
+    for (int l = 0; l < hp->n_layer && x; l++) {
+        args[l] = (block_args){m, s, l};
+        x = ckpt ? hn_op_checkpoint(c, llama_block, &args[l], x) : llama_block(c, &args[l], x);
+    }
+    return hn_op_rmsnorm(c, x, m->out_norm->data, NULL, hp->norm_eps);
 }
 
 static hn_status llama_forward(hn_model *m, hn_kv_cache *kv, const int32_t *ids, int T, hn_logits_mode mode,
                                float *logits) {
-    const hn_hparams *hp = &m->hp;
-    const int64_t C = hp->n_embd, hd = hp->head_dim, KD = (int64_t)hp->n_head_kv * hd, F = hp->n_ff;
-    const int64_t S = kv->n_ctx, pos = kv->pos;
-    float *x = kv->x, *xn = kv->xn; // (T, C)
-    hn_status s;
-
-    for (int t = 0; t < T; t++) hn_get_row(m->tok_embd, ids[t], x + t * C);
-
-    for (int l = 0; l < hp->n_layer; l++) {
-        const hn_layer *L = &m->layers[l];
-        float *kc = kv->k + (int64_t)l * KD * S, *vc = kv->v + (int64_t)l * KD * S; // (n_head_kv, S, hd)
-
-        hn_rmsnorm(xn, x, L->attn_norm->data, T, C, hp->norm_eps);
-        if ((s = linear(m, kv->q, xn, &L->q, T)) || (s = linear(m, kv->kt, xn, &L->k, T)) ||
-            (s = linear(m, kv->vt, xn, &L->v, T)))
-            return s;
-        hn_rope(kv->q, T, hp->n_head, (int)hd, kv->rope, (int)pos);
-        hn_rope(kv->kt, T, hp->n_head_kv, (int)hd, kv->rope, (int)pos);
-        for (int t = 0; t < T; t++)
-            for (int h = 0; h < hp->n_head_kv; h++) {
-                memcpy(kc + ((int64_t)h * S + pos + t) * hd, kv->kt + t * KD + h * hd, hd * sizeof(float));
-                memcpy(vc + ((int64_t)h * S + pos + t) * hd, kv->vt + t * KD + h * hd, hd * sizeof(float));
-            }
-        hn_attention(kv->att, kv->q, kc, vc, T, (int)pos, hp->n_head, hp->n_head_kv, (int)hd, S, kv->scratch,
-                     kv->n_scratch);
-        if ((s = linear(m, xn, kv->att, &L->o, T))) return s;
-        add_inplace(x, xn, T * C);
-
-        hn_rmsnorm(xn, x, L->ffn_norm->data, T, C, hp->norm_eps);
-        if ((s = linear(m, kv->g, xn, &L->gate, T)) || (s = linear(m, kv->u, xn, &L->up, T))) return s;
-        hn_swiglu(kv->g, kv->g, kv->u, T * F);
-        if ((s = linear(m, xn, kv->g, &L->down, T))) return s;
-        add_inplace(x, xn, T * C);
-    }
-    if (!logits) return HN_OK;
+    hn_arena_reset(&kv->arena, (hn_arena_mark){0});
+    hn_arena_reset(&kv->blocks, (hn_arena_mark){0});
+    hn_ctx c = {.arena = &kv->arena, .scratch = &kv->blocks, .mm = m->mm_mode};
+    hn_seq s = {.B = 1, .T = T, .pos0 = kv->pos, .rope = kv->rope, .kv = kv};
+    hn_var *h = llama_hidden(&c, m, ids, &s); // (T, C)
+    if (!h || !logits) return c.err;
     // The head runs on every row (ALL) or on the last one only (LAST).
-    int64_t first = mode == HN_LOGITS_ALL ? 0 : T - 1, rows = T - first;
-    hn_rmsnorm(xn, x + first * C, m->out_norm->data, rows, C, hp->norm_eps);
-    return linear(m, logits, xn, &m->output, rows);
+    int64_t C = m->hp.n_embd, first = mode == HN_LOGITS_ALL ? 0 : T - 1;
+    hn_var *rows = hn_var_wrap(&c, h->d + first * C, T - first, C, false);
+    hn_var *y = hn_linear_forward(&c, &m->output, rows); // (rows, V)
+    if (!y) return c.err;
+    memcpy(logits, y->d, (size_t)(y->rows * y->cols) * sizeof(float));
+    return HN_OK;
 }
 
-const hn_arch_impl hn_arch_llama = {.name = "llama", .load = llama_load, .forward = llama_forward};
+const hn_arch_impl hn_arch_llama = {.name = "llama", .load = llama_load, .forward = llama_forward, .hidden = llama_hidden};

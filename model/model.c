@@ -146,16 +146,12 @@ hn_kv_cache *hn_kv_cache_create(const hn_model *m, int n_ctx) {
     kv->m = m;
     kv->n_ctx = n_ctx;
     kv->n_batch = n_ctx < 512 ? n_ctx : 512;
-    int64_t B = kv->n_batch, C = hp->n_embd, QD = (int64_t)hp->n_head * hp->head_dim;
-    int64_t KD = (int64_t)hp->n_head_kv * hp->head_dim, W = C > QD ? C : QD;
+    int64_t KD = (int64_t)hp->n_head_kv * hp->head_dim;
     int64_t cache = (int64_t)hp->n_layer * KD * n_ctx;
     kv->n_scratch = omp_get_max_threads() > hn_threads_get() ? omp_get_max_threads() : hn_threads_get();
     if (!(kv->k = fbuf(cache, "keys")) || !(kv->v = fbuf(cache, "values")) ||
-        !(kv->rope = fbuf((int64_t)n_ctx * hp->head_dim, "rope table")) || !(kv->x = fbuf(B * C, "activations")) ||
-        !(kv->xn = fbuf(B * W, "activations")) || !(kv->q = fbuf(B * QD, "activations")) ||
-        !(kv->kt = fbuf(B * KD, "activations")) || !(kv->vt = fbuf(B * KD, "activations")) ||
-        !(kv->att = fbuf(B * QD, "activations")) || !(kv->g = fbuf(B * hp->n_ff, "activations")) ||
-        !(kv->u = fbuf(B * hp->n_ff, "activations")) || !(kv->logits = fbuf(hp->n_vocab, "logits")) ||
+        !(kv->rope = fbuf((int64_t)n_ctx * hp->head_dim, "rope table")) ||
+        !(kv->logits = fbuf(hp->n_vocab, "logits")) ||
         !(kv->scratch = fbuf((int64_t)kv->n_scratch * n_ctx, "attention scratch"))) {
         hn_kv_cache_destroy(kv);
         return NULL;
@@ -167,8 +163,9 @@ hn_kv_cache *hn_kv_cache_create(const hn_model *m, int n_ctx) {
 
 void hn_kv_cache_destroy(hn_kv_cache *kv) {
     if (!kv) return;
-    float *bufs[] = {kv->k, kv->v, kv->rope, kv->x, kv->xn, kv->q, kv->kt, kv->vt, kv->att, kv->g, kv->u,
-                     kv->logits, kv->scratch};
+    float *bufs[] = {kv->k, kv->v, kv->rope, kv->logits, kv->scratch};
+    hn_arena_deinit(&kv->arena);
+    hn_arena_deinit(&kv->blocks);
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(kv);
 }
@@ -219,4 +216,12 @@ hn_status hn_model_forward(hn_model *m, hn_kv_cache *kv, const int32_t *ids, int
     }
     *logits = kv->logits;
     return HN_OK;
+}
+
+hn_var *hn_model_hidden(hn_ctx *c, const hn_model *m, const int32_t *ids, int B, int T, const float *rope,
+                        bool checkpoint) {
+    if (c->err) return NULL;
+    if (B <= 0 || T <= 0) return hn_op_fail(c, hn_fail(HN_ERR_ARG, "hidden: %d rows of %d tokens", B, T));
+    hn_seq s = {.B = B, .T = T, .pos0 = 0, .rope = rope, .kv = NULL, .checkpoint = checkpoint};
+    return arch_table[m->hp.arch]->hidden(c, m, ids, &s);
 }

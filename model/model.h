@@ -13,6 +13,7 @@
 #include "io/gguf.h"
 #include "io/tokenizer.h"
 #include "model/registry.h"
+#include "tensor/grad.h"
 #include "tensor/ops.h"
 
 typedef enum { HN_ARCH_LLAMA, HN_ARCH_COUNT } hn_arch;
@@ -23,11 +24,29 @@ typedef struct {
     float rope_theta, norm_eps;
 } hn_hparams;
 
-// A linear layer: the one place methods (LoRA, IA3, ...) will attach (DESIGN.md section 10).
-typedef struct {
-    const hn_tensor *w; // ne = {in, out}, any dtype; borrowed from the file
-    const hn_tensor *b; // optional bias (ne = {out}), NULL if none
-} hn_linear;
+// A linear layer: the one place methods (LoRA, IA3, ...) attach (DESIGN.md section 10). Model code calls
+// hn_linear_forward and never knows what is attached.
+typedef struct hn_linear hn_linear;
+typedef struct hn_linear_ext hn_linear_ext;
+struct hn_linear_ext {
+    const char *method; // "lora", ...
+    // Given the layer's input x (N, in) and its output so far y (N, out), returns the output with the method's
+    // change, computed through c's ops (so that it records its own backward). state is the method's.
+    hn_var *(*apply)(hn_ctx *c, const hn_linear *l, void *state, hn_var *x, hn_var *y);
+    void *state;
+    hn_linear_ext *next; // applied in list order
+};
+struct hn_linear {
+    const hn_tensor *w;  // ne = {in, out}, any dtype; borrowed from the file
+    const hn_tensor *b;  // optional bias (ne = {out}), NULL if none
+    hn_linear_ext *ext;  // attached methods (owned by them), NULL if none
+};
+
+// y (N, out) = x · W^T + b, then every attached method in order.
+hn_var *hn_linear_forward(hn_ctx *c, const hn_linear *l, hn_var *x);
+// Appends / removes an attachment (the caller owns e).
+void hn_linear_attach(hn_linear *l, hn_linear_ext *e);
+void hn_linear_detach(hn_linear *l, hn_linear_ext *e);
 
 typedef struct {
     const hn_tensor *attn_norm, *ffn_norm; // F32 (n_embd)
@@ -79,5 +98,13 @@ typedef enum {
 // A sequence that would pass the cache size gives HN_ERR_RANGE with a message naming both lengths.
 hn_status hn_model_forward(hn_model *m, hn_kv_cache *kv, const int32_t *ids, int T, hn_logits_mode mode,
                            float **logits);
+
+// The training / evaluation forward, through the same per-block code as hn_model_forward but without a KV cache:
+// ids are B rows of T tokens, each row at positions 0..T-1 (rope: a table from hn_rope_table covering T
+// positions). Returns the final normed hidden state (B*T, n_embd) as a var of c (NULL with c->err set on
+// failure); with c->tape set, every op records its backward. checkpoint: each block keeps only its input and is
+// recomputed during the backward (needs c->scratch).
+hn_var *hn_model_hidden(hn_ctx *c, const hn_model *m, const int32_t *ids, int B, int T, const float *rope,
+                        bool checkpoint);
 
 #endif
