@@ -1,0 +1,248 @@
+// adapt/lora.c — LoRA / rsLoRA on linear layers (see lora.h). The adapter term is built from the op set
+// (dropout, two trainable fp32 matmuls, a scaled add), so its backward comes from the ops' own.
+#include "adapt/lora.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    hn_linear_ext ext;
+    hn_lora *owner;
+    hn_linear *lin;
+    int layer;
+    hn_proj proj;
+    int64_t in, out;
+    hn_param A, B; // A (r, in), B (out, r)
+} lora_mod;
+
+struct hn_lora {
+    hn_model *m;
+    int r;
+    float alpha, scale, dropout;
+    bool use_rslora, enabled;
+    unsigned targets;
+    lora_mod *mods; // (n_mods)
+    int n_mods;
+    hn_param_list params;
+};
+
+hn_lora_config hn_lora_default_config(void) {
+    return (hn_lora_config){.r = 8, .alpha = 16, .targets = HN_LORA_ALL_LINEAR};
+}
+
+hn_status hn_lora_parse_targets(const char *const *names, int n, unsigned *mask) {
+    *mask = 0;
+    for (int i = 0; i < n; i++) {
+        hn_proj p;
+        if (!strcmp(names[i], "all-linear")) *mask |= HN_LORA_ALL_LINEAR;
+        else if (hn_proj_parse(names[i], &p)) *mask |= 1u << p;
+        else
+            return hn_fail(HN_ERR_ARG, "LoRA target '%s' is not a linear layer hone knows (q_proj, k_proj, v_proj, "
+                           "o_proj, gate_proj, up_proj, down_proj, all-linear)", names[i]);
+    }
+    if (!*mask) return hn_fail(HN_ERR_ARG, "LoRA: no target modules");
+    return HN_OK;
+}
+
+static hn_linear *proj_linear(hn_layer *L, hn_proj p) {
+    hn_linear *t[HN_PROJ_COUNT] = {&L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down};
+    return t[p];
+}
+
+static hn_var *lora_apply(hn_ctx *c, const hn_linear *l, void *state, hn_var *x, hn_var *y) {
+    lora_mod *md = state;
+    hn_lora *lo = md->owner;
+    if (!lo->enabled) return y;
+    hn_var *h = hn_op_matmul_f32(c, hn_op_dropout(c, x, lo->dropout), md->A.data, md->A.grad, lo->r); // (N, r)
+    hn_var *z = hn_op_matmul_f32(c, h, md->B.data, md->B.grad, md->out);                              // (N, out)
+    return hn_op_add_scaled(c, y, z, lo->scale);
+}
+
+static hn_status init_param(hn_param *p, const char *name, int64_t rows, int64_t cols) {
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->n = rows * cols;
+    p->ndim = 2;
+    p->ne[0] = cols, p->ne[1] = rows;
+    p->data = hn_calloc((size_t)p->n, sizeof(float), "LoRA weights");
+    p->grad = hn_calloc((size_t)p->n, sizeof(float), "LoRA gradients");
+    return p->data && p->grad ? HN_OK : HN_ERR_NOMEM;
+}
+
+// Creates the module list for the (layer, proj) pairs in keys; A and B zero.
+static hn_status lora_create(hn_lora **out, hn_model *m, int r, float alpha, bool rs, float dropout,
+                             const int (*keys)[2], int n) {
+    *out = NULL;
+    if (r < 1 || r > 65536 || !isfinite(alpha) || !(dropout >= 0 && dropout < 1))
+        return hn_fail(HN_ERR_ARG, "LoRA: rank %d, alpha %g, dropout %g out of range (rank >= 1, dropout in [0, 1))",
+                       r, (double)alpha, (double)dropout);
+    hn_lora *l = hn_calloc(1, sizeof *l, "LoRA");
+    if (!l) return HN_ERR_NOMEM;
+    l->m = m, l->r = r, l->alpha = alpha, l->use_rslora = rs, l->dropout = dropout, l->enabled = true;
+    l->scale = rs ? alpha / sqrtf((float)r) : alpha / (float)r;
+    l->mods = hn_calloc(n ? n : 1, sizeof *l->mods, "LoRA modules");
+    if (!l->mods) {
+        free(l);
+        return HN_ERR_NOMEM;
+    }
+    hn_status s = HN_OK;
+    for (int i = 0; i < n && !s; i++) {
+        int layer = keys[i][0];
+        hn_proj p = (hn_proj)keys[i][1];
+        lora_mod *md = &l->mods[l->n_mods++];
+        md->owner = l, md->layer = layer, md->proj = p;
+        md->lin = proj_linear(&m->layers[layer], p);
+        md->in = md->lin->w->ne[0], md->out = md->lin->w->ne[1];
+        char name[128];
+        const char *part = p <= HN_PROJ_O ? "self_attn" : "mlp";
+        snprintf(name, sizeof name, "base_model.model.model.layers.%d.%s.%s.lora_A.weight", layer, part,
+                 hn_proj_hf_name(p));
+        if ((s = init_param(&md->A, name, r, md->in))) break;
+        snprintf(name, sizeof name, "base_model.model.model.layers.%d.%s.%s.lora_B.weight", layer, part,
+                 hn_proj_hf_name(p));
+        if ((s = init_param(&md->B, name, md->out, r))) break;
+        md->A.no_decay = md->B.no_decay = false;
+        if ((s = hn_param_list_add(&l->params, &md->A)) || (s = hn_param_list_add(&l->params, &md->B))) break;
+    }
+    if (s) {
+        hn_lora_destroy(l);
+        return s;
+    }
+    for (int i = 0; i < l->n_mods; i++) {
+        lora_mod *md = &l->mods[i];
+        md->ext = (hn_linear_ext){.method = "lora", .apply = lora_apply, .state = md};
+        hn_linear_attach(md->lin, &md->ext);
+    }
+    *out = l;
+    return HN_OK;
+}
+
+hn_status hn_lora_attach_new(hn_lora **out, hn_model *m, const hn_lora_config *cfg) {
+    *out = NULL;
+    int n_layer = m->hp.n_layer, n = 0;
+    int(*keys)[2] = hn_calloc((size_t)n_layer * HN_PROJ_COUNT, sizeof *keys, "LoRA modules");
+    if (!keys) return HN_ERR_NOMEM;
+    for (int l = 0; l < n_layer; l++)
+        for (int p = 0; p < HN_PROJ_COUNT; p++)
+            if (cfg->targets & (1u << p)) keys[n][0] = l, keys[n][1] = p, n++;
+    hn_status s = n ? lora_create(out, m, cfg->r, cfg->alpha, cfg->use_rslora, cfg->dropout, (const int(*)[2])keys, n)
+                    : hn_fail(HN_ERR_ARG, "LoRA: no target modules");
+    free(keys);
+    if (s) return s;
+    hn_lora *l = *out;
+    l->targets = cfg->targets;
+    hn_rng rng;
+    hn_rng_seed(&rng, cfg->seed);
+    for (int i = 0; i < l->n_mods; i++) {
+        lora_mod *md = &l->mods[i];
+        float bound = 1.0f / sqrtf((float)md->in); // kaiming_uniform_(a=sqrt(5)): gain sqrt(1/3) * sqrt(3 / in)
+        for (int64_t j = 0; j < md->A.n; j++) md->A.data[j] = (2.0f * hn_rng_f32(&rng) - 1.0f) * bound;
+    }
+    return HN_OK;
+}
+
+hn_status hn_lora_attach(hn_lora **out, hn_model *m, const hn_adapter *a) {
+    *out = NULL;
+    int(*keys)[2] = hn_calloc(a->n_modules ? a->n_modules : 1, sizeof *keys, "LoRA modules");
+    if (!keys) return HN_ERR_NOMEM;
+    for (int i = 0; i < a->n_modules; i++) {
+        const hn_lora_module *am = &a->modules[i];
+        if (am->layer < 0 || am->layer >= m->hp.n_layer || (unsigned)am->proj >= HN_PROJ_COUNT) {
+            free(keys);
+            return hn_fail(HN_ERR_ARG, "LoRA adapter: module layer %d %s does not exist in %s (%d layers)",
+                           am->layer, hn_proj_hf_name(am->proj), m->path, m->hp.n_layer);
+        }
+        const hn_tensor *w = proj_linear(&m->layers[am->layer], am->proj)->w;
+        if (w->ne[0] != am->in || w->ne[1] != am->out) {
+            free(keys);
+            return hn_fail(HN_ERR_ARG, "LoRA adapter: layer %d %s is %lld -> %lld, but %s has %lld -> %lld",
+                           am->layer, hn_proj_hf_name(am->proj), (long long)am->in, (long long)am->out, w->name,
+                           (long long)w->ne[0], (long long)w->ne[1]);
+        }
+        keys[i][0] = am->layer, keys[i][1] = am->proj;
+    }
+    hn_status s = lora_create(out, m, a->r, a->alpha, a->use_rslora, a->dropout, (const int(*)[2])keys,
+                              a->n_modules);
+    free(keys);
+    if (s) return s;
+    hn_lora *l = *out;
+    for (int i = 0; i < a->n_modules; i++) {
+        lora_mod *md = &l->mods[i];
+        memcpy(md->A.data, a->modules[i].a, (size_t)md->A.n * sizeof(float));
+        memcpy(md->B.data, a->modules[i].b, (size_t)md->B.n * sizeof(float));
+        l->targets |= 1u << md->proj;
+    }
+    return HN_OK;
+}
+
+void hn_lora_destroy(hn_lora *l) {
+    if (!l) return;
+    for (int i = 0; i < l->n_mods; i++) {
+        lora_mod *md = &l->mods[i];
+        if (md->ext.apply) hn_linear_detach(md->lin, &md->ext);
+        free(md->A.data), free(md->A.grad), free(md->B.data), free(md->B.grad);
+    }
+    hn_param_list_deinit(&l->params);
+    free(l->mods);
+    free(l);
+}
+
+hn_param_list *hn_lora_params(hn_lora *l) { return &l->params; }
+float hn_lora_scale(const hn_lora *l) { return l->scale; }
+void hn_lora_set_enabled(hn_lora *l, bool enabled) { l->enabled = enabled; }
+
+static const lora_mod *find(const hn_lora *l, int layer, hn_proj proj) {
+    for (int i = 0; i < l->n_mods; i++)
+        if (l->mods[i].layer == layer && l->mods[i].proj == proj) return &l->mods[i];
+    return NULL;
+}
+
+bool hn_lora_module_params(hn_lora *l, int layer, hn_proj proj, hn_param **A, hn_param **B) {
+    lora_mod *md = (lora_mod *)find(l, layer, proj);
+    if (!md) return false;
+    *A = &md->A, *B = &md->B;
+    return true;
+}
+
+hn_status hn_lora_export(const hn_lora *l, hn_adapter **out) {
+    *out = NULL;
+    const char *names[HN_PROJ_COUNT];
+    int n = 0;
+    for (int p = 0; p < HN_PROJ_COUNT; p++)
+        if (l->targets & (1u << p)) names[n++] = hn_proj_hf_name((hn_proj)p);
+    hn_adapter *a;
+    hn_status s = hn_adapter_create(&a, l->r, l->alpha, l->use_rslora, l->dropout, names, n);
+    if (s) return s;
+    for (int i = 0; i < l->n_mods && !s; i++) {
+        const lora_mod *md = &l->mods[i];
+        hn_lora_module *am;
+        if (!(s = hn_adapter_add(a, md->layer, md->proj, md->in, md->out, &am))) {
+            memcpy(am->a, md->A.data, (size_t)md->A.n * sizeof(float));
+            memcpy(am->b, md->B.data, (size_t)md->B.n * sizeof(float));
+        }
+    }
+    if (!s) s = hn_adapter_set_base(a, &l->m->gguf);
+    if (s) {
+        hn_adapter_destroy(a);
+        return s;
+    }
+    *out = a;
+    return HN_OK;
+}
+
+hn_status hn_lora_merge(const hn_lora *l, int layer, hn_proj proj, float *dense) {
+    const lora_mod *md = find(l, layer, proj);
+    if (!md) return hn_fail(HN_ERR_ARG, "LoRA merge: layer %d %s is not adapted", layer, hn_proj_hf_name(proj));
+    const int r = l->r;
+#pragma omp parallel for num_threads(hn_threads_get())
+    for (int64_t o = 0; o < md->out; o++) {
+        float *w = dense + o * md->in;
+        for (int k = 0; k < r; k++) {
+            float b = l->scale * md->B.data[o * r + k];
+            const float *a = md->A.data + (int64_t)k * md->in;
+            for (int64_t i = 0; i < md->in; i++) w[i] += b * a[i];
+        }
+    }
+    return HN_OK;
+}
