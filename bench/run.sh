@@ -6,7 +6,7 @@
 # at 1 and 2 threads.
 #   prompt: a 512-token prompt (prose, its length checked with `hone tokenize --ids`)   ~ llama-bench pp512
 #   decode: 128 greedy tokens after a short prompt                                      ~ llama-bench tg128
-# Each figure is the best of 3 runs, for hone and for llama-bench (its per-run samples) alike.
+# Each figure is the best of 3 runs, for hone and llama-bench alike; their runs alternate.
 #
 # llama.cpp is found through env LLAMA_BENCH (the llama-bench binary; scripts/build-llama-cpp.sh builds one);
 # without it, hone's figures are printed alone. --record also writes bench/RESULTS.md.
@@ -95,47 +95,59 @@ speed() { # model threads prompt n
     { echo "bench: unexpected last stderr line from hone generate: $line" >&2; return 1; }
 }
 
-# Other work on the machine slows both programs down (two threads suffer most); the report states the load.
-load=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
-results=$work/results.tsv
-: >"$results"
-for model in "$q41" "$q80"; do
-  name=$(basename "$model" .gguf)
-  qtype=${name##*.}
-  for t in $threads; do
-    pp=() tg=()
-    for r in $(seq "$reps"); do
-      s1=$(speed "$model" "$t" "$p512" 4) || exit 1
-      s2=$(speed "$model" "$t" "$pshort" 128) || exit 1
-      pp+=("${s1% *}") tg+=("${s2#* }")
-    done
-    echo "bench: hone $qtype t=$t  prompt ${pp[*]}  decode ${tg[*]} tok/s" >&2
-    printf 'hone\t%s\t%s\t%s\t%s\n' "$qtype" "$t" "${pp[*]}" "${tg[*]}" >>"$results"
-  done
-done
-
 # --- llama.cpp ---------------------------------------------------------------------------------------------------
-lb_files=()
-lb_version=""
+have_llama=0
 if [ -n "${LLAMA_BENCH:-}" ] && [ -x "$LLAMA_BENCH" ]; then
-  tlist=$(tr ' ' ',' <<<"$threads")
-  for model in "$q41" "$q80"; do
-    json=$work/llama-bench.$(basename "$model" .gguf).json
-    echo "bench: $LLAMA_BENCH -m $model -p 512 -n 128 -t $tlist -r $reps -o json" >&2
-    timeout 900 "$LLAMA_BENCH" -m "$model" -p 512 -n 128 -t "$tlist" -r "$reps" -o json >"$json"
-    lb_files+=("$json")
-  done
+  have_llama=1
 else
   echo "bench: LLAMA_BENCH is not set to a llama-bench binary; skipping the comparison with llama.cpp" \
        "(scripts/build-llama-cpp.sh builds one from a llama.cpp source tree)" >&2
 fi
+# One llama-bench run (pp512 and tg128, its own warm-up included); prints "PROMPT_TPS DECODE_TPS COMMIT".
+llama_speed() { # model threads
+  local json
+  json=$(mktemp)
+  if ! timeout 900 "$LLAMA_BENCH" -m "$1" -p 512 -n 128 -t "$2" -r 1 -o json >"$json" 2>"$json.err"; then
+    echo "bench: llama-bench failed: $(tail -1 "$json.err")" >&2
+    rm -f "$json" "$json.err"
+    return 1
+  fi
+  python3 "$here/report.py" --parse-llama "$json"
+  rm -f "$json" "$json.err"
+}
+
+# --- the runs ----------------------------------------------------------------------------------------------------
+# Other work on the machine slows both programs down (two threads suffer most): the runs of hone and llama.cpp
+# alternate so that both meet the same conditions, and the report states the load.
+load=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
+lversion=unknown
+results=$work/results.tsv
+: >"$results"
+[ $have_llama = 1 ] && echo "bench: llama-bench runs as: $LLAMA_BENCH -m MODEL -p 512 -n 128 -t N -r 1 -o json" >&2
+for model in "$q41" "$q80"; do
+  name=$(basename "$model" .gguf)
+  qtype=${name##*.}
+  for t in $threads; do
+    for r in $(seq "$reps"); do
+      s1=$(speed "$model" "$t" "$p512" 4) || exit 1
+      s2=$(speed "$model" "$t" "$pshort" 128) || exit 1
+      printf 'hone\t%s\t%s\t%s\t%s\n' "$qtype" "$t" "${s1% *}" "${s2#* }" >>"$results"
+      line="hone ${s1% *} / ${s2#* }"
+      if [ $have_llama = 1 ]; then
+        s3=$(llama_speed "$model" "$t") || exit 1
+        read -r lpp ltg lversion <<<"$s3"
+        printf 'llama.cpp\t%s\t%s\t%s\t%s\n' "$qtype" "$t" "$lpp" "$ltg" >>"$results"
+        line="$line, llama.cpp $lpp / $ltg"
+      fi
+      echo "bench: $qtype t=$t run $r: prompt / decode tok/s: $line" >&2
+    done
+  done
+done
 
 # --- report ------------------------------------------------------------------------------------------------------
 cmd="LLAMA_BENCH=${LLAMA_BENCH:-<unset>} bash bench/run.sh $1${2:+ $2}"
-args=(--results "$results" --prompt-tokens "$n512" --reps "$reps" --command "$cmd" \
-  --load "$load, at the end $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)")
-for f in "${lb_files[@]}"; do args+=(--llama "$f"); done
-python3 "$here/report.py" "${args[@]}" >"$work/latest.md"
+python3 "$here/report.py" --results "$results" --prompt-tokens "$n512" --reps "$reps" --command "$cmd" \
+  --llama-version "$lversion" --load "$load, at the end $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)" >"$work/latest.md"
 cat "$work/latest.md"
 if [ $record = 1 ]; then
   cp "$work/latest.md" "$here/RESULTS.md"
