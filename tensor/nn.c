@@ -116,25 +116,29 @@ void hn_swiglu(float *y, const float *g, const float *u, int64_t n) {
 }
 
 // One query row of one head: out (hd) = softmax(q·K[0..S)^T * scale) · V[0..S). p is scratch of S floats.
-HN_CLONES static void attend_row(float *out, const float *q, const float *k, const float *v, int64_t S, int hd,
-                                 float scale, float *p) {
+// `omp simd` makes GCC vectorise the hd-long loops at -O2 (its cheap cost model would leave them scalar: the trip
+// count is not a compile-time constant and out could alias v).
+HN_CLONES static void attend_row(float *restrict out, const float *restrict q, const float *restrict k,
+                                 const float *restrict v, int64_t S, int hd, float scale, float *restrict p) {
     float mx = -INFINITY;
     for (int64_t s = 0; s < S; s++) {
-        p[s] = dot(q, k + s * hd, hd) * scale;
+        const float *ks = k + s * hd;
+        float d = 0;
+#pragma omp simd reduction(+ : d)
+        for (int i = 0; i < hd; i++) d += q[i] * ks[i];
+        p[s] = d * scale;
         mx = p[s] > mx ? p[s] : mx;
     }
-    float acc[LANES] = {0};
-    int64_t s = 0;
-    for (; s + LANES <= S; s += LANES)
-        for (int j = 0; j < LANES; j++) acc[j] += p[s + j] = exp_one(p[s + j] - mx);
     float sum = 0;
-    for (int j = 0; j < LANES; j++) sum += acc[j];
-    for (; s < S; s++) sum += p[s] = exp_one(p[s] - mx);
+#pragma omp simd reduction(+ : sum)
+    for (int64_t s = 0; s < S; s++) sum += p[s] = exp_one(p[s] - mx);
     float inv = 1.0f / sum;
+#pragma omp simd
     for (int d = 0; d < hd; d++) out[d] = 0;
-    for (s = 0; s < S; s++) {
+    for (int64_t s = 0; s < S; s++) {
         float w = p[s] * inv;
         const float *vs = v + s * hd;
+#pragma omp simd
         for (int d = 0; d < hd; d++) out[d] += w * vs[d];
     }
 }
