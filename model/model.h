@@ -5,7 +5,7 @@
 //   if (hn_model_load(&m, "smollm2-135m-instruct", NULL)) ...;     // a path or a pulled name
 //   hn_kv_cache *kv = hn_kv_cache_create(m, 2048);
 //   float *logits;                                                  // (T, n_vocab), borrowed until the next call
-//   hn_model_forward(m, kv, ids, T, &logits, HN_LOGITS_LAST);        // appends T tokens at kv's position
+//   hn_model_forward(m, kv, ids, T, HN_LOGITS_LAST, &logits);        // appends T tokens at kv's position
 #ifndef HN_MODEL_H
 #define HN_MODEL_H
 
