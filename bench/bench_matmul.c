@@ -2,6 +2,10 @@
 //
 //   gcc -O2 -fopenmp -I. bench/bench_matmul.c build/libhone.a -lopenblas -lpcre2-8 -lm -o /tmp/bench_matmul
 //   /tmp/bench_matmul [threads...]          (default: 1 2)
+//   BENCH_T=1,4 /tmp/bench_matmul 1          (token counts; default 1,4,15,512)
+//
+// Variants: FAST (decode: fp32 activations, hn_mv_fn kernels), FAST_Q8 (decode: 8-bit activations, integer dots),
+// EXACT (fp32 panels), and at T=15 the panels FAST would switch to at 16 tokens ("tiles").
 //
 // Each weight is copied enough times that the copies together exceed 64 MiB and the runs cycle through them, so
 // the weights come from L3/DRAM as in a real decode step rather than from L2. GB/s counts weight bytes only.
@@ -68,8 +72,17 @@ int main(int argc, char **argv) {
             if (c == 0) tt->from_f32(wf, ws[c].data, sh->K * sh->N);
             else memcpy(ws[c].data, ws[0].data, bytes);
         }
-        int64_t Ts[2] = {1, 512};
-        for (int ti = 0; ti < 2; ti++) {
+        int64_t Ts[8] = {1, 4, 15, 512};
+        int nT = 4;
+        const char *envT = getenv("BENCH_T");
+        if (envT && *envT) {
+            nT = 0;
+            for (const char *p = envT; *p && nT < 8;) {
+                Ts[nT++] = strtoll(p, (char **)&p, 10);
+                while (*p == ',') p++;
+            }
+        }
+        for (int ti = 0; ti < nT; ti++) {
             int64_t T = Ts[ti];
             float *x = malloc(sizeof(float) * (size_t)(T * sh->K)), *y = malloc(sizeof(float) * (size_t)(T * sh->N));
             for (int64_t i = 0; i < T * sh->K; i++) x[i] = hn_rng_f32(&rng) - 0.5f;
@@ -80,11 +93,14 @@ int main(int argc, char **argv) {
                     hn_mm_path path;
                     hn_mm_mode mode;
                     bool use_mode;
-                } variants[] = {{"FAST", 0, HN_MM_FAST, true},
-                                {"EXACT", 0, HN_MM_EXACT, true},
-                                {"dot(int8)", HN_MM_PATH_DOT, 0, false},
-                                {"tiles+sgemm", HN_MM_PATH_TILES, 0, false}};
+                    bool small; // run only below the panel switch
+                } variants[] = {{"FAST(f32)", 0, HN_MM_FAST, true, false},
+                                {"FAST_Q8", 0, HN_MM_FAST_Q8, true, true},
+                                {"EXACT", 0, HN_MM_EXACT, true, false},
+                                {"tiles", HN_MM_PATH_TILES, 0, false, true}};
                 for (int v = 0; v < 4; v++) {
+                    if (variants[v].small && T >= 16) continue;
+                    if (v == 3 && T < 8) continue;
                     int reps;
                     double sec = run(ws, ncopies, y, x, T, variants[v].path, variants[v].mode, variants[v].use_mode,
                                      &reps);

@@ -252,7 +252,75 @@ static void gemm_panel(int64_t T, int64_t K, const float *x, const float *pack, 
     else if (T - t == 1) gemm_tokens(1, K, x + t * K, pack, y + t * ldy, ldy, nr);
 }
 
+// ---- Decode kernels with fp32 activations (kernels.h, hn_mv_fn) ----
+//
+// A block is dequantized to 4 vectors of 8 floats, w = q * d + c with c = m (Q4_1), -8d (Q4_0) or 0 (Q8_0) by one
+// FMA: q * d is exact in fp32 (d is an f16), so the single rounding gives to_f32's values bit for bit.
+
+static inline __attribute__((always_inline)) void mv_deq(const int type, const uint8_t *blk, __m256 w[4]) {
+    __m256 d = _mm256_set1_ps(h2f(((const hn_f16 *)blk)[0]));
+    if (type == HN_Q8_0) {
+        const int8_t *qs = (const int8_t *)(blk + 2);
+        for (int j = 0; j < 4; j++)
+            w[j] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(qs + 8 * j)))),
+                                 d);
+        return;
+    }
+    __m256 c = type == HN_Q4_1 ? _mm256_set1_ps(h2f(((const hn_f16 *)blk)[1])) : _mm256_mul_ps(d, _mm256_set1_ps(-8.0f));
+    const uint8_t *qs = blk + (type == HN_Q4_1 ? 4 : 2);
+    const __m256i low = _mm256_set1_epi32(0x0f);
+    __m256i v0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)qs));
+    __m256i v1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(qs + 8)));
+    w[0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(v0, low)), d, c);
+    w[1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_and_si256(v1, low)), d, c);
+    w[2] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(v0, 4)), d, c);
+    w[3] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(v1, 4)), d, c);
+}
+
+// One weight row x TT tokens over all of K, four accumulators per token (one per eighth of a block), so every
+// output is summed the same way whatever TT; one row at a time, so the weight is read as one sequential stream.
+static inline __attribute__((always_inline)) void mv_tile(const int type, const size_t bs, const int TT, int64_t K,
+                                                          const uint8_t *w, const float *x, float *y, int64_t ldy) {
+    __m256 acc[2][4];
+    for (int t = 0; t < TT; t++)
+        for (int j = 0; j < 4; j++) acc[t][j] = _mm256_setzero_ps();
+    const int64_t nb = K / HN_QK;
+    for (int64_t b = 0; b < nb; b++) {
+        __m256 wv[4];
+        mv_deq(type, w + (size_t)b * bs, wv);
+        for (int t = 0; t < TT; t++) {
+            const float *xb = x + t * K + b * HN_QK;
+            for (int j = 0; j < 4; j++) acc[t][j] = _mm256_fmadd_ps(wv[j], _mm256_loadu_ps(xb + 8 * j), acc[t][j]);
+        }
+    }
+    for (int t = 0; t < TT; t++)
+        y[t * ldy] = hsum8(_mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][1]), _mm256_add_ps(acc[t][2], acc[t][3])));
+}
+
+// Tokens 2 at a time: 8 accumulators, 4 weight vectors and the constants fit the 16 registers.
+static inline __attribute__((always_inline)) void mv_type(const int type, const size_t bs, int64_t K, const void *w,
+                                                          size_t rb, int64_t nr, const float *x, int64_t T, float *y,
+                                                          int64_t ldy) {
+    for (int64_t r = 0; r < nr; r++) {
+        const uint8_t *wr = (const uint8_t *)w + (size_t)r * rb;
+        int64_t t = 0;
+        for (; t + 2 <= T; t += 2) mv_tile(type, bs, 2, K, wr, x + t * K, y + t * ldy + r, ldy);
+        if (t < T) mv_tile(type, bs, 1, K, wr, x + t * K, y + t * ldy + r, ldy);
+    }
+}
+
+static void mv_q4_0(int64_t K, const void *w, size_t rb, int64_t nr, const float *x, int64_t T, float *y, int64_t ldy) {
+    mv_type(HN_Q4_0, sizeof(hn_block_q4_0), K, w, rb, nr, x, T, y, ldy);
+}
+static void mv_q4_1(int64_t K, const void *w, size_t rb, int64_t nr, const float *x, int64_t T, float *y, int64_t ldy) {
+    mv_type(HN_Q4_1, sizeof(hn_block_q4_1), K, w, rb, nr, x, T, y, ldy);
+}
+static void mv_q8_0(int64_t K, const void *w, size_t rb, int64_t nr, const float *x, int64_t T, float *y, int64_t ldy) {
+    mv_type(HN_Q8_0, sizeof(hn_block_q8_0), K, w, rb, nr, x, T, y, ldy);
+}
+
 const hn_kernel_set hn_kernels_avx2 = {
+    .mv = {[HN_Q4_0] = mv_q4_0, [HN_Q4_1] = mv_q4_1, [HN_Q8_0] = mv_q8_0},
     .gemm_panel = gemm_panel,
     .dot = {[HN_F32] = dot_f32, [HN_F16] = dot_f16, [HN_BF16] = dot_bf16, [HN_Q4_0] = dot_q4_0,
             [HN_Q4_1] = dot_q4_1, [HN_Q8_0] = dot_q8_0},

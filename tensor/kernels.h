@@ -16,7 +16,17 @@ typedef enum { HN_SIMD_SCALAR = 0, HN_SIMD_AVX2 = 1, HN_SIMD_AVX512 = 2, HN_SIMD
 typedef void (*hn_gemm_panel_fn)(int64_t T, int64_t K, const float *x, const float *pack, float *y, int64_t ldy,
                                  int nr);
 
+// The decode product of FAST mode with fp32 activations (T < 16 tokens): y[t * ldy + r] = sum over k of W_r[k] *
+// x[t * K + k] for r < nr, t < T, where row r of the weight starts at w + r * row_bytes. Each weight block is
+// dequantized in registers (exactly: every q * d (+ m) of Q4_0/Q4_1/Q8_0 is one fp32 rounding, as in to_f32), once
+// for several tokens, and multiplied with x by FMA into per-(row, token) vector accumulators that are reduced once
+// at the end. Every output's sum runs the same way whatever nr, T or the caller's split of the rows, so the result
+// does not depend on the thread count or on T.
+typedef void (*hn_mv_fn)(int64_t K, const void *w, size_t row_bytes, int64_t nr, const float *x, int64_t T, float *y,
+                         int64_t ldy);
+
 typedef struct {
+    hn_mv_fn mv[HN_TYPE_COUNT];                                  // weight type -> fp32-activation decode kernel
     hn_vec_dot_fn dot[HN_TYPE_COUNT];                            // weight type -> dot with its vec_dot_type row
     void (*to_f32[HN_TYPE_COUNT])(const void *src, float *dst, int64_t n); // faster dequantize
     void (*quantize_act[HN_TYPE_COUNT])(const float *src, void *dst, int64_t n); // activation rows (FAST mode)
@@ -62,11 +72,24 @@ float hn_dot_q4_1_q8_1_ref(int64_t n, const void *w, const void *x);
 float hn_dot_q8_0_q8_0_ref(int64_t n, const void *w, const void *x);
 void hn_gemm_panel_ref(int64_t T, int64_t K, const float *x, const float *pack, float *y, int64_t ldy, int nr);
 hn_gemm_panel_fn hn_gemm_panel_fn_active(void);
+// Scalar reference decode kernels (dot.c): each block dequantized by the reference to_f32, summed in order of k.
+void hn_mv_q4_0_ref(int64_t K, const void *w, size_t row_bytes, int64_t nr, const float *x, int64_t T, float *y,
+                    int64_t ldy);
+void hn_mv_q4_1_ref(int64_t K, const void *w, size_t row_bytes, int64_t nr, const float *x, int64_t T, float *y,
+                    int64_t ldy);
+void hn_mv_q8_0_ref(int64_t K, const void *w, size_t row_bytes, int64_t nr, const float *x, int64_t T, float *y,
+                    int64_t ldy);
+// The decode kernel of a weight type at a SIMD level (the scalar reference at HN_SIMD_SCALAR or where the level has
+// none; NULL for a type without one: F32/F16/BF16 take vec_dot with fp32 activations already). hn_mv_fn_active
+// applies HONE_SIMD.
+hn_mv_fn hn_mv_fn_of(hn_simd level, hn_dtype t);
+hn_mv_fn hn_mv_fn_active(hn_dtype t);
 
 // How hn_matmul computes a quantized product (bench and tests pick one; hn_matmul picks by mode and T).
 typedef enum {
     HN_MM_PATH_AUTO,  // what hn_matmul does
-    HN_MM_PATH_DOT,   // activations converted to vec_dot_type, one vec_dot per (row, token)
+    HN_MM_PATH_DOT,   // activations converted to vec_dot_type, one vec_dot per (row, token) (8-bit for quantized)
+    HN_MM_PATH_MV,    // fp32 activations, the hn_mv_fn kernel (falls back to DOT for types without one)
     HN_MM_PATH_TILES, // tiles of weight rows dequantized to fp32, then sgemm (the EXACT path)
 } hn_mm_path;
 hn_status hn_matmul_path(float *y, const float *x, const hn_tensor *w, int64_t T, hn_mm_path path);

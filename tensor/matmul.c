@@ -7,14 +7,19 @@
 //     (transposed) and multiplies it with all of x by a register-blocked fp32 kernel (kernels.h). Every output is
 //     one in-order sum over k, so the result does not depend on the thread count, the panel or T. (OpenBLAS is not
 //     used here: the Debian build does not know recent Xeons and falls back to SSE3 kernels, 4x slower.)
-//   - dot (FAST for short inputs, the decode step): x is converted once to the weight's vec_dot_type (8-bit blocks
-//     for quantized weights), then each (row, token) pair is one SIMD dot product; threads split the rows.
+//   - mv (FAST for short inputs, the decode step; the default): x stays fp32, each weight block is dequantized in
+//     registers and multiplied by FMA (kernels.h, hn_mv_fn); threads split the rows.
+//   - dot (FAST_Q8 for short inputs, or FAST with HONE_FAST_ACT=q8): x is converted once to the weight's
+//     vec_dot_type (8-bit blocks for quantized weights), then each (row, token) pair is one integer SIMD dot
+//     product; threads split the rows. Faster per element, but SmolLM2's outlier activations make 8-bit blocks
+//     coarse: it misses DESIGN.md 7's fast-path row (see tests/test_model.c).
 // OpenMP and BLAS never run at once (BLAS is called outside parallel regions), so together they never use more
 // than hn_threads_get() threads. Scratch belongs to the calling thread and only grows, so a steady decode loop allocates nothing.
 #include "tensor/kernels.h"
 #include "tensor/ops.h"
 
 #include <cblas.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -174,11 +179,55 @@ static hn_status mm_dot(float *y, const float *x, const hn_tensor *w, int64_t T,
     return HN_OK;
 }
 
+hn_mv_fn hn_mv_fn_of(hn_simd level, hn_dtype t) {
+    hn_mv_fn ref = t == HN_Q4_0 ? hn_mv_q4_0_ref : t == HN_Q4_1 ? hn_mv_q4_1_ref : t == HN_Q8_0 ? hn_mv_q8_0_ref : NULL;
+    if (!ref || (unsigned)level >= HN_SIMD_COUNT) return ref;
+    for (int l = (int)level; l > HN_SIMD_SCALAR; l--) {
+        const hn_kernel_set *ks = hn_kernels_of((hn_simd)l);
+        if (ks && ks->mv[t]) return ks->mv[t];
+    }
+    return ref;
+}
+
+hn_mv_fn hn_mv_fn_active(hn_dtype t) { return hn_mv_fn_of(hn_simd_active(), t); }
+
+static hn_status mm_mv(float *y, const float *x, const hn_tensor *w, int64_t T, size_t row_bytes, hn_mv_fn mv) {
+    const int64_t K = w->ne[0], N = w->ne[1];
+    const uint8_t *wd = w->data;
+    int nth = team_size(N / HN_MM_DOT_ROWS);
+#pragma omp parallel num_threads(nth)
+    {
+        int ith = 0, nt = 1;
+#ifdef _OPENMP
+        ith = omp_get_thread_num();
+        nt = omp_get_num_threads();
+#endif
+        // Contiguous row ranges in multiples of 4 (the kernels' row group), so each thread streams its part once.
+        int64_t per = ((N + nt - 1) / nt + 3) & ~(int64_t)3, r0 = ith * per, r1 = r0 + per < N ? r0 + per : N;
+        if (r0 < r1) mv(K, wd + (size_t)r0 * row_bytes, row_bytes, r1 - r0, x, T, y + r0, N);
+    }
+    return HN_OK;
+}
+
+// HONE_FAST_ACT=q8 makes HN_MM_FAST take the 8-bit activation path at small T (read once).
+static bool g_fast_q8;
+static pthread_once_t g_fast_once = PTHREAD_ONCE_INIT;
+static void fast_act_init(void) {
+    const char *v = getenv("HONE_FAST_ACT");
+    if (!v || !*v || !strcmp(v, "f32")) return;
+    if (!strcmp(v, "q8")) g_fast_q8 = true;
+    else hn_warn("HONE_FAST_ACT=%s: expected f32 or q8; ignored", v);
+}
+
 hn_status hn_matmul_path(float *y, const float *x, const hn_tensor *w, int64_t T, hn_mm_path path) {
     size_t row_bytes;
     hn_status st = mm_check(y, x, w, T, &row_bytes);
     if (st || T == 0) return st;
     if (path == HN_MM_PATH_DOT) return mm_dot(y, x, w, T, row_bytes);
+    if (path == HN_MM_PATH_MV) {
+        hn_mv_fn mv = hn_mv_fn_active(w->type);
+        return mv ? mm_mv(y, x, w, T, row_bytes, mv) : mm_dot(y, x, w, T, row_bytes);
+    }
     if (path == HN_MM_PATH_TILES) return mm_tiles(y, x, w, T, row_bytes);
     return hn_matmul(y, x, w, T, HN_MM_FAST);
 }
@@ -192,7 +241,11 @@ hn_status hn_matmul(float *y, const float *x, const hn_tensor *w, int64_t T, hn_
         mm_f32(y, x, w, T);
         return HN_OK;
     }
-    if (T < HN_MM_TILES_MIN_T) return mm_dot(y, x, w, T, row_bytes);
+    if (T < HN_MM_TILES_MIN_T) {
+        pthread_once(&g_fast_once, fast_act_init);
+        hn_mv_fn mv = mode == HN_MM_FAST_Q8 || g_fast_q8 ? NULL : hn_mv_fn_active(w->type);
+        return mv ? mm_mv(y, x, w, T, row_bytes, mv) : mm_dot(y, x, w, T, row_bytes);
+    }
     return mm_tiles(y, x, w, T, row_bytes);
 }
 

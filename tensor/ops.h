@@ -10,8 +10,12 @@
 // How a matmul treats a quantized weight.
 typedef enum {
     HN_MM_EXACT, // fp32 reference: weight rows dequantized block by block, fp32 activations, fp32 accumulate
-    HN_MM_FAST,  // activations quantized to the weight's vec_dot_type (8-bit), integer SIMD dot products;
-                 // F32/F16/BF16 weights use BLAS either way
+    HN_MM_FAST,  // decode (T < 16): fp32 activations, quantized weight blocks dequantized in registers, FMA;
+                 // longer inputs: the EXACT path's fp32 panels; F32 weights use BLAS. HONE_FAST_ACT=q8 in the
+                 // environment makes it HN_MM_FAST_Q8 (to compare the two; read once per process).
+    HN_MM_FAST_Q8, // as FAST, but decode quantizes activations to 8-bit blocks (Q8_0/Q8_1, llama.cpp's scheme) and
+                   // takes integer SIMD dots: faster per element, less accurate (SmolLM2's outlier dimensions make
+                   // the blocks coarse: ~97% argmax agreement with EXACT instead of >= 99%, tests/test_model.c)
 } hn_mm_mode;
 
 // y (T, N) = x (T, K) · W^T, where W is a tensor with ne = {K, N} of any supported dtype.

@@ -4,7 +4,11 @@
 // Tolerances:
 //   EXACT vs double: each output is an fp32 sum of K products, so |y - exact| <= gamma(K+1) * sum |w x|,
 //     gamma(m) = m u / (1 - m u), u = 2^-24; checked as (K + 2) * u * sum |w x|.
-//   FAST vs EXACT: x is rounded to 8-bit blocks with step d = amax/127 (d itself an f16), so each x_k moves by at
+//   FAST (fp32 activations below 16 tokens, panels above) vs double: the EXACT bound above.
+//   decode kernel (hn_mv_fn) at a SIMD level vs the scalar reference: the dequantized weights are bit-identical (one
+//     rounding of q * d (+ m) either way), so the two differ only by the order of two fp32 sums of the same K
+//     products, each within gamma(K) * sum |w x| of the exact sum: checked as 2 (K + 2) u sum |w x|.
+//   FAST_Q8 vs EXACT: x is rounded to 8-bit blocks with step d = amax/127 (d itself an f16), so each x_k moves by at
 //     most d/2 + 127 * f16err(d); the output moves by at most sum_k |w_k| * that, plus Q4_1's m * s term (s an f16)
 //     and the fp32 summation of both paths; checked as that bound.
 #include "tensor/kernels.h"
@@ -121,7 +125,10 @@ static void test_types(void) {
             CHECK(hn_matmul(ye, x, &w.t, T, HN_MM_EXACT) == HN_OK, "EXACT: %s", hn_errmsg());
             CHECK(hn_matmul(yf, x, &w.t, T, HN_MM_FAST) == HN_OK, "FAST: %s", hn_errmsg());
             check_exact(&w, x, T, ye, "EXACT");
+            check_exact(&w, x, T, yf, "FAST");
+            CHECK(hn_matmul(yf, x, &w.t, T, HN_MM_FAST_Q8) == HN_OK, "FAST_Q8: %s", hn_errmsg());
             check_fast(&w, x, T, yf, ye);
+            hn_matmul(yf, x, &w.t, T, HN_MM_FAST);
             // Two threads: bit-identical (each output is computed the same way by whichever thread owns it).
             hn_threads_set(2);
             hn_matmul(ye2, x, &w.t, T, HN_MM_EXACT);
@@ -131,6 +138,12 @@ static void test_types(void) {
             // (FAST F32 is OpenBLAS, whose sums depend on its thread count.)
             CHECK(types[k] == HN_F32 || !memcmp(yf, yf2, sizeof(float) * (size_t)(T * N)),
                   "%s FAST 1 vs 2 threads differ (T=%lld)", hn_dtype_name(types[k]), (long long)T);
+            hn_threads_set(1);
+            hn_matmul(yf, x, &w.t, T, HN_MM_FAST_Q8);
+            hn_threads_set(2);
+            hn_matmul(yf2, x, &w.t, T, HN_MM_FAST_Q8);
+            CHECK(types[k] == HN_F32 || !memcmp(yf, yf2, sizeof(float) * (size_t)(T * N)),
+                  "%s FAST_Q8 1 vs 2 threads differ (T=%lld)", hn_dtype_name(types[k]), (long long)T);
             // EXACT is batch-invariant: a token's row is the same whatever T.
             {
                 int same = 1;
@@ -141,9 +154,11 @@ static void test_types(void) {
                 CHECK(same, "%s EXACT row of T=%lld differs from the same token alone", hn_dtype_name(types[k]),
                       (long long)T);
             }
-            // Both FAST paths (8-bit dots, fp32 panels) meet the bounds whatever T picks.
+            // Every FAST path (fp32 decode kernels, 8-bit dots, fp32 panels) meets its bound whatever T picks.
             hn_matmul_path(yf, x, &w.t, T, HN_MM_PATH_DOT);
             check_fast(&w, x, T, yf, ye);
+            hn_matmul_path(yf, x, &w.t, T, HN_MM_PATH_MV);
+            check_exact(&w, x, T, yf, "mv");
             hn_matmul_path(yf, x, &w.t, T, HN_MM_PATH_TILES);
             check_exact(&w, x, T, yf, "panels");
             free(x);
@@ -170,6 +185,61 @@ static void test_levels(void) {
     hn_matmul(ye, x, &w.t, 2, HN_MM_EXACT);
     check_fast(&w, x, 2, y, ye);
     free_weight(&w);
+}
+
+// The fp32-activation decode kernels of every SIMD level this CPU has against the scalar reference (the summation
+// order bound of the header), on odd shapes; rows split at odd places and tokens one at a time give the same bits.
+static void test_mv(void) {
+    const hn_dtype types[] = {HN_Q4_0, HN_Q4_1, HN_Q8_0};
+    const int64_t shapes[][3] = {{32, 1, 1}, {64, 7, 2}, {96, 5, 3}, {160, 33, 5}, {576, 70, 1}, {1536, 9, 4},
+                                 {224, 13, 15}, {64, 3, 20}};
+    hn_rng r;
+    hn_rng_seed(&r, 11);
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        CHECK(hn_mv_fn_of(HN_SIMD_SCALAR, types[k]) != NULL, "%s has a scalar decode kernel", hn_dtype_name(types[k]));
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            int64_t K = shapes[s][0], N = shapes[s][1], T = shapes[s][2];
+            weight w = make_weight(&r, types[k], K, N);
+            size_t rb;
+            hn_row_bytes(types[k], K, &rb);
+            float *x = malloc(sizeof(float) * (size_t)(T * K)), *yr = malloc(sizeof(float) * (size_t)(T * N));
+            float *y = malloc(sizeof(float) * (size_t)(T * N)), *y2 = malloc(sizeof(float) * (size_t)(T * N));
+            fill(&r, x, T * K, 2.0f);
+            // A few large activations, as SmolLM2's outlier dimensions.
+            for (int64_t i = 0; i < T * K; i += 37) x[i] *= 25.0f;
+            hn_mv_fn_of(HN_SIMD_SCALAR, types[k])(K, w.t.data, rb, N, x, T, yr, N);
+            check_exact(&w, x, T, yr, "mv scalar");
+            for (int lv = HN_SIMD_AVX2; lv <= (int)hn_simd_cpu(); lv++) {
+                hn_mv_fn mv = hn_mv_fn_of((hn_simd)lv, types[k]);
+                mv(K, w.t.data, rb, N, x, T, y, N);
+                int bad = 0;
+                double worst = 0;
+                for (int64_t t = 0; t < T; t++) {
+                    for (int64_t n = 0; n < N; n++) {
+                        double sa = 0;
+                        for (int64_t j = 0; j < K; j++) sa += fabs((double)w.deq[n * K + j] * x[t * K + j]);
+                        double e = fabs((double)y[t * N + n] - yr[t * N + n]);
+                        if (!(e <= 2.0 * (double)(K + 2) * 0x1p-24 * sa)) bad++;
+                        if (e > worst) worst = e;
+                    }
+                }
+                CHECK(bad == 0, "mv level %d %s K=%lld N=%lld T=%lld: %d outputs past the order bound (worst %.3g)",
+                      lv, hn_dtype_name(types[k]), (long long)K, (long long)N, (long long)T, bad, worst);
+                // Rows in two uneven parts, tokens one by one: bit-identical.
+                int64_t cut = N / 3;
+                mv(K, w.t.data, rb, cut, x, T, y2, N);
+                mv(K, (const uint8_t *)w.t.data + (size_t)cut * rb, rb, N - cut, x, T, y2 + cut, N);
+                CHECK(!memcmp(y, y2, sizeof(float) * (size_t)(T * N)), "mv level %d %s: split rows differ", lv,
+                      hn_dtype_name(types[k]));
+                for (int64_t t = 0; t < T; t++) mv(K, w.t.data, rb, N, x + t * K, 1, y2 + t * N, N);
+                CHECK(!memcmp(y, y2, sizeof(float) * (size_t)(T * N)), "mv level %d %s: T=%lld vs one by one differ",
+                      lv, hn_dtype_name(types[k]), (long long)T);
+            }
+            free(x), free(yr), free(y), free(y2);
+            free_weight(&w);
+        }
+    }
+    CHECK(hn_mv_fn_of(HN_SIMD_SCALAR, HN_F16) == NULL, "f16 has no decode kernel (vec_dot takes fp32 already)");
 }
 
 static void test_errors(void) {
@@ -217,6 +287,7 @@ static void test_get_row(void) {
 int main(void) {
     test_types();
     test_levels();
+    test_mv();
     test_errors();
     test_get_row();
     return test_done();
