@@ -141,6 +141,10 @@ hn_var *hn_op_checkpoint(hn_ctx *c, hn_block_fn fn, void *user, hn_var *x);
 // dx (T, K) (+)= dy (T, N) · W for a weight W of any dtype with ne = {K, N}: W is read a block of 32 columns at a
 // time, dequantized into per-thread scratch. accumulate false overwrites dx.
 hn_status hn_matmul_dx(float *dx, const float *dy, const hn_tensor *w, int64_t T, bool accumulate);
+// The same in a given mode: HN_MM_EXACT is hn_matmul_dx; the FAST modes dequantize wider column blocks and
+// multiply them by OpenBLAS (tensor/blas.h): faster, repeatable for a given thread count only.
+hn_status hn_matmul_dx_mm(float *dx, const float *dy, const hn_tensor *w, int64_t T, bool accumulate,
+                          hn_mm_mode mode);
 
 // For ops written elsewhere (adapt/): pushes a record of `size` bytes whose first member is an hn_tape_rec and
 // returns it, or NULL (c->err set). fn receives the record.

@@ -70,7 +70,7 @@ hn_status hn_op_cross_entropy(hn_ctx *c, hn_var *x, const hn_tensor *w, const in
         }
         for (int64_t j = 0; j < m; j++) total += part[j];
         if (gx) {
-            if ((s = hn_matmul_dx(dxc, lg, w, m, false))) {
+            if ((s = hn_matmul_dx_mm(dxc, lg, w, m, false, c->mm))) {
                 hn_op_fail(c, s);
                 return s;
             }

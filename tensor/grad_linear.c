@@ -1,6 +1,11 @@
 // tensor/grad_linear.c — linear layers, forward beside backward: through a frozen weight of any dtype (the input
 // gradient dx = dy · W, with W dequantized 32 columns at a time: exactly one quant block of every row), and
 // through a trainable fp32 weight (the adapters' A and B).
+//
+// HN_MM_EXACT runs hone's own fp32 panel kernel, every sum in order whatever the thread count (the golden tests).
+// The FAST modes run the products through OpenBLAS (tensor/blas.h): ~2-4x faster on AVX-512, bitwise repeatable
+// for a given thread count, but not across counts.
+#include "tensor/blas.h"
 #include "tensor/grad.h"
 #include "tensor/kernels.h"
 
@@ -29,13 +34,60 @@ static bool grow(float **p, size_t *cap, size_t n) {
     return true;
 }
 
+// FAST dx for a quantized W: each team member takes whole column blocks [j0, j0 + nr) of dx, dequantizes
+// W[:, j0:j0+nr] (every row's blocks covering those columns) and multiplies by a one-thread sgemm. The block width
+// is chosen so that every member gets the same number of blocks, each at most ~DX_FAST_COLS wide.
+#define DX_FAST_COLS 128
+
+static hn_status matmul_dx_fast(float *dx, const float *dy, const hn_tensor *w, int64_t T, bool accumulate,
+                                const hn_type_traits *tt, size_t row_bytes) {
+    const int64_t K = w->ne[0], N = w->ne[1];
+    const float beta = accumulate ? 1.0f : 0.0f;
+    if (w->type == HN_F32) {
+        hn_sgemm(false, false, T, K, N, 1.0f, dy, N, w->data, K, beta, dx, K);
+        return HN_OK;
+    }
+    int nth = hn_threads_get() > DX_MAX_THREADS ? DX_MAX_THREADS : hn_threads_get();
+    int64_t nblk = (K + (int64_t)nth * DX_FAST_COLS - 1) / ((int64_t)nth * DX_FAST_COLS) * nth;
+    int64_t width = (K + nblk - 1) / nblk;
+    width = (width + HN_PANEL - 1) / HN_PANEL * HN_PANEL; // whole quant blocks (HN_PANEL is a multiple of all)
+    nblk = (K + width - 1) / width;
+    if (nth > nblk) nth = (int)nblk;
+    const uint8_t *wd = w->data;
+    dx_scratch *scr = g_dx;
+    bool failed = false;
+#pragma omp parallel num_threads(nth)
+    {
+        int ith = omp_get_thread_num(), nt = omp_get_num_threads();
+        dx_scratch *s = &scr[ith];
+        if (!grow(&s->pack, &s->pack_cap, (size_t)N * width)) {
+#pragma omp atomic write
+            failed = true;
+        } else {
+            for (int64_t b = ith; b < nblk; b += nt) {
+                int64_t j0 = b * width, nr = K - j0 < width ? K - j0 : width;
+                size_t off = (size_t)(j0 / tt->block) * tt->block_bytes;
+                for (int64_t n = 0; n < N; n++) tt->to_f32(wd + (size_t)n * row_bytes + off, s->pack + n * nr, nr);
+                hn_sgemm(false, false, T, nr, N, 1.0f, dy, N, s->pack, nr, beta, dx + j0, K); // (T, nr)
+            }
+        }
+    }
+    return failed ? hn_fail(HN_ERR_NOMEM, "matmul_dx: out of memory for scratch") : HN_OK;
+}
+
 hn_status hn_matmul_dx(float *dx, const float *dy, const hn_tensor *w, int64_t T, bool accumulate) {
+    return hn_matmul_dx_mm(dx, dy, w, T, accumulate, HN_MM_EXACT);
+}
+
+hn_status hn_matmul_dx_mm(float *dx, const float *dy, const hn_tensor *w, int64_t T, bool accumulate,
+                          hn_mm_mode mode) {
     const hn_type_traits *tt = hn_type_traits_of(w->type);
     size_t row_bytes;
     if (!tt || !tt->to_f32 || !hn_row_bytes(w->type, w->ne[0], &row_bytes) || HN_PANEL % tt->block)
         return hn_fail(HN_ERR_UNSUPPORTED, "matmul_dx: weight %s of dtype %s", w->name, hn_dtype_name(w->type));
     const int64_t K = w->ne[0], N = w->ne[1], npanels = (K + HN_PANEL - 1) / HN_PANEL;
     if (T <= 0) return HN_OK;
+    if (mode != HN_MM_EXACT) return matmul_dx_fast(dx, dy, w, T, accumulate, tt, row_bytes);
     const hn_gemm_panel_fn gemm = hn_gemm_panel_fn_active();
     const uint8_t *wd = w->data;
     dx_scratch *scr = g_dx; // the calling thread's array, indexed by team member
@@ -85,7 +137,7 @@ typedef struct {
 static void linear_backward(hn_ctx *c, hn_tape_rec *rec) {
     linear_rec *r = (linear_rec *)rec;
     if (!r->y->g || !hn_var_grad(c, r->x)) return;
-    hn_status s = hn_matmul_dx(r->x->g, r->y->g, r->w, r->x->rows, true);
+    hn_status s = hn_matmul_dx_mm(r->x->g, r->y->g, r->w, r->x->rows, true, c->mm);
     if (s) hn_op_fail(c, s);
 }
 
@@ -128,6 +180,7 @@ typedef struct {
     hn_var *x, *y;
     const float *w;
     float *gw;
+    hn_mm_mode mm;
 } matmul_rec;
 
 static hn_tensor f32_view(const float *w, int64_t in, int64_t out) {
@@ -144,13 +197,15 @@ static void matmul_backward(hn_ctx *c, hn_tape_rec *rec) {
     if (r->x->rg) {
         hn_tensor wt = f32_view(r->w, in, out);
         if (!hn_var_grad(c, r->x)) return;
-        hn_status s = hn_matmul_dx(r->x->g, y->g, &wt, N, true);
+        hn_status s = hn_matmul_dx_mm(r->x->g, y->g, &wt, N, true, r->mm);
         if (s) {
             hn_op_fail(c, s);
             return;
         }
     }
-    if (r->gw) {
+    if (r->gw && r->mm != HN_MM_EXACT) {
+        hn_sgemm(true, false, out, in, N, 1.0f, y->g, out, r->x->d, in, 1.0f, r->gw, in); // (out, in) += dy^T · x
+    } else if (r->gw) {
         // gw (out, in) += dy^T · x, each thread owning a range of output rows and walking the tokens in order, so
         // that the sum is the same for any thread count.
         const float *x = r->x->d, *dy = y->g;
@@ -177,13 +232,17 @@ hn_var *hn_op_matmul_f32(hn_ctx *c, hn_var *x, const float *w, float *gw, int64_
     hn_tensor wt = f32_view(w, x->cols, out);
     hn_var *y = hn_var_new(c, x->rows, out);
     if (!y) return NULL;
-    hn_status s = hn_matmul(y->d, x->d, &wt, x->rows, HN_MM_EXACT);
-    if (s) return hn_op_fail(c, s);
+    if (c->mm == HN_MM_EXACT) {
+        hn_status s = hn_matmul(y->d, x->d, &wt, x->rows, HN_MM_EXACT);
+        if (s) return hn_op_fail(c, s);
+    } else {
+        hn_sgemm(false, true, x->rows, out, x->cols, 1.0f, x->d, x->cols, w, x->cols, 0.0f, y->d, out);
+    }
     y->rg = x->rg || gw;
     if (hn_grad_on(c, y->rg)) {
         matmul_rec *r = hn_tape_push(c, matmul_backward, sizeof *r);
         if (!r) return NULL;
-        r->x = x, r->y = y, r->w = w, r->gw = gw;
+        r->x = x, r->y = y, r->w = w, r->gw = gw, r->mm = c->mm;
     }
     return y;
 }

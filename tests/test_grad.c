@@ -32,12 +32,13 @@ struct fd {
 
 static hn_arena g_arena, g_scratch;
 static hn_rng g_rng;
+static hn_mm_mode g_mm = HN_MM_EXACT; // the mode fd_run gives the ops
 
 // Runs f; with grad, sets y's gradient to R and replays the tape. Returns L = sum(y * R).
 static double fd_run(fd *t, const float *R, bool grad) {
     hn_arena_reset(&g_arena, (hn_arena_mark){0});
     hn_tape tape = {0};
-    hn_ctx c = {.arena = &g_arena, .scratch = NULL, .tape = grad ? &tape : NULL, .mm = HN_MM_EXACT, .rng = &g_rng,
+    hn_ctx c = {.arena = &g_arena, .scratch = NULL, .tape = grad ? &tape : NULL, .mm = g_mm, .rng = &g_rng,
                 .training = true};
     c.scratch = &g_scratch;
     hn_rng_seed(&g_rng, 99);
@@ -195,22 +196,27 @@ static void test_ops(void) {
         t.name = name;
         fd_check(&t, 3 * 40);
         
-        // dx against a dense double reference on the dequantized weight, larger T (several panels, threads)
+        // dx against a dense double reference on the dequantized weight, larger T (several panels, threads), in
+        // the EXACT mode (own kernel) and FAST (OpenBLAS, or its fallback)
         int64_t T = 37, K = 64, N = 40;
         float *dy = vec(T * N, 1, 20), *dx = vec(T * K, 1, 21), *deq = malloc((size_t)(K * N) * 4);
         for (int64_t n = 0; n < N; n++) hn_get_row(&g_w, n, deq + n * K);
         float *dx0 = malloc((size_t)(T * K) * 4);
         memcpy(dx0, dx, (size_t)(T * K) * 4);
-        CHECK(hn_matmul_dx(dx, dy, &g_w, T, true) == HN_OK, "matmul_dx");
-        double md = 0;
-        for (int64_t i = 0; i < T; i++)
-            for (int64_t j = 0; j < K; j++) {
-                double s = dx0[i * K + j];
-                for (int64_t n = 0; n < N; n++) s += (double)dy[i * N + n] * deq[n * K + j];
-                md = fmax(md, fabs(s - dx[i * K + j]));
-            }
-        CHECK(md < 1e-4, "matmul_dx %s vs dequantized reference: %g", name, md);
-        printf("  matmul_dx %-18s vs dequantized-weight reference: max diff %.2e\n", hn_dtype_name(types[k]), md);
+        for (int fast = 0; fast < 2; fast++) {
+            memcpy(dx, dx0, (size_t)(T * K) * 4);
+            CHECK(hn_matmul_dx_mm(dx, dy, &g_w, T, true, fast ? HN_MM_FAST : HN_MM_EXACT) == HN_OK, "matmul_dx");
+            double md = 0;
+            for (int64_t i = 0; i < T; i++)
+                for (int64_t j = 0; j < K; j++) {
+                    double s = dx0[i * K + j];
+                    for (int64_t n = 0; n < N; n++) s += (double)dy[i * N + n] * deq[n * K + j];
+                    md = fmax(md, fabs(s - dx[i * K + j]));
+                }
+            CHECK(md < 1e-4, "matmul_dx %s %s vs dequantized reference: %g", name, fast ? "FAST" : "EXACT", md);
+            printf("  matmul_dx %-18s %-5s vs dequantized-weight reference: max diff %.2e\n", hn_dtype_name(types[k]),
+                   fast ? "FAST" : "EXACT", md);
+        }
         free(deq), free(dx0), free(g_w.data);
     }
 
@@ -218,6 +224,13 @@ static void test_ops(void) {
              .f = f_matmul};
     t.gw[1] = keep(calloc(9 * 24, 4));
     fd_check(&t, 5 * 9);
+    // The FAST mode's products (OpenBLAS): the same op, through sgemm forward and backward.
+    g_mm = HN_MM_FAST;
+    t = (fd){"matmul_f32 (trainable, FAST)", 2, {vec(37 * 24, 1, 7), vec(9 * 24, 1, 8)}, {37, 9}, {24, 24},
+             {true, false}, .f = f_matmul};
+    t.gw[1] = keep(calloc(9 * 24, 4));
+    fd_check(&t, 37 * 9);
+    g_mm = HN_MM_EXACT;
 
     t = (fd){"add", 2, {vec(30, 1, 9), vec(30, 1, 10)}, {3, 3}, {10, 10}, {true, true}, .f = f_add};
     fd_check(&t, 30);
