@@ -28,13 +28,19 @@ static void golden_batch(const tg_file *g, hn_batch *b, int32_t *ids, uint8_t *m
     for (int i = 0; i < B * T; i++) b->n_loss += mask[i];
 }
 
-static void check_step(hn_model *m, hn_lora *lo, const tg_file *g, bool checkpoint) {
+// mm: EXACT is the golden comparison; FAST (OpenBLAS, the training default) is held to looser bounds, stated here:
+// loss within relative 1e-4, gradients within 1e-3 x max(1, max |ref grad|).
+static void check_step(hn_model *m, hn_lora *lo, const tg_file *g, bool checkpoint, hn_mm_mode mm) {
+    const bool fast = mm != HN_MM_EXACT;
+    const double loss_tol = fast ? 1e-4 : 1e-5, grad_tol = fast ? 1e-3 : 1e-4;
+    const char *label = fast ? (checkpoint ? "FAST checkpointed" : "FAST plain") : checkpoint ? "checkpointed" : "plain";
     int32_t ids[64];
     uint8_t mask[64];
     hn_batch b;
     golden_batch(g, &b, ids, mask);
     hn_lm_params lp = hn_lm_default_params();
     lp.checkpoint = checkpoint;
+    lp.mm = mm;
     hn_objective obj;
     CHECK(hn_lm_objective_init(&obj, m, hn_lora_params(lo), &lp) == HN_OK, "objective: %s", hn_errmsg());
     hn_param_zero_grads(obj.params);
@@ -43,9 +49,8 @@ static void check_step(hn_model *m, hn_lora *lo, const tg_file *g, bool checkpoi
     hn_status s = obj.loss_grad(obj.user, &b, 1.0f / (float)b.n_loss, &sum, &n);
     CHECK(s == HN_OK, "loss_grad: %s", hn_errmsg());
     double loss = sum / (double)n, ref = need(g, "lora.loss")->f[0];
-    CHECK(fabs(loss - ref) <= 1e-5 * fabs(ref), "loss %.8f vs PEFT %.8f", loss, ref);
-    printf("%s: loss %.7f vs PEFT %.7f (rel diff %.2e)\n", checkpoint ? "checkpointed" : "plain", loss, ref,
-           fabs(loss - ref) / ref);
+    CHECK(fabs(loss - ref) <= loss_tol * fabs(ref), "%s: loss %.8f vs PEFT %.8f", label, loss, ref);
+    printf("%s: loss %.7f vs PEFT %.7f (rel diff %.2e)\n", label, loss, ref, fabs(loss - ref) / ref);
     double worst = 0;
     int n_checked = 0;
     for (int l = 0; l < m->hp.n_layer; l++)
@@ -68,21 +73,22 @@ static void check_step(hn_model *m, hn_lora *lo, const tg_file *g, bool checkpoi
                     md = fmax(md, fabs(ga->f[i] - ps[k]->grad[i]));
                     mr = fmax(mr, fabs(ga->f[i]));
                 }
-                double tol = 1e-4 * fmax(1, mr);
-                CHECK(md <= tol, "%s: max abs diff %.3g (tolerance %.3g)", name, md, tol);
+                double tol = grad_tol * fmax(1, mr);
+                CHECK(md <= tol, "%s %s: max abs diff %.3g (tolerance %.3g)", label, name, md, tol);
                 worst = fmax(worst, md / fmax(1, mr));
                 n_checked++;
             }
         }
     CHECK(n_checked == 2 * m->hp.n_layer * HN_PROJ_COUNT, "checked %d gradients", n_checked);
-    printf("%s: %d LoRA gradients, worst max abs diff / max(1, max |ref|) = %.2e (tolerance 1e-4)\n",
-           checkpoint ? "checkpointed" : "plain", n_checked, worst);
+    printf("%s: %d LoRA gradients, worst max abs diff / max(1, max |ref|) = %.2e (tolerance %g)\n", label,
+           n_checked, worst, grad_tol);
     // evaluation (no tape) gives the same loss
     double es = 0;
     int64_t en = 0;
     CHECK(obj.loss(obj.user, &b, &es, &en) == HN_OK && en == n && fabs(es - sum) <= 1e-6 * fabs(sum),
           "eval loss %.8f vs %.8f", es, sum);
-    // a second step on the same objective reuses the arenas and gives the same result
+    // a second step on the same objective reuses the arenas and gives the same result, bitwise (FAST too: the
+    // thread count is the same)
     hn_param_zero_grads(obj.params);
     double sum2 = 0;
     int64_t n2 = 0;
@@ -194,7 +200,9 @@ static void check_smollm2(void) {
         hn_lora *lo;
         CHECK(hn_lora_attach_new(&lo, m, &cfg) == HN_OK, "attach: %s", hn_errmsg());
         hn_objective obj;
-        hn_lm_objective_init(&obj, m, hn_lora_params(lo), NULL);
+        hn_lm_params lp = hn_lm_default_params();
+        lp.mm = HN_MM_EXACT;
+        hn_lm_objective_init(&obj, m, hn_lora_params(lo), &lp);
         double sum = 0;
         int64_t n = 0;
         double t0 = hn_now();
@@ -239,8 +247,9 @@ int main(void) {
     CHECK(hn_lora_attach(&lo, m, a) == HN_OK, "attach: %s", hn_errmsg());
     CHECK(fabsf(hn_lora_scale(lo) - need(&g, "lora.scale")->f[0]) < 1e-7f, "scale");
     check_logits(m, &g);
-    check_step(m, lo, &g, false);
-    check_step(m, lo, &g, true);
+    check_step(m, lo, &g, false, HN_MM_EXACT);
+    check_step(m, lo, &g, true, HN_MM_EXACT);
+    check_step(m, lo, &g, false, HN_MM_FAST);
     hn_lora_destroy(lo);
     hn_adapter_destroy(a);
     check_lora_pieces(m);

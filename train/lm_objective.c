@@ -18,7 +18,7 @@ typedef struct {
     size_t cap;
 } lm_state;
 
-hn_lm_params hn_lm_default_params(void) { return (hn_lm_params){.mm = HN_MM_EXACT}; }
+hn_lm_params hn_lm_default_params(void) { return (hn_lm_params){.mm = HN_MM_FAST}; }
 
 static hn_status prepare(lm_state *st, const hn_batch *b) {
     const int B = b->B, T = b->T;

@@ -17,7 +17,8 @@
 
 typedef struct {
     bool checkpoint;  // recompute each block's forward during the backward (less memory); default false
-    hn_mm_mode mm;    // how frozen weights are multiplied; default HN_MM_EXACT (the fp32 reference path)
+    hn_mm_mode mm;    // how the step's products run; default HN_MM_FAST (OpenBLAS: ~2-4x faster, bitwise repeatable
+                      // for a given thread count); HN_MM_EXACT is the thread-invariant fp32 reference (golden tests)
     uint64_t seed;    // dropout's rng; default 0
 } hn_lm_params;
 
