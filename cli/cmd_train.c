@@ -4,9 +4,11 @@
 // every flag and --set as given, so a later one wins. The flags are the key table's (train/config.h): a flag is a
 // key's short name on the command line, parsed and checked exactly as that key in a recipe.
 #include "cli/cli.h"
+#include "adapt/lora.h"
 #include "io/adapter.h"
 #include "model/model.h"
 #include "train/config.h"
+#include "train/lm_objective.h"
 #include "train/trainer.h"
 
 #include <signal.h>
@@ -148,28 +150,60 @@ static hn_status apply(hn_train_config *c, int argc, char **argv) {
 // ---- running a configuration
 
 // The method's side of a run: the trainable tensors and loss (an hn_objective over the model) and, at the end, the
-// trained adapter. TODO(lora): hn_lm_objective_init (the Llama training forward with LoRA attached, from the
-// autograd/LoRA work) and the export of its LoRA tensors into an hn_adapter (adapt/lora.c) go here; until they land,
-// a valid configuration stops here with a message after the model and the data have been checked.
+// trained adapter. LoRA attaches to the model's linear layers (adapt/lora.h) and the LM objective trains its
+// tensors through the frozen weights, whatever their type, on the fp32 path.
 typedef struct {
     hn_objective obj;
-    void *state;
+    hn_lora *lora;
+    bool have_obj;
 } method_run;
 
 static hn_status method_init(method_run *mr, hn_model *m, const hn_train_config *c) {
-    (void)m;
     memset(mr, 0, sizeof *mr);
-    return hn_fail(HN_ERR_UNSUPPORTED, "train: method %s: the training objective (hn_lm_objective_init) is not built "
-                   "yet", c->method == HN_METHOD_LORA ? "lora" : "full");
+    if (c->method != HN_METHOD_LORA)
+        return hn_fail(HN_ERR_UNSUPPORTED, "train: method full is not supported yet (the LM objective trains "
+                       "attached methods only); use --method lora");
+    if (c->lora.init != HN_LORA_INIT_DEFAULT)
+        return hn_fail(HN_ERR_UNSUPPORTED, "train: lora.init: only 'default' (PEFT's Kaiming-uniform A, zero B) is "
+                       "supported yet");
+    hn_lora_config lc = hn_lora_default_config();
+    lc.r = c->lora.r;
+    lc.alpha = (float)c->lora.alpha;
+    lc.dropout = (float)c->lora.dropout;
+    lc.use_rslora = c->lora.use_rslora;
+    lc.seed = (uint64_t)c->seed;
+    hn_status s = hn_lora_parse_targets((const char *const *)c->lora.target_modules.items,
+                                        c->lora.target_modules.n, &lc.targets);
+    if (s || (s = hn_lora_attach_new(&mr->lora, m, &lc))) return s;
+    hn_lm_params lp = hn_lm_default_params();
+    lp.checkpoint = c->grad_checkpointing;
+    lp.mm = HN_MM_EXACT;
+    // Dropout draws from its own stream so that the data order (seeded by c->seed) and A's init stay unchanged.
+    lp.seed = (uint64_t)c->seed ^ 0x9e3779b97f4a7c15ull;
+    if ((s = hn_lm_objective_init(&mr->obj, m, hn_lora_params(mr->lora), &lp))) return s;
+    mr->have_obj = true;
+    mr->obj.rng = hn_lm_objective_rng(&mr->obj); // saved in checkpoints: a resumed run draws the same masks
+    return HN_OK;
 }
 
 static hn_status method_export(method_run *mr, hn_model *m, hn_adapter **out) {
-    (void)mr, (void)m;
-    *out = NULL;
-    return hn_fail(HN_ERR_UNSUPPORTED, "train: exporting the trained adapter is not built yet");
+    (void)m;
+    return hn_lora_export(mr->lora, out);
 }
 
-static void method_deinit(method_run *mr) { memset(mr, 0, sizeof *mr); }
+static void method_deinit(method_run *mr) {
+    if (mr->have_obj) hn_lm_objective_deinit(&mr->obj);
+    hn_lora_destroy(mr->lora);
+    memset(mr, 0, sizeof *mr);
+}
+
+// Values in the model's tensors (for the trainable share).
+static int64_t model_values(const hn_model *m) {
+    int64_t n = 0;
+    for (uint64_t i = 0; i < m->gguf.n_tensors; i++) n += hn_nelem(&m->gguf.tensors[i]);
+    return n;
+}
+
 
 // Appends src's examples to dst (src is left empty); counts add up.
 static hn_status dataset_append(hn_dataset *dst, hn_dataset *src) {
@@ -213,6 +247,29 @@ static hn_status load_files(hn_dataset *ds, const hn_strlist *files, const hn_mo
         }
     }
     return HN_OK;
+}
+
+// The held-out loss of the untrained model (LoRA's B starts at zero, so this is the base's), for comparison with
+// the evaluations during training. The loader is left where it was.
+static hn_status eval_before(hn_objective *o, hn_loader *lv, double *out) {
+    hn_loader_pos start = hn_loader_get_pos(lv);
+    hn_batch b = {0};
+    double sum = 0;
+    int64_t n = 0;
+    hn_status s = HN_OK;
+    if (o->set_training) o->set_training(o->user, false);
+    for (bool end = false; !s && !end;) {
+        double ls = 0;
+        int64_t nl = 0;
+        if (!(s = hn_loader_next(lv, &b))) s = o->loss(o->user, &b, &ls, &nl);
+        sum += ls, n += nl;
+        end = b.epoch_end;
+    }
+    if (o->set_training) o->set_training(o->user, true);
+    hn_batch_deinit(&b);
+    if (!s) s = hn_loader_set_pos(lv, &start);
+    *out = n ? sum / (double)n : 0.0;
+    return s;
 }
 
 static volatile sig_atomic_t interrupted;
@@ -270,9 +327,17 @@ static int run(const hn_train_config *c) {
     }
 
     if ((s = method_init(&mr, m, c))) goto out;
-    fprintf(stderr, "training %lld values in %d tensors for %lld steps into %s\n",
-            (long long)hn_param_count(mr.obj.params), mr.obj.params->n, (long long)hn_train_total_steps(&ld, c),
+    int64_t n_train = hn_param_count(mr.obj.params), n_model = model_values(m);
+    fprintf(stderr, "training %lld values (%.3f%% of the model's %lld) in %d tensors on %d examples, %lld tokens "
+            "(%lld in the loss), for %lld steps into %s\n", (long long)n_train,
+            n_model ? 100.0 * (double)n_train / (double)n_model : 0.0, (long long)n_model, mr.obj.params->n, ds.n,
+            (long long)ds.n_tokens, (long long)ds.n_loss_tokens, (long long)hn_train_total_steps(&ld, c),
             c->output_dir);
+    if (have_lv && !c->resume) {
+        double v;
+        if ((s = eval_before(&mr.obj, &lv, &v))) goto out;
+        fprintf(stderr, "validation loss before training: %.4f\n", v);
+    }
     hn_progress_bar bar = hn_progress_bar_init(stderr);
     hn_train_hooks hooks = {.stop = &interrupted, .progress = hn_progress_print, .user = &bar};
     struct sigaction sa = {.sa_handler = on_sigint}, old;
@@ -295,7 +360,7 @@ static int run(const hn_train_config *c) {
     if (res.n_skipped) fprintf(stderr, "%lld steps skipped (loss not finite)\n", (long long)res.n_skipped);
 
     // The adapter, in both layouts.
-    if ((s = method_export(&mr, m, &ad)) || (s = hn_adapter_set_base(ad, &m->gguf))) goto out;
+    if ((s = method_export(&mr, m, &ad))) goto out; // with the base record
     size_t n = strlen(c->output_dir) + 32;
     if (!(path = hn_alloc(n, "a path"))) {
         s = HN_ERR_NOMEM;
@@ -305,7 +370,8 @@ static int run(const hn_train_config *c) {
     if ((s = hn_peft_write(ad, path, m->hp.n_head, m->hp.n_head_kv))) goto out;
     snprintf(path, n, "%s/adapter.gguf", c->output_dir);
     if ((s = hn_lora_gguf_write(ad, path))) goto out;
-    fprintf(stderr, "adapter: %s/adapter/ (PEFT) and %s\n", c->output_dir, path);
+    fprintf(stderr, "adapter: %s/adapter/ (PEFT) and %s; metrics: %s/metrics.jsonl\n", c->output_dir, path,
+            c->output_dir);
     rc = 0;
 out:
     if (s) rc = cli_fail();
