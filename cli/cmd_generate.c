@@ -1,6 +1,7 @@
 // cli/cmd_generate.c — `hone generate` (continue a prompt, streamed) and `hone chat` (an interactive conversation
 // kept in the KV cache: each turn appends only its new text).
 #define _GNU_SOURCE // getline
+#include "cli/adapters.h"
 #include "cli/cli.h"
 #include "model/sample.h"
 
@@ -18,6 +19,7 @@ typedef struct {
     const char *stop[MAX_STOP];
     int n_stop;
     hn_sampler_params sp;
+    cli_adapters ca;
 } gen_opts;
 
 static const char *gen_usage =
@@ -37,7 +39,8 @@ static const char *gen_usage =
     "      --system TEXT       system prompt for --chat and chat (default: the template's own)\n"
     "      --exact             fp32 reference path (dequantized weights, fp32 activations)\n"
     "      --ctx N             context size in tokens (default: what the run needs, at most the model's)\n"
-    "      --threads N         threads (default: physical cores)\n"
+    "      --threads N         threads (default: physical cores)\n";
+static const char *gen_usage_tail =
     "generate streams the text to stdout; its last line on stderr is `prompt: X tok/s, decode: Y tok/s`.\n"
     "chat reads one user message a line from stdin, until end of input or /exit.\n";
 
@@ -46,6 +49,8 @@ static int parse(int argc, char **argv, gen_opts *o, bool is_chat) {
     *o = (gen_opts){.n_predict = is_chat ? -1 : 128, .sp = hn_sampler_default_params()};
     if (cli_wants_help(argc, argv)) {
         fputs(gen_usage, stdout);
+        fputs(cli_adapters_usage, stdout);
+        fputs(gen_usage_tail, stdout);
         return 0;
     }
     for (int i = 1; i < argc; i++) {
@@ -72,6 +77,8 @@ static int parse(int argc, char **argv, gen_opts *o, bool is_chat) {
             o->chat = true;
         } else if (cli_flag_bool(argv, i, NULL, "--exact")) {
             o->exact = true;
+        } else if (cli_adapters_flag(&o->ca, argc, argv, &i, &err)) {
+            if (err) return 2;
         } else {
             return cli_usage_error("%s: unknown argument '%s' (hone %s --help)", argv[0], argv[i], argv[0]);
         }
@@ -86,10 +93,11 @@ static int parse(int argc, char **argv, gen_opts *o, bool is_chat) {
     return -1;
 }
 
-static hn_status load(const gen_opts *o, hn_model **m) {
+static hn_status load(gen_opts *o, hn_model **m) {
     hn_model_params mp = hn_model_default_params();
     mp.mm_mode = o->exact ? HN_MM_EXACT : HN_MM_FAST;
-    return hn_model_load(m, o->model, &mp);
+    hn_status s = hn_model_load(m, o->model, &mp);
+    return s ? s : cli_adapters_attach(&o->ca, *m);
 }
 
 static bool to_stdout(const char *text, size_t len, void *user) {
@@ -119,7 +127,10 @@ static int default_ctx(const hn_model *m, int64_t need) {
 int cmd_generate(int argc, char **argv) {
     gen_opts o;
     int rc = parse(argc, argv, &o, false);
-    if (rc >= 0) return rc;
+    if (rc >= 0) {
+        cli_adapters_deinit(&o.ca);
+        return rc;
+    }
     hn_model *m = NULL;
     hn_kv_cache *kv = NULL;
     hn_sampler *s = NULL;
@@ -156,6 +167,7 @@ out:
     free(text);
     hn_sampler_destroy(s);
     hn_kv_cache_destroy(kv);
+    cli_adapters_deinit(&o.ca);
     hn_model_destroy(m);
     return rc;
 }
@@ -208,7 +220,10 @@ static bool conv_add(conversation *c, const char *role, const char *content) {
 int cmd_chat(int argc, char **argv) {
     gen_opts o;
     int rc = parse(argc, argv, &o, true);
-    if (rc >= 0) return rc;
+    if (rc >= 0) {
+        cli_adapters_deinit(&o.ca);
+        return rc;
+    }
     hn_model *m = NULL;
     hn_kv_cache *kv = NULL;
     hn_sampler *s = NULL;
@@ -281,6 +296,7 @@ out:
     free(ids);
     hn_sampler_destroy(s);
     hn_kv_cache_destroy(kv);
+    cli_adapters_deinit(&o.ca);
     hn_model_destroy(m);
     return rc;
 }

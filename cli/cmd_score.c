@@ -1,5 +1,6 @@
 // cli/cmd_score.c — `hone score`: the log-probability of every token of a text given the ones before it, and the
 // perplexity exp(-mean logprob) over the tokens that have a prediction (all but the first).
+#include "cli/adapters.h"
 #include "cli/cli.h"
 #include "model/model.h"
 
@@ -9,7 +10,7 @@
 #include <string.h>
 
 static const char *score_usage =
-    "usage: hone score -m MODEL [--data FILE | TEXT] [--json] [--exact] [--ctx N] [--threads N]\n\n"
+    "usage: hone score -m MODEL [--data FILE | TEXT] [--adapter P]... [--json] [--exact] [--ctx N] [--threads N]\n\n"
     "  -m, --model MODEL  GGUF file or pulled model name\n"
     "      --data FILE    score the contents of FILE (otherwise TEXT)\n"
     "      --json         one object per token {\"id\", \"piece\", \"logprob\"} (the first token's logprob is null),\n"
@@ -74,28 +75,35 @@ static void json_str(FILE *f, const unsigned char *s, int n) {
 int cmd_score(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) {
         fputs(score_usage, stdout);
+        fputs(cli_adapters_usage, stdout);
         return 0;
     }
     const char *model = NULL, *data = NULL, *text = NULL;
     bool json = false, exact = false;
-    int n_ctx = 0;
-    for (int i = 1; i < argc; i++) {
+    int n_ctx = 0, rc = -1;
+    cli_adapters ca = {0};
+    for (int i = 1; i < argc && rc < 0; i++) {
         bool err = false;
         if (cli_flag_str(argc, argv, &i, "-m", "--model", &model, &err) ||
             cli_flag_str(argc, argv, &i, NULL, "--data", &data, &err) ||
-            cli_flag_int(argc, argv, &i, NULL, "--ctx", &n_ctx, &err) || cli_flag_threads(argc, argv, &i, &err)) {
-            if (err) return 2;
+            cli_flag_int(argc, argv, &i, NULL, "--ctx", &n_ctx, &err) || cli_flag_threads(argc, argv, &i, &err) ||
+            cli_adapters_flag(&ca, argc, argv, &i, &err)) {
+            if (err) rc = 2;
         } else if (cli_flag_bool(argv, i, NULL, "--json")) json = true;
         else if (cli_flag_bool(argv, i, NULL, "--exact")) exact = true;
-        else if (argv[i][0] == '-' && argv[i][1]) return cli_usage_error("score: unknown flag '%s' (hone score --help)", argv[i]);
-        else if (text) return cli_usage_error("score: one TEXT only (got '%s' too); quote it", argv[i]);
+        else if (argv[i][0] == '-' && argv[i][1]) rc = cli_usage_error("score: unknown flag '%s' (hone score --help)", argv[i]);
+        else if (text) rc = cli_usage_error("score: one TEXT only (got '%s' too); quote it", argv[i]);
         else text = argv[i];
     }
-    if (!model) return cli_usage_error("score: -m MODEL is required (hone score --help)");
-    if (!data == !text) return cli_usage_error("score: give either --data FILE or TEXT (hone score --help)");
-    if (n_ctx < 0) return cli_usage_error("--ctx expects a positive count, got %d", n_ctx);
+    if (rc < 0 && !model) rc = cli_usage_error("score: -m MODEL is required (hone score --help)");
+    if (rc < 0 && !data == !text) rc = cli_usage_error("score: give either --data FILE or TEXT (hone score --help)");
+    if (rc < 0 && n_ctx < 0) rc = cli_usage_error("--ctx expects a positive count, got %d", n_ctx);
+    if (rc >= 0) {
+        cli_adapters_deinit(&ca);
+        return rc;
+    }
 
-    int rc = 1;
+    rc = 1;
     char *buf = NULL;
     int32_t *ids = NULL;
     int64_t n = 0;
@@ -105,7 +113,7 @@ int cmd_score(int argc, char **argv) {
     if (data && !(buf = read_file(data))) goto fail;
     hn_model_params mp = hn_model_default_params();
     mp.mm_mode = exact ? HN_MM_EXACT : HN_MM_FAST;
-    if (hn_model_load(&m, model, &mp)) goto fail;
+    if (hn_model_load(&m, model, &mp) || cli_adapters_attach(&ca, m)) goto fail;
     if (hn_tokenizer_encode(m->tok, data ? buf : text, -1, HN_TOK_SPECIAL | HN_TOK_ADD_BOS, &ids, &n)) goto fail;
     if (n < 2) {
         rc = cli_usage_error("score: the text has %lld token(s); at least 2 are needed", (long long)n);
@@ -163,6 +171,7 @@ out:
     free(buf);
     free(ids);
     hn_kv_cache_destroy(kv);
+    cli_adapters_deinit(&ca);
     hn_model_destroy(m);
     return rc;
 }
