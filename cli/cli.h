@@ -13,6 +13,7 @@ int cmd_chat(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 
 // Prints "hone: MESSAGE" (the library's last message) on stderr and returns 1.
 int cli_fail(void);

@@ -19,6 +19,7 @@ static const command commands[] = {
     {"score", cmd_score, "log-probability of every token of a text, and its perplexity"},
     {"quantize", cmd_quantize, "rewrite a GGUF with another weight type"},
     {"train", cmd_train, "fine-tune a model from a recipe or flags (LoRA or full)"},
+    {"merge", cmd_merge, "fold LoRA adapters into a model's weights, writing a new GGUF"},
 };
 
 static void usage(FILE *f) {
