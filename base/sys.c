@@ -10,9 +10,6 @@
 #include <omp.h>
 #endif
 
-// OpenBLAS's own thread count; declared here so that hone builds against any BLAS (a missing symbol is weak).
-void openblas_set_num_threads(int n) __attribute__((weak));
-
 static int g_threads;
 
 int hn_physical_cores(void) {
@@ -48,8 +45,7 @@ void hn_threads_set(int n) {
 #ifdef _OPENMP
     omp_set_num_threads(n);
 #endif
-    // hone calls BLAS from one thread at a time (outside its own parallel regions), so BLAS may use all n.
-    if (openblas_set_num_threads) openblas_set_num_threads(n);
+    // BLAS gets these threads too: tensor/blas.c runs OpenBLAS on one thread per OpenMP team member.
 }
 
 int hn_threads_get(void) {

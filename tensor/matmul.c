@@ -1,24 +1,26 @@
 // tensor/matmul.c — y (T, N) = x (T, K) · W^T for a weight of any dtype, and embedding-row lookup.
 //
-// Three ways to compute it:
-//   - F32 weights in FAST mode: OpenBLAS sgemm / sgemv on W as it is. (OpenBLAS's result depends on its thread
-//     count, so EXACT takes the panel path for F32 too.)
-//   - panels (EXACT, and FAST for long inputs): each thread dequantizes a panel of HN_PANEL weight rows to fp32
-//     (transposed) and multiplies it with all of x by a register-blocked fp32 kernel (kernels.h). Every output is
-//     one in-order sum over k, so the result does not depend on the thread count, the panel or T. (OpenBLAS is not
-//     used here: the Debian build does not know recent Xeons and falls back to SSE3 kernels, 4x slower.)
+// The ways to compute it:
+//   - F32 weights in FAST mode: OpenBLAS sgemm / sgemv on W as it is (tensor/blas.h). (OpenBLAS's result depends
+//     on the thread count, so EXACT takes the panel path for F32 too.)
+//   - panels (EXACT): each thread dequantizes a panel of HN_PANEL weight rows to fp32 (transposed) and multiplies
+//     it with all of x by a register-blocked fp32 kernel (kernels.h). Every output is one in-order sum over k, so
+//     the result does not depend on the thread count, the panel or T.
+//   - blas tiles (FAST for long inputs, the prompt): each thread dequantizes a tile of up to HN_MM_BLAS_ROWS weight
+//     rows and multiplies x by it with a one-thread OpenBLAS sgemm (tensor/blas.c loads the AVX-512 kernels;
+//     ~2x the panel kernel per thread). Repeatable for a given thread count.
 //   - mv (FAST for short inputs, the decode step; the default): x stays fp32, each weight block is dequantized in
 //     registers and multiplied by FMA (kernels.h, hn_mv_fn); threads split the rows.
 //   - dot (FAST_Q8 for short inputs, or FAST with HONE_FAST_ACT=q8): x is converted once to the weight's
 //     vec_dot_type (8-bit blocks for quantized weights), then each (row, token) pair is one integer SIMD dot
 //     product; threads split the rows. Faster per element, but SmolLM2's outlier activations make 8-bit blocks
 //     coarse: it misses DESIGN.md 7's fast-path row (see tests/test_model.c).
-// OpenMP and BLAS never run at once (BLAS is called outside parallel regions), so together they never use more
-// than hn_threads_get() threads. Scratch belongs to the calling thread and only grows, so a steady decode loop allocates nothing.
+// OpenBLAS runs on one thread inside hone's OpenMP teams (tensor/blas.c), so together they never use more than
+// hn_threads_get() threads. Scratch belongs to the calling thread and only grows, so a steady decode loop allocates nothing.
+#include "tensor/blas.h"
 #include "tensor/kernels.h"
 #include "tensor/ops.h"
 
-#include <cblas.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,11 +88,44 @@ static hn_status mm_check(const float *y, const float *x, const hn_tensor *w, in
 
 static void mm_f32(float *y, const float *x, const hn_tensor *w, int64_t T) {
     const int64_t K = w->ne[0], N = w->ne[1];
-    if (T == 1)
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)N, (int)K, 1.0f, w->data, (int)K, x, 1, 0.0f, y, 1);
-    else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)N, (int)K, 1.0f, x, (int)K, w->data, (int)K,
-                    0.0f, y, (int)N);
+    hn_sgemm(false, true, T, N, K, 1.0f, x, K, w->data, K, 0.0f, y, N);
+}
+
+// Weight rows a thread dequantizes for one sgemm in the blas-tile path. The tile width is chosen so that every
+// team member gets the same number of tiles (576 rows, 2 threads: 6 tiles of 96).
+#define HN_MM_BLAS_ROWS 128
+
+static hn_status mm_blas(float *y, const float *x, const hn_tensor *w, int64_t T, size_t row_bytes) {
+    const int64_t K = w->ne[0], N = w->ne[1];
+    const hn_type_traits *tt = hn_type_traits_of(w->type);
+    const uint8_t *wd = w->data;
+    mm_scratch *s = &g_scratch;
+    int nth = hn_threads_get() > HN_MM_MAX_THREADS ? HN_MM_MAX_THREADS : hn_threads_get();
+    int64_t ntiles = (N + (int64_t)nth * HN_MM_BLAS_ROWS - 1) / ((int64_t)nth * HN_MM_BLAS_ROWS) * nth;
+    int64_t width = ((N + ntiles - 1) / ntiles + 15) / 16 * 16; // whole cache lines of y per tile
+    ntiles = (N + width - 1) / width;
+    if (nth > ntiles) nth = (int)ntiles;
+    bool failed = false;
+#pragma omp parallel num_threads(nth)
+    {
+        int ith = 0, nt = 1;
+#ifdef _OPENMP
+        ith = omp_get_thread_num();
+        nt = omp_get_num_threads();
+#endif
+        mm_thread_scratch *ts = &s->th[ith];
+        if (!grow((void **)&ts->row, &ts->row_cap, (size_t)K * width * sizeof(float), "matmul weight rows")) {
+#pragma omp atomic write
+            failed = true;
+        } else {
+            for (int64_t i = ith; i < ntiles; i += nt) {
+                int64_t n0 = i * width, nr = N - n0 < width ? N - n0 : width;
+                for (int64_t r = 0; r < nr; r++) tt->to_f32(wd + (size_t)(n0 + r) * row_bytes, ts->row + r * K, K);
+                hn_sgemm(false, true, T, nr, K, 1.0f, x, K, ts->row, K, 0.0f, y + n0, N); // (T, nr), one thread
+            }
+        }
+    }
+    return failed ? HN_ERR_NOMEM : HN_OK;
 }
 
 static hn_status mm_tiles(float *y, const float *x, const hn_tensor *w, int64_t T, size_t row_bytes) {
@@ -246,7 +281,7 @@ hn_status hn_matmul(float *y, const float *x, const hn_tensor *w, int64_t T, hn_
         hn_mv_fn mv = mode == HN_MM_FAST_Q8 || g_fast_q8 ? NULL : hn_mv_fn_active(w->type);
         return mv ? mm_mv(y, x, w, T, row_bytes, mv) : mm_dot(y, x, w, T, row_bytes);
     }
-    return mm_tiles(y, x, w, T, row_bytes);
+    return mm_blas(y, x, w, T, row_bytes);
 }
 
 void hn_get_row(const hn_tensor *w, int64_t r, float *dst) {
