@@ -1,7 +1,7 @@
 // bench/bench_lora_step.c — forward + backward speed of one LoRA SFT step on SmolLM2-135M (not a test; not built
 // by CMake): LoRA r=16 on all linear layers, batch B rows of T tokens, every token in the loss, EXACT path.
 //
-//   gcc -O2 -fopenmp -I. bench/bench_lora_step.c build/libhone.a -lopenblas -lpcre2-8 -ljansson -lyaml -lm \
+//   gcc -O2 -fopenmp -I. bench/bench_lora_step.c build/libhone.a -ldl -lpcre2-8 -ljansson -lyaml -lm \
 //       -o /tmp/bench_lora_step
 //   /tmp/bench_lora_step [B T steps threads checkpoint]      (default: 4 512 3 2 0)
 #include "adapt/lora.h"

@@ -1,6 +1,6 @@
 // bench/bench_matmul.c — hn_matmul speed on SmolLM2-135M's shapes (not a test; not built by CMake).
 //
-//   gcc -O2 -fopenmp -I. bench/bench_matmul.c build/libhone.a -lopenblas -lpcre2-8 -lm -o /tmp/bench_matmul
+//   gcc -O2 -fopenmp -I. bench/bench_matmul.c build/libhone.a -ldl -lpcre2-8 -lm -o /tmp/bench_matmul
 //   /tmp/bench_matmul [threads...]          (default: 1 2)
 //   BENCH_T=1,4 /tmp/bench_matmul 1          (token counts; default 1,4,15,512)
 //
