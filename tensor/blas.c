@@ -62,7 +62,16 @@ static void blas_load(void) {
     if (off && (!strcmp(off, "off") || !strcmp(off, "0"))) return;
     const char *want = cpu_coretype();
     const char *have = getenv("OPENBLAS_CORETYPE");
-    if (want && (!have || !*have)) setenv("OPENBLAS_CORETYPE", want, 1);
+    bool chose = want && (!have || !*have);
+    void *early = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_NOLOAD);
+    if (early) {
+        if (chose)
+            hn_warn("blas: libopenblas.so.0 was loaded before hone could choose its kernels (is the program linked "
+                    "with -lopenblas? link -ldl instead); it runs what it picked itself");
+        dlclose(early);
+        chose = false;
+    }
+    if (chose) setenv("OPENBLAS_CORETYPE", want, 1);
     void *lib = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
     if (!lib) lib = dlopen("libopenblas.so", RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
