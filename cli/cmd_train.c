@@ -151,7 +151,7 @@ static hn_status apply(hn_train_config *c, int argc, char **argv) {
 
 // The method's side of a run: the trainable tensors and loss (an hn_objective over the model) and, at the end, the
 // trained adapter. LoRA attaches to the model's linear layers (adapt/lora.h) and the LM objective trains its
-// tensors through the frozen weights, whatever their type, on the fp32 path.
+// tensors through the frozen weights, whatever their type, with fp32 activations and gradients.
 typedef struct {
     hn_objective obj;
     hn_lora *lora;
@@ -176,8 +176,7 @@ static hn_status method_init(method_run *mr, hn_model *m, const hn_train_config 
                                         c->lora.target_modules.n, &lc.targets);
     if (s || (s = hn_lora_attach_new(&mr->lora, m, &lc))) return s;
     hn_lm_params lp = hn_lm_default_params();
-    lp.checkpoint = c->grad_checkpointing;
-    lp.mm = HN_MM_EXACT;
+    lp.checkpoint = c->grad_checkpointing; // lp.mm: the objective's default (fp32 products, repeatable per thread count)
     // Dropout draws from its own stream so that the data order (seeded by c->seed) and A's init stay unchanged.
     lp.seed = (uint64_t)c->seed ^ 0x9e3779b97f4a7c15ull;
     if ((s = hn_lm_objective_init(&mr->obj, m, hn_lora_params(mr->lora), &lp))) return s;
