@@ -85,8 +85,8 @@ static float *run_all(hn_model *m, const int32_t *ids, int T) {
     return out;
 }
 
-// The same logits (T, V), one token at a time: the decode path, where FAST mode runs its 8-bit dot products (longer
-// batches go through the same fp32 tiles as EXACT).
+// The same logits (T, V), one token at a time: the decode path, where FAST mode runs its fp32-activation decode
+// kernels and FAST_Q8 its 8-bit dot products (longer batches go through the same fp32 tiles as EXACT).
 static float *run_steps(hn_model *m, const int32_t *ids, int T) {
     hn_kv_cache *kv = hn_kv_cache_create(m, T);
     float *lg = NULL, *out = malloc((size_t)T * m->hp.n_vocab * sizeof *out);
@@ -115,11 +115,29 @@ static double kl_div(const float *a, const float *b, int n) {
     return kl;
 }
 
+typedef struct {
+    int agree, n;
+    double kl_sum;
+} fast_stats;
+
+static void fast_compare(const float *ex, const float *fa, int T, int V, fast_stats *st) {
+    for (int t = 0; t < T; t++) {
+        const float *row = ex + (size_t)t * V, *frow = fa + (size_t)t * V;
+        int am = argmax(row, V);
+        st->agree += argmax(frow, V) == am;
+        double klv = kl_div(row, frow, V);
+        st->kl_sum += klv;
+        if (getenv("XKL")) printf("KL %d %.5f %s\n", t, klv, argmax(frow, V) == am ? "" : "FLIP");
+        st->n++;
+    }
+}
+
 static void test_golden(hn_model *m, const ref_data *ref, bool sanitized) {
     const int V = m->hp.n_vocab, K = ref->K;
     CHECK(ref->n_vocab == V, "reference vocabulary %d, model %d", ref->n_vocab, V);
-    double max_diff = 0, kl_sum = 0;
-    int n_pos = 0, n_agree = 0, n_fast_agree = 0;
+    double max_diff = 0;
+    int n_pos = 0, n_agree = 0;
+    fast_stats fs = {0}, qs = {0};
     for (int pi = 0; pi < ref->n_prompts; pi++) {
         const ref_prompt *p = &ref->p[pi];
         int32_t *ids;
@@ -136,14 +154,16 @@ static void test_golden(hn_model *m, const ref_data *ref, bool sanitized) {
         float *ex = run_all(m, p->ids, T);
         m->mm_mode = HN_MM_FAST;
         float *fa = run_steps(m, p->ids, T);
-        CHECK(ex && fa, "forward of prompt %d", pi);
-        if (!ex || !fa) {
-            free(ex), free(fa);
+        m->mm_mode = HN_MM_FAST_Q8;
+        float *fq = run_steps(m, p->ids, T);
+        CHECK(ex && fa && fq, "forward of prompt %d", pi);
+        if (!ex || !fa || !fq) {
+            free(ex), free(fa), free(fq);
             continue;
         }
         double pmax = 0;
         for (int t = 0; t < T; t++) {
-            const float *row = ex + (size_t)t * V, *frow = fa + (size_t)t * V;
+            const float *row = ex + (size_t)t * V;
             int am = argmax(row, V);
             // A near-tie in the reference may flip by rounding; count it only when the top two are apart.
             float gap = p->top_v[t * K] - p->top_v[t * K + 1];
@@ -154,33 +174,37 @@ static void test_golden(hn_model *m, const ref_data *ref, bool sanitized) {
                 double d = fabs(row[p->top_i[t * K + k]] - p->top_v[t * K + k]);
                 pmax = d > pmax ? d : pmax;
             }
-            n_fast_agree += argmax(frow, V) == am;
-            double klv = kl_div(row, frow, V);
-            kl_sum += klv;
-            if (getenv("XKL")) printf("KL %d %d %.5f %s\n", pi, t, klv, argmax(frow, V) == am ? "" : "FLIP");
             n_pos++;
         }
+        fast_compare(ex, fa, T, V, &fs);
+        fast_compare(ex, fq, T, V, &qs);
         printf("prompt %d (%d positions): exact vs transformers max abs diff on top-%d logits %.3g\n", pi, T, K, pmax);
         max_diff = pmax > max_diff ? pmax : max_diff;
-        free(ex), free(fa);
+        free(ex), free(fa), free(fq);
     }
-    double kl_mean = kl_sum / (n_pos ? n_pos : 1), fast_frac = (double)n_fast_agree / (n_pos ? n_pos : 1);
+    int np = n_pos ? n_pos : 1;
+    double f_frac = (double)fs.agree / np, f_kl = fs.kl_sum / np, q_frac = (double)qs.agree / np, q_kl = qs.kl_sum / np;
     printf("exact vs transformers: argmax agrees at %d/%d positions, max abs diff %.3g (bound %g)\n", n_agree, n_pos,
            max_diff, EXACT_TOP20_BOUND);
-    printf("fast (decode, 8-bit activations) vs exact: argmax agrees at %.2f%% of %d positions, mean KL %.3g\n",
-           100 * fast_frac, n_pos, kl_mean);
+    printf("fast (decode, fp32 activations) vs exact: argmax agrees at %.2f%% of %d positions, mean KL %.3g\n",
+           100 * f_frac, n_pos, f_kl);
+    printf("fast_q8 (decode, 8-bit activations) vs exact: argmax agrees at %.2f%% of %d positions, mean KL %.3g\n",
+           100 * q_frac, n_pos, q_kl);
     CHECK(max_diff <= EXACT_TOP20_BOUND, "exact path max abs diff %g > %g", max_diff, EXACT_TOP20_BOUND);
-    // DEVIATION from DESIGN.md section 7 (>= 99%, mean KL <= 1e-3), reported to the lead: on these prompts the 8-bit
-    // activation scheme itself misses that row. Simulating it with the reference quantizers (activations rounded to
-    // Q8_1/Q8_0 by from_f32, then the fp32 matmul) gives 97.4% and KL 3.4e-3; the SIMD kernels give 97.0-97.8%
-    // and KL 2.9e-3-3.0e-3 (the flips are near-ties, so the count moves with kernel details), i.e. they are
-    // faithful to the scheme. The bounds below are the observed values with a margin; a broken kernel gives
-    // KL > 1e-1.
+    // FAST: DESIGN.md section 7's row (>= 99% same argmax, mean KL <= 1e-3). Observed: 100%, KL ~3e-11 (the decode
+    // kernels differ from EXACT only by summation order), so this also holds on the sanitizers' short inputs.
+    CHECK(f_frac >= 0.99, "fast path argmax agreement %.4f < 0.99", f_frac);
+    CHECK(f_kl <= 1e-3, "fast path mean KL %g > 1e-3", f_kl);
+    // FAST_Q8 (the 8-bit activation scheme, an option: HN_MM_FAST_Q8 or HONE_FAST_ACT=q8) has its own, looser bound:
+    // it misses DESIGN.md 7's row on SmolLM2 by the scheme itself (outlier dimensions up to ~25x the typical value
+    // after RMSNorm make a 32-block's 8-bit step coarse). Simulated with the reference quantizers it gives 97.4% and
+    // KL 3.4e-3; the SIMD kernels 97.0-97.8% and KL 2.9e-3-3.0e-3 (the flips are near-ties). Bounds: those with a
+    // margin; a broken kernel gives KL > 1e-1.
     if (!sanitized) {
-        CHECK(fast_frac >= 0.95, "fast path argmax agreement %.4f < 0.95", fast_frac);
-        CHECK(kl_mean <= 5e-3, "fast path mean KL %g > 5e-3", kl_mean);
+        CHECK(q_frac >= 0.95, "fast_q8 path argmax agreement %.4f < 0.95", q_frac);
+        CHECK(q_kl <= 5e-3, "fast_q8 path mean KL %g > 5e-3", q_kl);
     } else
-        CHECK(kl_mean <= 2e-2, "fast path mean KL %g > 2e-2 (short inputs)", kl_mean);
+        CHECK(q_kl <= 2e-2, "fast_q8 path mean KL %g > 2e-2 (short inputs)", q_kl);
 }
 
 // One pass over the prompt, token-by-token decoding and two split passes must give the same last logits.
