@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# --adapter on generate, chat and score (SmolLM2): a small adapter trained here (2 steps at a high learning rate, so
+# that it visibly changes greedy text) applies the same from its PEFT directory, its LoRA GGUF, its run directory
+# and as NAME=PATH:SCALE; scale 0 gives the base's text; two adapters at once add up (one at scale 2 scores the
+# same); --use picks one; a model with other weights is refused unless --allow-other-base; a missing path, a
+# directory without an adapter and malformed specs are named in one line.
+set -u
+fail=0; pass=0
+check() { if eval "$2"; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAILED: $1" >&2; fi; }
+one_line() { [ -n "$1" ] && [ "$(wc -l <<<"$1")" -eq 1 ]; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+src=${HONE_SRC:-$PWD}
+model=$("$HONE" pull smollm2-135m-instruct 2>/dev/null | tail -1)
+if [ ! -f "$model" ]; then echo "skip: smollm2-135m-instruct is not in the cache (hone pull smollm2-135m-instruct)"; exit 77; fi
+
+head -4 "$src/tests/data/sft_zorbia.jsonl" >"$tmp/d.jsonl"
+"$HONE" train -m "$model" --data "$tmp/d.jsonl" -o "$tmp/run" --max-steps 2 --lr 1e-2 --batch 2 --max-len 48 \
+  --rank 4 --seed 5 --threads 2 2>"$tmp/train.err"; rc=$?
+check "a 2-step adapter trains" '[ $rc -eq 0 ] && [ -f "$tmp/run/adapter.gguf" ] && [ -f "$tmp/run/adapter/adapter_config.json" ]'
+[ $rc -eq 0 ] || { cat "$tmp/train.err" >&2; echo "$pass passed, $fail failed"; exit 1; }
+
+gen() { "$HONE" generate -m "$model" -p "The capital of Zorbia is" --temp 0 -n 10 --threads 2 "$@" 2>"$tmp/gen.err"; }
+base=$(gen); rc_base=$?
+peft=$(gen --adapter "$tmp/run/adapter"); rc=$?
+check "generate --adapter PEFT_DIR" '[ $rc_base -eq 0 ] && [ $rc -eq 0 ] &&
+  grep -q "^adapter run: $tmp/run/adapter (r 4, alpha 16, 60 modules, scale 4 x 1)$" "$tmp/gen.err"'
+check "the adapter changes the greedy text" '[ -n "$peft" ] && [ "$peft" != "$base" ]'
+out=$(gen --adapter "$tmp/run/adapter.gguf"); rc=$?
+check "a LoRA GGUF gives the PEFT directory's text" '[ $rc -eq 0 ] && [ "$out" = "$peft" ]'
+out=$(gen --lora "$tmp/run"); rc=$?
+check "a run directory (alias --lora)" '[ $rc -eq 0 ] && [ "$out" = "$peft" ]'
+out=$(gen --adapter "z=$tmp/run/adapter.gguf:1"); rc=$?
+check "NAME=PATH:SCALE" '[ $rc -eq 0 ] && [ "$out" = "$peft" ] && grep -q "^adapter z: $tmp/run/adapter.gguf (" "$tmp/gen.err"'
+out=$(gen --adapter "z=$tmp/run/adapter:0"); rc=$?
+check "scale 0 gives the base text" '[ $rc -eq 0 ] && [ "$out" = "$base" ]'
+out=$(gen --adapter "a=$tmp/run" --adapter "b=$tmp/run/adapter.gguf:0" --use b); rc=$?
+check "--use picks one adapter (here the one at scale 0)" '[ $rc -eq 0 ] && [ "$out" = "$base" ] &&
+  grep -q "not applied (--use)" "$tmp/gen.err"'
+
+# Two adapters at once add: the same adapter twice scores as it does once at scale 2.
+ppl() { "$HONE" score -m "$model" --json --threads 2 "$@" "The capital of Zorbia is Quillton." 2>"$tmp/score.err" |
+  sed -n 's/^{"perplexity": \([^,]*\),.*/\1/p'; }
+p_base=$(ppl); p_two=$(ppl --adapter "a=$tmp/run" --adapter "b=$tmp/run"); p_x2=$(ppl --adapter "$tmp/run:2")
+check "score: two adapters add up to one at scale 2 ($p_two vs $p_x2; base $p_base)" '[ -n "$p_two" ] && [ -n "$p_x2" ] &&
+  awk -v a="$p_two" -v b="$p_x2" -v c="$p_base" "BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-4 * b && a != c) }"'
+
+out=$(printf 'What is the capital of Zorbia?\n' | "$HONE" chat -m "$model" --temp 0 -n 8 --threads 2 \
+  --adapter "$tmp/run" 2>"$tmp/chat.err"); rc=$?
+check "chat --adapter" '[ $rc -eq 0 ] && [ -n "$out" ] && grep -q "^adapter run: " "$tmp/chat.err"'
+
+# Another base: the same model requantized has other weights.
+"$HONE" quantize "$model" -o "$tmp/q8.gguf" --type q8_0 --threads 2 2>/dev/null
+err=$("$HONE" generate -m "$tmp/q8.gguf" -p hi -n 1 --adapter "$tmp/run" 2>&1 >/dev/null); rc=$?
+check "a model with other weights is refused, naming the flag" '[ $rc -eq 1 ] && one_line "$err" &&
+  grep -q "other weights" <<<"$err" && grep -q -- "--allow-other-base" <<<"$err"'
+err=$("$HONE" generate -m "$tmp/q8.gguf" -p hi -n 1 --adapter "$tmp/run" --allow-other-base 2>&1 >/dev/null); rc=$?
+check "--allow-other-base applies it with a warning" '[ $rc -eq 0 ] && grep -q "warning: .*applying it anyway" <<<"$err"'
+
+err=$("$HONE" generate -m "$model" -p hi -n 1 --adapter "$tmp/nope" 2>&1 >/dev/null); rc=$?
+check "a missing path is named" '[ $rc -eq 1 ] && one_line "$err" && grep -q "$tmp/nope: No such file or directory" <<<"$err"'
+mkdir "$tmp/empty"
+err=$("$HONE" score -m "$model" --adapter "$tmp/empty" "hello world" 2>&1 >/dev/null); rc=$?
+check "a directory without an adapter is named" '[ $rc -eq 1 ] && one_line "$err" &&
+  grep -q "$tmp/empty: a directory with neither adapter_config.json" <<<"$err"'
+err=$("$HONE" generate -m "$model" -p hi --adapter "=x" 2>&1 >/dev/null); rc=$?
+check "an empty NAME is a usage error" '[ $rc -eq 2 ] && one_line "$err" && grep -q "empty NAME" <<<"$err"'
+err=$("$HONE" generate -m "$model" -p hi --adapter "a=$tmp/run" --adapter "a=$tmp/run" 2>&1 >/dev/null); rc=$?
+check "a name given twice is a usage error" '[ $rc -eq 2 ] && grep -q "name .a. is taken" <<<"$err"'
+err=$("$HONE" generate -m "$model" -p hi -n 1 --adapter "a=$tmp/run" --use b 2>&1 >/dev/null); rc=$?
+check "--use with an unknown name lists the names" '[ $rc -eq 1 ] && grep -q "use b: no adapter of that name (given: a)" <<<"$err"'
+"$HONE" generate --help | grep -q -- "--adapter \[NAME=\]PATH\[:SCALE\]"; rc=$?
+check "generate --help lists --adapter" '[ $rc -eq 0 ]'
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
