@@ -41,3 +41,8 @@ bench: pull
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
+
+# LoRA SFT speed and peak memory beside PyTorch + PEFT (PYTHON= names a Python with torch and peft).
+.PHONY: bench-train
+bench-train: build
+	@bash bench/train_bench.sh $(BUILD)
