@@ -1,8 +1,9 @@
 // bench/bench_train.c — hone's side of `make bench-train` (bench/train_bench.sh builds it against libhone.a): LoRA
 // SFT steps on a GGUF model, timed. LoRA r=16, alpha 32, all linear layers, dropout 0; the LM objective over the
 // frozen base as stored (Q4_1 for the pulled SmolLM2 file: the input gradient goes through the quantized weights),
-// fp32 activations, the objective's default products (as `hone train`: fp32 GEMMs through OpenBLAS); AdamW (lr 1e-4, torch's defaults otherwise), clipping at 1.0. One warm-up step,
-// then STEPS timed steps on the same batch: B rows of T tokens, every token but the first of a row in the loss.
+// fp32 activations, the objective's default products (as `hone train`: fp32 GEMMs through OpenBLAS); AdamW (lr
+// 1e-4, torch's defaults otherwise), clipping at 1.0. One warm-up step, then STEPS timed steps on the same batch:
+// B rows of T tokens, every token but the first of a row in the loss.
 // The token ids come from the LCG that bench/train_bench_peft.py uses too, so both sides train on the same batch.
 //
 //   bench_train MODEL.gguf [B T STEPS THREADS CHECKPOINT]      (default 4 512 3 2 0; CHECKPOINT 1: per-block

@@ -88,8 +88,8 @@ def main():
     recs = [record(base)]
 
     # (a) PEFT's adapter.
-    cfg = LoraConfig(r=R, lora_alpha=ALPHA, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-                     layers_to_transform=LAYERS,
+    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    cfg = LoraConfig(r=R, lora_alpha=ALPHA, target_modules=targets, layers_to_transform=LAYERS,
                      lora_dropout=0.0, bias="none", task_type="CAUSAL_LM")
     pm = get_peft_model(model, cfg)
     g = torch.Generator().manual_seed(SEED + 1)
