@@ -8,7 +8,8 @@
 #   - merge --type f32, then the merged model's greedy text equals base + adapter on the fp32 path
 #   - resume: half the steps, kill -9 once the checkpoint is written, --resume: the same losses as straight through
 #   - SIGINT during a run: exit 130 and a checkpoint
-# Under HONE_SANITIZED the run is 4 steps and the behaviour checks (fact learned, held-out loss) are skipped.
+# Under HONE_SANITIZED the run is 2 steps on 6 examples and the behaviour checks (fact learned, held-out loss) are
+# skipped.
 set -u
 fail=0; pass=0
 check() { if eval "$2"; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAILED: $1" >&2; fi; }
@@ -22,10 +23,15 @@ if [ ! -f "$model" ]; then echo "skip: smollm2-135m-instruct is not in the cache
 data=$src/tests/data/sft_zorbia.jsonl
 t_start=$(date +%s)
 
-steps=16; full=1
-if [ -n "${HONE_SANITIZED:-}" ]; then steps=4; full=0; echo "HONE_SANITIZED: 4 steps, behaviour checks skipped"; fi
+steps=16; batch=2; n_gen=20; full=1
+if [ -n "${HONE_SANITIZED:-}" ]; then
+  # The sanitizer build runs unoptimised: 6 examples (2 held out), 2 steps of 1, 4 generated tokens.
+  head -6 "$data" >"$tmp/small.jsonl"; data=$tmp/small.jsonl
+  steps=2; batch=1; n_gen=4; full=0
+  echo "HONE_SANITIZED: 2 steps on 6 examples, behaviour checks skipped"
+fi
 half=$((steps / 2))
-common=(-m "$model" --data "$data" --method lora --max-steps $steps --lr 3e-3 --batch 2 --max-len 64 --seed 1
+common=(-m "$model" --data "$data" --method lora --max-steps $steps --lr 3e-3 --batch $batch --max-len 64 --seed 1
   --val-split 0.2 --eval-every $half --save-every $half --threads 2)
 # The losses of a metrics file, one a line (the timing fields differ between runs).
 losses() { sed -n 's/.*"step":\([0-9]*\),.*"loss":\([^,]*\),.*/\1 \2/p' "$1"; sed -n 's/.*"val_loss":\([^,}]*\).*/val \1/p' "$1"; }
@@ -40,7 +46,7 @@ check "bad data: one line with file:line, exit 1" '[ $rc -eq 1 ] && one_line "$e
 "$HONE" train "${common[@]}" -o "$tmp/run" 2>"$tmp/run.err"; rc=$?
 check "train exits 0" '[ $rc -eq 0 ]'
 [ $rc -eq 0 ] || { tail -5 "$tmp/run.err" >&2; echo "$pass passed, $fail failed"; exit 1; }
-check "start: trainable share, examples and tokens" 'grep -q "^training [0-9]* values (0\.[0-9]*% of the model.s [0-9]*) in 120 tensors on 16 examples, [0-9]* tokens ([0-9]* in the loss), for $steps steps into $tmp/run$" "$tmp/run.err"'
+check "start: trainable share, examples and tokens" 'grep -q "^training [0-9]* values (0\.[0-9]*% of the model.s [0-9]*) in 120 tensors on [0-9]* examples, [0-9]* tokens ([0-9]* in the loss), for $steps steps into $tmp/run$" "$tmp/run.err"'
 check "end: where the files went" 'grep -q "^adapter: $tmp/run/adapter/ (PEFT) and $tmp/run/adapter.gguf; metrics: $tmp/run/metrics.jsonl$" "$tmp/run.err"'
 losses "$tmp/run/metrics.jsonl" >"$tmp/run.losses"
 check "metrics.jsonl: one line a step with loss, lr, tokens_per_s" '[ "$(grep -c "\"tokens_per_s\":" "$tmp/run/metrics.jsonl")" -eq $steps ] &&
@@ -60,7 +66,7 @@ out=$("$HONE" info "$tmp/run/adapter.gguf" 2>&1); rc=$?
 check "hone info reads the adapter GGUF" '[ $rc -eq 0 ] && grep -q "lora" <<<"$out"'
 
 # The taught fact: greedy, same prompt, with and without the adapter.
-ask=(--chat --system "Be brief." -p "What is the capital of Zorbia?" --temp 0 -n 20 --threads 2)
+ask=(--chat --system "Be brief." -p "What is the capital of Zorbia?" --temp 0 -n $n_gen --threads 2)
 base=$("$HONE" generate -m "$model" "${ask[@]}" 2>/dev/null)
 tuned=$("$HONE" generate -m "$model" "${ask[@]}" --adapter "$tmp/run/adapter" 2>/dev/null); rc=$?
 echo "base:  $base"
@@ -76,7 +82,7 @@ check "merge --type f32" '[ $rc -eq 0 ] && [ -f "$tmp/merged.gguf" ] && grep -q 
 a=$("$HONE" generate -m "$model" "${ask[@]}" --exact --adapter "$tmp/run" 2>/dev/null)
 b=$("$HONE" generate -m "$tmp/merged.gguf" "${ask[@]}" --exact 2>/dev/null); rc=$?
 echo "merged: $b"
-check "the merged model's greedy text equals base + adapter (fp32 path, 20 tokens)" '[ $rc -eq 0 ] && [ -n "$a" ] && [ "$a" = "$b" ]'
+check "the merged model's greedy text equals base + adapter (fp32 path, $n_gen tokens)" '[ $rc -eq 0 ] && [ -n "$a" ] && [ "$a" = "$b" ]'
 out=$("$HONE" info "$tmp/merged.gguf" 2>&1)
 check "the merged model keeps the chat template" 'grep -q "tokenizer.chat_template" <<<"$out"'
 
