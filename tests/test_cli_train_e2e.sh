@@ -84,7 +84,9 @@ b=$("$HONE" generate -m "$tmp/merged.gguf" "${ask[@]}" --exact 2>/dev/null); rc=
 echo "merged: $b"
 check "the merged model's greedy text equals base + adapter (fp32 path, $n_gen tokens)" '[ $rc -eq 0 ] && [ -n "$a" ] && [ "$a" = "$b" ]'
 out=$("$HONE" info "$tmp/merged.gguf" 2>&1)
-check "the merged model keeps the chat template" 'grep -q "tokenizer.chat_template" <<<"$out"'
+check "the merged model keeps the chat template and special tokens; adapted weights are f32" '
+  grep -q "tokenizer.chat_template" <<<"$out" && grep -q "tokenizer.ggml.eos_token_id  *u32  *2$" <<<"$out" &&
+  grep -q " blk.0.attn_q.weight  *f32 " <<<"$out" && grep -q " blk.0.attn_k.weight  *q4_1 " <<<"$out"'
 
 # Resume: half the steps, kill -9 as soon as the checkpoint is written, then --resume to the end.
 "$HONE" train "${common[@]}" -o "$tmp/res" 2>"$tmp/res.err" &
