@@ -37,8 +37,7 @@ from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
 
 MODEL = os.path.expanduser("~/.cache/hone/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "data")
-if not os.path.isdir(DATA):
-    DATA = "/work/shared/data"
+DATA = os.environ.get("HONE_SHARED_DATA", DATA)  # ../shared/data beside the checkout, or where this names
 
 
 def field_strings(r, key):
