@@ -14,9 +14,12 @@
 int main(void) {
     tg_file g;
     if (!tg_load(&g, TINY_DIR "/golden.bin")) return test_skip("tests/data/tiny_llama/golden.bin not readable");
-    const tg_array *in = tg_get(&g, "input_ids"), *lab = tg_get(&g, "labels"), *hp = tg_get(&g, "adamw.hparams"),
-                   *losses = tg_get(&g, "adamw.loss"), *final = tg_get(&g, "adamw.final_loss");
-    if (!in || !lab || !hp || !losses || !final || hp->n != 5 || in->n > 64) {
+    const tg_array *hp = tg_get(&g, "adamw.hparams"), *losses = tg_get(&g, "adamw.loss"),
+                   *final = tg_get(&g, "adamw.final_loss");
+    int32_t ids[64];
+    uint8_t mask[64];
+    hn_batch b;
+    if (!hp || !losses || !final || hp->n != 5 || !tg_batch(&g, &b, ids, mask, 64)) {
         tg_free(&g);
         fprintf(stderr, "golden.bin lacks the AdamW arrays\n");
         return 1;
@@ -36,17 +39,6 @@ int main(void) {
           hn_errmsg());
     CHECK(a && hn_lora_attach(&lo, m, a) == HN_OK, "attach: %s", hn_errmsg());
     if (!lo) return test_done();
-
-    // The batch: labels == -100 leave a token out of the loss (mask[t] covers predicting ids[t]).
-    int B = (int)in->dims[0], T = (int)in->dims[1];
-    int32_t ids[64];
-    uint8_t mask[64];
-    hn_batch b = {.B = B, .T = T, .ids = ids, .mask = mask};
-    for (int i = 0; i < B * T; i++) {
-        ids[i] = in->i[i];
-        mask[i] = i % T != 0 && lab->i[i] != -100;
-        b.n_loss += mask[i];
-    }
 
     hn_lm_params lp = hn_lm_default_params();
     lp.mm = HN_MM_EXACT;

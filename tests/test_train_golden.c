@@ -16,18 +16,6 @@ static const tg_array *need(const tg_file *g, const char *name) {
     return a;
 }
 
-// The golden batch: labels == -100 leave a token out of the loss.
-static void golden_batch(const tg_file *g, hn_batch *b, int32_t *ids, uint8_t *mask) {
-    const tg_array *in = need(g, "input_ids"), *lab = need(g, "labels");
-    int B = (int)in->dims[0], T = (int)in->dims[1];
-    for (int i = 0; i < B * T; i++) {
-        ids[i] = in->i[i];
-        mask[i] = i % T != 0 && lab->i[i] != -100;
-    }
-    *b = (hn_batch){.B = B, .T = T, .ids = ids, .mask = mask};
-    for (int i = 0; i < B * T; i++) b->n_loss += mask[i];
-}
-
 // mm: EXACT is the golden comparison; FAST (OpenBLAS, the training default) is held to looser bounds, stated here:
 // loss within relative 1e-4, gradients within 1e-3 x max(1, max |ref grad|).
 static void check_step(hn_model *m, hn_lora *lo, const tg_file *g, bool checkpoint, hn_mm_mode mm) {
@@ -37,7 +25,7 @@ static void check_step(hn_model *m, hn_lora *lo, const tg_file *g, bool checkpoi
     int32_t ids[64];
     uint8_t mask[64];
     hn_batch b;
-    golden_batch(g, &b, ids, mask);
+    CHECK(tg_batch(g, &b, ids, mask, 64), "golden.bin: no usable input_ids/labels");
     hn_lm_params lp = hn_lm_default_params();
     lp.checkpoint = checkpoint;
     lp.mm = mm;

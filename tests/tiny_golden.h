@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "train/data.h"
+
 #define TINY_DIR "tests/data/tiny_llama"
 
 typedef struct {
@@ -80,6 +82,22 @@ static const tg_array *tg_get(const tg_file *g, const char *name) {
     for (int k = 0; k < g->n; k++)
         if (!strcmp(g->a[k].name, name)) return &g->a[k];
     return NULL;
+}
+
+// The golden batch as an hn_batch over caller-owned ids/mask (at least B*T each): labels == -100 leave a token out
+// of the loss, and mask[t] covers predicting ids[t] (so each row's first token is never in it). False when
+// golden.bin lacks the arrays or the batch is larger than cap tokens.
+static inline bool tg_batch(const tg_file *g, hn_batch *b, int32_t *ids, uint8_t *mask, int cap) {
+    const tg_array *in = tg_get(g, "input_ids"), *lab = tg_get(g, "labels");
+    if (!in || !lab || in->ndim != 2 || in->n != lab->n || in->n > cap) return false;
+    int B = (int)in->dims[0], T = (int)in->dims[1];
+    *b = (hn_batch){.B = B, .T = T, .ids = ids, .mask = mask};
+    for (int i = 0; i < B * T; i++) {
+        ids[i] = in->i[i];
+        mask[i] = i % T != 0 && lab->i[i] != -100;
+        b->n_loss += mask[i];
+    }
+    return true;
 }
 
 #endif
