@@ -123,6 +123,9 @@ static float g_cs[64 * 8];
 static hn_var *f_rope(hn_ctx *c, fd *t) { return hn_op_rope(c, t->v[0], 2, 8, g_cs, 3, 2); }
 static hn_var *f_linear(hn_ctx *c, fd *t) { return hn_op_linear(c, t->v[0], &g_w, t->u); }
 static hn_var *f_matmul(hn_ctx *c, fd *t) { return hn_op_matmul_f32(c, t->v[0], t->in[1], t->gw[1], t->rows[1]); }
+static hn_var *f_matmul_acc(hn_ctx *c, fd *t) { // y = 2 x0, then y += -0.7 x1 W^T in place
+    return hn_op_matmul_f32_acc(c, hn_op_add(c, t->v[0], t->v[0]), t->v[1], t->in[2], t->gw[2], -0.7f);
+}
 static hn_var *f_add(hn_ctx *c, fd *t) { return hn_op_add(c, t->v[0], t->v[1]); }
 static hn_var *f_add_scaled(hn_ctx *c, fd *t) {
     hn_var *y = hn_op_add(c, t->v[0], t->v[0]); // x used twice: gradients accumulate
@@ -132,6 +135,10 @@ static hn_var *f_swiglu(hn_ctx *c, fd *t) { return hn_op_swiglu(c, t->v[0], t->v
 static hn_var *f_dropout(hn_ctx *c, fd *t) { return hn_op_dropout(c, t->v[0], 0.3f); }
 static hn_var *f_attention(hn_ctx *c, fd *t) {
     return hn_op_attention(c, t->v[0], t->v[1], t->v[2], 2, 5, 4, 2, 8, NULL, 0);
+}
+// Rows longer than one query block of the kernel (64): later blocks see earlier blocks' keys.
+static hn_var *f_attention_long(hn_ctx *c, fd *t) {
+    return hn_op_attention(c, t->v[0], t->v[1], t->v[2], 2, 70, 2, 1, 4, NULL, 0);
 }
 
 // A small block: rmsnorm -> trainable matmul -> swiglu with itself -> residual.
@@ -143,6 +150,7 @@ static hn_var *block(hn_ctx *c, void *u, hn_var *x) {
 }
 static hn_var *f_block(hn_ctx *c, fd *t) { return block(c, t, t->v[0]); }
 static hn_var *f_ckpt(hn_ctx *c, fd *t) { return hn_op_checkpoint(c, block, t, hn_op_checkpoint(c, block, t, t->v[0])); }
+static hn_var *f_scope(hn_ctx *c, fd *t) { return hn_op_scope(c, block, t, hn_op_scope(c, block, t, t->v[0])); }
 
 static void *g_allocs[256];
 static int g_n_allocs;
@@ -231,6 +239,15 @@ static void test_ops(void) {
     t.gw[1] = keep(calloc(9 * 24, 4));
     fd_check(&t, 37 * 9);
     g_mm = HN_MM_EXACT;
+    for (int fast = 0; fast < 2; fast++) {
+        g_mm = fast ? HN_MM_FAST : HN_MM_EXACT;
+        t = (fd){fast ? "matmul_f32_acc (FAST)" : "matmul_f32_acc", 3,
+                 {vec(6 * 9, 1, 25), vec(6 * 24, 1, 26), vec(9 * 24, 1, 8)}, {6, 6, 9}, {9, 24, 24},
+                 {true, true, false}, .f = f_matmul_acc};
+        t.gw[2] = keep(calloc(9 * 24, 4));
+        fd_check(&t, 6 * 9);
+    }
+    g_mm = HN_MM_EXACT;
 
     t = (fd){"add", 2, {vec(30, 1, 9), vec(30, 1, 10)}, {3, 3}, {10, 10}, {true, true}, .f = f_add};
     fd_check(&t, 30);
@@ -245,6 +262,9 @@ static void test_ops(void) {
     t = (fd){"attention (B2 T5 H4 KV2)", 3, {vec(10 * 32, 1, 17), vec(10 * 16, 1, 18), vec(10 * 16, 1, 19)},
              {10, 10, 10}, {32, 16, 16}, {true, true, true}, .f = f_attention};
     fd_check(&t, 10 * 32);
+    t = (fd){"attention (B2 T70 H2 KV1)", 3, {vec(140 * 8, 1, 27), vec(140 * 4, 1, 28), vec(140 * 4, 1, 29)},
+             {140, 140, 140}, {8, 4, 4}, {true, true, true}, .f = f_attention_long};
+    fd_check(&t, 140 * 8);
 
     // checkpointed blocks: the same gradients as the plain chain, and finite differences
     t = (fd){"block", 3, {vec(5 * 8, 1, 22), vec(8 * 8, 0.5f, 23), vec(8, 1, 24)}, {5, 8, 1}, {8, 8, 8},
@@ -255,6 +275,14 @@ static void test_ops(void) {
     t.f = f_ckpt;
     t.name = "checkpoint(block(block))";
     fd_check(&t, 40);
+    // scoped blocks: gradients made in the scratch arena and dropped when each block's backward ends
+    t.f = f_scope;
+    t.name = "scope(block(block))";
+    fd_check(&t, 40);
+    hn_arena_mark mk = hn_arena_get_mark(&g_scratch);
+    CHECK(mk.cur == 0 && mk.used == 0 && hn_arena_size(&g_scratch) > 0,
+          "scope: the scratch arena is used during the backward and empty after it (chunk %d, %zu bytes used)",
+          mk.cur, mk.used);
 }
 
 // Attention with a cache (inference) equals the training path's rows.
