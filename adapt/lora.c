@@ -56,8 +56,7 @@ static hn_var *lora_apply(hn_ctx *c, const hn_linear *l, void *state, hn_var *x,
     hn_lora *lo = md->owner;
     if (!lo->enabled) return y;
     hn_var *h = hn_op_matmul_f32(c, hn_op_dropout(c, x, lo->dropout), md->A.data, md->A.grad, lo->r); // (N, r)
-    hn_var *z = hn_op_matmul_f32(c, h, md->B.data, md->B.grad, md->out);                              // (N, out)
-    return hn_op_add_scaled(c, y, z, lo->scale);
+    return hn_op_matmul_f32_acc(c, y, h, md->B.data, md->B.grad, lo->scale); // y += scale · h B^T
 }
 
 static hn_status init_param(hn_param *p, const char *name, int64_t rows, int64_t cols) {

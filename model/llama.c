@@ -156,7 +156,8 @@ static hn_var *llama_hidden(hn_ctx *c, const hn_model *m, const int32_t *ids, co
     const hn_hparams *hp = &m->hp;
     hn_var *x = hn_op_embed(c, m->tok_embd, NULL, ids, (int64_t)s->B * s->T); // (N, C)
     // Without a tape a block's intermediates are dropped as soon as it ends (the checkpoint op without a tape).
-    bool ckpt = s->checkpoint || !c->tape;
+    // With one, a block keeps its activations (or recomputes them, checkpointed) and its gradients live only
+    // while its own backward runs (a scope).
     // The blocks' arguments live in the arena: a checkpointed block runs again during the backward.
     block_args *args = x ? hn_arena_alloc(c->arena, (size_t)hp->n_layer * sizeof *args) : NULL;
     hn_seq *sc = args ? hn_arena_alloc(c->arena, sizeof *sc) : NULL;
@@ -164,7 +165,8 @@ static hn_var *llama_hidden(hn_ctx *c, const hn_model *m, const int32_t *ids, co
     if (sc) *sc = *s;
     for (int l = 0; l < hp->n_layer && x; l++) {
         args[l] = (block_args){m, sc, l};
-        x = ckpt ? hn_op_checkpoint(c, llama_block, &args[l], x) : llama_block(c, &args[l], x);
+        x = s->checkpoint || !c->tape ? hn_op_checkpoint(c, llama_block, &args[l], x)
+                                      : hn_op_scope(c, llama_block, &args[l], x);
     }
     return hn_op_rmsnorm(c, x, m->out_norm->data, NULL, hp->norm_eps);
 }

@@ -1,4 +1,4 @@
-// tensor/grad.c — the step arena, the tape and its replay, gradient checkpointing (see grad.h).
+// tensor/grad.c — the step arena, the tape and its replay, gradient checkpointing and scopes (see grad.h).
 #include "tensor/grad.h"
 
 #include <stdlib.h>
@@ -195,4 +195,48 @@ hn_var *hn_op_checkpoint(hn_ctx *c, hn_block_fn fn, void *user, hn_var *x) {
         r->fn = fn, r->user = user, r->x = x, r->y = out, r->rng = before, r->has_rng = c->rng != NULL;
     }
     return out;
+}
+
+// ---- gradient scopes ----
+
+// The backward meets the scope's end first: x's gradient is made in the main arena, then the block's records
+// allocate from the scratch arena until the scope's start puts the main arena back and drops what they made.
+typedef struct {
+    hn_tape_rec rec;
+    hn_var *x;
+    hn_arena *main;
+    hn_arena_mark mark;
+} scope_rec;
+
+static void scope_end_backward(hn_ctx *c, hn_tape_rec *rec) {
+    scope_rec *r = (scope_rec *)rec;
+    if (r->x->rg && !hn_var_grad(c, r->x)) return;
+    r->main = c->arena;
+    r->mark = hn_arena_get_mark(c->scratch);
+    c->arena = c->scratch;
+}
+
+typedef struct {
+    hn_tape_rec rec;
+    scope_rec *end;
+} scope_start_rec;
+
+static void scope_start_backward(hn_ctx *c, hn_tape_rec *rec) {
+    scope_rec *end = ((scope_start_rec *)rec)->end;
+    if (!end->main) return; // the end's backward failed before switching
+    c->arena = end->main;
+    hn_arena_reset(c->scratch, end->mark);
+}
+
+hn_var *hn_op_scope(hn_ctx *c, hn_block_fn fn, void *user, hn_var *x) {
+    if (!x || c->err) return NULL;
+    if (!c->tape) return fn(c, user, x);
+    if (!c->scratch) return hn_op_fail(c, hn_fail(HN_ERR_ARG, "a gradient scope needs a scratch arena"));
+    scope_start_rec *start = hn_tape_push(c, scope_start_backward, sizeof *start);
+    hn_var *y = start ? fn(c, user, x) : NULL;
+    scope_rec *end = y ? hn_tape_push(c, scope_end_backward, sizeof *end) : NULL;
+    if (!end) return NULL;
+    end->x = x;
+    start->end = end;
+    return y;
 }

@@ -97,6 +97,9 @@ hn_var *hn_op_rope(hn_ctx *c, hn_var *x, int n_head, int head_dim, const float *
 hn_var *hn_op_linear(hn_ctx *c, hn_var *x, const hn_tensor *w, const hn_tensor *b);
 // y (N, out) = x (N, in) · W^T for an fp32 W (out, in); gw non-NULL: W is trainable (gw += dy^T · x).
 hn_var *hn_op_matmul_f32(hn_ctx *c, hn_var *x, const float *w, float *gw, int64_t out);
+// y (N, out) += s · x (N, in) · W^T in place (an adapter's low-rank term added to a layer's output without a
+// (N, out) temporary kept for the backward); gw as above. Returns y.
+hn_var *hn_op_matmul_f32_acc(hn_ctx *c, hn_var *y, hn_var *x, const float *w, float *gw, float s);
 // y (N, C) += b (C) in place, b trainable when gb is non-NULL. Returns y.
 hn_var *hn_op_add_bias(hn_ctx *c, hn_var *y, const float *b, float *gb);
 // y = a + b (same shape), a new var (the residual connection).
@@ -135,6 +138,11 @@ hn_status hn_op_cross_entropy(hn_ctx *c, hn_var *x, const hn_tensor *w, const in
 // rng and frozen/trainable tensors.
 typedef hn_var *(*hn_block_fn)(hn_ctx *c, void *user, hn_var *x);
 hn_var *hn_op_checkpoint(hn_ctx *c, hn_block_fn fn, void *user, hn_var *x);
+// A gradient scope: y = fn(c, user, x) runs and is recorded as usual (its activations stay in c->arena for the
+// backward), but during the backward every gradient and scratch array of the block's records comes from
+// c->scratch and is dropped when the block's backward ends; only x's gradient (in c->arena) outlives it. A chain
+// of scoped blocks holds their activations and one block's gradients, not every block's.
+hn_var *hn_op_scope(hn_ctx *c, hn_block_fn fn, void *user, hn_var *x);
 
 // ---- kernels behind the ops ----
 

@@ -180,6 +180,7 @@ typedef struct {
     hn_var *x, *y;
     const float *w;
     float *gw;
+    float s; // y (+)= s · x · W^T
     hn_mm_mode mm;
 } matmul_rec;
 
@@ -194,21 +195,31 @@ static void matmul_backward(hn_ctx *c, hn_tape_rec *rec) {
     const hn_var *y = r->y;
     if (!y->g) return;
     const int64_t N = r->x->rows, in = r->x->cols, out = y->cols;
+    const float *dy = y->g;
+    if (r->s != 1.0f) { // the products below take s · dy (a temporary of the backward)
+        float *sdy = hn_arena_alloc(c->arena, (size_t)(N * out) * sizeof(float));
+        if (!sdy) {
+            hn_op_fail(c, HN_ERR_NOMEM);
+            return;
+        }
+        for (int64_t i = 0; i < N * out; i++) sdy[i] = r->s * y->g[i];
+        dy = sdy;
+    }
     if (r->x->rg) {
         hn_tensor wt = f32_view(r->w, in, out);
         if (!hn_var_grad(c, r->x)) return;
-        hn_status s = hn_matmul_dx_mm(r->x->g, y->g, &wt, N, true, r->mm);
+        hn_status s = hn_matmul_dx_mm(r->x->g, dy, &wt, N, true, r->mm);
         if (s) {
             hn_op_fail(c, s);
             return;
         }
     }
     if (r->gw && r->mm != HN_MM_EXACT) {
-        hn_sgemm(true, false, out, in, N, 1.0f, y->g, out, r->x->d, in, 1.0f, r->gw, in); // (out, in) += dy^T · x
+        hn_sgemm(true, false, out, in, N, 1.0f, dy, out, r->x->d, in, 1.0f, r->gw, in); // (out, in) += dy^T · x
     } else if (r->gw) {
         // gw (out, in) += dy^T · x, each thread owning a range of output rows and walking the tokens in order, so
         // that the sum is the same for any thread count.
-        const float *x = r->x->d, *dy = y->g;
+        const float *x = r->x->d;
         float *gw = r->gw;
         int nt = out * in * N >= 65536 ? hn_threads_get() : 1;
 #pragma omp parallel num_threads(nt)
@@ -227,22 +238,43 @@ static void matmul_backward(hn_ctx *c, hn_tape_rec *rec) {
     }
 }
 
-hn_var *hn_op_matmul_f32(hn_ctx *c, hn_var *x, const float *w, float *gw, int64_t out) {
-    if (!x || c->err) return NULL;
+// y (+)= s · x · W^T: into a fresh y (acc false, s 1) or added to an existing one.
+static hn_var *matmul_f32(hn_ctx *c, hn_var *y, hn_var *x, const float *w, float *gw, int64_t out, float s,
+                          bool acc) {
     hn_tensor wt = f32_view(w, x->cols, out);
-    hn_var *y = hn_var_new(c, x->rows, out);
-    if (!y) return NULL;
-    if (c->mm == HN_MM_EXACT) {
-        hn_status s = hn_matmul(y->d, x->d, &wt, x->rows, HN_MM_EXACT);
-        if (s) return hn_op_fail(c, s);
-    } else {
-        hn_sgemm(false, true, x->rows, out, x->cols, 1.0f, x->d, x->cols, w, x->cols, 0.0f, y->d, out);
+    if (c->mm != HN_MM_EXACT) {
+        hn_sgemm(false, true, x->rows, out, x->cols, s, x->d, x->cols, w, x->cols, acc ? 1.0f : 0.0f, y->d, out);
+    } else if (!acc) {
+        hn_status st = hn_matmul(y->d, x->d, &wt, x->rows, HN_MM_EXACT);
+        if (st) return hn_op_fail(c, st);
+    } else { // the product in a temporary, then added in order
+        hn_arena_mark mk = hn_arena_get_mark(c->arena);
+        float *z = hn_arena_alloc(c->arena, (size_t)(x->rows * out) * sizeof(float));
+        if (!z) return hn_op_fail(c, HN_ERR_NOMEM);
+        hn_status st = hn_matmul(z, x->d, &wt, x->rows, HN_MM_EXACT);
+        if (st) return hn_op_fail(c, st);
+        for (int64_t i = 0; i < x->rows * out; i++) y->d[i] += s * z[i];
+        hn_arena_reset(c->arena, mk);
     }
-    y->rg = x->rg || gw;
-    if (hn_grad_on(c, y->rg)) {
+    y->rg = y->rg || x->rg || gw;
+    if (hn_grad_on(c, x->rg || gw)) {
         matmul_rec *r = hn_tape_push(c, matmul_backward, sizeof *r);
         if (!r) return NULL;
-        r->x = x, r->y = y, r->w = w, r->gw = gw, r->mm = c->mm;
+        r->x = x, r->y = y, r->w = w, r->gw = gw, r->s = s, r->mm = c->mm;
     }
     return y;
+}
+
+hn_var *hn_op_matmul_f32(hn_ctx *c, hn_var *x, const float *w, float *gw, int64_t out) {
+    if (!x || c->err) return NULL;
+    hn_var *y = hn_var_new(c, x->rows, out);
+    return y ? matmul_f32(c, y, x, w, gw, out, 1.0f, false) : NULL;
+}
+
+hn_var *hn_op_matmul_f32_acc(hn_ctx *c, hn_var *y, hn_var *x, const float *w, float *gw, float s) {
+    if (!y || !x || c->err) return NULL;
+    if (x->rows != y->rows)
+        return hn_op_fail(c, hn_fail(HN_ERR_ARG, "matmul_f32_acc: %lld input rows for %lld output rows",
+                                     (long long)x->rows, (long long)y->rows));
+    return matmul_f32(c, y, x, w, gw, y->cols, s, true);
 }
