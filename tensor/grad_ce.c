@@ -8,7 +8,7 @@
 #include <math.h>
 #include <string.h>
 
-#define CE_CHUNK 64
+#define CE_CHUNK 256
 
 hn_status hn_op_cross_entropy(hn_ctx *c, hn_var *x, const hn_tensor *w, const int32_t *targets, float scale,
                               double *loss_sum, int64_t *n_loss) {

@@ -34,45 +34,17 @@ static bool grow(float **p, size_t *cap, size_t n) {
     return true;
 }
 
-// FAST dx for a quantized W: each team member takes whole column blocks [j0, j0 + nr) of dx, dequantizes
-// W[:, j0:j0+nr] (every row's blocks covering those columns) and multiplies by a one-thread sgemm. The block width
-// is chosen so that every member gets the same number of blocks, each at most ~DX_FAST_COLS wide.
-#define DX_FAST_COLS 128
-
-static hn_status matmul_dx_fast(float *dx, const float *dy, const hn_tensor *w, int64_t T, bool accumulate,
-                                const hn_type_traits *tt, size_t row_bytes) {
-    const int64_t K = w->ne[0], N = w->ne[1];
-    const float beta = accumulate ? 1.0f : 0.0f;
-    if (w->type == HN_F32) {
-        hn_sgemm(false, false, T, K, N, 1.0f, dy, N, w->data, K, beta, dx, K);
-        return HN_OK;
+// FAST dx: dx (T, K) (+)= dy (T, N) · W, W taken a slab of rows (output features) at a time as fp32
+// (tensor/kernels.h), each slab one sgemm over the team that adds dy[:, slab] · slab into dx.
+static hn_status matmul_dx_fast(float *dx, const float *dy, const hn_tensor *w, int64_t T, bool accumulate) {
+    const int64_t K = w->ne[0], N = w->ne[1], step = hn_slab_rows(w);
+    for (int64_t n0 = 0; n0 < N; n0 += step) {
+        int64_t nr = N - n0 < step ? N - n0 : step;
+        const float *slab = hn_slab_f32(w, n0, nr);
+        if (!slab) return HN_ERR_NOMEM;
+        hn_sgemm(false, false, T, K, nr, 1.0f, dy + n0, N, slab, K, accumulate || n0 ? 1.0f : 0.0f, dx, K);
     }
-    int nth = hn_threads_get() > DX_MAX_THREADS ? DX_MAX_THREADS : hn_threads_get();
-    int64_t nblk = (K + (int64_t)nth * DX_FAST_COLS - 1) / ((int64_t)nth * DX_FAST_COLS) * nth;
-    int64_t width = (K + nblk - 1) / nblk;
-    width = (width + HN_PANEL - 1) / HN_PANEL * HN_PANEL; // whole quant blocks (HN_PANEL is a multiple of all)
-    nblk = (K + width - 1) / width;
-    if (nth > nblk) nth = (int)nblk;
-    const uint8_t *wd = w->data;
-    dx_scratch *scr = g_dx;
-    bool failed = false;
-#pragma omp parallel num_threads(nth)
-    {
-        int ith = omp_get_thread_num(), nt = omp_get_num_threads();
-        dx_scratch *s = &scr[ith];
-        if (!grow(&s->pack, &s->pack_cap, (size_t)N * width)) {
-#pragma omp atomic write
-            failed = true;
-        } else {
-            for (int64_t b = ith; b < nblk; b += nt) {
-                int64_t j0 = b * width, nr = K - j0 < width ? K - j0 : width;
-                size_t off = (size_t)(j0 / tt->block) * tt->block_bytes;
-                for (int64_t n = 0; n < N; n++) tt->to_f32(wd + (size_t)n * row_bytes + off, s->pack + n * nr, nr);
-                hn_sgemm(false, false, T, nr, N, 1.0f, dy, N, s->pack, nr, beta, dx + j0, K); // (T, nr)
-            }
-        }
-    }
-    return failed ? hn_fail(HN_ERR_NOMEM, "matmul_dx: out of memory for scratch") : HN_OK;
+    return HN_OK;
 }
 
 hn_status hn_matmul_dx(float *dx, const float *dy, const hn_tensor *w, int64_t T, bool accumulate) {
@@ -87,7 +59,7 @@ hn_status hn_matmul_dx_mm(float *dx, const float *dy, const hn_tensor *w, int64_
         return hn_fail(HN_ERR_UNSUPPORTED, "matmul_dx: weight %s of dtype %s", w->name, hn_dtype_name(w->type));
     const int64_t K = w->ne[0], N = w->ne[1], npanels = (K + HN_PANEL - 1) / HN_PANEL;
     if (T <= 0) return HN_OK;
-    if (mode != HN_MM_EXACT) return matmul_dx_fast(dx, dy, w, T, accumulate, tt, row_bytes);
+    if (mode != HN_MM_EXACT) return matmul_dx_fast(dx, dy, w, T, accumulate);
     const hn_gemm_panel_fn gemm = hn_gemm_panel_fn_active();
     const uint8_t *wd = w->data;
     dx_scratch *scr = g_dx; // the calling thread's array, indexed by team member

@@ -94,4 +94,10 @@ typedef enum {
 } hn_mm_path;
 hn_status hn_matmul_path(float *y, const float *x, const hn_tensor *w, int64_t T, hn_mm_path path);
 
+// The FAST long-input paths' weight slabs: rows [r0, r0 + nr) of w (ne = {K, N}) as fp32 (nr, K), dequantized by
+// the team into the calling thread's buffer (F32 weights: w's own memory), valid until the thread's next call;
+// NULL + hn_fail on failure. hn_slab_rows(w) is how many rows fit the slab budget (16 MiB).
+const float *hn_slab_f32(const hn_tensor *w, int64_t r0, int64_t nr);
+int64_t hn_slab_rows(const hn_tensor *w);
+
 #endif

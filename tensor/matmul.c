@@ -6,9 +6,9 @@
 //   - panels (EXACT): each thread dequantizes a panel of HN_PANEL weight rows to fp32 (transposed) and multiplies
 //     it with all of x by a register-blocked fp32 kernel (kernels.h). Every output is one in-order sum over k, so
 //     the result does not depend on the thread count, the panel or T.
-//   - blas tiles (FAST for long inputs, the prompt): each thread dequantizes a tile of up to HN_MM_BLAS_ROWS weight
-//     rows and multiplies x by it with a one-thread OpenBLAS sgemm (tensor/blas.c loads the AVX-512 kernels;
-//     ~2x the panel kernel per thread). Repeatable for a given thread count.
+//   - slabs (FAST for long inputs, the prompt and training): W dequantized a slab of rows at a time (all of it
+//     when small), then one OpenBLAS sgemm over the team (tensor/blas.c loads the AVX-512 kernels; ~2x the panel
+//     kernel per thread). Repeatable for a given thread count.
 //   - mv (FAST for short inputs, the decode step; the default): x stays fp32, each weight block is dequantized in
 //     registers and multiplied by FMA (kernels.h, hn_mv_fn); threads split the rows.
 //   - dot (FAST_Q8 for short inputs, or FAST with HONE_FAST_ACT=q8): x is converted once to the weight's
@@ -91,41 +91,48 @@ static void mm_f32(float *y, const float *x, const hn_tensor *w, int64_t T) {
     hn_sgemm(false, true, T, N, K, 1.0f, x, K, w->data, K, 0.0f, y, N);
 }
 
-// Weight rows a thread dequantizes for one sgemm in the blas-tile path. The tile width is chosen so that every
-// team member gets the same number of tiles (576 rows, 2 threads: 6 tiles of 96).
-#define HN_MM_BLAS_ROWS 128
+// The slab path (FAST for long inputs): W is dequantized to fp32 a slab of whole rows at a time (all of it when
+// it fits in HN_MM_SLAB_BYTES), the team splitting the rows, then one sgemm per slab that hn_sgemm splits over the
+// team by tokens. Each thread packs its share of x and the slab once, where one-thread sgemms over narrow tiles of
+// rows packed all of x again for every tile (~15% of a training step in packing). The slab buffer belongs to the
+// calling thread and only grows.
+#define HN_MM_SLAB_BYTES ((size_t)16 << 20)
 
-static hn_status mm_blas(float *y, const float *x, const hn_tensor *w, int64_t T, size_t row_bytes) {
-    const int64_t K = w->ne[0], N = w->ne[1];
+static _Thread_local float *g_slab;
+static _Thread_local size_t g_slab_cap;
+
+int64_t hn_slab_rows(const hn_tensor *w) {
+    int64_t rows = (int64_t)(HN_MM_SLAB_BYTES / ((size_t)w->ne[0] * sizeof(float)));
+    return rows < 1 ? 1 : rows > w->ne[1] ? w->ne[1] : rows;
+}
+
+const float *hn_slab_f32(const hn_tensor *w, int64_t r0, int64_t nr) {
+    const int64_t K = w->ne[0];
     const hn_type_traits *tt = hn_type_traits_of(w->type);
-    const uint8_t *wd = w->data;
-    mm_scratch *s = &g_scratch;
-    int nth = hn_threads_get() > HN_MM_MAX_THREADS ? HN_MM_MAX_THREADS : hn_threads_get();
-    int64_t ntiles = (N + (int64_t)nth * HN_MM_BLAS_ROWS - 1) / ((int64_t)nth * HN_MM_BLAS_ROWS) * nth;
-    int64_t width = ((N + ntiles - 1) / ntiles + 15) / 16 * 16; // whole cache lines of y per tile
-    ntiles = (N + width - 1) / width;
-    if (nth > ntiles) nth = (int)ntiles;
-    bool failed = false;
-#pragma omp parallel num_threads(nth)
-    {
-        int ith = 0, nt = 1;
-#ifdef _OPENMP
-        ith = omp_get_thread_num();
-        nt = omp_get_num_threads();
-#endif
-        mm_thread_scratch *ts = &s->th[ith];
-        if (!grow((void **)&ts->row, &ts->row_cap, (size_t)K * width * sizeof(float), "matmul weight rows")) {
-#pragma omp atomic write
-            failed = true;
-        } else {
-            for (int64_t i = ith; i < ntiles; i += nt) {
-                int64_t n0 = i * width, nr = N - n0 < width ? N - n0 : width;
-                for (int64_t r = 0; r < nr; r++) tt->to_f32(wd + (size_t)(n0 + r) * row_bytes, ts->row + r * K, K);
-                hn_sgemm(false, true, T, nr, K, 1.0f, x, K, ts->row, K, 0.0f, y + n0, N); // (T, nr), one thread
-            }
-        }
+    size_t row_bytes;
+    if (!tt || !tt->to_f32 || !hn_row_bytes(w->type, K, &row_bytes) || r0 < 0 || nr < 0 || r0 + nr > w->ne[1]) {
+        hn_fail(HN_ERR_ARG, "matmul: rows [%lld, %lld) of %s (%s) cannot be dequantized", (long long)r0,
+                (long long)(r0 + nr), w->name, hn_dtype_name(w->type));
+        return NULL;
     }
-    return failed ? HN_ERR_NOMEM : HN_OK;
+    if (w->type == HN_F32) return (const float *)w->data + r0 * K;
+    if (!grow((void **)&g_slab, &g_slab_cap, (size_t)(nr * K) * sizeof(float), "matmul weight slab")) return NULL;
+    const uint8_t *wd = (const uint8_t *)w->data + (size_t)r0 * row_bytes;
+    float *slab = g_slab;
+#pragma omp parallel for num_threads(team_size(nr / 16)) schedule(static)
+    for (int64_t r = 0; r < nr; r++) tt->to_f32(wd + (size_t)r * row_bytes, slab + r * K, K);
+    return slab;
+}
+
+static hn_status mm_blas(float *y, const float *x, const hn_tensor *w, int64_t T) {
+    const int64_t K = w->ne[0], N = w->ne[1], step = hn_slab_rows(w);
+    for (int64_t n0 = 0; n0 < N; n0 += step) {
+        int64_t nr = N - n0 < step ? N - n0 : step;
+        const float *slab = hn_slab_f32(w, n0, nr);
+        if (!slab) return HN_ERR_NOMEM;
+        hn_sgemm(false, true, T, nr, K, 1.0f, x, K, slab, K, 0.0f, y + n0, N); // (T, nr)
+    }
+    return HN_OK;
 }
 
 static hn_status mm_tiles(float *y, const float *x, const hn_tensor *w, int64_t T, size_t row_bytes) {
@@ -281,7 +288,7 @@ hn_status hn_matmul(float *y, const float *x, const hn_tensor *w, int64_t T, hn_
         hn_mv_fn mv = mode == HN_MM_FAST_Q8 || g_fast_q8 ? NULL : hn_mv_fn_active(w->type);
         return mv ? mm_mv(y, x, w, T, row_bytes, mv) : mm_dot(y, x, w, T, row_bytes);
     }
-    return mm_blas(y, x, w, T, row_bytes);
+    return mm_blas(y, x, w, T);
 }
 
 void hn_get_row(const hn_tensor *w, int64_t r, float *dst) {
