@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const hn_arch_impl *const arch_table[] = {&hn_arch_llama};
-_Static_assert(sizeof arch_table / sizeof arch_table[0] == HN_ARCH_COUNT, "one implementation per hn_arch");
+// One implementation per hn_arch, found by general.architecture.
+static const hn_arch_impl *const arch_table[HN_ARCH_COUNT] = {
+    [HN_ARCH_LLAMA] = &hn_arch_llama,
+};
 
 hn_model_params hn_model_default_params(void) { return (hn_model_params){.mm_mode = HN_MM_FAST}; }
 
@@ -83,12 +85,17 @@ hn_status hn_model_load(hn_model **out, const char *model, const hn_model_params
     }
     if ((s = hn_gguf_get_str(&m->gguf, "general.architecture", &arch))) goto fail;
     int a = 0;
-    while (a < HN_ARCH_COUNT && (strlen(arch_table[a]->name) != arch.len ||
+    while (a < HN_ARCH_COUNT && (!arch_table[a] || strlen(arch_table[a]->name) != arch.len ||
                                  memcmp(arch_table[a]->name, arch.str, arch.len)))
         a++;
     if (a == HN_ARCH_COUNT) {
-        s = hn_fail(HN_ERR_UNSUPPORTED, "%s: architecture '%.*s' is not supported (hone knows: llama)", m->path,
-                    (int)(arch.len > 64 ? 64 : arch.len), arch.str);
+        char known[128] = "";
+        for (int i = 0; i < HN_ARCH_COUNT; i++)
+            if (arch_table[i])
+                snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", *known ? ", " : "",
+                         arch_table[i]->name);
+        s = hn_fail(HN_ERR_UNSUPPORTED, "%s: architecture '%.*s' is not supported (hone knows: %s)", m->path,
+                    (int)(arch.len > 64 ? 64 : arch.len), arch.str, known);
         goto fail;
     }
     m->hp.arch = (hn_arch)a;
