@@ -89,6 +89,11 @@ hn_var *hn_var_wrap(hn_ctx *c, float *d, int64_t rows, int64_t cols, bool rg);
 hn_var *hn_op_embed(hn_ctx *c, const hn_tensor *table, float *gtable, const int32_t *ids, int64_t n);
 // y (N, C) = x / rms(x) * w. gw (C) non-NULL: w is trainable.
 hn_var *hn_op_rmsnorm(hn_ctx *c, hn_var *x, const float *w, float *gw, float eps);
+// y (N, C) = LayerNorm(x) * w + b over each row (biased variance, as PyTorch). w and b (C) frozen F32, or trainable
+// when gw / gb are non-NULL; b may be NULL (no bias). tensor/grad_norm.c.
+hn_var *hn_op_layernorm(hn_ctx *c, hn_var *x, const float *w, const float *b, float *gw, float *gb, float eps);
+// y = gelu(x): the tanh approximation (GPT-2's gelu_new) when tanh_approx, else the exact erf form (BERT).
+hn_var *hn_op_gelu(hn_ctx *c, hn_var *x, bool tanh_approx);
 // Rotary embedding IN PLACE on x (N, H*hd) (adjacent pairs, see tensor/nn.h): row i is at position
 // pos0 + i % T (B rows of T tokens). cs covers positions [0, pos0 + T). Returns x.
 hn_var *hn_op_rope(hn_ctx *c, hn_var *x, int n_head, int head_dim, const float *cs, int64_t T, int pos0);
@@ -124,6 +129,11 @@ typedef struct {
 // saved log-sum-exp. With a cache (B = 1), queries see positions [0, pos0 + t].
 hn_var *hn_op_attention(hn_ctx *c, hn_var *q, hn_var *k, hn_var *v, int64_t B, int64_t T, int n_head,
                         int n_head_kv, int head_dim, const hn_kv_slot *cache, int pos0);
+// Attention with options (no cache), same layouts: causal or not, and per-row valid lengths (keys at positions
+// >= lens[b] are masked for every query of row b; lens NULL = all T valid; each 1..T). The outputs of padded
+// query rows (t >= lens[b]) are computed like the others (finite) and mean nothing.
+hn_var *hn_op_attention_ex(hn_ctx *c, hn_var *q, hn_var *k, hn_var *v, int64_t B, int64_t T, int n_head,
+                           int n_head_kv, int head_dim, bool causal, const int32_t *lens);
 
 // Fused language-model head and cross-entropy: for every row i of x (N, C) with targets[i] >= 0, the loss
 // -log softmax(x_i · W^T)[targets[i]] over the vocabulary W (ne = {C, V}, frozen, any dtype). Rows are taken in

@@ -1,5 +1,6 @@
-// tensor/grad_attn.c — causal grouped-query attention, forward beside backward. Training (no cache): each of the B
-// rows of T tokens attends within itself. Queries are taken a block of ATT_BQ at a time, so that every product is
+// tensor/grad_attn.c — grouped-query attention, forward beside backward. Training (no cache): each of the B
+// rows of T tokens attends within itself, causally (decoders) or to every key (encoders), and a row may have
+// fewer valid tokens than T (a padded batch): its keys from lens[b] on are masked for every query. Queries are taken a block of ATT_BQ at a time, so that every product is
 // a GEMM (tensor/blas.h) over one (row, head, query block): S = Q K^T, P = softmax(S), Y = P V. The forward keeps
 // only the log-sum-exp of every (row, head, query), and the backward recomputes P from it (as FlashAttention's
 // backward does), so no (T, T) matrix outlives a block. Each block runs on one thread, so results do not depend
@@ -18,9 +19,11 @@
 typedef struct {
     hn_tape_rec rec;
     hn_var *q, *k, *v, *y;
-    float *lse; // (B, H, T)
+    float *lse;     // (B, H, T)
+    int32_t *lens;  // (B) valid keys per row, in the arena (the caller's array need not outlive the step)
     int64_t B, T;
     int H, KVH, hd;
+    bool causal;
 } attn_rec;
 
 #define HN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
@@ -38,13 +41,20 @@ static attn_shape shape_of(int64_t T, int H, int KVH, int hd) {
 static inline int64_t q_at(const attn_shape *s, int64_t b, int64_t t, int h) { return (b * s->T + t) * s->QW + h * s->hd; }
 static inline int64_t k_at(const attn_shape *s, int64_t b, int h) { return b * s->T * s->KW + (int64_t)(h / (s->H / s->KVH)) * s->hd; }
 
-// P (m, n) = exp(S - lse) for the queries t0..t0+m-1 of a block whose keys are 0..n-1 (n = t0 + m): row i keeps
-// keys 0..t0+i and zeroes the rest. With lse NULL the row's own log-sum-exp is computed, P normalised, and the lse
-// returned in out_lse.
-HN_CLONES static void block_softmax(float *P, int64_t m, int64_t n, int64_t t0, const float *lse, float *out_lse) {
+// The keys a query block t0..t0+m-1 of row b multiplies: the valid ones (L = lens[b]), and causally none past the
+// block's last query. At least one, as lens >= 1.
+static inline int64_t block_keys(int64_t t0, int64_t m, int64_t L, bool causal) {
+    return causal && t0 + m < L ? t0 + m : L;
+}
+
+// P (m, n) = exp(S - lse) for the queries t0..t0+m-1 of a block whose keys are 0..n-1 (n from block_keys): row i
+// keeps keys 0..t0+i when causal, all n otherwise, and zeroes the rest. With lse NULL the row's own log-sum-exp is
+// computed, P normalised, and the lse returned in out_lse.
+HN_CLONES static void block_softmax(float *P, int64_t m, int64_t n, int64_t t0, bool causal, const float *lse,
+                                    float *out_lse) {
     for (int64_t i = 0; i < m; i++) {
         float *p = P + i * n;
-        int64_t len = t0 + i + 1;
+        int64_t len = causal && t0 + i + 1 < n ? t0 + i + 1 : n;
         if (lse) {
             float l = lse[i];
             for (int64_t s = 0; s < len; s++) p[s] -= l;
@@ -88,9 +98,10 @@ static void attn_backward_pair(const attn_rec *r, int64_t b, int kh, float *P, f
     const float *K = r->k->d + kv0, *V = r->v->d + kv0;
     for (int h = kh * group; h < (kh + 1) * group; h++)
         for (int64_t t0 = 0; t0 < s.T; t0 += ATT_BQ) {
-            int64_t m = s.T - t0 < ATT_BQ ? s.T - t0 : ATT_BQ, n = t0 + m, qi = q_at(&s, b, t0, h);
+            int64_t m = s.T - t0 < ATT_BQ ? s.T - t0 : ATT_BQ, qi = q_at(&s, b, t0, h);
+            int64_t n = block_keys(t0, m, r->lens ? r->lens[b] : s.T, r->causal);
             hn_sgemm(false, true, m, n, hd, s.scale, q + qi, s.QW, K, s.KW, 0.0f, P, n);
-            block_softmax(P, m, n, t0, r->lse + (b * s.H + h) * s.T + t0, NULL);
+            block_softmax(P, m, n, t0, r->causal, r->lse + (b * s.H + h) * s.T + t0, NULL);
             hn_sgemm(false, true, m, n, hd, 1.0f, dy + qi, s.QW, V, s.KW, 0.0f, dP, n);
             block_ds(dP, P, m, n, dy + qi, y + qi, s.QW, hd);
             if (gq) hn_sgemm(false, false, m, hd, n, s.scale, dP, n, K, s.KW, 1.0f, gq + qi, s.QW);
@@ -138,8 +149,9 @@ static hn_var *attention_cached(hn_ctx *c, hn_var *q, hn_var *k, hn_var *v, hn_v
     return y;
 }
 
-hn_var *hn_op_attention(hn_ctx *c, hn_var *q, hn_var *k, hn_var *v, int64_t B, int64_t T, int n_head,
-                        int n_head_kv, int head_dim, const hn_kv_slot *cache, int pos0) {
+static hn_var *attention(hn_ctx *c, hn_var *q, hn_var *k, hn_var *v, int64_t B, int64_t T, int n_head,
+                         int n_head_kv, int head_dim, const hn_kv_slot *cache, int pos0, bool causal,
+                         const int32_t *lens) {
     if (!q || !k || !v || c->err) return NULL;
     const int64_t QW = (int64_t)n_head * head_dim, KW = (int64_t)n_head_kv * head_dim, N = B * T;
     if (n_head % n_head_kv || q->rows != N || k->rows != N || v->rows != N || q->cols != QW || k->cols != KW ||
@@ -153,27 +165,45 @@ hn_var *hn_op_attention(hn_ctx *c, hn_var *q, hn_var *k, hn_var *v, int64_t B, i
     if (!y) return NULL;
     y->rg = q->rg || k->rg || v->rg;
     if (cache) return attention_cached(c, q, k, v, y, T, n_head, n_head_kv, head_dim, cache, pos0);
+    for (int64_t b = 0; lens && b < B; b++)
+        if (lens[b] < 1 || lens[b] > T)
+            return hn_op_fail(c, hn_fail(HN_ERR_ARG, "attention: row %lld has %d valid tokens, expected 1..%lld",
+                                         (long long)b, (int)lens[b], (long long)T));
     bool grad = hn_grad_on(c, y->rg);
     attn_rec *r = grad ? hn_tape_push(c, attn_backward, sizeof *r) : NULL;
     float *lse = grad && r ? hn_arena_alloc(c->arena, (size_t)(B * n_head * T) * sizeof(float)) : NULL;
+    int32_t *rlens = grad && r && lens ? hn_arena_alloc(c->arena, (size_t)B * sizeof *rlens) : NULL;
+    if (grad && lens && !rlens) return hn_op_fail(c, HN_ERR_NOMEM);
+    if (rlens) memcpy(rlens, lens, (size_t)B * sizeof *rlens);
     int nt = hn_threads_get();
     const int64_t per = (int64_t)ATT_BQ * T, nq = (T + ATT_BQ - 1) / ATT_BQ;
     float *scratch = hn_arena_alloc(c->arena, (size_t)(nt * per) * sizeof(float));
     if ((grad && !lse) || !scratch) return hn_op_fail(c, HN_ERR_NOMEM);
     const attn_shape s = shape_of(T, n_head, n_head_kv, head_dim);
-    // Units (b, h, query block): later blocks attend further, so they are handed out dynamically, last first.
+    // Units (b, h, query block): later blocks attend further (causally), so they are handed out dynamically, last
+    // first.
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
     for (int64_t u = 0; u < B * n_head * nq; u++) {
         int64_t qb = nq - 1 - u % nq, bh = u / nq, b = bh / n_head;
         int h = (int)(bh % n_head);
-        int64_t t0 = qb * ATT_BQ, m = T - t0 < ATT_BQ ? T - t0 : ATT_BQ, n = t0 + m, qi = q_at(&s, b, t0, h);
-        int64_t kv0 = k_at(&s, b, h);
+        int64_t t0 = qb * ATT_BQ, m = T - t0 < ATT_BQ ? T - t0 : ATT_BQ, qi = q_at(&s, b, t0, h);
+        int64_t n = block_keys(t0, m, lens ? lens[b] : T, causal), kv0 = k_at(&s, b, h);
         float *P = scratch + (int64_t)omp_get_thread_num() * per;
         hn_sgemm(false, true, m, n, head_dim, s.scale, q->d + qi, QW, k->d + kv0, KW, 0.0f, P, n);
-        block_softmax(P, m, n, t0, NULL, lse ? lse + (b * n_head + h) * T + t0 : NULL);
+        block_softmax(P, m, n, t0, causal, NULL, lse ? lse + (b * n_head + h) * T + t0 : NULL);
         hn_sgemm(false, false, m, head_dim, n, 1.0f, P, n, v->d + kv0, KW, 0.0f, y->d + qi, QW);
     }
     if (r) r->q = q, r->k = k, r->v = v, r->y = y, r->lse = lse, r->B = B, r->T = T, r->H = n_head,
-           r->KVH = n_head_kv, r->hd = head_dim;
+           r->KVH = n_head_kv, r->hd = head_dim, r->causal = causal, r->lens = rlens;
     return y;
+}
+
+hn_var *hn_op_attention(hn_ctx *c, hn_var *q, hn_var *k, hn_var *v, int64_t B, int64_t T, int n_head,
+                        int n_head_kv, int head_dim, const hn_kv_slot *cache, int pos0) {
+    return attention(c, q, k, v, B, T, n_head, n_head_kv, head_dim, cache, pos0, true, NULL);
+}
+
+hn_var *hn_op_attention_ex(hn_ctx *c, hn_var *q, hn_var *k, hn_var *v, int64_t B, int64_t T, int n_head,
+                           int n_head_kv, int head_dim, bool causal, const int32_t *lens) {
+    return attention(c, q, k, v, B, T, n_head, n_head_kv, head_dim, NULL, 0, causal, lens);
 }
