@@ -3,7 +3,8 @@
 # that it visibly changes greedy text) applies the same from its PEFT directory, its LoRA GGUF, its run directory
 # and as NAME=PATH:SCALE; scale 0 gives the base's text; two adapters at once add up (one at scale 2 scores the
 # same); --use picks one; a model with other weights is refused unless --allow-other-base; a missing path, a
-# directory without an adapter and malformed specs are named in one line.
+# directory without an adapter and malformed specs are named in one line; hone merge of two adapters (f32) and
+# into q8_0 scores as the adapters applied at run time.
 set -u
 fail=0; pass=0
 check() { if eval "$2"; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAILED: $1" >&2; fi; }
@@ -45,6 +46,25 @@ ppl() { "$HONE" score -m "$model" --json --threads 2 "$@" "The capital of Zorbia
 p_base=$(ppl); p_two=$(ppl --adapter "a=$tmp/run" --adapter "b=$tmp/run"); p_x2=$(ppl --adapter "$tmp/run:2")
 check "score: two adapters add up to one at scale 2 ($p_two vs $p_x2; base $p_base)" '[ -n "$p_two" ] && [ -n "$p_x2" ] &&
   awk -v a="$p_two" -v b="$p_x2" -v c="$p_base" "BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-4 * b && a != c) }"'
+
+# hone merge with several adapters and into q8_0: the merged model scores what base + adapters do.
+"$HONE" merge -m "$model" --adapter "a=$tmp/run" --adapter "b=$tmp/run" -o "$tmp/m2.gguf" --type f32 --threads 2 \
+  2>"$tmp/merge.err"; rc=$?
+p_m2=$("$HONE" score -m "$tmp/m2.gguf" --json --threads 2 "The capital of Zorbia is Quillton." 2>/dev/null |
+  sed -n 's/^{"perplexity": \([^,]*\),.*/\1/p')
+check "merge of two adapters scores as both applied ($p_m2 vs $p_two)" '[ $rc -eq 0 ] && [ -n "$p_m2" ] &&
+  awk -v a="$p_m2" -v b="$p_two" "BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-3 * b) }"'
+"$HONE" merge -m "$model" --adapter "$tmp/run" -o "$tmp/mq8.gguf" --type q8_0 --threads 2 2>"$tmp/merge.err"; rc=$?
+p_one=$(ppl --adapter "$tmp/run")
+p_q8=$("$HONE" score -m "$tmp/mq8.gguf" --json --threads 2 "The capital of Zorbia is Quillton." 2>/dev/null |
+  sed -n 's/^{"perplexity": \([^,]*\),.*/\1/p')
+info=$("$HONE" info "$tmp/mq8.gguf" 2>&1)
+# (Requantizing alone moves this text's perplexity by ~4% on SmolLM2, so the check is that the q8_0 model carries
+# the adapter's effect: within 5% of base + adapter, and nearer it than a tenth of the way back to the base.)
+check "merge --type q8_0: adapted weights are q8_0 and score as base + adapter ($p_q8 vs $p_one; base $p_base)" '
+  [ $rc -eq 0 ] && grep -q "blk.0.attn_q.weight.*q8_0" <<<"$info" && [ -n "$p_q8" ] &&
+  awk -v a="$p_q8" -v b="$p_one" -v c="$p_base" "BEGIN { d = a - b; if (d < 0) d = -d; e = c - b; if (e < 0) e = -e
+    exit !(d <= 0.05 * b && d <= 0.1 * e) }"'
 
 out=$(printf 'What is the capital of Zorbia?\n' | "$HONE" chat -m "$model" --temp 0 -n $n_gen --threads 2 \
   --adapter "$tmp/run" 2>"$tmp/chat.err"); rc=$?
