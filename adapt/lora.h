@@ -17,7 +17,7 @@
 
 #include "io/adapter.h"
 #include "model/model.h"
-#include "train/objective.h"
+#include "tensor/param.h"
 
 #define HN_LORA_ALL_LINEAR ((1u << HN_PROJ_COUNT) - 1)
 
