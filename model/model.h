@@ -16,7 +16,7 @@
 #include "tensor/grad.h"
 #include "tensor/ops.h"
 
-typedef enum { HN_ARCH_LLAMA, HN_ARCH_COUNT } hn_arch;
+typedef enum { HN_ARCH_LLAMA, HN_ARCH_GPT2, HN_ARCH_COUNT } hn_arch;
 
 typedef struct {
     hn_arch arch;
@@ -50,7 +50,9 @@ void hn_linear_detach(hn_linear *l, hn_linear_ext *e);
 
 typedef struct {
     const hn_tensor *attn_norm, *ffn_norm; // F32 (n_embd)
+    const hn_tensor *attn_norm_b, *ffn_norm_b; // LayerNorm biases, F32 (n_embd); NULL for RMSNorm
     hn_linear q, k, v, o, gate, up, down;
+    hn_linear qkv; // fused q|k|v (GPT-2's c_attn, ne = {n_embd, 3 n_embd}); q, k, v unused then
 } hn_layer;
 
 typedef struct hn_model {
@@ -59,6 +61,8 @@ typedef struct hn_model {
     hn_hparams hp;
     const hn_tensor *tok_embd; // (n_vocab, n_embd)
     const hn_tensor *out_norm;
+    const hn_tensor *out_norm_b; // LayerNorm bias of the final norm, NULL for RMSNorm
+    const hn_tensor *pos_embd;   // learned positions (n_ctx_train, n_embd), NULL with rotary embedding
     hn_linear output;          // tied to tok_embd when the file has no output.weight
     hn_layer *layers;
     hn_tokenizer *tok;
