@@ -26,6 +26,7 @@ typedef struct {
     const float *rope;  // cos/sin table covering positions [0, pos0 + T)
     hn_kv_cache *kv;    // inference: the step's keys and values go into kv (B = 1); NULL: attention within rows
     bool checkpoint;    // run blocks through hn_op_checkpoint (always done without a tape, to bound memory)
+    const int32_t *lens; // valid tokens of each row (a right-padded batch; encoders mask the rest), NULL: all T
 } hn_seq;
 
 typedef struct {
@@ -42,6 +43,7 @@ typedef struct {
 } hn_arch_impl;
 
 extern const hn_arch_impl hn_arch_llama;
+extern const hn_arch_impl hn_arch_bert;
 
 // Helpers for architecture loaders: a required key / tensor that is absent gives HN_ERR_FORMAT naming it and the file.
 hn_status hn_model_req_u32(const hn_model *m, const char *key, uint32_t *out);

@@ -16,7 +16,7 @@
 #include "tensor/grad.h"
 #include "tensor/ops.h"
 
-typedef enum { HN_ARCH_LLAMA, HN_ARCH_GPT2, HN_ARCH_COUNT } hn_arch;
+typedef enum { HN_ARCH_LLAMA, HN_ARCH_GPT2, HN_ARCH_BERT, HN_ARCH_COUNT } hn_arch;
 
 typedef struct {
     hn_arch arch;
@@ -63,6 +63,10 @@ typedef struct hn_model {
     const hn_tensor *out_norm;
     const hn_tensor *out_norm_b; // LayerNorm bias of the final norm, NULL for RMSNorm
     const hn_tensor *pos_embd;   // learned positions (n_ctx_train, n_embd), NULL with rotary embedding
+    const hn_tensor *type_embd;  // BERT token types (n_types, n_embd), NULL if none
+    const hn_tensor *embd_norm, *embd_norm_b; // BERT's LayerNorm of the summed embeddings, NULL if none
+    int pooling;                 // the model's own sentence pooling (bert.pooling_type, llama.cpp's enum: 1 mean,
+                                 // 2 cls, 3 last; 0 none or unknown)
     hn_linear output;          // tied to tok_embd when the file has no output.weight
     hn_layer *layers;
     hn_tokenizer *tok;
