@@ -2,14 +2,15 @@
 //
 // hone has no Jinja engine: it recognises which known format a template writes and renders that format itself.
 // tests/test_chat.c checks the rendering against jinja2's rendering of SmolLM2's own template
-// (tools/reference/tokenizer_ref.py).
+// (tools/reference/tokenizer_ref.py) and of the Llama 2, Llama 3 and Qwen2 templates
+// (tools/reference/chat_templates_ref.py).
 #include "io/chat.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const names[] = {"chatml"};
+static const char *const names[] = {"chatml", "llama2", "llama3"};
 _Static_assert(sizeof names / sizeof names[0] == HN_CHAT_TEMPLATE_COUNT, "chat template names out of step");
 
 const char *hn_chat_template_name(hn_chat_template t) {
@@ -63,12 +64,14 @@ hn_chat_template hn_chat_detect(const hn_gguf *g, char **default_sys) {
         hn_warn("%s: no tokenizer.chat_template; falling back to ChatML", g->path ? g->path : "model");
         return HN_CHAT_CHATML;
     }
-    if (!find(t.str, t.len, "<|im_start|>")) {
-        hn_warn("%s: tokenizer.chat_template is not a format hone knows (no <|im_start|>); falling back to ChatML",
-                g->path ? g->path : "model");
+    if (find(t.str, t.len, "<|im_start|>")) {
+        *default_sys = default_system(t.str, t.len);
         return HN_CHAT_CHATML;
     }
-    *default_sys = default_system(t.str, t.len);
+    if (find(t.str, t.len, "<|start_header_id|>") && find(t.str, t.len, "<|eot_id|>")) return HN_CHAT_LLAMA3;
+    if (find(t.str, t.len, "[INST]") && find(t.str, t.len, "<<SYS>>")) return HN_CHAT_LLAMA2;
+    hn_warn("%s: tokenizer.chat_template is not a format hone knows (ChatML, Llama 2, Llama 3); falling back to "
+            "ChatML", g->path ? g->path : "model");
     return HN_CHAT_CHATML;
 }
 
@@ -140,6 +143,103 @@ static void render_chatml(sbuf *b, spans *sp, const char *default_sys, const hn_
     if (gen) emit(b, sp, "<|im_start|>assistant\n", -1, HN_CHAT_SPAN_MARKUP);
 }
 
+static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+
+// Llama 3 instruct: each message as a header and its content with Jinja's trim, then <|eot_id|>; the generation
+// prompt opens an assistant header. (The template's leading <|begin_of_text|> is the tokenizer's BOS.)
+static void render_llama3(sbuf *b, spans *sp, const hn_chat_msg *msgs, int n, bool gen) {
+    for (int i = 0; i < n; i++) {
+        const char *c = msgs[i].content, *e = c + strlen(c);
+        while (c < e && is_space(*c)) c++;
+        while (e > c && is_space(e[-1])) e--;
+        char *trimmed = strndup(c, (size_t)(e - c));
+        if (!trimmed) {
+            b->failed = true;
+            return;
+        }
+        emit(b, sp, "<|start_header_id|>", i, HN_CHAT_SPAN_MARKUP);
+        emit(b, sp, msgs[i].role, i, HN_CHAT_SPAN_MARKUP);
+        emit(b, sp, "<|end_header_id|>\n\n", i, HN_CHAT_SPAN_MARKUP);
+        emit(b, sp, trimmed, i, HN_CHAT_SPAN_CONTENT);
+        emit(b, sp, "<|eot_id|>", i, HN_CHAT_SPAN_END);
+        free(trimmed);
+    }
+    if (gen) emit(b, sp, "<|start_header_id|>assistant<|end_header_id|>\n\n", -1, HN_CHAT_SPAN_MARKUP);
+}
+
+// A run of parts that the template joins and then strips as one string (Python's str.strip()): each part emitted
+// with its own kind, clipped to the stripped range.
+typedef struct {
+    const char *text;
+    int msg;
+    hn_chat_span_kind kind;
+} part;
+
+static void emit_stripped(sbuf *b, spans *sp, const part *parts, int n) {
+    size_t total = 0, lo, hi, at = 0;
+    for (int i = 0; i < n; i++) total += strlen(parts[i].text);
+    // The stripped range [lo, hi) of the joined text, found without joining it.
+    for (lo = 0; lo < total; lo++) {
+        size_t k = lo;
+        int i = 0;
+        while (k >= strlen(parts[i].text)) k -= strlen(parts[i++].text);
+        if (!is_space(parts[i].text[k])) break;
+    }
+    for (hi = total; hi > lo; hi--) {
+        size_t k = hi - 1;
+        int i = 0;
+        while (k >= strlen(parts[i].text)) k -= strlen(parts[i++].text);
+        if (!is_space(parts[i].text[k])) break;
+    }
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(parts[i].text), a = lo > at ? lo - at : 0, z = hi < at + len ? (hi > at ? hi - at : 0) : len;
+        if (a < z) {
+            char *piece = strndup(parts[i].text + a, z - a);
+            if (!piece) {
+                b->failed = true;
+                return;
+            }
+            emit(b, sp, piece, parts[i].msg, parts[i].kind);
+            free(piece);
+        }
+        at += len;
+    }
+}
+
+// Llama 2 chat: a first system message is folded into the first user turn inside <<SYS>> markers; user turns are
+// "<s>[INST] " + strip(content) + " [/INST]" (the first <s> is the tokenizer's BOS), assistant turns " " +
+// strip(content) + " </s>"; roles must alternate user/assistant as the template checks. No generation prompt
+// (the model continues after [/INST]).
+static hn_status render_llama2(sbuf *b, spans *sp, const hn_chat_msg *msgs, int n) {
+    int first = n > 0 && !strcmp(msgs[0].role, "system") ? 1 : 0;
+    for (int i = first; i < n; i++) {
+        int k = i - first;
+        bool user = !strcmp(msgs[i].role, "user");
+        if (user != (k % 2 == 0))
+            return hn_fail(HN_ERR_ARG, "chat: the Llama 2 template needs user and assistant turns alternating, "
+                                       "starting with user (message %d is '%s')", i, msgs[i].role);
+        if (user) {
+            emit(b, sp, k == 0 ? "[INST] " : "<s>[INST] ", i, HN_CHAT_SPAN_MARKUP);
+            if (k == 0 && first) {
+                part p[] = {{"<<SYS>>\n", 0, HN_CHAT_SPAN_MARKUP}, {msgs[0].content, 0, HN_CHAT_SPAN_CONTENT},
+                            {"\n<</SYS>>\n\n", 0, HN_CHAT_SPAN_MARKUP}, {msgs[i].content, i, HN_CHAT_SPAN_CONTENT}};
+                emit_stripped(b, sp, p, 4);
+            } else {
+                part p[] = {{msgs[i].content, i, HN_CHAT_SPAN_CONTENT}};
+                emit_stripped(b, sp, p, 1);
+            }
+            emit(b, sp, " [/INST]", i, HN_CHAT_SPAN_MARKUP);
+        } else if (!strcmp(msgs[i].role, "assistant")) {
+            emit(b, sp, " ", i, HN_CHAT_SPAN_MARKUP);
+            part p[] = {{msgs[i].content, i, HN_CHAT_SPAN_CONTENT}};
+            emit_stripped(b, sp, p, 1);
+            emit(b, sp, " ", i, HN_CHAT_SPAN_MARKUP);
+            emit(b, sp, "</s>", i, HN_CHAT_SPAN_END);
+        }
+    }
+    return HN_OK;
+}
+
 static hn_status render(hn_chat_template t, const char *default_sys, const hn_chat_msg *msgs, int n, bool gen,
                         char **out, spans *sp) {
     *out = NULL;
@@ -150,6 +250,15 @@ static hn_status render(hn_chat_template t, const char *default_sys, const hn_ch
     sbuf b = {0};
     switch (t) {
     case HN_CHAT_CHATML: render_chatml(&b, sp, default_sys, msgs, n, gen); break;
+    case HN_CHAT_LLAMA3: render_llama3(&b, sp, msgs, n, gen); break;
+    case HN_CHAT_LLAMA2: {
+        hn_status st = render_llama2(&b, sp, msgs, n);
+        if (st) {
+            free(b.s);
+            return st;
+        }
+        break;
+    }
     default: return hn_fail(HN_ERR_ARG, "chat: template %d is not one of hone's", (int)t);
     }
     put(&b, ""); // an empty conversation still gives a string

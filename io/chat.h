@@ -8,8 +8,12 @@
 
 #include "io/gguf.h"
 
+// The formats hone renders. A template's leading BOS token is not rendered: the tokenizer adds it (add_bos_token),
+// so a rendered conversation is tokenized with HN_TOK_ADD_BOS as any prompt is.
 typedef enum {
-    HN_CHAT_CHATML, // <|im_start|>role\ncontent<|im_end|>\n
+    HN_CHAT_CHATML, // <|im_start|>role\ncontent<|im_end|>\n (SmolLM2, Qwen2)
+    HN_CHAT_LLAMA2, // [INST] <<SYS>>\nsystem\n<</SYS>>\n\nuser [/INST] assistant </s><s>[INST] ... (Llama 2 chat)
+    HN_CHAT_LLAMA3, // <|start_header_id|>role<|end_header_id|>\n\ncontent<|eot_id|> (Llama 3 instruct)
     HN_CHAT_TEMPLATE_COUNT
 } hn_chat_template;
 
@@ -33,8 +37,9 @@ hn_status hn_chat_render(hn_chat_template t, const char *default_system, const h
 typedef enum {
     HN_CHAT_SPAN_MARKUP,  // template text around the messages (role headers, separators, the generation prompt)
     HN_CHAT_SPAN_CONTENT, // a message's content, verbatim (tokenize it as plain text: it is the user's data)
-    HN_CHAT_SPAN_END,     // the end-of-turn marker right after a content (ChatML: "<|im_end|>"): what a model emits
-                          // to stop, so training puts it in the loss of an assistant turn; the "\n" after it is MARKUP
+    HN_CHAT_SPAN_END,     // the end-of-turn marker right after a content (ChatML: "<|im_end|>", Llama 3:
+                          // "<|eot_id|>", Llama 2: "</s>" after an assistant turn): what a model emits to stop, so
+                          // training puts it in the loss of an assistant turn; what follows it is MARKUP
     HN_CHAT_SPAN_KIND_COUNT
 } hn_chat_span_kind;
 

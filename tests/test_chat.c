@@ -1,6 +1,7 @@
 // tests/test_chat.c — chat templates: detection from tokenizer.chat_template (tiny GGUF files written here, and the
 // real model when pulled) and rendering against jinja2's rendering of SmolLM2's template
-// (tests/data/tokenizer_chat.tsv, made by tools/reference/tokenizer_ref.py).
+// (tests/data/tokenizer_chat.tsv, made by tools/reference/tokenizer_ref.py) and of Llama 2, Llama 3 and Qwen2's
+// (tests/data/chat_templates.tsv, tools/reference/chat_templates_ref.py), spans included.
 #include "io/chat.h"
 #include "model/registry.h"
 #include "test.h"
@@ -72,6 +73,14 @@ static void detection(void) {
     CHECK(t == HN_CHAT_CHATML && !sys, "an expression is not a default system prompt ('%s')", sys ? sys : "");
     free(sys);
 
+    // Llama 3 and Llama 2 are recognised by their markers.
+    t = detect_tiny("{{ '<|start_header_id|>' + m['role'] + '<|end_header_id|>\n\n' + m['content'] | trim + "
+                    "'<|eot_id|>' }}", &sys);
+    CHECK(t == HN_CHAT_LLAMA3 && !sys && !warned[0], "Llama 3 template (got %s)", hn_chat_template_name(t));
+    t = detect_tiny("{% set content = '<<SYS>>\\n' + system_message %}{{ bos_token + '[INST] ' + content.strip() + "
+                    "' [/INST]' }}", &sys);
+    CHECK(t == HN_CHAT_LLAMA2 && !sys && !warned[0], "Llama 2 template (got %s)", hn_chat_template_name(t));
+
     // Unknown and absent templates fall back to ChatML, with a warning that names the fallback.
     t = detect_tiny("{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}", &sys);
     CHECK(t == HN_CHAT_CHATML && !sys && strstr(warned, "ChatML"), "unknown template: warning '%s'", warned);
@@ -129,6 +138,73 @@ static void golden(void) {
     printf("chat golden: %d cases\n", cases);
 }
 
+static bool contains(const char *hay, const char *needle, size_t len) {
+    for (size_t n = strlen(hay), i = 0; i + len <= n; i++)
+        if (!memcmp(hay + i, needle, len)) return true;
+    return false;
+}
+
+// Llama 2, Llama 3 and Qwen2's templates as jinja2 renders them (tests/data/chat_templates.tsv, made by
+// tools/reference/chat_templates_ref.py; the template's leading BOS text removed, as hone leaves it to the
+// tokenizer). "error" lines are conversations the template refuses (roles out of order): hone must refuse them too.
+static void golden_templates(void) {
+    FILE *f = fopen("tests/data/chat_templates.tsv", "r");
+    CHECK(f != NULL, "tests/data/chat_templates.tsv is missing (run from the source root)");
+    if (!f) return;
+    static char line[1 << 16], want[1 << 15], content[16][4096];
+    int cases = 0, refused = 0;
+    CHECK(fgets(line, sizeof line, f) && !strcmp(line, "# hone chat templates v1\n"), "chat templates header");
+    while (fgets(line, sizeof line, f)) {
+        char *fields[4] = {line};
+        for (int i = 1; i < 4 && fields[i - 1]; i++)
+            if ((fields[i] = strchr(fields[i - 1], '\t'))) *fields[i]++ = 0;
+        CHECK(fields[3] != NULL, "malformed chat templates line");
+        if (!fields[3]) break;
+        hn_chat_template t = HN_CHAT_TEMPLATE_COUNT;
+        for (int i = 0; i < HN_CHAT_TEMPLATE_COUNT; i++)
+            if (!strcmp(fields[0], hn_chat_template_name((hn_chat_template)i))) t = (hn_chat_template)i;
+        CHECK(t != HN_CHAT_TEMPLATE_COUNT, "unknown template name '%s'", fields[0]);
+        bool gen = fields[1][0] == '1', error = !strncmp(fields[3], "error", 5);
+        if (!error) unhex(fields[3], strcspn(fields[3], "\n"), want);
+        hn_chat_msg m[16];
+        int n = 0;
+        for (char *tok = strtok(fields[2], ","); tok && n < 16; tok = strtok(NULL, ","), n++) {
+            char *colon = strchr(tok, ':');
+            *colon = 0;
+            unhex(colon + 1, strlen(colon + 1), content[n]);
+            m[n] = (hn_chat_msg){tok, content[n]};
+        }
+        const char *sys = t == HN_CHAT_CHATML ? "You are a helpful assistant." : NULL;
+        char *got = NULL;
+        hn_chat_span *sp = NULL;
+        int nsp = 0;
+        hn_status s = hn_chat_render_spans(t, sys, m, n, gen, &got, &sp, &nsp);
+        if (error) {
+            CHECK(s == HN_ERR_ARG && !got, "%s case %d: the template refuses it, hone rendered it", fields[0], cases);
+            refused++;
+        } else {
+            CHECK(s == HN_OK && !strcmp(got, want), "%s case %d (%d messages, generation prompt %d):\n--- hone\n%s\n"
+                  "--- jinja2\n%s", fields[0], cases, n, gen, s ? hn_errmsg() : got, want);
+            // The spans tile the text, and every CONTENT span is text of its message.
+            size_t at = 0;
+            bool tiled = true;
+            for (int i = 0; i < nsp && got; i++) {
+                tiled = tiled && sp[i].off == at;
+                if (sp[i].kind == HN_CHAT_SPAN_CONTENT && sp[i].msg >= 0)
+                    tiled = tiled && contains(m[sp[i].msg].content, got + sp[i].off, sp[i].len);
+                at += sp[i].len;
+            }
+            CHECK(!got || (tiled && at == strlen(got)), "%s case %d: spans do not tile the rendering", fields[0], cases);
+        }
+        free(got);
+        free(sp);
+        cases++;
+    }
+    fclose(f);
+    CHECK(cases >= 60 && refused >= 4, "only %d template cases (%d refused)", cases, refused);
+    printf("chat templates golden: %d cases, %d refused\n", cases, refused);
+}
+
 static void errors(void) {
     char *out;
     hn_chat_msg bad[] = {{"user", NULL}};
@@ -149,6 +225,7 @@ int main(void) {
     hn_log_set(capture, NULL, HN_LOG_WARN);
     detection();
     golden();
+    golden_templates();
     errors();
     char *path;
     if (!hn_model_resolve("smollm2-135m-instruct", &path)) {
