@@ -12,6 +12,7 @@
 // One implementation per hn_arch, found by general.architecture.
 static const hn_arch_impl *const arch_table[HN_ARCH_COUNT] = {
     [HN_ARCH_LLAMA] = &hn_arch_llama,
+    [HN_ARCH_GPT2] = &hn_arch_gpt2,
 };
 
 hn_model_params hn_model_default_params(void) { return (hn_model_params){.mm_mode = HN_MM_FAST}; }

@@ -16,12 +16,18 @@
 #include "tensor/grad.h"
 #include "tensor/ops.h"
 
-typedef enum { HN_ARCH_LLAMA, HN_ARCH_GPT2, HN_ARCH_BERT, HN_ARCH_COUNT } hn_arch;
+typedef enum { HN_ARCH_LLAMA, HN_ARCH_GPT2, HN_ARCH_BERT, HN_ARCH_QWEN2, HN_ARCH_COUNT } hn_arch;
 
 typedef struct {
     hn_arch arch;
     int n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_ctx_train;
     float rope_theta, norm_eps;
+    // Rotary embedding beyond theta: the pairs rotated (false: adjacent, llama.cpp's Llama layout; true: halves,
+    // GPT-NeoX / Qwen2), linear position scaling (1: none) and per-pair frequency factors (Llama 3's rope_freqs,
+    // hd/2 floats from the file; NULL: none). hn_model_rope_table builds the table from them.
+    bool rope_neox;
+    float rope_linear;
+    const float *rope_freqs;
 } hn_hparams;
 
 // A linear layer: the one place methods (LoRA, IA3, ...) attach (DESIGN.md section 10). Model code calls
@@ -88,6 +94,9 @@ hn_model_params hn_model_default_params(void);
 hn_status hn_model_load(hn_model **out, const char *model, const hn_model_params *params);
 void hn_model_destroy(hn_model *m);
 
+
+// The rotary table (cos/sin, n_pos * head_dim floats) for positions [0, n_pos) with the model's theta and scaling.
+void hn_model_rope_table(const hn_model *m, float *cs, int n_pos);
 
 // KV cache for one sequence of up to n_ctx tokens.
 typedef struct hn_kv_cache hn_kv_cache;
