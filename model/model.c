@@ -13,6 +13,7 @@
 static const hn_arch_impl *const arch_table[HN_ARCH_COUNT] = {
     [HN_ARCH_LLAMA] = &hn_arch_llama,
     [HN_ARCH_GPT2] = &hn_arch_gpt2,
+    [HN_ARCH_BERT] = &hn_arch_bert,
 };
 
 hn_model_params hn_model_default_params(void) { return (hn_model_params){.mm_mode = HN_MM_FAST}; }
@@ -226,10 +227,15 @@ hn_status hn_model_forward(hn_model *m, hn_kv_cache *kv, const int32_t *ids, int
     return HN_OK;
 }
 
-hn_var *hn_model_hidden(hn_ctx *c, const hn_model *m, const int32_t *ids, int B, int T, const float *rope,
-                        bool checkpoint) {
+hn_var *hn_model_hidden_ex(hn_ctx *c, const hn_model *m, const int32_t *ids, const int32_t *lens, int B, int T,
+                           const float *rope, bool checkpoint) {
     if (c->err) return NULL;
     if (B <= 0 || T <= 0) return hn_op_fail(c, hn_fail(HN_ERR_ARG, "hidden: %d rows of %d tokens", B, T));
-    hn_seq s = {.B = B, .T = T, .pos0 = 0, .rope = rope, .kv = NULL, .checkpoint = checkpoint};
+    hn_seq s = {.B = B, .T = T, .pos0 = 0, .rope = rope, .kv = NULL, .checkpoint = checkpoint, .lens = lens};
     return arch_table[m->hp.arch]->hidden(c, m, ids, &s);
+}
+
+hn_var *hn_model_hidden(hn_ctx *c, const hn_model *m, const int32_t *ids, int B, int T, const float *rope,
+                        bool checkpoint) {
+    return hn_model_hidden_ex(c, m, ids, NULL, B, T, rope, checkpoint);
 }

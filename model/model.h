@@ -123,5 +123,9 @@ hn_status hn_model_forward(hn_model *m, hn_kv_cache *kv, const int32_t *ids, int
 // recomputed during the backward (needs c->scratch).
 hn_var *hn_model_hidden(hn_ctx *c, const hn_model *m, const int32_t *ids, int B, int T, const float *rope,
                         bool checkpoint);
+// The same for a right-padded batch: row b's first lens[b] tokens are valid (encoders mask the rest as keys; a
+// causal model's valid positions never see them). lens NULL: all T.
+hn_var *hn_model_hidden_ex(hn_ctx *c, const hn_model *m, const int32_t *ids, const int32_t *lens, int B, int T,
+                           const float *rope, bool checkpoint);
 
 #endif

@@ -1,0 +1,168 @@
+// model/embed.c — sentence embeddings: padded batches through the model's hidden states (no tape), pooled over
+// each row's valid tokens, L2-normalised on request; and the model's own pooling and normalisation, read from its
+// metadata or from the sentence-transformers files beside an HF directory.
+#include "model/embed.h"
+#include "io/hf.h"
+#include "tensor/nn.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EMBED_BATCH 16 // texts per padded batch
+
+static const char *const pool_names[] = {[HN_POOL_MEAN] = "mean", [HN_POOL_CLS] = "cls", [HN_POOL_LAST] = "last",
+                                         [HN_POOL_MAX] = "max"};
+
+hn_pool hn_pool_parse(const char *name) {
+    for (int p = HN_POOL_MEAN; p <= HN_POOL_MAX; p++)
+        if (!strcmp(name, pool_names[p])) return (hn_pool)p;
+    return HN_POOL_NONE;
+}
+
+const char *hn_pool_name(hn_pool p) { return p >= HN_POOL_MEAN && p <= HN_POOL_MAX ? pool_names[p] : "none"; }
+
+// dir/rel as JSON, or NULL (absent or unreadable: the caller falls back to the architecture's default).
+static json_t *side_json(const hn_model *m, const char *rel) {
+    if (!hn_hf_is_dir(m->path)) return NULL;
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", m->path, rel);
+    return json_load_file(p, 0, NULL);
+}
+
+hn_pool hn_model_default_pool(const hn_model *m) {
+    if (m->pooling >= HN_POOL_MEAN && m->pooling <= HN_POOL_LAST) return (hn_pool)m->pooling;
+    json_t *j = side_json(m, "1_Pooling/config.json");
+    hn_pool p = HN_POOL_NONE;
+    if (j) {
+        static const struct {
+            const char *key;
+            hn_pool pool;
+        } modes[] = {{"pooling_mode_cls_token", HN_POOL_CLS}, {"pooling_mode_mean_tokens", HN_POOL_MEAN},
+                     {"pooling_mode_max_tokens", HN_POOL_MAX}, {"pooling_mode_lasttoken", HN_POOL_LAST}};
+        for (size_t i = 0; i < sizeof modes / sizeof modes[0] && !p; i++)
+            if (json_is_true(json_object_get(j, modes[i].key))) p = modes[i].pool;
+        json_decref(j);
+    }
+    if (p) return p;
+    return m->hp.arch == HN_ARCH_BERT ? HN_POOL_MEAN : HN_POOL_LAST;
+}
+
+bool hn_model_default_normalize(const hn_model *m) {
+    json_t *j = side_json(m, "modules.json");
+    bool norm = false;
+    size_t i;
+    json_t *mod;
+    if (json_is_array(j))
+        json_array_foreach(j, i, mod) {
+            const char *type = json_string_value(json_object_get(mod, "type"));
+            if (type && strstr(type, "Normalize")) norm = true;
+        }
+    json_decref(j);
+    return norm;
+}
+
+// One row's pooled vector from its hidden states h (T, C), the first len valid.
+static void pool_row(float *out, const float *h, int len, int C, hn_pool pool) {
+    switch (pool) {
+    case HN_POOL_CLS: memcpy(out, h, (size_t)C * sizeof *out); break;
+    case HN_POOL_LAST: memcpy(out, h + (int64_t)(len - 1) * C, (size_t)C * sizeof *out); break;
+    case HN_POOL_MAX:
+        memcpy(out, h, (size_t)C * sizeof *out);
+        for (int t = 1; t < len; t++)
+            for (int j = 0; j < C; j++) out[j] = fmaxf(out[j], h[(int64_t)t * C + j]);
+        break;
+    default: // mean, summed in double as the token count can be large
+        for (int j = 0; j < C; j++) {
+            double s = 0;
+            for (int t = 0; t < len; t++) s += h[(int64_t)t * C + j];
+            out[j] = (float)(s / len);
+        }
+    }
+}
+
+static void l2_normalize(float *v, int C) {
+    double s = 0;
+    for (int j = 0; j < C; j++) s += (double)v[j] * v[j];
+    // sentence-transformers divides by max(norm, 1e-12)
+    double inv = 1.0 / fmax(sqrt(s), 1e-12);
+    for (int j = 0; j < C; j++) v[j] = (float)(v[j] * inv);
+}
+
+hn_status hn_model_embed_ids(hn_model *m, const int32_t *ids, const int32_t *lens, int B, int T, hn_pool pool,
+                             bool normalize, float *out) {
+    if (pool == HN_POOL_MODEL) pool = hn_model_default_pool(m);
+    if (pool < HN_POOL_MEAN || pool > HN_POOL_MAX)
+        return hn_fail(HN_ERR_ARG, "embed: pooling %d, expected mean, cls, last or max", (int)pool);
+    if (B <= 0 || T <= 0) return hn_fail(HN_ERR_ARG, "embed: %d rows of %d tokens", B, T);
+    for (int b = 0; b < B; b++) {
+        if (lens[b] < 1 || lens[b] > T)
+            return hn_fail(HN_ERR_ARG, "embed: row %d has %d valid tokens, expected 1..%d", b, (int)lens[b], T);
+        for (int t = 0; t < lens[b]; t++)
+            if (ids[(int64_t)b * T + t] < 0 || ids[(int64_t)b * T + t] >= m->hp.n_vocab)
+                return hn_fail(HN_ERR_RANGE, "embed: token id %d (row %d, index %d) is outside the vocabulary [0, %d)",
+                               (int)ids[(int64_t)b * T + t], b, t, m->hp.n_vocab);
+    }
+    hn_arena arena = {0}, blocks = {0};
+    hn_ctx c = {.arena = &arena, .scratch = &blocks, .mm = m->mm_mode};
+    // Padding positions may hold any id; the model sees a valid one (the row's first token) there.
+    int32_t *safe = hn_arena_alloc(&arena, (size_t)B * T * sizeof *safe);
+    float *rope = m->hp.arch == HN_ARCH_BERT ? NULL : hn_arena_alloc(&arena, (size_t)T * m->hp.head_dim * sizeof *rope);
+    hn_status s = HN_OK;
+    if (!safe || (m->hp.arch != HN_ARCH_BERT && !rope)) {
+        s = HN_ERR_NOMEM;
+        goto done;
+    }
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) safe[(int64_t)b * T + t] = ids[(int64_t)b * T + (t < lens[b] ? t : 0)];
+    if (rope) hn_rope_table(rope, T, m->hp.head_dim, m->hp.rope_theta);
+    hn_var *h = hn_model_hidden_ex(&c, m, safe, lens, B, T, rope, false);
+    if (!h) {
+        s = c.err ? c.err : hn_fail(HN_ERR_ARG, "embed: the model's forward failed");
+        goto done;
+    }
+    int C = m->hp.n_embd;
+    for (int b = 0; b < B; b++) {
+        pool_row(out + (int64_t)b * C, h->d + (int64_t)b * T * C, lens[b], C, pool);
+        if (normalize) l2_normalize(out + (int64_t)b * C, C);
+    }
+done:
+    hn_arena_deinit(&arena);
+    hn_arena_deinit(&blocks);
+    return s;
+}
+
+hn_status hn_model_embed_texts(hn_model *m, const char *const *texts, int n, hn_pool pool, bool normalize,
+                               float *out) {
+    if (!m->tok) return hn_fail(HN_ERR_UNSUPPORTED, "%s: the model has no tokenizer to embed text with", m->path);
+    int max = m->hp.n_ctx_train > 0 ? m->hp.n_ctx_train : 1 << 20;
+    int32_t sep = hn_tokenizer_kind_of(m->tok) == HN_TOKENIZER_BERT ? hn_tokenizer_sep(m->tok) : -1;
+    int32_t *tok[EMBED_BATCH] = {0}, lens[EMBED_BATCH], *ids = NULL;
+    hn_status s = HN_OK;
+    for (int b0 = 0; b0 < n && !s; b0 += EMBED_BATCH) {
+        int B = n - b0 < EMBED_BATCH ? n - b0 : EMBED_BATCH, T = 1;
+        for (int b = 0; b < B && !s; b++) {
+            int64_t len;
+            if ((s = hn_tokenizer_encode(m->tok, texts[b0 + b], -1, HN_TOK_ADD_SPECIAL, &tok[b], &len))) break;
+            if (len == 0) { // a decoder without BOS given an empty text: nothing to pool
+                s = hn_fail(HN_ERR_ARG, "embed: text %d gives no tokens", b0 + b);
+                break;
+            }
+            if (len > max) { // cut, keeping the closing [SEP] where the framing has one
+                if (sep >= 0 && tok[b][len - 1] == sep) tok[b][max - 1] = sep;
+                len = max;
+            }
+            lens[b] = (int32_t)len;
+            if (len > T) T = (int)len;
+        }
+        if (!s && !(ids = hn_calloc((size_t)B * T, sizeof *ids, "embedding batch"))) s = HN_ERR_NOMEM;
+        for (int b = 0; b < B && !s; b++) memcpy(ids + (int64_t)b * T, tok[b], (size_t)lens[b] * sizeof *ids);
+        if (!s) s = hn_model_embed_ids(m, ids, lens, B, T, pool, normalize, out + (int64_t)b0 * m->hp.n_embd);
+        free(ids);
+        ids = NULL;
+        for (int b = 0; b < B; b++) free(tok[b]), tok[b] = NULL;
+    }
+    return s;
+}
