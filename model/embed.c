@@ -138,21 +138,39 @@ hn_status hn_model_embed_texts(hn_model *m, const char *const *texts, int n, hn_
                                float *out) {
     if (!m->tok) return hn_fail(HN_ERR_UNSUPPORTED, "%s: the model has no tokenizer to embed text with", m->path);
     int max = m->hp.n_ctx_train > 0 ? m->hp.n_ctx_train : 1 << 20;
-    int32_t sep = hn_tokenizer_kind_of(m->tok) == HN_TOKENIZER_BERT ? hn_tokenizer_sep(m->tok) : -1;
+    // An encoder frames each text as BERT's post-processor does: [CLS] text [SEP]; a decoder starts a sequence
+    // (BOS where its metadata asks for one).
+    bool enc = m->hp.arch == HN_ARCH_BERT;
+    int32_t cls = enc ? hn_tokenizer_find(m->tok, "[CLS]") : -1, sep = enc ? hn_tokenizer_find(m->tok, "[SEP]") : -1;
+    if (enc && (cls < 0 || sep < 0))
+        return hn_fail(HN_ERR_FORMAT, "%s: the encoder's vocabulary has no [CLS] or [SEP] token", m->path);
     int32_t *tok[EMBED_BATCH] = {0}, lens[EMBED_BATCH], *ids = NULL;
     hn_status s = HN_OK;
     for (int b0 = 0; b0 < n && !s; b0 += EMBED_BATCH) {
         int B = n - b0 < EMBED_BATCH ? n - b0 : EMBED_BATCH, T = 1;
         for (int b = 0; b < B && !s; b++) {
             int64_t len;
-            if ((s = hn_tokenizer_encode(m->tok, texts[b0 + b], -1, HN_TOK_ADD_SPECIAL, &tok[b], &len))) break;
+            int32_t *t;
+            if ((s = hn_tokenizer_encode(m->tok, texts[b0 + b], -1, enc ? 0 : HN_TOK_ADD_BOS, &t, &len))) break;
+            if (enc) { // room for the framing, then cut to the positions keeping [SEP] last
+                tok[b] = hn_calloc((size_t)len + 2, sizeof *t, "tokens");
+                if (!tok[b]) {
+                    free(t);
+                    s = HN_ERR_NOMEM;
+                    break;
+                }
+                tok[b][0] = cls;
+                memcpy(tok[b] + 1, t, (size_t)len * sizeof *t);
+                free(t);
+                len = len + 2 < max ? len + 2 : max;
+                tok[b][len - 1] = sep;
+            } else {
+                tok[b] = t;
+                len = len < max ? len : max;
+            }
             if (len == 0) { // a decoder without BOS given an empty text: nothing to pool
                 s = hn_fail(HN_ERR_ARG, "embed: text %d gives no tokens", b0 + b);
                 break;
-            }
-            if (len > max) { // cut, keeping the closing [SEP] where the framing has one
-                if (sep >= 0 && tok[b][len - 1] == sep) tok[b][max - 1] = sep;
-                len = max;
             }
             lens[b] = (int32_t)len;
             if (len > T) T = (int)len;
