@@ -1,10 +1,14 @@
-// io/hf.h — a Hugging Face Llama checkpoint directory (config.json + model.safetensors, or shards listed in
-// model.safetensors.index.json) presented as a GGUF view, so the model loader runs on it unchanged.
+// io/hf.h — a Hugging Face checkpoint directory (config.json + model.safetensors, shards listed in
+// model.safetensors.index.json, or pytorch_model.bin (+ .index.json) read by io/torch_bin.h) presented as a GGUF
+// view, so the model loader runs on it unchanged. Architectures: llama, gpt2, bert, distilbert (config.json's
+// model_type), each with one name table and config reader in io/hf_arch.c.
 //
-// config.json keys become llama.* metadata; tensor names go through one table (model.layers.N.self_attn.q_proj.weight
-// -> blk.N.attn_q.weight, ...); q_proj and k_proj rows are permuted into GGUF's rotary layout (FORMATS.md section 3)
-// as owned fp32 copies, 1-D tensors (norms, biases) become owned fp32, every other weight stays mapped in its file
-// dtype (F32, F16 or BF16). No tokenizer is read (tokenizer.json is not supported yet).
+// config.json keys become <arch>.* metadata under llama.cpp's names; tensor names go through the architecture's
+// table (model.layers.N.self_attn.q_proj.weight -> blk.N.attn_q.weight, h.N.attn.c_attn.weight ->
+// blk.N.attn_qkv.weight, encoder.layer.N.attention.self.query.weight -> blk.N.attn_q.weight, ...). Llama q_proj and
+// k_proj rows are permuted into GGUF's rotary layout (FORMATS.md section 3) as owned fp32 copies, GPT-2's Conv1D
+// weights are transposed into (out, in) rows, 1-D tensors (norms, biases) become owned fp32, every other weight
+// stays mapped in its file dtype (F32, F16 or BF16). The tokenizer is not part of the view (model/model.c reads it).
 //
 //   hn_gguf g;
 //   if (hn_hf_is_dir(path) && hn_hf_open(&g, path)) return fail(hn_errmsg());

@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Hugging Face checkpoints for hone's loader and converter tests: real torch.save files (good and broken) and
+tiny random checkpoints with the logits transformers computes for them.
+
+Writes into tests/data/hf_torch/ (or the directory given as the first argument):
+    mixed.bin            torch.save of an OrderedDict that exercises the reader: f32 (3, 4), f16 (5,), bf16 (2, 2),
+                         a transposed view (strides (1, 6)), a row slice (storage offset 6), the same tensor under two
+                         names (one storage), an int64 buffer (skipped by hone), a 0-dim scalar, a 4-D tensor, an
+                         nn.Parameter (pickled through torch._utils._rebuild_parameter)
+    mixed.golden         HNGT arrays (format of tests/tiny_golden.h): every float tensor of mixed.bin as f32 values,
+                         named as in the state dict, shape as PyTorch's
+    evil_reduce.bin      a torch-style zip whose data.pkl calls os.system (GLOBAL 'posix system' + REDUCE)
+    evil_eval.bin        data.pkl asks for builtins.eval through STACK_GLOBAL (protocol 4)
+    evil_inst.bin        data.pkl uses the INST opcode
+    bad_size.bin         mixed.bin with the storage data/0 four bytes short
+    missing_data.bin     mixed.bin without the entry data/1
+    deflated.bin         mixed.bin re-zipped with compression
+    legacy.bin           torch.save(..., _use_new_zipfile_serialization=False): the pre-1.6 format (refused)
+    tiny_llama_f16/      tests/data/tiny_llama's weights rounded to f16, saved as transformers 4's
+                         save_pretrained(safe_serialization=False) did: pytorch_model.bin, and config.json
+    tiny_llama_f16.golden  input_ids (2, 16) i32 and logits (2, 16, 256) f32: transformers in fp32 over the
+                         f16-rounded weights (the loader must give these within 1e-4)
+
+Regenerate (not run by `make test`):
+    /root/.cache/hone/refvenv/bin/python tools/reference/hf_roundtrip_ref.py [tests/data/hf_torch]
+Versions used for the committed files: torch 2.15.0, transformers 5.24.0. Deterministic (fixed seeds, one thread).
+"""
+import collections
+import io
+import os
+import pickle
+import shutil
+import struct
+import sys
+import zipfile
+
+import numpy as np
+import torch
+from transformers import LlamaForCausalLM
+
+SEED = 4
+
+
+def write_golden(path, arrays):
+    with open(path, "wb") as f:
+        f.write(b"HNGT" + struct.pack("<II", 1, len(arrays)))
+        for name, a in arrays:
+            a = np.ascontiguousarray(a)
+            dtype = 1 if a.dtype.kind in "iu" else 0
+            a = a.astype("<i4" if dtype else "<f4")
+            nb = name.encode("ascii")
+            f.write(struct.pack("<I", len(nb)) + nb + struct.pack("<II", dtype, a.ndim))
+            f.write(struct.pack(f"<{a.ndim}I", *a.shape))
+            f.write(a.tobytes())
+
+
+def rezip(src, dst, drop=None, shorten=None, compress=False):
+    """Copies the zip src to dst, leaving out the entry ending in `drop`, cutting 4 bytes off the one ending in
+    `shorten`, or compressing every entry."""
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(
+            dst, "w", zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if drop and info.filename.endswith(drop):
+                continue
+            if shorten and info.filename.endswith(shorten):
+                data = data[:-4]
+            zout.writestr(info.filename, data)
+
+
+def evil_zip(path, pkl):
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("archive/data.pkl", pkl)
+        z.writestr("archive/byteorder", "little")
+        z.writestr("archive/version", "3\n")
+
+
+class Boom:
+    def __reduce__(self):
+        return (os.system, ("echo hone must never run this",))
+
+
+def torch_files(out):
+    torch.manual_seed(SEED)
+    sd = collections.OrderedDict()
+    sd["a.weight"] = torch.randn(3, 4)
+    sd["b.half"] = torch.randn(5).half()
+    sd["c.bf16"] = torch.randn(2, 2).bfloat16()
+    base = torch.randn(4, 6)
+    sd["d.transposed"] = base.t()
+    sd["e.slice"] = base[1:3]
+    sd["f.shared"] = sd["a.weight"]
+    sd["g.position_ids"] = torch.arange(5)
+    sd["h.scalar"] = torch.tensor(2.5)
+    sd["i.four_d"] = torch.randn(2, 1, 3, 2)
+    sd["j.param"] = torch.nn.Parameter(torch.randn(2, 3))
+    mixed = os.path.join(out, "mixed.bin")
+    torch.save(sd, mixed)
+    arrays = [(k, v.detach().float().numpy()) for k, v in sd.items() if v.is_floating_point()]
+    write_golden(os.path.join(out, "mixed.golden"), arrays)
+
+    evil_zip(os.path.join(out, "evil_reduce.bin"), pickle.dumps(Boom(), protocol=2))
+    # STACK_GLOBAL 'builtins' 'eval' + ("1",) REDUCE, protocol 4 framing
+    p4 = (b"\x80\x04\x95\x1d\x00\x00\x00\x00\x00\x00\x00\x8c\x08builtins\x94\x8c\x04eval\x94\x93\x94\x8c\x011\x94"
+          b"\x85\x94R\x94.")
+    assert pickle.loads(p4) == 1
+    evil_zip(os.path.join(out, "evil_eval.bin"), p4)
+    evil_zip(os.path.join(out, "evil_inst.bin"), b"\x80\x02(ibuiltins\nlist\n.")
+    rezip(mixed, os.path.join(out, "bad_size.bin"), shorten="/data/0")
+    rezip(mixed, os.path.join(out, "missing_data.bin"), drop="/data/1")
+    rezip(mixed, os.path.join(out, "deflated.bin"), compress=True)
+    torch.save({"x": torch.ones(2)}, os.path.join(out, "legacy.bin"), _use_new_zipfile_serialization=False)
+
+
+def tiny_llama_f16(out):
+    src = os.path.join(os.path.dirname(out.rstrip("/")), "tiny_llama")
+    model = LlamaForCausalLM.from_pretrained(src, torch_dtype=torch.float32)
+    model.config._attn_implementation = "eager"
+    model.eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.half().float())
+    g = torch.Generator().manual_seed(SEED + 1)
+    ids = torch.randint(0, model.config.vocab_size, (2, 16), generator=g)
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits
+    # .half() also rounds buffers such as rotary inv_freq: save only after the fp32 logits are taken.
+    d = os.path.join(out, "tiny_llama_f16")
+    shutil.rmtree(d, ignore_errors=True)
+    # transformers 5 writes only safetensors: save the state dict as transformers 4's save_pretrained(...,
+    # safe_serialization=False) did (torch.save of a dict of the model's tensors to pytorch_model.bin).
+    model.half().save_pretrained(d)
+    for extra in ("generation_config.json", "model.safetensors"):
+        if os.path.exists(os.path.join(d, extra)):
+            os.remove(os.path.join(d, extra))
+    torch.save(dict(model.state_dict()), os.path.join(d, "pytorch_model.bin"))
+    write_golden(os.path.join(out, "tiny_llama_f16.golden"),
+                 [("input_ids", ids.numpy().astype(np.int32)), ("logits", logits.numpy())])
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else "tests/data/hf_torch"
+    os.makedirs(out, exist_ok=True)
+    torch.set_num_threads(1)
+    torch_files(out)
+    tiny_llama_f16(out)
+    for f in sorted(os.listdir(out)):
+        print(f, os.path.getsize(os.path.join(out, f)))
+
+
+if __name__ == "__main__":
+    main()
