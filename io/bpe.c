@@ -1,11 +1,18 @@
-// io/bpe.c — encoding with a byte-level BPE tokenizer, the way Hugging Face `tokenizers` does for SmolLM2:
+// io/bpe.c — encoding: the pipeline every tokenizer shares, and the two BPE models. As Hugging Face `tokenizers`:
 //
 //   1. special tokens: control tokens (with HN_TOK_SPECIAL) and user-defined tokens (always) are cut out of the text
 //      first, leftmost-longest, as Hugging Face's added tokens are;
-//   2. pre-tokenizer `smollm` = Digits(individual_digits=true): every \p{N} character is its own piece; then the
-//      GPT-2 split pattern on each remaining piece (ByteLevel with use_regex=true and no prefix space);
-//   3. each piece's bytes start as one symbol each (their byte-alphabet tokens) and are merged, lowest merge rank
-//      first (leftmost on ties), with a binary heap and a linked list: O(n log n) in the piece length.
+//   2. each piece of text between them is normalised (io/wordpiece.c: BERT's normaliser, Prepend, Replace, NFC...);
+//   3. pre-tokenizer steps split it further, each step splitting every piece of the one before: regex splits (the
+//      GPT-2 pattern of ByteLevel, the Split steps of tokenizer.json, SmolLM2's digits) through PCRE2, Metaspace,
+//      BERT's whitespace and punctuation split;
+//   4. the model turns each final piece into ids:
+//      gpt2  the piece's bytes start as one symbol each (their byte-alphabet tokens) and are merged, lowest merge
+//            rank first (leftmost on ties), with a binary heap and a linked list: O(n log n) in the piece length;
+//      llama the same merge loop over characters: a character without a token becomes its <0xXX> byte tokens
+//            (byte_fallback), or unk (consecutive unks fused into one);
+//      bert  WordPiece (io/wordpiece.c).
+//   5. the post-processor's framing: BOS / [CLS] first, EOS / [SEP] last (HN_TOK_ADD_BOS, HN_TOK_ADD_SPECIAL).
 //
 // Invalid UTF-8 (Hugging Face's encode takes only valid text): every maximal invalid subsequence — a byte that cannot
 // start a sequence, or a lead byte with the continuation bytes that were valid so far — becomes U+FFFD, the
@@ -13,30 +20,81 @@
 // WHATWG decoder) does, so hone's ids equal Hugging Face's ids for the text a lossy decode gives; the golden tests
 // check this. Consequence: decode(encode(s)) == s only for valid UTF-8.
 //
-// A byte whose byte-alphabet token is missing from the vocabulary is dropped, as Hugging Face's BPE does when the
-// model has no unk token, and as llama.cpp does. SmolLM2's vocabulary lacks the bytes 0x04 0x06 0x13 0x14 0x16 0x1D
-// 0xC0 0xC1 and 0xF1 0xF2 0xF5-0xFF, so text with those control characters, or with code points U+40000-U+BFFFF
-// (whose lead byte is 0xF1 or 0xF2), does not round-trip.
+// gpt2: a byte whose byte-alphabet token is missing from the vocabulary is dropped, as Hugging Face's BPE does when
+// the model has no unk token, and as llama.cpp does. SmolLM2's vocabulary lacks the bytes 0x04 0x06 0x13 0x14 0x16
+// 0x1D 0xC0 0xC1 and 0xF1 0xF2 0xF5-0xFF, so text with those control characters, or with code points
+// U+40000-U+BFFFF (whose lead byte is 0xF1 or 0xF2), does not round-trip.
 #include "io/tokenizer_impl.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-// Oniguruma's \s (what `tokenizers` uses): \t \n \v \f \r, space, U+0085 and the Z categories. PCRE2's own \s
-// differs (no U+0085), so the class is spelled out.
-#define WS "\\x{09}-\\x{0D}\\x{20}\\x{85}\\p{Z}"
-static const char split_pattern[] = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^" WS "\\p{L}\\p{N}]+"
-                                    "|[" WS "]+(?![^" WS "])|[" WS "]+";
+// GPT-2's split pattern as tokenizer.json's ByteLevel applies it (Oniguruma syntax).
+const char hn_gpt2_split_pattern[] =
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
-static pcre2_code *compile(const char *pattern, const char *what) {
+// Oniguruma's \s (what `tokenizers` uses): \t \n \v \f \r, space, U+0085 and the Z categories. PCRE2's own \s
+// differs (no U+0085 without UCP's \v, U+180E with it), so patterns are rewritten with the class spelled out.
+#define WS "\\x{09}-\\x{0D}\\x{20}\\x{85}\\p{Z}"
+
+// Oniguruma to PCRE2: \s and \S become the class above (inside a bracket, \s its members); the rest of the syntax
+// tokenizer.json patterns use (\p{..}, (?i:..), (?!..), {m,n}) means the same in both. NULL for what cannot be
+// rewritten (\S inside a bracket).
+static char *translate(const char *p) {
+    size_t n = strlen(p), cap = 8 * n + 64, o = 0;
+    char *out = malloc(cap);
+    if (!out) return NULL;
+    int depth = 0; // inside [...]
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\\' && i + 1 < n) {
+            char c = p[i + 1];
+            const char *rep = NULL;
+            if (c == 's') rep = depth ? WS : "[" WS "]";
+            else if (c == 'S') rep = depth ? NULL : "[^" WS "]";
+            if (c == 'S' && depth) {
+                free(out);
+                return NULL;
+            }
+            if (rep) {
+                memcpy(out + o, rep, strlen(rep));
+                o += strlen(rep);
+            } else {
+                out[o++] = p[i];
+                out[o++] = c;
+            }
+            i++;
+            continue;
+        }
+        if (p[i] == '[' && !depth) {
+            depth = 1;
+            out[o++] = p[i];
+            if (i + 1 < n && p[i + 1] == '^') out[o++] = p[++i];
+            if (i + 1 < n && p[i + 1] == ']') out[o++] = p[++i]; // a leading ] is a member
+            continue;
+        }
+        if (p[i] == ']' && depth) depth = 0;
+        out[o++] = p[i];
+    }
+    out[o] = '\0';
+    return out;
+}
+
+pcre2_code *hn_tok_compile_regex(const char *pattern, bool oniguruma, const char *what) {
+    char *p = oniguruma ? translate(pattern) : strdup(pattern);
+    if (!p) {
+        hn_fail(HN_ERR_UNSUPPORTED, "%s: the pattern \"%.60s\" uses \\S inside brackets, which hone cannot rewrite",
+                what, pattern);
+        return NULL;
+    }
     int err;
     PCRE2_SIZE off;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &err, &off, NULL);
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)p, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &err, &off, NULL);
+    free(p);
     if (!re) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(err, msg, sizeof msg);
-        hn_fail(HN_ERR_UNSUPPORTED, "tokenizer: PCRE2 cannot compile the %s pattern at offset %zu: %s", what,
-                (size_t)off, (const char *)msg);
+        hn_fail(HN_ERR_UNSUPPORTED, "%s: PCRE2 cannot compile the pattern \"%.60s\": %s", what, pattern,
+                (const char *)msg);
         return NULL;
     }
     pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); // without JIT support pcre2_match interprets: slower, same result
@@ -44,8 +102,10 @@ static pcre2_code *compile(const char *pattern, const char *what) {
 }
 
 hn_status hn_bpe_compile(hn_tokenizer *tk) {
-    if (!(tk->re_split = compile(split_pattern, "GPT-2 split"))) return HN_ERR_UNSUPPORTED;
-    if (tk->digits && !(tk->re_digit = compile("\\p{N}", "digit"))) return HN_ERR_UNSUPPORTED;
+    for (int i = 0; i < tk->n_pre; i++)
+        if (tk->pre[i].kind == HN_PRE_SPLIT && !tk->pre[i].re &&
+            !(tk->pre[i].re = hn_tok_compile_regex(tk->pre[i].pattern, true, "tokenizer: pre-tokenizer Split")))
+            return HN_ERR_UNSUPPORTED;
     return HN_OK;
 }
 
@@ -66,6 +126,7 @@ typedef struct {
     bpe_cand *heap;
     size_t sym_cap;
     int nheap;
+    int32_t last_unk; // llama: the symbol that is an unk from the text (fuse_unk joins the next one to it)
     pcre2_match_data *md;
 } enc;
 
@@ -113,26 +174,8 @@ static void consider(enc *e, int32_t left) {
     if (id >= 0) heap_push(e, (bpe_cand){rank, left, id});
 }
 
-// One pre-token: bytes → byte-alphabet symbols → merges → ids.
-static hn_status bpe(enc *e, const uint8_t *s, size_t len) {
-    if (len == 1) return e->tk->byte_id[s[0]] >= 0 ? push(e, e->tk->byte_id[s[0]]) : HN_OK;
-    if (len > e->sym_cap) {
-        size_t cap = len > 2 * e->sym_cap ? len : 2 * e->sym_cap;
-        if (cap > INT32_MAX / 3) return hn_fail(HN_ERR_RANGE, "tokenizer: a %zu-byte word is too long", len);
-        free(e->sym);
-        free(e->heap);
-        e->sym = hn_alloc(cap * sizeof *e->sym, "BPE symbols");
-        e->heap = hn_alloc(3 * cap * sizeof *e->heap, "BPE merge queue"); // n - 1 pairs + 2 per merge
-        e->sym_cap = e->sym && e->heap ? cap : 0;
-        if (!e->sym_cap) return HN_ERR_NOMEM;
-    }
-    int32_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        int32_t id = e->tk->byte_id[s[i]];
-        if (id < 0) continue; // a byte the vocabulary lacks: dropped (see the top of this file)
-        e->sym[n] = (bpe_sym){id, n - 1, n + 1};
-        n++;
-    }
+// Runs the merge loop over e->sym[0..n) (a linked list in array order) and pushes the surviving ids.
+static hn_status merge_and_push(enc *e, int32_t n) {
     if (!n) return HN_OK;
     e->sym[n - 1].next = -1;
     e->nheap = 0;
@@ -158,6 +201,95 @@ static hn_status bpe(enc *e, const uint8_t *s, size_t len) {
     return HN_OK;
 }
 
+static hn_status reserve_syms(enc *e, size_t len) {
+    if (len <= e->sym_cap) return HN_OK;
+    size_t cap = len > 2 * e->sym_cap ? len : 2 * e->sym_cap;
+    if (cap > INT32_MAX / 3) return hn_fail(HN_ERR_RANGE, "tokenizer: a %zu-byte word is too long", len);
+    free(e->sym);
+    free(e->heap);
+    e->sym = hn_alloc(cap * sizeof *e->sym, "BPE symbols");
+    e->heap = hn_alloc(3 * cap * sizeof *e->heap, "BPE merge queue"); // n - 1 pairs + 2 per merge
+    e->sym_cap = e->sym && e->heap ? cap : 0;
+    return e->sym_cap ? HN_OK : HN_ERR_NOMEM;
+}
+
+static void add_sym(enc *e, int32_t *n, int32_t id) {
+    e->sym[*n] = (bpe_sym){id, *n - 1, *n + 1};
+    (*n)++;
+}
+
+// ignore_merges (Llama 3): a pre-token that is a vocabulary entry is that token. The byte-level spelling is built
+// in e's scratch buffer.
+static int32_t whole_word(enc *e, const uint8_t *s, size_t len) {
+    if (e->tk->kind != HN_TOKENIZER_GPT2) return hn_tok_lookup(e->tk, (const char *)s, len);
+    char tmp[256];
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        int32_t id = e->tk->byte_id[s[i]];
+        if (id < 0 || o + 4 > sizeof tmp) return -1;
+        const char *p = hn_tokenizer_piece(e->tk, id);
+        size_t pl = strlen(p);
+        memcpy(tmp + o, p, pl);
+        o += pl;
+    }
+    return hn_tok_lookup(e->tk, tmp, o);
+}
+
+// gpt2, one pre-token: bytes → byte-alphabet symbols → merges → ids.
+static hn_status bpe_bytes(enc *e, const uint8_t *s, size_t len) {
+    if (len == 1) return e->tk->byte_id[s[0]] >= 0 ? push(e, e->tk->byte_id[s[0]]) : HN_OK;
+    int32_t whole = e->tk->ignore_merges ? whole_word(e, s, len) : -1;
+    if (whole >= 0) return push(e, whole);
+    hn_status st = reserve_syms(e, len);
+    if (st) return st;
+    int32_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        if (e->tk->byte_id[s[i]] >= 0) add_sym(e, &n, e->tk->byte_id[s[i]]); // else dropped (top of this file)
+    return merge_and_push(e, n);
+}
+
+// llama, one pre-token: characters → their tokens, or <0xXX> bytes, or unk → merges → ids.
+static hn_status bpe_chars(enc *e, const uint8_t *s, size_t len) {
+    const hn_tokenizer *tk = e->tk;
+    int32_t whole = tk->ignore_merges ? hn_tok_lookup(tk, (const char *)s, len) : -1;
+    if (whole >= 0) return push(e, whole);
+    hn_status st = reserve_syms(e, len);
+    if (st) return st;
+    int32_t n = 0;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t k = (size_t)hn_utf8_next(s + i, len - i, &cp);
+        if (!k) k = 1; // not reached: the text was made valid UTF-8
+        int32_t id = hn_tok_lookup(tk, (const char *)s + i, k);
+        if (id >= 0) {
+            add_sym(e, &n, id);
+        } else {
+            bool bytes = tk->byte_fallback;
+            for (size_t b = 0; b < k && bytes; b++) bytes = tk->byte_id[s[i + b]] >= 0;
+            if (bytes) {
+                for (size_t b = 0; b < k; b++) add_sym(e, &n, tk->byte_id[s[i + b]]);
+            } else if (tk->unk >= 0 && !(tk->fuse_unk && n && e->sym[n - 1].id == tk->unk && e->last_unk == n - 1)) {
+                add_sym(e, &n, tk->unk);
+                e->last_unk = n - 1;
+            }
+        }
+        i += k;
+    }
+    return merge_and_push(e, n);
+}
+
+static hn_status push_cb(void *user, int32_t id) { return push(user, id); }
+
+static hn_status model(enc *e, const uint8_t *s, size_t len) {
+    if (!len) return HN_OK;
+    switch (e->tk->kind) {
+    case HN_TOKENIZER_GPT2: return bpe_bytes(e, s, len);
+    case HN_TOKENIZER_LLAMA: e->last_unk = -2; return bpe_chars(e, s, len);
+    case HN_TOKENIZER_BERT: return hn_wordpiece(e->tk, s, len, push_cb, e);
+    }
+    return HN_OK;
+}
+
 // The next match of re in s[0..len) at or after pos: HN_OK with *ms, *me set, or HN_ERR_NOTFOUND when none.
 static hn_status next_match(enc *e, const pcre2_code *re, const uint8_t *s, size_t len, size_t pos, size_t *ms,
                             size_t *me) {
@@ -173,50 +305,121 @@ static hn_status next_match(enc *e, const pcre2_code *re, const uint8_t *s, size
     PCRE2_SIZE *ov = pcre2_get_ovector_pointer(e->md);
     *ms = ov[0];
     *me = ov[1];
-    if (*me <= *ms) { // the pattern has no empty matches; guard anyway by taking one character
-        *me = *ms + 1;
-        while (*me < len && (s[*me] & 0xC0) == 0x80) (*me)++;
+    return HN_OK; // may be empty (a pattern such as "\s*"): the caller steps over it
+}
+
+// One character past an empty match at pos.
+static size_t step_over(const uint8_t *s, size_t len, size_t pos) {
+    pos++;
+    while (pos < len && (s[pos] & 0xC0) == 0x80) pos++;
+    return pos;
+}
+
+static hn_status pre_step(enc *e, int k, const uint8_t *s, size_t len, bool at_start);
+
+typedef struct {
+    enc *e;
+    int k;
+    bool at_start;
+} step_ctx;
+
+static hn_status next_cb(void *user, const uint8_t *s, size_t len) {
+    step_ctx *c = user;
+    hn_status st = pre_step(c->e, c->k, s, len, c->at_start);
+    c->at_start = false;
+    return st;
+}
+
+// A regex split: matches (Isolated) and the text between them are pieces; Removed drops the matches.
+static hn_status split_regex(enc *e, int k, const uint8_t *s, size_t len, bool at_start) {
+    const hn_pre_step *p = &e->tk->pre[k];
+    size_t pos = 0, from = 0, ms = 0, me = 0;
+    hn_status st = HN_OK;
+    while (pos < len && !st) {
+        st = next_match(e, p->re, s, len, pos, &ms, &me);
+        if (st == HN_ERR_NOTFOUND) {
+            st = HN_OK;
+            break;
+        }
+        if (st) return st;
+        if (me == ms) { // an empty match cuts nothing
+            pos = step_over(s, len, ms);
+            continue;
+        }
+        if (ms > from) st = pre_step(e, k + 1, s + from, ms - from, at_start && from == 0);
+        if (!st && !p->removed) st = pre_step(e, k + 1, s + ms, me - ms, at_start && ms == 0);
+        pos = from = me;
+    }
+    if (!st && from < len) st = pre_step(e, k + 1, s + from, len - from, at_start && from == 0);
+    return st;
+}
+
+// Metaspace: spaces become "▁", one is prepended, and (split) each "▁" starts a new piece.
+static hn_status metaspace(enc *e, int k, const uint8_t *s, size_t len, bool at_start) {
+    const hn_pre_step *p = &e->tk->pre[k];
+    bool prepend = (p->prepend_always || (p->prepend_first && at_start)) &&
+                   !(len >= 3 && !memcmp(s, "\xE2\x96\x81", 3)); // not twice
+    size_t spaces = 0;
+    for (size_t i = 0; i < len; i++) spaces += s[i] == ' ';
+    size_t cap = len + 2 * spaces + 3;
+    uint8_t *buf = hn_alloc(cap, "metaspace piece");
+    if (!buf) return HN_ERR_NOMEM;
+    size_t o = 0;
+    if (prepend) memcpy(buf, "\xE2\x96\x81", 3), o = 3;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == ' ') memcpy(buf + o, "\xE2\x96\x81", 3), o += 3;
+        else buf[o++] = s[i];
+    }
+    hn_status st = HN_OK;
+    if (!p->split) {
+        st = pre_step(e, k + 1, buf, o, at_start);
+    } else {
+        size_t from = 0;
+        for (size_t i = 1; i + 3 <= o && !st; i++)
+            if (!memcmp(buf + i, "\xE2\x96\x81", 3)) {
+                st = pre_step(e, k + 1, buf + from, i - from, at_start && from == 0);
+                from = i;
+                i += 2;
+            }
+        if (!st && from < o) st = pre_step(e, k + 1, buf + from, o - from, at_start && from == 0);
+    }
+    free(buf);
+    return st;
+}
+
+static hn_status pre_step(enc *e, int k, const uint8_t *s, size_t len, bool at_start) {
+    if (!len) return HN_OK;
+    if (k == e->tk->n_pre) return model(e, s, len);
+    switch (e->tk->pre[k].kind) {
+    case HN_PRE_SPLIT: return split_regex(e, k, s, len, at_start);
+    case HN_PRE_METASPACE: return metaspace(e, k, s, len, at_start);
+    case HN_PRE_BERT: {
+        step_ctx c = {e, k + 1, at_start};
+        return hn_bert_pre_split(s, len, next_cb, &c);
+    }
+    case HN_PRE_PREFIX_SPACE: {
+        if (s[0] == ' ') return pre_step(e, k + 1, s, len, at_start);
+        uint8_t *buf = hn_alloc(len + 1, "prefixed piece");
+        if (!buf) return HN_ERR_NOMEM;
+        buf[0] = ' ';
+        memcpy(buf + 1, s, len);
+        hn_status st = pre_step(e, k + 1, buf, len + 1, at_start);
+        free(buf);
+        return st;
+    }
     }
     return HN_OK;
 }
 
-// The GPT-2 split of one piece; text the pattern does not cover (none, for valid UTF-8) is kept as its own piece.
-static hn_status split(enc *e, const uint8_t *s, size_t len) {
-    size_t pos = 0, ms, me;
-    hn_status st = HN_OK;
-    while (pos < len && !st) {
-        st = next_match(e, e->tk->re_split, s, len, pos, &ms, &me);
-        if (st == HN_ERR_NOTFOUND) return bpe(e, s + pos, len - pos);
-        if (!st && ms > pos) st = bpe(e, s + pos, ms - pos);
-        if (!st) st = bpe(e, s + ms, me - ms);
-        pos = me;
-    }
-    return st;
-}
-
-// Text between special tokens: digits first (smollm), then the split pattern on what lies between them.
-static hn_status pretokenize(enc *e, const uint8_t *s, size_t len) {
-    if (!e->tk->digits) return split(e, s, len);
-    size_t pos = 0, ms, me;
-    hn_status st = HN_OK;
-    while (pos < len && !st) {
-        // ASCII digits are the common case; other \p{N} characters are left to PCRE2.
-        size_t k = pos;
-        while (k < len && s[k] < 0x80 && !(s[k] >= '0' && s[k] <= '9')) k++;
-        if (k < len && s[k] < 0x80) {
-            ms = k;
-            me = k + 1;
-        } else if (k < len) {
-            st = next_match(e, e->tk->re_digit, s, len, k, &ms, &me);
-            if (st == HN_ERR_NOTFOUND) return split(e, s + pos, len - pos);
-            if (st) return st;
-        } else {
-            return split(e, s + pos, len - pos);
-        }
-        if (ms > pos) st = split(e, s + pos, ms - pos);
-        if (!st) st = bpe(e, s + ms, me - ms);
-        pos = me;
-    }
+// Text between special tokens: normalised, then pre-tokenized, then the model. at_start: it begins the input.
+static hn_status segment(enc *e, const uint8_t *s, size_t len, bool at_start) {
+    if (!e->tk->n_norm) return pre_step(e, 0, s, len, at_start);
+    uint8_t *norm;
+    size_t nlen;
+    hn_status st = hn_tok_normalize(e->tk, s, len, &norm, &nlen);
+    if (st) return st;
+    st = pre_step(e, 0, norm, nlen, at_start);
+    free(norm);
     return st;
 }
 
@@ -293,7 +496,10 @@ static const hn_special *special_at(const hn_tokenizer *tk, const uint8_t *s, si
 static hn_status encode(enc *e, const uint8_t *s, size_t len, int flags) {
     const hn_tokenizer *tk = e->tk;
     hn_status st = HN_OK;
-    if ((flags & HN_TOK_ADD_BOS) && tk->add_bos && tk->bos >= 0 && (st = push(e, tk->bos))) return st;
+    int32_t first = tk->kind == HN_TOKENIZER_BERT ? tk->cls : tk->bos;
+    int32_t last = tk->kind == HN_TOKENIZER_BERT ? tk->sep : tk->eos;
+    if ((flags & (HN_TOK_ADD_BOS | HN_TOK_ADD_SPECIAL)) && tk->add_bos && first >= 0 && (st = push(e, first)))
+        return st;
     size_t start = 0;
     for (size_t i = 0; i < len && !st;) {
         const hn_special *sp = tk->special_first[s[i]] ? special_at(tk, s + i, len - i, flags) : NULL;
@@ -301,12 +507,13 @@ static hn_status encode(enc *e, const uint8_t *s, size_t len, int flags) {
             i++;
             continue;
         }
-        if (i > start) st = pretokenize(e, s + start, i - start);
+        if (i > start) st = segment(e, s + start, i - start, start == 0);
         if (!st) st = push(e, sp->id);
         i += sp->len;
         start = i;
     }
-    if (!st && start < len) st = pretokenize(e, s + start, len - start);
+    if (!st && start < len) st = segment(e, s + start, len - start, start == 0);
+    if (!st && (flags & HN_TOK_ADD_SPECIAL) && tk->add_eos && last >= 0) st = push(e, last);
     return st;
 }
 
@@ -318,12 +525,12 @@ hn_status hn_tokenizer_encode(const hn_tokenizer *tk, const char *text, int64_t 
     size_t ulen = len < 0 ? strlen(text) : (size_t)len;
     uint8_t *clean;
     size_t clean_len = ulen;
-    hn_status st = sanitize((const uint8_t *)text, ulen, &clean, &clean_len);
+    hn_status st = sanitize((const uint8_t *)(text ? text : ""), ulen, &clean, &clean_len);
     if (st) return st;
     enc e = {.tk = tk};
-    e.md = pcre2_match_data_create_from_pattern(tk->re_split, NULL);
+    e.md = pcre2_match_data_create(4, NULL); // only the whole match is read
     if (!e.md) st = hn_fail(HN_ERR_NOMEM, "tokenizer: out of memory for PCRE2 match data");
-    if (!st) st = encode(&e, clean ? clean : (const uint8_t *)text, clean_len, flags);
+    if (!st) st = encode(&e, clean ? clean : (const uint8_t *)(text ? text : ""), clean_len, flags);
     if (!st && !e.ids) st = push(&e, 0), e.n = 0; // an empty result is still a valid allocation
     pcre2_match_data_free(e.md);
     free(e.sym);

@@ -1,13 +1,18 @@
-// io/tokenizer.c — byte-level BPE (GGUF `tokenizer.ggml.model = gpt2`): loading the vocabulary and merges from GGUF
-// metadata, decoding, and the lookups. Encoding (pre-tokenizer and merge loop) is in io/bpe.c.
+// io/tokenizer.c — the vocabulary (built from any source), loading from GGUF metadata, decoding, and the lookups.
+// Encoding is in io/bpe.c (pipeline, BPE) and io/wordpiece.c (BERT); tokenizer.json in io/hf_tokenizer.c.
 //
-// Every token is kept as the raw bytes it stands for. A normal token's vocabulary entry is written in GPT-2's
-// byte-to-unicode alphabet (each byte one printable code point, "Ġ" for a space); we map it back to bytes once, at
-// load, so that encoding and decoding work on bytes. An entry that is not in that alphabet — control tokens such as
-// "<|im_start|>", user-defined tokens, or a normal entry with other characters — stands for its own UTF-8 text, as
-// Hugging Face's ByteLevel decoder also does.
+// Every token is kept as the raw bytes it stands for, so that decoding is concatenation:
+//   gpt2: a normal entry is written in GPT-2's byte-to-unicode alphabet (each byte one printable code point, "Ġ" for
+//         a space); we map it back to bytes once, at load. An entry that is not in that alphabet — control tokens
+//         such as "<|im_start|>", user-defined tokens, or a normal entry with other characters — stands for its own
+//         UTF-8 text, as Hugging Face's ByteLevel decoder also does.
+//   llama: "▁" stands for a space, "<0xXX>" (byte tokens) for that byte, anything else for its own text.
+//   bert: a word-start entry stands for " " + itself, a continuation ("##ing") for itself less the prefix, control
+//         tokens for their text; decoding drops the first space (the spacing of Hugging Face's WordPiece decoder
+//         without its clean-up of spaces before punctuation).
 #include "io/tokenizer_impl.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,8 +29,7 @@ static void byte_unicode_tables(uint32_t b2u[256], int16_t u2b[324]) {
     }
 }
 
-// Decodes one UTF-8 sequence at s[0..n); returns its length and the code point, or 0 if it is not valid UTF-8.
-static int utf8_next(const uint8_t *s, size_t n, uint32_t *cp) {
+int hn_utf8_next(const uint8_t *s, size_t n, uint32_t *cp) {
     uint8_t c = s[0];
     if (c < 0x80) { *cp = c; return 1; }
     int len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 0;
@@ -41,13 +45,20 @@ static int utf8_next(const uint8_t *s, size_t n, uint32_t *cp) {
     return len;
 }
 
-static int utf8_put(uint32_t cp, char *out) {
+int hn_utf8_put(uint32_t cp, char *out) {
     if (cp < 0x80) { out[0] = (char)cp; return 1; }
     if (cp < 0x800) { out[0] = (char)(0xC0 | cp >> 6); out[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
-    out[0] = (char)(0xE0 | cp >> 12);
-    out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    out[2] = (char)(0x80 | (cp & 0x3F));
-    return 3; // the byte alphabet stays below U+0144
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | cp >> 12);
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | cp >> 18);
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
 }
 
 static uint64_t hash_bytes(const void *p, size_t n) {
@@ -63,7 +74,7 @@ static uint64_t table_size(uint64_t n) {
     return size;
 }
 
-static int32_t piece_lookup(const hn_tokenizer *tk, const char *s, size_t n) {
+int32_t hn_tok_lookup(const hn_tokenizer *tk, const char *s, size_t n) {
     for (uint64_t h = hash_bytes(s, n) & tk->piece_mask;; h = (h + 1) & tk->piece_mask) {
         uint32_t slot = tk->piece_slots[h];
         if (!slot) return -1;
@@ -77,6 +88,7 @@ static uint64_t merge_key(int32_t a, int32_t b) { return ((uint64_t)(uint32_t)a 
 static uint64_t merge_hash(uint64_t key) { return (key * 0x9E3779B97F4A7C15ull) >> 17; }
 
 int32_t hn_bpe_merge_find(const hn_tokenizer *tk, int32_t left, int32_t right, int32_t *rank) {
+    if (!tk->merges) return -1;
     uint64_t key = merge_key(left, right);
     for (uint64_t h = merge_hash(key) & tk->merge_mask;; h = (h + 1) & tk->merge_mask) {
         const hn_merge_slot *s = &tk->merges[h];
@@ -87,6 +99,251 @@ int32_t hn_bpe_merge_find(const hn_tokenizer *tk, int32_t left, int32_t right, i
         }
     }
 }
+
+// "<0xAB>": the byte tokens of SentencePiece vocabularies.
+static int byte_token(const char *p) {
+    static const char hex[] = "0123456789ABCDEF";
+    if (strlen(p) != 6 || memcmp(p, "<0x", 3) || p[5] != '>') return -1;
+    const char *a = memchr(hex, p[3], 16), *b = memchr(hex, p[4], 16);
+    return a && b && p[3] && p[4] ? (int)((a - hex) << 4 | (b - hex)) : -1;
+}
+
+// The bytes token i stands for (see the top of this file), written at tk->bytes + *boff.
+static void token_bytes_of(hn_tokenizer *tk, int32_t i, const char *p, size_t len, const int16_t *u2b,
+                           uint32_t *boff) {
+    uint8_t *out = tk->bytes + *boff;
+    size_t n = 0;
+    uint8_t t = tk->type[i];
+    bool plain = t == HN_TT_CONTROL || t == HN_TT_USER || t == HN_TT_UNKNOWN;
+    if (tk->kind == HN_TOKENIZER_GPT2 && !plain) {
+        const uint8_t *u = (const uint8_t *)p;
+        for (size_t k = 0; k < len;) {
+            uint32_t cp;
+            int l = hn_utf8_next(u + k, len - k, &cp);
+            if (!l || cp >= 324 || u2b[cp] < 0) {
+                n = 0;
+                break;
+            }
+            out[n++] = (uint8_t)u2b[cp];
+            k += (size_t)l;
+        }
+        if (n || !len) {
+            *boff += (uint32_t)n;
+            return;
+        }
+    } else if (tk->kind == HN_TOKENIZER_LLAMA && !plain) {
+        int b = byte_token(p);
+        if (b >= 0) {
+            out[n++] = (uint8_t)b;
+        } else {
+            for (size_t k = 0; k < len; k++) {
+                if (k + 3 <= len && !memcmp(p + k, "\xE2\x96\x81", 3)) { // "▁"
+                    out[n++] = ' ';
+                    k += 2;
+                } else {
+                    out[n++] = (uint8_t)p[k];
+                }
+            }
+        }
+        *boff += (uint32_t)n;
+        return;
+    } else if (tk->kind == HN_TOKENIZER_BERT && !plain) {
+        size_t pl = strlen(tk->wp_prefix);
+        if (pl && len >= pl && !memcmp(p, tk->wp_prefix, pl) && len > pl) {
+            memcpy(out, p + pl, len - pl);
+            *boff += (uint32_t)(len - pl);
+        } else {
+            out[0] = ' ';
+            memcpy(out + 1, p, len);
+            *boff += (uint32_t)len + 1;
+        }
+        return;
+    }
+    memcpy(out, p, len);
+    *boff += (uint32_t)len;
+}
+
+hn_status hn_tok_set_vocab(hn_tokenizer *tk, const char *const *pieces, const uint8_t *types, int32_t n,
+                           const char *src) {
+    if (n <= 0 || n > INT32_MAX / 2)
+        return hn_fail(HN_ERR_FORMAT, "%s: the vocabulary has %d entries, expected 1 to %d", src, n, INT32_MAX / 2);
+    tk->n_vocab = n;
+    size_t piece_total = 0;
+    for (int32_t i = 0; i < n; i++) {
+        size_t len = strlen(pieces[i]);
+        if (len > 0xFFFF)
+            return hn_fail(HN_ERR_FORMAT, "%s: vocabulary entry %d is %zu bytes long, expected at most 65535", src, i,
+                           len);
+        piece_total += len + 1;
+    }
+    if (piece_total > UINT32_MAX / 2)
+        return hn_fail(HN_ERR_FORMAT, "%s: the vocabulary holds %zu bytes, expected under 2 GiB", src, piece_total);
+    tk->pieces = hn_alloc(piece_total, "tokenizer pieces");
+    tk->bytes = hn_alloc(piece_total + (size_t)n, "tokenizer bytes"); // at most one byte more than the entry (bert)
+    tk->piece_off = hn_calloc((size_t)n, sizeof *tk->piece_off, "tokenizer piece offsets");
+    tk->bytes_off = hn_calloc((size_t)n + 1, sizeof *tk->bytes_off, "tokenizer byte offsets");
+    tk->type = hn_calloc((size_t)n, 1, "token types");
+    tk->eog = hn_calloc((size_t)n, 1, "end-of-generation flags");
+    tk->piece_mask = table_size((uint64_t)n) - 1;
+    tk->piece_slots = hn_calloc(tk->piece_mask + 1, sizeof *tk->piece_slots, "vocabulary table");
+    if (!tk->pieces || !tk->bytes || !tk->piece_off || !tk->bytes_off || !tk->type || !tk->eog || !tk->piece_slots)
+        return HN_ERR_NOMEM;
+
+    uint32_t b2u[256];
+    int16_t u2b[324];
+    byte_unicode_tables(b2u, u2b);
+    uint32_t poff = 0, boff = 0;
+    for (int32_t i = 0; i < n; i++) {
+        size_t len = strlen(pieces[i]);
+        tk->type[i] = types ? types[i] : HN_TT_NORMAL;
+        tk->piece_off[i] = poff;
+        memcpy(tk->pieces + poff, pieces[i], len + 1);
+        poff += (uint32_t)len + 1;
+        token_bytes_of(tk, i, pieces[i], len, u2b, &boff);
+        tk->bytes_off[i + 1] = boff;
+
+        uint64_t h = hash_bytes(pieces[i], len) & tk->piece_mask;
+        while (tk->piece_slots[h]) {
+            const char *q = tk->pieces + tk->piece_off[tk->piece_slots[h] - 1];
+            if (strlen(q) == len && !memcmp(q, pieces[i], len)) break; // a duplicate entry: the first id wins
+            h = (h + 1) & tk->piece_mask;
+        }
+        if (!tk->piece_slots[h]) tk->piece_slots[h] = (uint32_t)i + 1;
+    }
+
+    for (int b = 0; b < 256; b++) {
+        char c[8];
+        if (tk->kind == HN_TOKENIZER_GPT2) {
+            tk->byte_id[b] = hn_tok_lookup(tk, c, (size_t)hn_utf8_put(b2u[b], c));
+        } else {
+            snprintf(c, sizeof c, "<0x%02X>", b);
+            tk->byte_id[b] = hn_tok_lookup(tk, c, 6);
+        }
+    }
+    return HN_OK;
+}
+
+hn_status hn_tok_alloc_merges(hn_tokenizer *tk, int64_t n) {
+    if (n < 0 || n > INT32_MAX / 2)
+        return hn_fail(HN_ERR_FORMAT, "tokenizer: %lld merges, expected fewer than %d", (long long)n, INT32_MAX / 2);
+    free(tk->merges);
+    tk->n_merges = 0;
+    tk->merge_mask = table_size((uint64_t)n) - 1;
+    tk->merges = hn_calloc(tk->merge_mask + 1, sizeof *tk->merges, "merge table");
+    return tk->merges ? HN_OK : HN_ERR_NOMEM;
+}
+
+static void insert_merge(hn_tokenizer *tk, int32_t a, int32_t b, int32_t ab, int32_t rank) {
+    uint64_t key = merge_key(a, b);
+    uint64_t h = merge_hash(key) & tk->merge_mask;
+    while (tk->merges[h].key && tk->merges[h].key != key) h = (h + 1) & tk->merge_mask;
+    if (!tk->merges[h].key) { // a repeated pair keeps its first rank
+        tk->merges[h] = (hn_merge_slot){key, rank, ab};
+        tk->n_merges++;
+    }
+}
+
+hn_status hn_tok_add_merge(hn_tokenizer *tk, const char *left, size_t ln, const char *right, size_t rn, int32_t rank,
+                           const char *src, const char *field) {
+    char small[512];
+    char *both = ln + rn <= sizeof small ? small : hn_alloc(ln + rn, "merge buffer");
+    if (!both) return HN_ERR_NOMEM;
+    int32_t a = hn_tok_lookup(tk, left, ln), b = hn_tok_lookup(tk, right, rn);
+    memcpy(both, left, ln);
+    memcpy(both + ln, right, rn);
+    int32_t ab = a >= 0 && b >= 0 ? hn_tok_lookup(tk, both, ln + rn) : -1;
+    if (both != small) free(both);
+    if (ab < 0) {
+        const char *what = a < 0 ? "its left part" : b < 0 ? "its right part" : "the merged token";
+        return hn_fail(HN_ERR_FORMAT, "%s: %s[%d] = \"%.*s %.*s\": %s is not in the vocabulary", src, field, rank,
+                       (int)(ln > 40 ? 40 : ln), left, (int)(rn > 40 ? 40 : rn), right, what);
+    }
+    if ((uint64_t)tk->n_merges + 1 > (tk->merge_mask + 1) / 2) // the table was sized for fewer
+        return hn_fail(HN_ERR_FORMAT, "%s: %s has more entries than were counted", src, field);
+    insert_merge(tk, a, b, ab, rank);
+    return HN_OK;
+}
+
+// llama.cpp's SentencePiece BPE merges the adjacent pair whose joined text is the highest-scoring token (leftmost on
+// ties). The same order as merge ranks: every way of writing a normal token as two tokens is a merge, ranked by the
+// token's score, best first.
+static const float *g_scores; // qsort has no context argument
+static int cmp_score(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    if (g_scores[x] != g_scores[y]) return g_scores[x] > g_scores[y] ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+hn_status hn_tok_merges_from_scores(hn_tokenizer *tk) {
+    int32_t n = tk->n_vocab;
+    int32_t *order = hn_calloc((size_t)n, sizeof *order, "score order");
+    if (!order) return HN_ERR_NOMEM;
+    int64_t pairs = 0;
+    for (int32_t i = 0; i < n; i++) {
+        order[i] = i;
+        pairs += (int64_t)strlen(tk->pieces + tk->piece_off[i]);
+    }
+    g_scores = tk->scores;
+    if (tk->scores) qsort(order, (size_t)n, sizeof *order, cmp_score);
+    hn_status s = hn_tok_alloc_merges(tk, pairs);
+    for (int32_t r = 0; r < n && !s; r++) {
+        int32_t id = order[r];
+        if (tk->type[id] != HN_TT_NORMAL) continue;
+        const char *p = tk->pieces + tk->piece_off[id];
+        size_t len = strlen(p);
+        for (size_t k = 1; k < len; k++) {
+            if (((uint8_t)p[k] & 0xC0) == 0x80) continue; // splits fall between characters
+            int32_t a = hn_tok_lookup(tk, p, k), b = hn_tok_lookup(tk, p + k, len - k);
+            if (a >= 0 && b >= 0 && tk->type[a] != HN_TT_CONTROL && tk->type[b] != HN_TT_CONTROL)
+                insert_merge(tk, a, b, id, r);
+        }
+    }
+    free(order);
+    return s;
+}
+
+static int cmp_special(const void *a, const void *b) {
+    const hn_special *x = a, *y = b;
+    if (x->len != y->len) return x->len > y->len ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+// Tokens matched in the text before it is split: control tokens (only with HN_TOK_SPECIAL) and user-defined tokens
+// (always), as Hugging Face's added tokens are. Longest first, so that the first match at a position is the longest.
+static hn_status load_special(hn_tokenizer *tk) {
+    int n = 0;
+    for (int32_t i = 0; i < tk->n_vocab; i++)
+        n += (tk->type[i] == HN_TT_CONTROL || tk->type[i] == HN_TT_USER) && tk->bytes_off[i + 1] > tk->bytes_off[i];
+    free(tk->special);
+    tk->n_special = 0;
+    memset(tk->special_first, 0, sizeof tk->special_first);
+    tk->special = hn_calloc(n ? (size_t)n : 1, sizeof *tk->special, "special tokens");
+    if (!tk->special) return HN_ERR_NOMEM;
+    for (int32_t i = 0; i < tk->n_vocab; i++) {
+        uint32_t len = tk->bytes_off[i + 1] - tk->bytes_off[i];
+        if ((tk->type[i] != HN_TT_CONTROL && tk->type[i] != HN_TT_USER) || !len) continue;
+        tk->special[tk->n_special++] = (hn_special){i, len, tk->bytes + tk->bytes_off[i]};
+        tk->special_first[tk->bytes[tk->bytes_off[i]]] = true;
+    }
+    qsort(tk->special, (size_t)tk->n_special, sizeof *tk->special, cmp_special);
+    return HN_OK;
+}
+
+hn_status hn_tok_finish(hn_tokenizer *tk) {
+    // End of generation: eos and the end-of-turn tokens of the common chat formats when the vocabulary has them as
+    // non-normal tokens (the GGUF loader adds the file's eot/eom ids).
+    static const char *names[] = {"<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|eom_id|>", "<|end|>",
+                                  "<end_of_turn>", "<|end_of_text|>", "<EOT>"};
+    if (tk->eos >= 0) tk->eog[tk->eos] = 1;
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        int32_t id = hn_tok_lookup(tk, names[k], strlen(names[k]));
+        if (id >= 0 && tk->type[id] != HN_TT_NORMAL) tk->eog[id] = 1;
+    }
+    hn_status s = load_special(tk);
+    return s ? s : hn_bpe_compile(tk);
+}
+
+// ---- GGUF ----
 
 static const char *path_of(const hn_gguf *g) { return g->path ? g->path : "(gguf)"; }
 
@@ -104,11 +361,11 @@ static hn_status optional_id(const hn_gguf *g, const char *key, int32_t n_vocab,
     return HN_OK;
 }
 
-static const hn_gguf_kv *string_array(const hn_gguf *g, const char *key, hn_status *s) {
+static const hn_gguf_kv *string_array(const hn_gguf *g, const char *key, const char *model, hn_status *s) {
     const hn_gguf_kv *kv = hn_gguf_find(g, key);
     *s = HN_OK;
     if (!kv) {
-        *s = hn_fail(HN_ERR_FORMAT, "%s: %s is missing (a gpt2 tokenizer needs it)", path_of(g), key);
+        *s = hn_fail(HN_ERR_FORMAT, "%s: %s is missing (a %s tokenizer needs it)", path_of(g), key, model);
         return NULL;
     }
     if (kv->type != HN_GGUF_ARRAY || kv->arr_type != HN_GGUF_STRING) {
@@ -124,15 +381,16 @@ static bool is_int_type(hn_gguf_type t) {
            t == HN_GGUF_I32 || t == HN_GGUF_U64 || t == HN_GGUF_I64;
 }
 
-static hn_status load_vocab(hn_tokenizer *tk, const hn_gguf *g) {
+// tokenizer.ggml.tokens (+ token_type, scores) into the vocabulary. A bert vocabulary is written llama.cpp's way
+// ("▁word" starts a word, "ing" continues one); it is turned back into WordPiece's ("word", "##ing").
+static hn_status load_vocab(hn_tokenizer *tk, const hn_gguf *g, const char *model) {
     hn_status s;
-    const hn_gguf_kv *tokens = string_array(g, "tokenizer.ggml.tokens", &s);
+    const hn_gguf_kv *tokens = string_array(g, "tokenizer.ggml.tokens", model, &s);
     if (!tokens) return s;
     if (tokens->arr_n == 0 || tokens->arr_n > INT32_MAX / 2)
         return hn_fail(HN_ERR_FORMAT, "%s: tokenizer.ggml.tokens has %llu entries, expected 1 to %d", path_of(g),
                        (unsigned long long)tokens->arr_n, INT32_MAX / 2);
-    int32_t n = tk->n_vocab = (int32_t)tokens->arr_n;
-
+    int32_t n = (int32_t)tokens->arr_n;
     const hn_gguf_kv *types = hn_gguf_find(g, "tokenizer.ggml.token_type");
     if (types && (types->type != HN_GGUF_ARRAY || !is_int_type(types->arr_type)))
         return hn_fail(HN_ERR_FORMAT, "%s: tokenizer.ggml.token_type has type %s, expected an array of integers",
@@ -140,8 +398,11 @@ static hn_status load_vocab(hn_tokenizer *tk, const hn_gguf *g) {
     if (types && types->arr_n != tokens->arr_n)
         return hn_fail(HN_ERR_FORMAT, "%s: tokenizer.ggml.token_type has %llu entries, expected %d (one per token)",
                        path_of(g), (unsigned long long)types->arr_n, n);
+    const hn_gguf_kv *scores = hn_gguf_find(g, "tokenizer.ggml.scores");
+    if (scores && (scores->type != HN_GGUF_ARRAY || scores->arr_type != HN_GGUF_F32 || scores->arr_n != tokens->arr_n))
+        return hn_fail(HN_ERR_FORMAT, "%s: tokenizer.ggml.scores is not an array of %d f32", path_of(g), n);
 
-    size_t piece_total = 0;
+    size_t total = 0;
     for (int32_t i = 0; i < n; i++) {
         hn_gguf_str p = hn_gguf_arr_str(tokens, (uint64_t)i);
         if (p.len > 0xFFFF)
@@ -149,195 +410,186 @@ static hn_status load_vocab(hn_tokenizer *tk, const hn_gguf *g) {
                            path_of(g), i, (unsigned long long)p.len);
         if (memchr(p.str, '\0', p.len))
             return hn_fail(HN_ERR_FORMAT, "%s: tokenizer.ggml.tokens[%d] contains a NUL byte", path_of(g), i);
-        piece_total += p.len + 1;
+        total += p.len + 3;
     }
-    if (piece_total > UINT32_MAX)
-        return hn_fail(HN_ERR_FORMAT, "%s: tokenizer.ggml.tokens holds %zu bytes, expected under 4 GiB", path_of(g),
-                       piece_total);
-    tk->pieces = hn_alloc(piece_total, "tokenizer pieces");
-    tk->bytes = hn_alloc(piece_total, "tokenizer bytes"); // a token never has more bytes than its entry
-    tk->piece_off = hn_calloc((size_t)n, sizeof *tk->piece_off, "tokenizer piece offsets");
-    tk->bytes_off = hn_calloc((size_t)n + 1, sizeof *tk->bytes_off, "tokenizer byte offsets");
-    tk->type = hn_calloc((size_t)n, 1, "token types");
-    tk->eog = hn_calloc((size_t)n, 1, "end-of-generation flags");
-    tk->piece_mask = table_size((uint64_t)n) - 1;
-    tk->piece_slots = hn_calloc(tk->piece_mask + 1, sizeof *tk->piece_slots, "vocabulary table");
-    if (!tk->pieces || !tk->bytes || !tk->piece_off || !tk->bytes_off || !tk->type || !tk->eog || !tk->piece_slots)
-        return HN_ERR_NOMEM;
-
-    uint32_t b2u[256];
-    int16_t u2b[324];
-    byte_unicode_tables(b2u, u2b);
-    uint32_t poff = 0, boff = 0;
+    char *buf = hn_alloc(total, "token strings");
+    const char **pieces = hn_calloc((size_t)n, sizeof *pieces, "token list");
+    uint8_t *tt = hn_calloc((size_t)n, 1, "token types");
+    tk->scores = scores ? hn_calloc((size_t)n, sizeof *tk->scores, "token scores") : NULL;
+    if (!buf || !pieces || !tt || (scores && !tk->scores)) {
+        s = HN_ERR_NOMEM;
+        goto done;
+    }
+    size_t off = 0;
     for (int32_t i = 0; i < n; i++) {
         hn_gguf_str p = hn_gguf_arr_str(tokens, (uint64_t)i);
         double t = types ? hn_gguf_arr_num(types, (uint64_t)i) : HN_TT_NORMAL;
-        if (t < 0 || t > HN_TT_BYTE)
-            return hn_fail(HN_ERR_FORMAT, "%s: tokenizer.ggml.token_type[%d] = %g, expected 0 to 6", path_of(g), i, t);
-        tk->type[i] = (uint8_t)t;
-        tk->piece_off[i] = poff;
-        memcpy(tk->pieces + poff, p.str, p.len);
-        tk->pieces[poff + p.len] = '\0';
-        poff += (uint32_t)p.len + 1;
-
-        // A normal entry maps back through the byte alphabet; anything else stands for its own text.
-        uint32_t start = boff;
-        bool byte_level = tk->type[i] == HN_TT_NORMAL || tk->type[i] == HN_TT_BYTE || tk->type[i] == 0;
-        const uint8_t *u = (const uint8_t *)p.str;
-        for (size_t k = 0; byte_level && k < p.len;) {
-            uint32_t cp;
-            int len = utf8_next(u + k, p.len - k, &cp);
-            if (!len || cp >= 324 || u2b[cp] < 0) byte_level = false;
-            else tk->bytes[boff++] = (uint8_t)u2b[cp];
-            k += len ? (size_t)len : 1;
+        if (t < 0 || t > HN_TT_BYTE) {
+            s = hn_fail(HN_ERR_FORMAT, "%s: tokenizer.ggml.token_type[%d] = %g, expected 0 to 6", path_of(g), i, t);
+            goto done;
         }
-        if (!byte_level) {
-            boff = start;
-            memcpy(tk->bytes + boff, p.str, p.len);
-            boff += (uint32_t)p.len;
+        tt[i] = (uint8_t)t;
+        if (scores) tk->scores[i] = (float)hn_gguf_arr_num(scores, (uint64_t)i);
+        pieces[i] = buf + off;
+        if (tk->kind == HN_TOKENIZER_BERT && tt[i] != HN_TT_CONTROL) {
+            if (p.len >= 3 && !memcmp(p.str, "\xE2\x96\x81", 3)) {
+                p.str += 3;
+                p.len -= 3;
+            } else {
+                memcpy(buf + off, "##", 2);
+                off += 2;
+            }
         }
-        tk->bytes_off[i + 1] = boff;
-
-        uint64_t h = hash_bytes(p.str, p.len) & tk->piece_mask;
-        while (tk->piece_slots[h]) {
-            const char *q = tk->pieces + tk->piece_off[tk->piece_slots[h] - 1];
-            if (strlen(q) == p.len && !memcmp(q, p.str, p.len)) break; // a duplicate entry: the first id wins
-            h = (h + 1) & tk->piece_mask;
-        }
-        if (!tk->piece_slots[h]) tk->piece_slots[h] = (uint32_t)i + 1;
+        memcpy(buf + off, p.str, p.len);
+        off += p.len;
+        buf[off++] = '\0';
     }
-
-    for (int b = 0; b < 256; b++) {
-        char c[4];
-        tk->byte_id[b] = piece_lookup(tk, c, (size_t)utf8_put(b2u[b], c));
-    }
-    return HN_OK;
+    s = hn_tok_set_vocab(tk, pieces, tt, n, path_of(g));
+done:
+    free(buf);
+    free(pieces);
+    free(tt);
+    return s;
 }
 
-static hn_status load_merges(hn_tokenizer *tk, const hn_gguf *g) {
+static hn_status load_merges(hn_tokenizer *tk, const hn_gguf *g, const char *model) {
     hn_status s;
-    const hn_gguf_kv *merges = string_array(g, "tokenizer.ggml.merges", &s);
+    const hn_gguf_kv *merges = string_array(g, "tokenizer.ggml.merges", model, &s);
     if (!merges) return s;
-    if (merges->arr_n > INT32_MAX / 2)
-        return hn_fail(HN_ERR_FORMAT, "%s: tokenizer.ggml.merges has %llu entries, expected fewer than %d",
-                       path_of(g), (unsigned long long)merges->arr_n, INT32_MAX / 2);
-    tk->n_merges = (int32_t)merges->arr_n;
-    tk->merge_mask = table_size((uint64_t)tk->n_merges) - 1;
-    tk->merges = hn_calloc(tk->merge_mask + 1, sizeof *tk->merges, "merge table");
-    char *both = hn_alloc(2 * 65536, "merge buffer");
-    if (!tk->merges || !both) {
-        free(both);
-        return HN_ERR_NOMEM;
-    }
-    for (int32_t r = 0; r < tk->n_merges; r++) {
+    if ((s = hn_tok_alloc_merges(tk, (int64_t)(merges->arr_n > INT32_MAX ? INT32_MAX : merges->arr_n)))) return s;
+    for (int32_t r = 0; r < (int32_t)merges->arr_n; r++) {
         hn_gguf_str m = hn_gguf_arr_str(merges, (uint64_t)r);
-        // "left right": the alphabet has no plain space (it is written "Ġ"), so the first space after the first
-        // byte separates the two.
+        // "left right": the alphabet has no plain space (it is written "Ġ" or "▁"), so the first space after the
+        // first byte separates the two.
         const char *sp = m.len > 1 ? memchr(m.str + 1, ' ', m.len - 1) : NULL;
         size_t ln = sp ? (size_t)(sp - m.str) : 0, rn = sp ? m.len - ln - 1 : 0;
-        if (!sp || rn == 0 || ln + rn > 2 * 65535) {
-            free(both);
+        if (!sp || rn == 0)
             return hn_fail(HN_ERR_FORMAT, "%s: tokenizer.ggml.merges[%d] = \"%.*s\", expected \"LEFT RIGHT\"",
                            path_of(g), r, (int)(m.len > 64 ? 64 : m.len), m.str);
-        }
-        int32_t a = piece_lookup(tk, m.str, ln), b = piece_lookup(tk, sp + 1, rn);
-        memcpy(both, m.str, ln);
-        memcpy(both + ln, sp + 1, rn);
-        int32_t ab = a >= 0 && b >= 0 ? piece_lookup(tk, both, ln + rn) : -1;
-        if (ab < 0) {
-            free(both);
-            const char *what = a < 0 ? "its left part" : b < 0 ? "its right part" : "the merged token";
-            return hn_fail(HN_ERR_FORMAT, "%s: tokenizer.ggml.merges[%d] = \"%.*s\": %s is not in tokenizer.ggml.tokens",
-                           path_of(g), r, (int)(m.len > 64 ? 64 : m.len), m.str, what);
-        }
-        uint64_t key = merge_key(a, b);
-        uint64_t h = merge_hash(key) & tk->merge_mask;
-        while (tk->merges[h].key && tk->merges[h].key != key) h = (h + 1) & tk->merge_mask;
-        if (!tk->merges[h].key) tk->merges[h] = (hn_merge_slot){key, r, ab}; // a repeated pair keeps its first rank
-    }
-    free(both);
-    return HN_OK;
-}
-
-static int cmp_special(const void *a, const void *b) {
-    const hn_special *x = a, *y = b;
-    if (x->len != y->len) return x->len > y->len ? -1 : 1;
-    return x->id < y->id ? -1 : x->id > y->id;
-}
-
-// Tokens matched in the text before it is split: control tokens (only with HN_TOK_SPECIAL) and user-defined tokens
-// (always), as Hugging Face's added tokens are. Longest first, so that the first match at a position is the longest.
-static hn_status load_special(hn_tokenizer *tk) {
-    int n = 0;
-    for (int32_t i = 0; i < tk->n_vocab; i++)
-        n += (tk->type[i] == HN_TT_CONTROL || tk->type[i] == HN_TT_USER) && tk->bytes_off[i + 1] > tk->bytes_off[i];
-    tk->special = hn_calloc(n ? (size_t)n : 1, sizeof *tk->special, "special tokens");
-    if (!tk->special) return HN_ERR_NOMEM;
-    for (int32_t i = 0; i < tk->n_vocab; i++) {
-        uint32_t len = tk->bytes_off[i + 1] - tk->bytes_off[i];
-        if ((tk->type[i] != HN_TT_CONTROL && tk->type[i] != HN_TT_USER) || !len) continue;
-        tk->special[tk->n_special++] = (hn_special){i, len, tk->bytes + tk->bytes_off[i]};
-        tk->special_first[tk->bytes[tk->bytes_off[i]]] = true;
-    }
-    qsort(tk->special, (size_t)tk->n_special, sizeof *tk->special, cmp_special);
-    return HN_OK;
-}
-
-// End of generation: eos, the file's eot/eom ids, and the end-of-turn tokens of the common chat formats when the
-// vocabulary has them as non-normal tokens.
-static hn_status load_eog(hn_tokenizer *tk, const hn_gguf *g) {
-    static const char *names[] = {"<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<|eom_id|>", "<|end|>",
-                                  "<end_of_turn>", "<|end_of_text|>", "<EOT>"};
-    static const char *keys[] = {"tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"};
-    if (tk->eos >= 0) tk->eog[tk->eos] = 1;
-    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
-        int32_t id;
-        hn_status s = optional_id(g, keys[k], tk->n_vocab, &id);
-        if (s) return s;
-        if (id >= 0) tk->eog[id] = 1;
-    }
-    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
-        int32_t id = piece_lookup(tk, names[k], strlen(names[k]));
-        if (id >= 0 && tk->type[id] != HN_TT_NORMAL) tk->eog[id] = 1;
+        if ((s = hn_tok_add_merge(tk, m.str, ln, sp + 1, rn, r, path_of(g), "tokenizer.ggml.merges"))) return s;
     }
     return HN_OK;
 }
 
-static hn_status load(hn_tokenizer *tk, const hn_gguf *g) {
-    hn_gguf_str model, pre;
-    hn_status s = hn_gguf_get_str(g, "tokenizer.ggml.model", &model);
-    if (s == HN_ERR_NOTFOUND) return hn_fail(HN_ERR_FORMAT, "%s: tokenizer.ggml.model is missing", path_of(g));
-    if (s) return s;
-    if (model.len != 4 || memcmp(model.str, "gpt2", 4))
-        return hn_fail(HN_ERR_UNSUPPORTED, "%s: tokenizer.ggml.model = \"%.*s\" (hone reads \"gpt2\", byte-level BPE)",
-                       path_of(g), (int)(model.len > 64 ? 64 : model.len), model.str);
-    s = hn_gguf_get_str(g, "tokenizer.ggml.pre", &pre);
+// The split regexes of the llama.cpp pre-tokenizer names hone knows, in Oniguruma's syntax as tokenizer.json writes
+// them (io/bpe.c translates them for PCRE2).
+static const char llama3_pattern[] = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+                                     "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+static const char qwen2_pattern[] = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+                                    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+static hn_status add_split(hn_tokenizer *tk, const char *pattern) {
+    hn_pre_step *p = &tk->pre[tk->n_pre++];
+    *p = (hn_pre_step){.kind = HN_PRE_SPLIT, .pattern = strdup(pattern)};
+    return p->pattern ? HN_OK : hn_fail(HN_ERR_NOMEM, "out of memory");
+}
+
+static hn_status gguf_pre(hn_tokenizer *tk, const hn_gguf *g) {
+    hn_gguf_str pre;
+    hn_status s = hn_gguf_get_str(g, "tokenizer.ggml.pre", &pre);
     if (s == HN_ERR_NOTFOUND) {
         hn_warn("%s: no tokenizer.ggml.pre; using the GPT-2 pre-tokenizer", path_of(g));
         pre = (hn_gguf_str){"gpt2", 4};
     } else if (s) {
         return s;
     }
-    if (pre.len == 6 && !memcmp(pre.str, "smollm", 6)) tk->digits = true;
-    else if (!(pre.len == 4 && !memcmp(pre.str, "gpt2", 4)))
-        return hn_fail(HN_ERR_UNSUPPORTED, "%s: tokenizer.ggml.pre = \"%.*s\" (hone knows \"smollm\" and \"gpt2\")",
+    char name[32];
+    snprintf(name, sizeof name, "%.*s", (int)(pre.len < 31 ? pre.len : 31), pre.str);
+    if (!strcmp(name, "smollm")) {
+        if ((s = add_split(tk, "\\p{N}"))) return s;
+        s = add_split(tk, hn_gpt2_split_pattern);
+    } else if (!strcmp(name, "gpt2") || !strcmp(name, "gpt-2") || !strcmp(name, "default")) {
+        s = add_split(tk, hn_gpt2_split_pattern);
+    } else if (!strcmp(name, "llama-bpe") || !strcmp(name, "llama3")) {
+        s = add_split(tk, llama3_pattern);
+        tk->ignore_merges = true;
+    } else if (!strcmp(name, "qwen2")) {
+        s = add_split(tk, qwen2_pattern);
+    } else {
+        return hn_fail(HN_ERR_UNSUPPORTED,
+                       "%s: tokenizer.ggml.pre = \"%.*s\" (hone knows \"smollm\", \"gpt2\", \"llama-bpe\", \"qwen2\")",
                        path_of(g), (int)(pre.len > 64 ? 64 : pre.len), pre.str);
+    }
+    if (!s && !(tk->pre_name = strdup(name))) s = hn_fail(HN_ERR_NOMEM, "out of memory");
+    return s;
+}
 
-    if ((s = load_vocab(tk, g)) || (s = load_merges(tk, g))) return s;
+static hn_status optional_bool(const hn_gguf *g, const char *key, bool *out) {
+    return hn_gguf_find(g, key) ? hn_gguf_get_bool(g, key, out) : HN_OK;
+}
+
+static hn_status load(hn_tokenizer *tk, const hn_gguf *g) {
+    hn_gguf_str model;
+    hn_status s = hn_gguf_get_str(g, "tokenizer.ggml.model", &model);
+    if (s == HN_ERR_NOTFOUND) return hn_fail(HN_ERR_FORMAT, "%s: tokenizer.ggml.model is missing", path_of(g));
+    if (s) return s;
+    const char *m = NULL;
+    if (model.len == 4 && !memcmp(model.str, "gpt2", 4)) tk->kind = HN_TOKENIZER_GPT2, m = "gpt2";
+    else if (model.len == 5 && !memcmp(model.str, "llama", 5)) tk->kind = HN_TOKENIZER_LLAMA, m = "llama";
+    else if (model.len == 4 && !memcmp(model.str, "bert", 4)) tk->kind = HN_TOKENIZER_BERT, m = "bert";
+    else
+        return hn_fail(HN_ERR_UNSUPPORTED,
+                       "%s: tokenizer.ggml.model = \"%.*s\" (hone reads \"gpt2\", \"llama\" and \"bert\")", path_of(g),
+                       (int)(model.len > 64 ? 64 : model.len), model.str);
+    strcpy(tk->wp_prefix, "##");
+    tk->wp_max_chars = 100;
+    if (tk->kind == HN_TOKENIZER_GPT2 && (s = gguf_pre(tk, g))) return s;
+    if ((s = load_vocab(tk, g, m))) return s;
+    if (tk->kind == HN_TOKENIZER_GPT2 || (tk->kind == HN_TOKENIZER_LLAMA && hn_gguf_find(g, "tokenizer.ggml.merges")))
+        s = load_merges(tk, g, m);
+    else if (tk->kind == HN_TOKENIZER_LLAMA)
+        s = hn_tok_merges_from_scores(tk);
+    if (s) return s;
     if ((s = optional_id(g, "tokenizer.ggml.bos_token_id", tk->n_vocab, &tk->bos)) ||
         (s = optional_id(g, "tokenizer.ggml.eos_token_id", tk->n_vocab, &tk->eos)) ||
-        (s = optional_id(g, "tokenizer.ggml.unknown_token_id", tk->n_vocab, &tk->unk)))
+        (s = optional_id(g, "tokenizer.ggml.unknown_token_id", tk->n_vocab, &tk->unk)) ||
+        (s = optional_id(g, "tokenizer.ggml.seperator_token_id", tk->n_vocab, &tk->sep)) ||
+        (s = optional_id(g, "tokenizer.ggml.padding_token_id", tk->n_vocab, &tk->pad)) ||
+        (s = optional_id(g, "tokenizer.ggml.cls_token_id", tk->n_vocab, &tk->cls)) ||
+        (s = optional_id(g, "tokenizer.ggml.mask_token_id", tk->n_vocab, &tk->mask)))
         return s;
-    if (hn_gguf_find(g, "tokenizer.ggml.add_bos_token") &&
-        (s = hn_gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &tk->add_bos)))
+    // llama.cpp's defaults: SentencePiece adds BOS; BERT frames with [CLS] (its "bos") and [SEP].
+    tk->add_bos = tk->kind != HN_TOKENIZER_GPT2;
+    tk->add_eos = tk->kind == HN_TOKENIZER_BERT;
+    if ((s = optional_bool(g, "tokenizer.ggml.add_bos_token", &tk->add_bos)) ||
+        (s = optional_bool(g, "tokenizer.ggml.add_eos_token", &tk->add_eos)))
         return s;
-    if ((s = load_special(tk)) || (s = load_eog(tk, g))) return s;
-    return hn_bpe_compile(tk);
+    if (tk->kind == HN_TOKENIZER_BERT) {
+        if ((s = optional_bool(g, "tokenizer.ggml.add_sep_token", &tk->add_eos))) return s;
+        if (tk->cls < 0) tk->cls = tk->bos;
+        bool lower = true;
+        if ((s = optional_bool(g, "tokenizer.ggml.normalizer.lowercase", &lower))) return s;
+        tk->norm[tk->n_norm++] = (hn_norm_step){HN_NORM_BERT, true, true, lower, lower, NULL, NULL};
+        tk->pre[tk->n_pre++] = (hn_pre_step){.kind = HN_PRE_BERT};
+    }
+    if (tk->kind == HN_TOKENIZER_LLAMA) { // SentencePiece: a space before the text, spaces as "▁"
+        bool prefix = true;
+        if ((s = optional_bool(g, "tokenizer.ggml.add_space_prefix", &prefix))) return s;
+        tk->pre[tk->n_pre++] = (hn_pre_step){.kind = HN_PRE_METASPACE, .prepend_first = prefix};
+        tk->byte_fallback = tk->fuse_unk = tk->strip_space = true;
+    }
+    int32_t id;
+    if ((s = optional_id(g, "tokenizer.ggml.eot_token_id", tk->n_vocab, &id))) return s;
+    if (id >= 0) tk->eog[id] = 1;
+    if ((s = optional_id(g, "tokenizer.ggml.eom_token_id", tk->n_vocab, &id))) return s;
+    if (id >= 0) tk->eog[id] = 1;
+    hn_gguf_str tmpl;
+    if (hn_gguf_find(g, "tokenizer.chat_template") && !hn_gguf_get_str(g, "tokenizer.chat_template", &tmpl) &&
+        !(tk->chat_template = strndup(tmpl.str, tmpl.len)))
+        return hn_fail(HN_ERR_NOMEM, "out of memory");
+    return hn_tok_finish(tk);
+}
+
+hn_tokenizer *hn_tok_new(void) {
+    hn_tokenizer *tk = hn_calloc(1, sizeof *tk, "tokenizer");
+    if (!tk) return NULL;
+    tk->bos = tk->eos = tk->unk = tk->cls = tk->sep = tk->pad = tk->mask = -1;
+    return tk;
 }
 
 hn_status hn_tokenizer_from_gguf(hn_tokenizer **out, const hn_gguf *g) {
     *out = NULL;
-    hn_tokenizer *tk = hn_calloc(1, sizeof *tk, "tokenizer");
+    hn_tokenizer *tk = hn_tok_new();
     if (!tk) return HN_ERR_NOMEM;
     hn_status s = load(tk, g);
     if (s) {
@@ -356,11 +608,20 @@ void hn_tokenizer_destroy(hn_tokenizer *tk) {
     free(tk->bytes_off);
     free(tk->type);
     free(tk->eog);
+    free(tk->scores);
     free(tk->piece_slots);
     free(tk->merges);
     free(tk->special);
-    pcre2_code_free(tk->re_split);
-    pcre2_code_free(tk->re_digit);
+    free(tk->pre_name);
+    free(tk->chat_template);
+    for (int i = 0; i < tk->n_norm; i++) {
+        free(tk->norm[i].from);
+        free(tk->norm[i].to);
+    }
+    for (int i = 0; i < tk->n_pre; i++) {
+        pcre2_code_free(tk->pre[i].re);
+        free(tk->pre[i].pattern);
+    }
     free(tk);
 }
 
@@ -385,7 +646,12 @@ hn_status hn_tokenizer_decode(const hn_tokenizer *tk, const int32_t *ids, int64_
     size_t k = 0;
     for (int64_t i = 0; i < n; i++) {
         uint32_t len = tk->bytes_off[ids[i] + 1] - tk->bytes_off[ids[i]];
-        memcpy(s + k, tk->bytes + tk->bytes_off[ids[i]], len);
+        const uint8_t *b = tk->bytes + tk->bytes_off[ids[i]];
+        // The space a word-start piece stands for is dropped at the start of the text (BERT's decoder) and, for
+        // SentencePiece, where it is the "▁" the normaliser prepended (its Strip decoder).
+        bool first = k == 0 && len && b[0] == ' ' && tk->type[ids[i]] == HN_TT_NORMAL;
+        if (first && (tk->kind == HN_TOKENIZER_BERT || tk->strip_space)) b++, len--;
+        memcpy(s + k, b, len);
         k += len;
     }
     s[k] = '\0';
@@ -398,14 +664,23 @@ const char *hn_tokenizer_piece(const hn_tokenizer *tk, int32_t id) {
 }
 
 int32_t hn_tokenizer_n_vocab(const hn_tokenizer *tk) { return tk->n_vocab; }
+hn_tokenizer_kind hn_tokenizer_kind_of(const hn_tokenizer *tk) { return tk->kind; }
 int32_t hn_tokenizer_bos(const hn_tokenizer *tk) { return tk->bos; }
 int32_t hn_tokenizer_eos(const hn_tokenizer *tk) { return tk->eos; }
-bool hn_tokenizer_wants_bos(const hn_tokenizer *tk) { return tk->add_bos && tk->bos >= 0; }
+int32_t hn_tokenizer_cls(const hn_tokenizer *tk) { return tk->cls; }
+int32_t hn_tokenizer_sep(const hn_tokenizer *tk) { return tk->sep; }
+int32_t hn_tokenizer_pad(const hn_tokenizer *tk) { return tk->pad; }
+int32_t hn_tokenizer_unk(const hn_tokenizer *tk) { return tk->unk; }
+int32_t hn_tokenizer_mask(const hn_tokenizer *tk) { return tk->mask; }
+const char *hn_tokenizer_chat_template(const hn_tokenizer *tk) { return tk->chat_template; }
+bool hn_tokenizer_wants_bos(const hn_tokenizer *tk) {
+    return tk->add_bos && (tk->kind == HN_TOKENIZER_BERT ? tk->cls : tk->bos) >= 0;
+}
 bool hn_tokenizer_is_eog(const hn_tokenizer *tk, int32_t id) { return id >= 0 && id < tk->n_vocab && tk->eog[id]; }
 bool hn_tokenizer_is_control(const hn_tokenizer *tk, int32_t id) {
     return id >= 0 && id < tk->n_vocab && tk->type[id] == HN_TT_CONTROL;
 }
 
 int32_t hn_tokenizer_find(const hn_tokenizer *tk, const char *piece) {
-    return piece ? piece_lookup(tk, piece, strlen(piece)) : -1;
+    return piece ? hn_tok_lookup(tk, piece, strlen(piece)) : -1;
 }

@@ -414,10 +414,10 @@ static void tiny_tests(void) {
     t.bos = 261;
     expect_error("bos out of range", &t, HN_ERR_FORMAT, "tokenizer.ggml.bos_token_id");
     t = ok;
-    t.model = "llama";
-    expect_error("a SentencePiece vocabulary", &t, HN_ERR_UNSUPPORTED, "tokenizer.ggml.model");
+    t.model = "t5";
+    expect_error("a Unigram vocabulary", &t, HN_ERR_UNSUPPORTED, "tokenizer.ggml.model");
     t = ok;
-    t.pre = "qwen2";
+    t.pre = "deepseek-llm";
     expect_error("an unknown pre-tokenizer", &t, HN_ERR_UNSUPPORTED, "tokenizer.ggml.pre");
     t = ok;
     t.tokens_not_strings = true;
