@@ -246,7 +246,7 @@ static hn_status read_tensor_info(cursor *c, hn_tensor *t, uint64_t *offset, uin
     }
     uint32_t type;
     if ((s = rd_u32(c, "type", &type))) return s;
-    const hn_type_traits *tt = type < HN_TYPE_COUNT ? hn_type_traits_of((hn_dtype)type) : NULL;
+    const hn_type_traits *tt = type < HN_TYPE_FILE_END ? hn_type_traits_of((hn_dtype)type) : NULL;
     if (!tt) {
         const char *known = hn_gguf_ggml_type_name(type);
         if (known)

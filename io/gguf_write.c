@@ -189,6 +189,9 @@ static hn_status add(hn_gguf_writer *w, const char *name, hn_dtype type, int ndi
             return hn_fail(HN_ERR_ARG, "GGUF writer: tensor '%s': shape overflows", name);
     }
     size_t row;
+    if (type >= HN_TYPE_FILE_END) // hone's in-memory types (NF4) have no GGUF number
+        return hn_fail(HN_ERR_ARG, "GGUF writer: tensor '%s': type %s exists only in memory, not in GGUF files", name,
+                       hn_dtype_name(type));
     if (!hn_row_bytes(type, t.ne[0], &row) || !hn_mul_ok(row, (size_t)rows, &t.nbytes))
         return hn_fail(HN_ERR_ARG, "GGUF writer: tensor '%s': expected a supported type whose block divides ne[0], got %s with ne[0] = %lld",
                        name, hn_dtype_name(type), (long long)t.ne[0]);

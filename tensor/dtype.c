@@ -1,6 +1,7 @@
 // tensor/dtype.c — the type-traits table, dtype names, row sizes, fp16/bf16 conversion and the run-time choice
 // of SIMD level.
 #include "tensor/kernels.h"
+#include "tensor/nf4.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -26,6 +27,10 @@ static hn_type_traits g_traits[HN_TYPE_COUNT] = {
                  HN_Q8_1},
     // Integer tensors (e.g. token ids) are stored, never multiplied: no dequantize, no dot.
     [HN_I32] = {"i32", 1, 4, false, NULL, hn_i32_from_f32_ref, NULL, NULL, HN_I32},
+    // NF4 (nf4.c) is made whole-tensor by hn_nf4_quantize, never row by row: no from_f32. Its block here is 32
+    // codes (16 bytes), so that matmul_dx's 32-column panels start on whole bytes; the 64-element absmax blocks
+    // are found by to_f32 itself.
+    [HN_NF4] = {"nf4", 32, 16, true, hn_nf4_to_f32, NULL, hn_nf4_dot_f32, hn_nf4_dot_f32, HN_F32},
 };
 _Static_assert(sizeof g_traits / sizeof g_traits[0] == HN_TYPE_COUNT, "traits table sized by HN_TYPE_COUNT");
 _Static_assert(HN_BF16 < HN_TYPE_COUNT && HN_I32 < HN_TYPE_COUNT, "every supported dtype has a row");

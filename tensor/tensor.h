@@ -21,7 +21,11 @@ typedef enum {
     HN_Q8_1 = 9, // activations only: the partner of Q4_1 in the fast dot product
     HN_I32 = 26,
     HN_BF16 = 30,
-    HN_TYPE_COUNT = 40 // size of tables indexed by type; rows of unsupported types are empty
+    // GGUF's numbers stay below this (ggml has 43 today). From here on the types are hone's own and live only in
+    // memory: the GGUF reader refuses them in a file and the writer refuses to write them.
+    HN_TYPE_FILE_END = 64,
+    HN_NF4 = 64, // QLoRA's 4-bit NormalFloat, built at load time (tensor/nf4.h); never in a file
+    HN_TYPE_COUNT = 65 // size of tables indexed by type; rows of unsupported types are empty
 } hn_dtype;
 
 #define HN_QK 32 // elements per block of Q4_0, Q4_1, Q8_0, Q8_1
