@@ -17,6 +17,7 @@ static const command commands[] = {
     {"generate", cmd_generate, "continue a prompt, streaming the text"},
     {"chat", cmd_chat, "talk with a chat model"},
     {"score", cmd_score, "log-probability of every token of a text, and its perplexity"},
+    {"embed", cmd_embed, "one vector per line of a file (sentence embeddings), as .npy or JSON lines"},
     {"quantize", cmd_quantize, "rewrite a GGUF with another weight type"},
     {"train", cmd_train, "fine-tune a model from a recipe or flags (LoRA or full)"},
     {"merge", cmd_merge, "fold LoRA adapters into a model's weights, writing a new GGUF"},
