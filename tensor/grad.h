@@ -94,14 +94,10 @@ hn_var *hn_op_rmsnorm(hn_ctx *c, hn_var *x, const float *w, float *gw, float eps
 hn_var *hn_op_layernorm(hn_ctx *c, hn_var *x, const float *w, const float *b, float *gw, float *gb, float eps);
 // y = gelu(x): the tanh approximation (GPT-2's gelu_new) when tanh_approx, else the exact erf form (BERT).
 hn_var *hn_op_gelu(hn_ctx *c, hn_var *x, bool tanh_approx);
-// y (N, C) = LayerNorm(x) * w + b over each row (biased variance, as PyTorch). w and b (C) frozen F32, or trainable
-// when gw / gb are non-NULL; b may be NULL (no bias). tensor/grad_norm.c.
-hn_var *hn_op_layernorm(hn_ctx *c, hn_var *x, const float *w, const float *b, float *gw, float *gb, float eps);
-// y = gelu(x): the tanh approximation (GPT-2's gelu_new) when tanh_approx, else the exact erf form (BERT).
-hn_var *hn_op_gelu(hn_ctx *c, hn_var *x, bool tanh_approx);
-// Rotary embedding IN PLACE on x (N, H*hd) (adjacent pairs, see tensor/nn.h): row i is at position
-// pos0 + i % T (B rows of T tokens). cs covers positions [0, pos0 + T). Returns x.
-hn_var *hn_op_rope(hn_ctx *c, hn_var *x, int n_head, int head_dim, const float *cs, int64_t T, int pos0);
+// Rotary embedding IN PLACE on x (N, H*hd) (adjacent pairs, or the halves' pairs with neox; see tensor/nn.h):
+// row i is at position pos0 + i % T (B rows of T tokens). cs covers positions [0, pos0 + T). Returns x.
+hn_var *hn_op_rope(hn_ctx *c, hn_var *x, int n_head, int head_dim, const float *cs, int64_t T, int pos0,
+                   bool neox);
 // y (N, out) = x (N, in) · W^T (+ b) for a frozen W of any dtype (ne = {in, out}) and an optional frozen F32 bias.
 // dx = dy · W by hn_matmul_dx (W dequantized a block at a time, never whole).
 hn_var *hn_op_linear(hn_ctx *c, hn_var *x, const hn_tensor *w, const hn_tensor *b);

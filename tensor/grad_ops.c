@@ -121,13 +121,14 @@ typedef struct {
     const float *cs;
     int n_head, hd, pos0;
     int64_t T;
+    bool neox;
 } rope_rec;
 
 static void rope_backward(hn_ctx *c, hn_tape_rec *rec) {
     rope_rec *r = (rope_rec *)rec;
     float *g = r->x->g; // dy in, dx out: the same array, as the op is in place
     if (!g) return;
-    int half = r->hd / 2;
+    int half = r->hd / 2, step = r->neox ? 1 : 2, off = r->neox ? half : 1; // the pairs of hn_rope
     int64_t N = r->x->rows, W = r->x->cols;
 #pragma omp parallel for num_threads(nthreads(N * W))
     for (int64_t i = 0; i < N; i++) {
@@ -135,25 +136,26 @@ static void rope_backward(hn_ctx *c, hn_tape_rec *rec) {
         for (int h = 0; h < r->n_head; h++) {
             float *v = g + i * W + (int64_t)h * r->hd;
             for (int k = 0; k < half; k++) {
-                float a = v[2 * k], b = v[2 * k + 1], co = cs[2 * k], si = cs[2 * k + 1];
-                v[2 * k] = a * co + b * si;
-                v[2 * k + 1] = -a * si + b * co;
+                float a = v[k * step], b = v[k * step + off], co = cs[2 * k], si = cs[2 * k + 1];
+                v[k * step] = a * co + b * si;
+                v[k * step + off] = -a * si + b * co;
             }
         }
     }
 }
 
-hn_var *hn_op_rope(hn_ctx *c, hn_var *x, int n_head, int head_dim, const float *cs, int64_t T, int pos0) {
+hn_var *hn_op_rope(hn_ctx *c, hn_var *x, int n_head, int head_dim, const float *cs, int64_t T, int pos0,
+                   bool neox) {
     if (!x || c->err) return NULL;
     if (x->cols != (int64_t)n_head * head_dim || T <= 0 || x->rows % T)
         return hn_op_fail(c, hn_fail(HN_ERR_ARG, "rope: %lld x %lld input does not hold rows of %lld tokens of %d "
                                      "heads of %d", (long long)x->rows, (long long)x->cols, (long long)T, n_head,
                                      head_dim));
-    for (int64_t b = 0; b < x->rows / T; b++) hn_rope(x->d + b * T * x->cols, T, n_head, head_dim, cs, pos0);
+    for (int64_t b = 0; b < x->rows / T; b++) hn_rope(x->d + b * T * x->cols, T, n_head, head_dim, cs, pos0, neox);
     if (hn_grad_on(c, x->rg)) {
         rope_rec *r = hn_tape_push(c, rope_backward, sizeof *r);
         if (!r) return NULL;
-        r->x = x, r->cs = cs, r->n_head = n_head, r->hd = head_dim, r->pos0 = pos0, r->T = T;
+        r->x = x, r->cs = cs, r->n_head = n_head, r->hd = head_dim, r->pos0 = pos0, r->T = T, r->neox = neox;
     }
     return x;
 }

@@ -56,28 +56,36 @@ void hn_rmsnorm(float *y, const float *x, const float *w, int64_t T, int64_t C, 
     for (int64_t t = 0; t < T; t++) rmsnorm_row(y + t * C, x + t * C, w, C, eps);
 }
 
-void hn_rope_table(float *cs, int n_pos, int head_dim, float theta) {
+void hn_rope_table_ex(float *cs, int n_pos, int head_dim, const hn_rope_params *p) {
     int half = head_dim / 2;
+    double lin = p->linear > 0 ? p->linear : 1.0;
     for (int i = 0; i < half; i++) {
-        double freq = pow((double)theta, -2.0 * i / head_dim);
-        for (int p = 0; p < n_pos; p++) {
-            double a = p * freq;
-            cs[((int64_t)p * half + i) * 2 + 0] = (float)cos(a);
-            cs[((int64_t)p * half + i) * 2 + 1] = (float)sin(a);
+        double freq = pow((double)p->theta, -2.0 * i / head_dim) / lin;
+        if (p->freq_factors) freq /= p->freq_factors[i];
+        for (int q = 0; q < n_pos; q++) {
+            double a = q * freq;
+            cs[((int64_t)q * half + i) * 2 + 0] = (float)cos(a);
+            cs[((int64_t)q * half + i) * 2 + 1] = (float)sin(a);
         }
     }
 }
 
-HN_CLONES void hn_rope(float *x, int64_t T, int n_head, int head_dim, const float *cs, int pos0) {
+void hn_rope_table(float *cs, int n_pos, int head_dim, float theta) {
+    hn_rope_table_ex(cs, n_pos, head_dim, &(hn_rope_params){theta, 1.0f, NULL});
+}
+
+HN_CLONES void hn_rope(float *x, int64_t T, int n_head, int head_dim, const float *cs, int pos0, bool neox) {
     int half = head_dim / 2;
+    // Pair i is (x[i * step], x[i * step + off]): adjacent (step 2, off 1) or the halves (step 1, off hd/2).
+    int step = neox ? 1 : 2, off = neox ? half : 1;
     for (int64_t t = 0; t < T; t++) {
         const float *c = cs + (pos0 + t) * (int64_t)head_dim; // half pairs of (cos, sin)
         for (int h = 0; h < n_head; h++) {
             float *v = x + (t * n_head + h) * head_dim;
             for (int i = 0; i < half; i++) {
-                float a = v[2 * i], b = v[2 * i + 1], co = c[2 * i], si = c[2 * i + 1];
-                v[2 * i] = a * co - b * si;
-                v[2 * i + 1] = a * si + b * co;
+                float a = v[i * step], b = v[i * step + off], co = c[2 * i], si = c[2 * i + 1];
+                v[i * step] = a * co - b * si;
+                v[i * step + off] = a * si + b * co;
             }
         }
     }

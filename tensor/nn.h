@@ -6,7 +6,7 @@
 //
 //   hn_rmsnorm(y, x, w, T, C, 1e-5f);                    // y (T, C) = x / rms(x) * w
 //   hn_rope_table(cs, n_ctx, hd, 100000.0f);             // once per cache
-//   hn_rope(q, T, n_head, hd, cs, pos0);                 // rotates adjacent pairs (x[2i], x[2i+1]) in place
+//   hn_rope(q, T, n_head, hd, cs, pos0, false);          // rotates adjacent pairs (x[2i], x[2i+1]) in place
 #ifndef HN_NN_H
 #define HN_NN_H
 
@@ -18,9 +18,18 @@ void hn_rmsnorm(float *y, const float *x, const float *w, int64_t T, int64_t C, 
 // cos/sin table for positions [0, n_pos): cs[(p * hd/2 + i) * 2 + {0, 1}] = {cos, sin}(p * theta^(-2i/hd)).
 // cs holds n_pos * hd floats.
 void hn_rope_table(float *cs, int n_pos, int head_dim, float theta);
-// Rotary embedding in place on x (T, n_head, hd), token t at position pos0 + t, rotating ADJACENT pairs
-// (x[2i], x[2i+1]) — llama.cpp's "normal" mode, which GGUF's permuted Q/K weights expect.
-void hn_rope(float *x, int64_t T, int n_head, int head_dim, const float *cs, int pos0);
+// The same with rotary scaling: angle = (p / linear) * theta^(-2i/hd) / freq_factors[i]. linear 1 = no linear
+// scaling (GGUF rope.scaling.factor for type linear); freq_factors (hd/2 floats, GGUF's rope_freqs.weight, how
+// llama.cpp's converter stores Llama 3's scaling) may be NULL.
+typedef struct {
+    float theta, linear;
+    const float *freq_factors;
+} hn_rope_params;
+void hn_rope_table_ex(float *cs, int n_pos, int head_dim, const hn_rope_params *p);
+// Rotary embedding in place on x (T, n_head, hd), token t at position pos0 + t. neox false rotates ADJACENT pairs
+// (x[2i], x[2i+1]) — llama.cpp's "normal" mode, which GGUF's permuted Llama Q/K weights expect; neox true rotates
+// the halves' pairs (x[i], x[i + hd/2]) — GPT-NeoX's and Hugging Face's layout, which Qwen2's GGUF keeps.
+void hn_rope(float *x, int64_t T, int n_head, int head_dim, const float *cs, int pos0, bool neox);
 
 // In place: x (n) = exp(x - max) / sum.
 void hn_softmax(float *x, int64_t n);

@@ -120,7 +120,8 @@ static hn_var *f_embed(hn_ctx *c, fd *t) {
 }
 static hn_var *f_rmsnorm(hn_ctx *c, fd *t) { return hn_op_rmsnorm(c, t->v[0], t->in[1], t->gw[1], 1e-5f); }
 static float g_cs[64 * 8];
-static hn_var *f_rope(hn_ctx *c, fd *t) { return hn_op_rope(c, t->v[0], 2, 8, g_cs, 3, 2); }
+static hn_var *f_rope(hn_ctx *c, fd *t) { return hn_op_rope(c, t->v[0], 2, 8, g_cs, 3, 2, false); }
+static hn_var *f_rope_neox(hn_ctx *c, fd *t) { return hn_op_rope(c, t->v[0], 2, 8, g_cs, 3, 2, true); }
 static hn_var *f_linear(hn_ctx *c, fd *t) { return hn_op_linear(c, t->v[0], &g_w, t->u); }
 static hn_var *f_matmul(hn_ctx *c, fd *t) { return hn_op_matmul_f32(c, t->v[0], t->in[1], t->gw[1], t->rows[1]); }
 static hn_var *f_matmul_acc(hn_ctx *c, fd *t) { // y = 2 x0, then y += -0.7 x1 W^T in place
@@ -192,6 +193,9 @@ static void test_ops(void) {
     fd_check(&t, 4 * 12);
 
     t = (fd){"rope (2 rows of 3, pos0 2)", 1, {vec(6 * 16, 1, 4)}, {6}, {16}, {true}, .f = f_rope};
+    fd_check(&t, 6 * 16);
+    t.f = f_rope_neox;
+    t.name = "rope neox (2 rows of 3, pos0 2)";
     fd_check(&t, 6 * 16);
 
     hn_dtype types[] = {HN_F32, HN_F16, HN_Q8_0, HN_Q4_1, HN_Q4_0};

@@ -28,7 +28,7 @@ static hn_status prepare(lm_state *st, const hn_batch *b) {
         if (!r) return HN_ERR_NOMEM;
         free(st->rope);
         st->rope = r, st->rope_T = T;
-        hn_rope_table(r, T, st->m->hp.head_dim, st->m->hp.rope_theta);
+        hn_model_rope_table(st->m, r, T);
     }
     size_t n = (size_t)B * T;
     if (n > st->cap) {
