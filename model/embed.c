@@ -117,7 +117,7 @@ hn_status hn_model_embed_ids(hn_model *m, const int32_t *ids, const int32_t *len
     }
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) safe[(int64_t)b * T + t] = ids[(int64_t)b * T + (t < lens[b] ? t : 0)];
-    if (rope) hn_rope_table(rope, T, m->hp.head_dim, m->hp.rope_theta);
+    if (rope) hn_model_rope_table(m, rope, T);
     hn_var *h = hn_model_hidden_ex(&c, m, safe, lens, B, T, rope, false);
     if (!h) {
         s = c.err ? c.err : hn_fail(HN_ERR_ARG, "embed: the model's forward failed");

@@ -25,6 +25,17 @@ static hn_type_traits g_traits[HN_TYPE_COUNT] = {
     // Q8_1 exists only as the activation side of Q4_1's dot product: no dot of its own.
     [HN_Q8_1] = {"q8_1", HN_QK, sizeof(hn_block_q8_1), true, hn_q8_1_to_f32_ref, hn_q8_1_from_f32_ref, NULL, NULL,
                  HN_Q8_1},
+    // K-quants (kquant.c): dot products take the fp32 activation row as it is.
+    [HN_Q2_K] = {"q2_k", HN_QK_K, sizeof(hn_block_q2_k), true, hn_q2_k_to_f32_ref, hn_q2_k_from_f32_ref,
+                 hn_dot_q2_k_f32_ref, hn_dot_q2_k_f32_ref, HN_F32},
+    [HN_Q3_K] = {"q3_k", HN_QK_K, sizeof(hn_block_q3_k), true, hn_q3_k_to_f32_ref, hn_q3_k_from_f32_ref,
+                 hn_dot_q3_k_f32_ref, hn_dot_q3_k_f32_ref, HN_F32},
+    [HN_Q4_K] = {"q4_k", HN_QK_K, sizeof(hn_block_q4_k), true, hn_q4_k_to_f32_ref, hn_q4_k_from_f32_ref,
+                 hn_dot_q4_k_f32_ref, hn_dot_q4_k_f32_ref, HN_F32},
+    [HN_Q5_K] = {"q5_k", HN_QK_K, sizeof(hn_block_q5_k), true, hn_q5_k_to_f32_ref, hn_q5_k_from_f32_ref,
+                 hn_dot_q5_k_f32_ref, hn_dot_q5_k_f32_ref, HN_F32},
+    [HN_Q6_K] = {"q6_k", HN_QK_K, sizeof(hn_block_q6_k), true, hn_q6_k_to_f32_ref, hn_q6_k_from_f32_ref,
+                 hn_dot_q6_k_f32_ref, hn_dot_q6_k_f32_ref, HN_F32},
     // Integer tensors (e.g. token ids) are stored, never multiplied: no dequantize, no dot.
     [HN_I32] = {"i32", 1, 4, false, NULL, hn_i32_from_f32_ref, NULL, NULL, HN_I32},
     // NF4 (nf4.c) is made whole-tensor by hn_nf4_quantize, never row by row: no from_f32. Its block here is 32

@@ -14,6 +14,7 @@
 #include <omp.h>
 
 #define DX_MAX_THREADS 256
+#define DX_MAX_BLOCK 256 // the widest block a panel can be cut from (K-quants)
 
 typedef struct {
     float *pack; // (N, HN_PANEL): column block j0 of every weight row
@@ -55,7 +56,9 @@ hn_status hn_matmul_dx_mm(float *dx, const float *dy, const hn_tensor *w, int64_
                           hn_mm_mode mode) {
     const hn_type_traits *tt = hn_type_traits_of(w->type);
     size_t row_bytes;
-    if (!tt || !tt->to_f32 || !hn_row_bytes(w->type, w->ne[0], &row_bytes) || HN_PANEL % tt->block)
+    // A panel of columns is whole blocks (block <= HN_PANEL) or a whole part of one (K-quants' 256).
+    if (!tt || !tt->to_f32 || !hn_row_bytes(w->type, w->ne[0], &row_bytes) ||
+        (HN_PANEL % tt->block && tt->block % HN_PANEL) || tt->block > DX_MAX_BLOCK)
         return hn_fail(HN_ERR_UNSUPPORTED, "matmul_dx: weight %s of dtype %s", w->name, hn_dtype_name(w->type));
     const int64_t K = w->ne[0], N = w->ne[1], npanels = (K + HN_PANEL - 1) / HN_PANEL;
     if (T <= 0) return HN_OK;
@@ -78,11 +81,19 @@ hn_status hn_matmul_dx_mm(float *dx, const float *dy, const hn_tensor *w, int64_
             for (int64_t p = ith; p < npanels; p += nt) {
                 int64_t j0 = p * HN_PANEL;
                 int nr = K - j0 < HN_PANEL ? (int)(K - j0) : HN_PANEL;
-                // pack[n][r] = W[n][j0 + r]: the row's block(s) covering these columns, dequantized in place.
+                // pack[n][r] = W[n][j0 + r]: the row's block(s) covering these columns, dequantized in place; a
+                // block wider than the panel is dequantized whole and the panel's columns copied out (in EXACT
+                // mode only: the FAST path dequantizes whole rows).
                 size_t off = (size_t)(j0 / tt->block) * tt->block_bytes;
+                float wide[DX_MAX_BLOCK];
                 for (int64_t n = 0; n < N; n++) {
                     float *pk = s->pack + n * HN_PANEL;
-                    tt->to_f32(wd + (size_t)n * row_bytes + off, pk, nr);
+                    if (tt->block > HN_PANEL) {
+                        tt->to_f32(wd + (size_t)n * row_bytes + off, wide, tt->block);
+                        memcpy(pk, wide + j0 % tt->block, (size_t)nr * sizeof(float));
+                    } else {
+                        tt->to_f32(wd + (size_t)n * row_bytes + off, pk, nr);
+                    }
                     for (int r = nr; r < HN_PANEL; r++) pk[r] = 0.0f;
                 }
                 if (!accumulate) {

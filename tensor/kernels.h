@@ -63,6 +63,20 @@ void hn_q8_1_to_f32_ref(const void *src, float *dst, int64_t n);
 void hn_q8_1_from_f32_ref(const float *src, void *dst, int64_t n);
 void hn_i32_from_f32_ref(const float *src, void *dst, int64_t n);
 
+// K-quants (kquant.c): reference dequantize / quantize, the dot product with an fp32 activation row (their
+// vec_dot_type is F32) and the decode kernel, for q2_k, q3_k, q4_k, q5_k, q6_k.
+#define HN_KQ_DECL(name)                                                                                             \
+    void hn_##name##_to_f32_ref(const void *src, float *dst, int64_t n);                                             \
+    void hn_##name##_from_f32_ref(const float *src, void *dst, int64_t n);                                           \
+    float hn_dot_##name##_f32_ref(int64_t n, const void *w, const void *x);                                          \
+    void hn_mv_##name##_ref(int64_t K, const void *w, size_t row_bytes, int64_t nr, const float *x, int64_t T,       \
+                            float *y, int64_t ldy);
+HN_KQ_DECL(q2_k)
+HN_KQ_DECL(q3_k)
+HN_KQ_DECL(q4_k)
+HN_KQ_DECL(q5_k)
+HN_KQ_DECL(q6_k)
+
 // Scalar reference dot products (dot.c). Weight first, activation second.
 float hn_dot_f32_f32_ref(int64_t n, const void *w, const void *x);
 float hn_dot_f16_f32_ref(int64_t n, const void *w, const void *x);

@@ -19,6 +19,11 @@ typedef enum {
     HN_Q4_1 = 3,
     HN_Q8_0 = 8,
     HN_Q8_1 = 9, // activations only: the partner of Q4_1 in the fast dot product
+    HN_Q2_K = 10, // K-quants: 256-element super-blocks (tensor/kquant.c)
+    HN_Q3_K = 11,
+    HN_Q4_K = 12,
+    HN_Q5_K = 13,
+    HN_Q6_K = 14,
     HN_I32 = 26,
     HN_BF16 = 30,
     // GGUF's numbers stay below this (ggml has 43 today). From here on the types are hone's own and live only in
@@ -42,6 +47,18 @@ _Static_assert(sizeof(hn_block_q4_0) == 18, "q4_0 block");
 _Static_assert(sizeof(hn_block_q4_1) == 20, "q4_1 block");
 _Static_assert(sizeof(hn_block_q8_0) == 34, "q8_0 block");
 _Static_assert(sizeof(hn_block_q8_1) == 36, "q8_1 block");
+
+// K-quants (FORMATS.md 2.5-2.9): super-blocks of HN_QK_K elements in sub-blocks of 16 or 32, each sub-block with
+// its own 4/6/8-bit scale (and min) under one or two f16 super-scales.
+#define HN_QK_K 256
+typedef struct { uint8_t scales[16]; uint8_t qs[64]; hn_f16 d, dmin; } hn_block_q2_k;              // 84 bytes
+typedef struct { uint8_t hmask[32]; uint8_t qs[64]; uint8_t scales[12]; hn_f16 d; } hn_block_q3_k; // 110 bytes
+typedef struct { hn_f16 d, dmin; uint8_t scales[12]; uint8_t qs[128]; } hn_block_q4_k;             // 144 bytes
+typedef struct { hn_f16 d, dmin; uint8_t scales[12]; uint8_t qh[32]; uint8_t qs[128]; } hn_block_q5_k; // 176
+typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; hn_f16 d; } hn_block_q6_k;    // 210 bytes
+_Static_assert(sizeof(hn_block_q2_k) == 84 && sizeof(hn_block_q3_k) == 110, "q2_k / q3_k blocks");
+_Static_assert(sizeof(hn_block_q4_k) == 144 && sizeof(hn_block_q5_k) == 176, "q4_k / q5_k blocks");
+_Static_assert(sizeof(hn_block_q6_k) == 210, "q6_k block");
 
 // Dot product of one weight row (type T, n elements) with one activation row already converted to T's
 // `vec_dot_type`. n is a multiple of the block size.

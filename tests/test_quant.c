@@ -41,16 +41,16 @@ static void test_table(void) {
     hn_dtype t;
     CHECK(hn_dtype_parse("Q4_1", &t) && t == HN_Q4_1, "parse is case-insensitive");
     CHECK(!hn_dtype_parse("q4_2", &t) && !hn_dtype_parse("", &t), "unknown names refused");
-    CHECK(hn_type_traits_of((hn_dtype)4) == NULL && hn_type_traits_of((hn_dtype)12) == NULL, "unsupported types");
+    CHECK(hn_type_traits_of((hn_dtype)4) == NULL && hn_type_traits_of((hn_dtype)16) == NULL, "unsupported types");
     CHECK(hn_type_traits_of((hn_dtype)-1) == NULL && hn_type_traits_of(HN_TYPE_COUNT) == NULL, "out of range");
-    CHECK(!strcmp(hn_dtype_name((hn_dtype)13), "unknown"), "name of unsupported");
+    CHECK(!strcmp(hn_dtype_name((hn_dtype)17), "unknown"), "name of unsupported");
     size_t rb;
     CHECK(hn_row_bytes(HN_Q4_1, 576, &rb) && rb == 360, "q4_1 row of 576: %zu", rb);
     CHECK(hn_row_bytes(HN_F16, 7, &rb) && rb == 14, "f16 row of 7");
     CHECK(!hn_row_bytes(HN_Q8_0, 33, &rb), "not a whole block");
     CHECK(!hn_row_bytes(HN_Q8_0, -32, &rb), "negative");
     CHECK(!hn_row_bytes(HN_F32, INT64_MAX, &rb), "overflow");
-    CHECK(!hn_row_bytes((hn_dtype)12, 256, &rb), "unsupported");
+    CHECK(!hn_row_bytes((hn_dtype)16, 256, &rb), "unsupported");
     const char *lvl = hn_simd_level();
     CHECK(!strcmp(lvl, "scalar") || !strcmp(lvl, "avx2") || !strcmp(lvl, "avx512"), "level %s", lvl);
 }
