@@ -453,7 +453,7 @@ static void test_bad_files(void) {
     expect("row not whole blocks", &b, L.t0_ne0, P64(33), HN_ERR_FORMAT, "'w' ne[0]", "multiple of 32");
     expect("unknown dtype", &b, L.t0_type, P32(99), HN_ERR_FORMAT, "tensor 0 'w' type", "got 99 (unknown dtype)");
     expect("removed dtype 4", &b, L.t0_type, P32(4), HN_ERR_FORMAT, "'w' type", "got 4");
-    expect("unsupported dtype", &b, L.t0_type, P32(12), HN_ERR_UNSUPPORTED, "'w' type", "q4_k");
+    expect("unsupported dtype", &b, L.t0_type, P32(16), HN_ERR_UNSUPPORTED, "'w' type", "iq2_xxs");
     expect("overlap", &b, L.t1_off, P64(64), HN_ERR_FORMAT, "overlaps", "'v'");
     expect("same offset", &b, L.t1_off, P64(0), HN_ERR_FORMAT, "overlaps", NULL);
     expect("misaligned", &b, L.t1_off, P64(97), HN_ERR_FORMAT, "'v' offset", "misaligned");
