@@ -37,18 +37,36 @@ hn_status hn_lora_parse_targets(const char *const *names, int n, unsigned *mask)
     for (int i = 0; i < n; i++) {
         hn_proj p;
         if (!strcmp(names[i], "all-linear")) *mask |= HN_LORA_ALL_LINEAR;
+        else if (!strcmp(names[i], "c_proj")) *mask |= 1u << HN_PROJ_O | 1u << HN_PROJ_DOWN; // GPT-2: attn and mlp
+        else if (!strcmp(names[i], "c_fc")) *mask |= 1u << HN_PROJ_UP;
         else if (hn_proj_parse(names[i], &p)) *mask |= 1u << p;
         else
             return hn_fail(HN_ERR_ARG, "LoRA target '%s' is not a linear layer hone knows (q_proj, k_proj, v_proj, "
-                           "o_proj, gate_proj, up_proj, down_proj, all-linear)", names[i]);
+                           "o_proj, gate_proj, up_proj, down_proj; GPT-2's c_attn, c_proj, c_fc; all-linear)",
+                           names[i]);
     }
     if (!*mask) return hn_fail(HN_ERR_ARG, "LoRA: no target modules");
     return HN_OK;
 }
 
 static hn_linear *proj_linear(hn_layer *L, hn_proj p) {
-    hn_linear *t[HN_PROJ_COUNT] = {&L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down};
+    hn_linear *t[HN_PROJ_COUNT] = {&L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down, &L->qkv};
     return t[p];
+}
+
+// The module's name as Hugging Face spells it, for the trainable tensors' PEFT names and target_modules: Llama's
+// model.layers.N.self_attn.q_proj ..., GPT-2's transformer.h.N.attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj.
+static const char *hf_target(const hn_model *m, hn_proj p) {
+    if (m->hp.arch != HN_ARCH_GPT2) return hn_proj_hf_name(p);
+    return p == HN_PROJ_QKV ? "c_attn" : p == HN_PROJ_UP ? "c_fc" : "c_proj";
+}
+
+static void module_path(char *dst, size_t n, const hn_model *m, int layer, hn_proj p) {
+    if (m->hp.arch == HN_ARCH_GPT2)
+        snprintf(dst, n, "transformer.h.%d.%s.%s", layer, p == HN_PROJ_QKV || p == HN_PROJ_O ? "attn" : "mlp",
+                 hf_target(m, p));
+    else
+        snprintf(dst, n, "model.layers.%d.%s.%s", layer, p <= HN_PROJ_O ? "self_attn" : "mlp", hn_proj_hf_name(p));
 }
 
 static hn_var *lora_apply(hn_ctx *c, const hn_linear *l, void *state, hn_var *x, hn_var *y) {
@@ -93,14 +111,13 @@ static hn_status lora_create(hn_lora **out, hn_model *m, int r, float alpha, boo
         md->owner = l, md->layer = layer, md->proj = p;
         md->lin = proj_linear(&m->layers[layer], p);
         md->in = md->lin->w->ne[0], md->out = md->lin->w->ne[1];
-        char name[128];
-        const char *part = p <= HN_PROJ_O ? "self_attn" : "mlp";
-        snprintf(name, sizeof name, "base_model.model.model.layers.%d.%s.%s.lora_A.weight", layer, part,
-                 hn_proj_hf_name(p));
+        char path[80], name[128];
+        module_path(path, sizeof path, m, layer, p);
+        snprintf(name, sizeof name, "base_model.model.%s.lora_A.weight", path);
         if ((s = init_param(&md->A, name, r, md->in))) break;
-        snprintf(name, sizeof name, "base_model.model.model.layers.%d.%s.%s.lora_B.weight", layer, part,
-                 hn_proj_hf_name(p));
+        snprintf(name, sizeof name, "base_model.model.%s.lora_B.weight", path);
         if ((s = init_param(&md->B, name, md->out, r))) break;
+        l->targets |= 1u << p;
         md->A.no_decay = md->B.no_decay = false;
         if ((s = hn_param_list_add(&l->params, &md->A)) || (s = hn_param_list_add(&l->params, &md->B))) break;
     }
@@ -123,14 +140,14 @@ hn_status hn_lora_attach_new(hn_lora **out, hn_model *m, const hn_lora_config *c
     int(*keys)[2] = hn_calloc((size_t)n_layer * HN_PROJ_COUNT, sizeof *keys, "LoRA modules");
     if (!keys) return HN_ERR_NOMEM;
     for (int l = 0; l < n_layer; l++)
-        for (int p = 0; p < HN_PROJ_COUNT; p++)
-            if (cfg->targets & (1u << p)) keys[n][0] = l, keys[n][1] = p, n++;
+        for (int p = 0; p < HN_PROJ_COUNT; p++) // the targeted projections that this architecture has
+            if (cfg->targets & (1u << p) && proj_linear(&m->layers[l], (hn_proj)p)->w)
+                keys[n][0] = l, keys[n][1] = p, n++;
     hn_status s = n ? lora_create(out, m, cfg->r, cfg->alpha, cfg->use_rslora, cfg->dropout, (const int(*)[2])keys, n)
-                    : hn_fail(HN_ERR_ARG, "LoRA: no target modules");
+                    : hn_fail(HN_ERR_ARG, "LoRA: none of the target modules is a linear layer of %s", m->path);
     free(keys);
     if (s) return s;
     hn_lora *l = *out;
-    l->targets = cfg->targets;
     hn_rng rng;
     hn_rng_seed(&rng, cfg->seed);
     for (int i = 0; i < l->n_mods; i++) {
@@ -153,6 +170,11 @@ hn_status hn_lora_attach(hn_lora **out, hn_model *m, const hn_adapter *a) {
                            am->layer, hn_proj_hf_name(am->proj), m->path, m->hp.n_layer);
         }
         const hn_tensor *w = proj_linear(&m->layers[am->layer], am->proj)->w;
+        if (!w) {
+            free(keys);
+            return hn_fail(HN_ERR_ARG, "LoRA adapter: layer %d %s does not exist in %s", am->layer,
+                           hn_proj_hf_name(am->proj), m->path);
+        }
         if (w->ne[0] != am->in || w->ne[1] != am->out) {
             free(keys);
             return hn_fail(HN_ERR_ARG, "LoRA adapter: layer %d %s is %lld -> %lld, but %s has %lld -> %lld",
@@ -170,7 +192,6 @@ hn_status hn_lora_attach(hn_lora **out, hn_model *m, const hn_adapter *a) {
         lora_mod *md = &l->mods[i];
         memcpy(md->A.data, a->modules[i].a, (size_t)md->A.n * sizeof(float));
         memcpy(md->B.data, a->modules[i].b, (size_t)md->B.n * sizeof(float));
-        l->targets |= 1u << md->proj;
     }
     return HN_OK;
 }
@@ -208,8 +229,12 @@ hn_status hn_lora_export(const hn_lora *l, hn_adapter **out) {
     *out = NULL;
     const char *names[HN_PROJ_COUNT];
     int n = 0;
-    for (int p = 0; p < HN_PROJ_COUNT; p++)
-        if (l->targets & (1u << p)) names[n++] = hn_proj_hf_name((hn_proj)p);
+    for (int p = 0; p < HN_PROJ_COUNT; p++) {
+        const char *t = hf_target(l->m, (hn_proj)p);
+        bool seen = false; // GPT-2's c_proj names two projections
+        for (int k = 0; k < n; k++) seen |= !strcmp(names[k], t);
+        if (l->targets & (1u << p) && !seen) names[n++] = t;
+    }
     hn_adapter *a;
     hn_status s = hn_adapter_create(&a, l->r, l->alpha, l->use_rslora, l->dropout, names, n);
     if (s) return s;

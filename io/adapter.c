@@ -8,10 +8,10 @@
 #include <string.h>
 
 static const char *const hf_names[HN_PROJ_COUNT] = {"q_proj", "k_proj", "v_proj", "o_proj",
-                                                    "gate_proj", "up_proj", "down_proj"};
+                                                    "gate_proj", "up_proj", "down_proj", "c_attn"};
 static const char *const gguf_names[HN_PROJ_COUNT] = {"attn_q", "attn_k", "attn_v", "attn_output",
-                                                      "ffn_gate", "ffn_up", "ffn_down"};
-_Static_assert(HN_PROJ_COUNT == 7, "one name per projection");
+                                                      "ffn_gate", "ffn_up", "ffn_down", "attn_qkv"};
+_Static_assert(HN_PROJ_COUNT == 8, "one name per projection");
 
 const char *hn_proj_hf_name(hn_proj p) { return (unsigned)p < HN_PROJ_COUNT ? hf_names[p] : "?"; }
 const char *hn_proj_gguf_name(hn_proj p) { return (unsigned)p < HN_PROJ_COUNT ? gguf_names[p] : "?"; }

@@ -23,9 +23,13 @@
 
 #include "io/gguf.h"
 
-typedef enum { HN_PROJ_Q, HN_PROJ_K, HN_PROJ_V, HN_PROJ_O, HN_PROJ_GATE, HN_PROJ_UP, HN_PROJ_DOWN, HN_PROJ_COUNT } hn_proj;
+// HN_PROJ_QKV is GPT-2's fused q|k|v (c_attn, GGUF attn_qkv); GPT-2's attn.c_proj is HN_PROJ_O, mlp.c_fc
+// HN_PROJ_UP and mlp.c_proj HN_PROJ_DOWN.
+typedef enum {
+    HN_PROJ_Q, HN_PROJ_K, HN_PROJ_V, HN_PROJ_O, HN_PROJ_GATE, HN_PROJ_UP, HN_PROJ_DOWN, HN_PROJ_QKV, HN_PROJ_COUNT
+} hn_proj;
 
-const char *hn_proj_hf_name(hn_proj p);   // "q_proj", ..., "down_proj"
+const char *hn_proj_hf_name(hn_proj p);   // "q_proj", ..., "down_proj", "c_attn"
 const char *hn_proj_gguf_name(hn_proj p); // "attn_q", ..., "ffn_down"
 bool hn_proj_parse(const char *name, hn_proj *out); // either spelling
 

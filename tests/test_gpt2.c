@@ -109,6 +109,157 @@ static void test_generate(hn_model *m, const tg_file *g) {
     hn_kv_cache_destroy(kv);
 }
 
+static const hn_proj gpt2_projs[4] = {HN_PROJ_QKV, HN_PROJ_O, HN_PROJ_UP, HN_PROJ_DOWN};
+
+// PEFT's adapter (golden.bin's lora.init arrays) attached to the model.
+static hn_lora *attach_golden(hn_model *m, const tg_file *g) {
+    hn_adapter *a;
+    CHECK(hn_adapter_create(&a, 4, 8, false, 0, NULL, 0) == HN_OK, "adapter: %s", hn_errmsg());
+    for (int l = 0; l < m->hp.n_layer; l++)
+        for (int k = 0; k < 4; k++) {
+            char na[96], nb[96];
+            snprintf(na, sizeof na, "lora.init.blk.%d.%s.lora_a", l, hn_proj_gguf_name(gpt2_projs[k]));
+            snprintf(nb, sizeof nb, "lora.init.blk.%d.%s.lora_b", l, hn_proj_gguf_name(gpt2_projs[k]));
+            const tg_array *A = need(g, na), *B = need(g, nb);
+            hn_lora_module *md;
+            if (!A || !B || hn_adapter_add(a, l, gpt2_projs[k], A->dims[1], B->dims[0], &md)) continue;
+            memcpy(md->a, A->f, (size_t)A->n * 4);
+            memcpy(md->b, B->f, (size_t)B->n * 4);
+        }
+    hn_lora *lo = NULL;
+    CHECK(hn_lora_attach(&lo, m, a) == HN_OK, "attach: %s", hn_errmsg());
+    hn_adapter_destroy(a);
+    return lo;
+}
+
+// The golden LoRA step: loss and every lora_A / lora_B gradient against PEFT (DESIGN.md section 7), plain and
+// checkpointed; then the logits with the adapter attached.
+static void test_lora_golden(hn_model *m, const tg_file *g) {
+    hn_lora *lo = attach_golden(m, g);
+    if (!lo) return;
+    int32_t ids[64];
+    uint8_t mask[64];
+    hn_batch b;
+    CHECK(tg_batch(g, &b, ids, mask, 64), "golden.bin: no usable input_ids/labels");
+    for (int ck = 0; ck < 2; ck++) {
+        hn_lm_params lp = hn_lm_default_params();
+        lp.mm = HN_MM_EXACT;
+        lp.checkpoint = ck;
+        hn_objective obj;
+        CHECK(hn_lm_objective_init(&obj, m, hn_lora_params(lo), &lp) == HN_OK, "objective: %s", hn_errmsg());
+        hn_param_zero_grads(obj.params);
+        double sum = 0;
+        int64_t n = 0;
+        CHECK(obj.loss_grad(obj.user, &b, 1.0f / (float)b.n_loss, &sum, &n) == HN_OK, "loss_grad: %s", hn_errmsg());
+        double loss = sum / (double)n, ref = need(g, "lora.loss")->f[0];
+        CHECK(fabs(loss - ref) <= 1e-5 * fabs(ref), "loss %.8f vs PEFT %.8f", loss, ref);
+        double worst = 0;
+        int checked = 0;
+        for (int l = 0; l < m->hp.n_layer; l++)
+            for (int k = 0; k < 4; k++) {
+                hn_param *P[2];
+                if (!hn_lora_module_params(lo, l, gpt2_projs[k], &P[0], &P[1])) continue;
+                for (int ab = 0; ab < 2; ab++) {
+                    char name[96];
+                    snprintf(name, sizeof name, "lora.grad.blk.%d.%s.lora_%c", l, hn_proj_gguf_name(gpt2_projs[k]),
+                             ab ? 'b' : 'a');
+                    const tg_array *ga = need(g, name);
+                    if (!ga || ga->n != P[ab]->n) continue;
+                    double md = 0, mr = 0;
+                    for (int64_t i = 0; i < ga->n; i++) {
+                        md = fmax(md, fabs(ga->f[i] - P[ab]->grad[i]));
+                        mr = fmax(mr, fabs(ga->f[i]));
+                    }
+                    CHECK(md <= 1e-4 * fmax(1, mr), "%s: max abs diff %.3g (max |ref| %.3g)", name, md, mr);
+                    worst = fmax(worst, md / fmax(1, mr));
+                    checked++;
+                }
+            }
+        CHECK(checked == 16, "checked %d LoRA gradients", checked);
+        printf("LoRA golden step%s: loss %.7f vs PEFT %.7f (rel %.2e); %d gradients, worst max abs diff / max(1, "
+               "max |ref|) %.2e\n", ck ? " (checkpointed)" : "", loss, ref, fabs(loss - ref) / ref, checked, worst);
+        hn_lm_objective_deinit(&obj);
+    }
+    const tg_array *in = need(g, "input_ids"), *ref = need(g, "lora.logits");
+    if (in && ref) {
+        double md = logits_diff(m, in->i, (int)in->dims[0], (int)in->dims[1], ref->f);
+        CHECK(md <= 1e-4, "LoRA logits: max abs diff %.3g", md);
+        printf("logits with the adapter attached vs PEFT: max abs diff %.2e\n", md);
+    }
+    hn_lora_destroy(lo);
+}
+
+// Five plain SGD steps (lr 0.05) on the LoRA tensors follow PyTorch's losses, and lower the loss.
+static void test_lora_sgd(hn_model *m, const tg_file *g) {
+    const tg_array *ref = need(g, "sgd.loss");
+    hn_lora *lo = attach_golden(m, g);
+    if (!lo || !ref) return;
+    int32_t ids[64];
+    uint8_t mask[64];
+    hn_batch b;
+    tg_batch(g, &b, ids, mask, 64);
+    hn_lm_params lp = hn_lm_default_params();
+    lp.mm = HN_MM_EXACT;
+    hn_objective obj;
+    CHECK(hn_lm_objective_init(&obj, m, hn_lora_params(lo), &lp) == HN_OK, "objective: %s", hn_errmsg());
+    hn_param_list *ps = hn_lora_params(lo);
+    double losses[6], worst = 0;
+    for (int step = 0; step < 6; step++) {
+        hn_param_zero_grads(ps);
+        double sum = 0;
+        int64_t n = 0;
+        CHECK(obj.loss_grad(obj.user, &b, 1.0f / (float)b.n_loss, &sum, &n) == HN_OK, "step: %s", hn_errmsg());
+        losses[step] = sum / (double)n;
+        worst = fmax(worst, fabs(losses[step] - ref->f[step]) / ref->f[step]);
+        for (int i = 0; step < 5 && i < ps->n; i++)
+            for (int64_t j = 0; j < ps->items[i]->n; j++) ps->items[i]->data[j] -= 0.05f * ps->items[i]->grad[j];
+    }
+    CHECK(worst <= 1e-4, "SGD losses vs PyTorch: worst relative diff %.3g", worst);
+    CHECK(losses[5] < losses[0] - 1, "5 SGD steps: loss %.4f -> %.4f", losses[0], losses[5]);
+    printf("5 SGD steps: loss %.4f -> %.4f (PyTorch %.4f -> %.4f), worst relative diff %.2e\n", losses[0], losses[5],
+           ref->f[0], ref->f[5], worst);
+    hn_lm_objective_deinit(&obj);
+    hn_lora_destroy(lo);
+}
+
+// A fresh LoRA by GPT-2's target names: the modules, PEFT's tensor names, the export's target_modules.
+static void test_lora_targets(hn_model *m) {
+    const char *t[] = {"c_attn", "c_proj", "c_fc"};
+    hn_lora_config cfg = hn_lora_default_config();
+    cfg.r = 4, cfg.alpha = 8;
+    CHECK(hn_lora_parse_targets(t, 3, &cfg.targets) == HN_OK, "targets: %s", hn_errmsg());
+    hn_lora *lo;
+    CHECK(hn_lora_attach_new(&lo, m, &cfg) == HN_OK, "attach_new: %s", hn_errmsg());
+    if (!lo) return;
+    CHECK(hn_lora_params(lo)->n == 2 * 4 * m->hp.n_layer, "%d params", hn_lora_params(lo)->n);
+    hn_param *A, *B;
+    CHECK(hn_lora_module_params(lo, 1, HN_PROJ_QKV, &A, &B) && A->n == 4 * 64 && B->n == 192 * 4 &&
+              !strcmp(A->name, "base_model.model.transformer.h.1.attn.c_attn.lora_A.weight"),
+          "c_attn module: %s", A->name);
+    CHECK(hn_lora_module_params(lo, 0, HN_PROJ_DOWN, &A, &B) && A->n == 4 * 256 &&
+              !strcmp(B->name, "base_model.model.transformer.h.0.mlp.c_proj.lora_B.weight"),
+          "mlp.c_proj module: %s", B->name);
+    CHECK(hn_lora_module_params(lo, 0, HN_PROJ_O, &A, &B) &&
+              !strcmp(A->name, "base_model.model.transformer.h.0.attn.c_proj.lora_A.weight"),
+          "attn.c_proj module: %s", A->name);
+    hn_adapter *a = NULL;
+    CHECK(hn_lora_export(lo, &a) == HN_OK && a->n_modules == 8 && a->n_targets == 3, "export: %s", hn_errmsg());
+    if (a) {
+        char joined[64] = "";
+        for (int i = 0; i < a->n_targets; i++)
+            snprintf(joined + strlen(joined), sizeof joined - strlen(joined), "%s%s", i ? "," : "", a->targets[i]);
+        CHECK(!strcmp(joined, "c_proj,c_fc,c_attn"), "export target_modules %s", joined);
+        hn_adapter_destroy(a);
+    }
+    hn_lora_destroy(lo);
+    CHECK(!m->layers[0].qkv.ext && !m->layers[1].down.ext, "destroy detaches");
+    // Llama-only targets name nothing in GPT-2
+    const char *q[] = {"q_proj", "gate_proj"};
+    CHECK(hn_lora_parse_targets(q, 2, &cfg.targets) == HN_OK, "parse");
+    CHECK(hn_lora_attach_new(&lo, m, &cfg) == HN_ERR_ARG && strstr(hn_errmsg(), "none of the target modules"),
+          "q_proj on GPT-2: %s", hn_errmsg());
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     hn_threads_set(2);
@@ -124,6 +275,9 @@ int main(void) {
     if (m) {
         test_logits(m, &g);
         test_generate(m, &g);
+        test_lora_golden(m, &g);
+        test_lora_sgd(m, &g);
+        test_lora_targets(m);
         hn_model_destroy(m);
     }
     tg_free(&g);
