@@ -116,7 +116,8 @@ hn_status hn_model_load(hn_model **out, const char *model, const hn_model_params
                     (int)hn_tokenizer_n_vocab(m->tok), m->hp.n_vocab);
         goto fail;
     }
-    m->chat = hn_chat_detect(&m->gguf, &m->default_system);
+    // An encoder has no chat; detection would only warn that the file has no template.
+    if (m->hp.arch != HN_ARCH_BERT) m->chat = hn_chat_detect(&m->gguf, &m->default_system);
     *out = m;
     return HN_OK;
 fail:
