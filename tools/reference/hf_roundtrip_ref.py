@@ -21,12 +21,24 @@ Writes into tests/data/hf_torch/ (or the directory given as the first argument):
     tiny_llama_f16.golden  input_ids (2, 16) i32 and logits (2, 16, 256) f32: transformers in fp32 over the
                          f16-rounded weights (the loader must give these within 1e-4)
 
+
+And into tests/data/hf_arch/ (beside the first directory): tiny random checkpoints of the other architectures the
+loader maps (config.json + weights as transformers saves them), for the name tables and config readers:
+    gpt2/                GPT2LMHeadModel (vocab 32, n_embd 16, 2 layers, 2 heads, n_positions 24): model.safetensors
+                         with transformer.* names (Conv1D weights (in, out)), tied head
+    bert/                BertModel (vocab 40, hidden 16, 2 layers, 2 heads, intermediate 24, 20 positions, 2 token
+                         types) saved as sentence-transformers lays it out: model.safetensors + 1_Pooling/config.json
+                         (CLS pooling)
+    bert_bin/            the same weights as BertForMaskedLM's state dict would name them ("bert." prefix, cls.*
+                         head) with TensorFlow's LayerNorm names (gamma / beta), in pytorch_model.bin
+    distilbert/          DistilBertModel (vocab 40, dim 16, 2 layers, 2 heads, hidden_dim 24): model.safetensors
+
 Regenerate (not run by `make test`):
     /root/.cache/hone/refvenv/bin/python tools/reference/hf_roundtrip_ref.py [tests/data/hf_torch]
 Versions used for the committed files: torch 2.15.0, transformers 5.24.0. Deterministic (fixed seeds, one thread).
 """
 import collections
-import io
+import json
 import os
 import pickle
 import shutil
@@ -39,6 +51,7 @@ import torch
 from transformers import LlamaForCausalLM
 
 SEED = 4
+FIXED_TIME = (2020, 1, 1, 0, 0, 0)  # zip entry times, so that the files do not change between runs
 
 
 def write_golden(path, arrays):
@@ -65,14 +78,14 @@ def rezip(src, dst, drop=None, shorten=None, compress=False):
                 continue
             if shorten and info.filename.endswith(shorten):
                 data = data[:-4]
-            zout.writestr(info.filename, data)
+            zout.writestr(zipfile.ZipInfo(info.filename, date_time=FIXED_TIME), data,
+                          zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED)
 
 
 def evil_zip(path, pkl):
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
-        z.writestr("archive/data.pkl", pkl)
-        z.writestr("archive/byteorder", "little")
-        z.writestr("archive/version", "3\n")
+        for name, data in (("archive/data.pkl", pkl), ("archive/byteorder", b"little"), ("archive/version", b"3\n")):
+            z.writestr(zipfile.ZipInfo(name, date_time=FIXED_TIME), data)
 
 
 class Boom:
@@ -138,14 +151,57 @@ def tiny_llama_f16(out):
                  [("input_ids", ids.numpy().astype(np.int32)), ("logits", logits.numpy())])
 
 
+def arch_checkpoints(root):
+    from transformers import (BertConfig, BertModel, DistilBertConfig, DistilBertModel, GPT2Config,
+                              GPT2LMHeadModel)
+    torch.manual_seed(SEED + 2)
+    for sub in ("gpt2", "bert", "bert_bin", "distilbert"):
+        shutil.rmtree(os.path.join(root, sub), ignore_errors=True)
+
+    def save(model, sub):
+        d = os.path.join(root, sub)
+        model.save_pretrained(d)
+        if os.path.exists(os.path.join(d, "generation_config.json")):
+            os.remove(os.path.join(d, "generation_config.json"))
+        return d
+
+    gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=32, n_embd=16, n_layer=2, n_head=2, n_positions=24))
+    save(gpt2, "gpt2")
+    bert = BertModel(BertConfig(vocab_size=40, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                                intermediate_size=24, max_position_embeddings=20, type_vocab_size=2),
+                     add_pooling_layer=True)
+    d = save(bert, "bert")
+    os.makedirs(os.path.join(d, "1_Pooling"))
+    with open(os.path.join(d, "1_Pooling", "config.json"), "w") as f:
+        json.dump({"word_embedding_dimension": 16, "pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False,
+                   "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False}, f, indent=2)
+    d = save(bert, "bert_bin")
+    os.remove(os.path.join(d, "model.safetensors"))
+    sd = {}
+    for k, v in bert.state_dict().items():
+        k = "bert." + k
+        if "LayerNorm" in k:
+            k = k.replace(".weight", ".gamma").replace(".bias", ".beta")
+        sd[k] = v
+    sd["cls.predictions.bias"] = torch.zeros(40)
+    torch.save(sd, os.path.join(d, "pytorch_model.bin"))
+    distil = DistilBertModel(DistilBertConfig(vocab_size=40, dim=16, n_layers=2, n_heads=2, hidden_dim=24,
+                                              max_position_embeddings=20))
+    save(distil, "distilbert")
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "tests/data/hf_torch"
     os.makedirs(out, exist_ok=True)
     torch.set_num_threads(1)
     torch_files(out)
     tiny_llama_f16(out)
-    for f in sorted(os.listdir(out)):
-        print(f, os.path.getsize(os.path.join(out, f)))
+    arch_root = os.path.join(os.path.dirname(out.rstrip("/")), "hf_arch")
+    arch_checkpoints(arch_root)
+    for d in (out, arch_root):
+        for dirpath, _, files in sorted(os.walk(d)):
+            for f in sorted(files):
+                print(os.path.join(dirpath, f), os.path.getsize(os.path.join(dirpath, f)))
 
 
 if __name__ == "__main__":
