@@ -25,7 +25,11 @@ static hn_type_traits g_traits[HN_TYPE_COUNT] = {
     // Q8_1 exists only as the activation side of Q4_1's dot product: no dot of its own.
     [HN_Q8_1] = {"q8_1", HN_QK, sizeof(hn_block_q8_1), true, hn_q8_1_to_f32_ref, hn_q8_1_from_f32_ref, NULL, NULL,
                  HN_Q8_1},
-    // K-quants (kquant.c): dot products take the fp32 activation row as it is.
+    // Q5_0 / Q5_1 (quant5.c) and the K-quants (kquant.c): dot products take the fp32 activation row as it is.
+    [HN_Q5_0] = {"q5_0", HN_QK, sizeof(hn_block_q5_0), true, hn_q5_0_to_f32_ref, hn_q5_0_from_f32_ref,
+                 hn_dot_q5_0_f32_ref, hn_dot_q5_0_f32_ref, HN_F32},
+    [HN_Q5_1] = {"q5_1", HN_QK, sizeof(hn_block_q5_1), true, hn_q5_1_to_f32_ref, hn_q5_1_from_f32_ref,
+                 hn_dot_q5_1_f32_ref, hn_dot_q5_1_f32_ref, HN_F32},
     [HN_Q2_K] = {"q2_k", HN_QK_K, sizeof(hn_block_q2_k), true, hn_q2_k_to_f32_ref, hn_q2_k_from_f32_ref,
                  hn_dot_q2_k_f32_ref, hn_dot_q2_k_f32_ref, HN_F32},
     [HN_Q3_K] = {"q3_k", HN_QK_K, sizeof(hn_block_q3_k), true, hn_q3_k_to_f32_ref, hn_q3_k_from_f32_ref,

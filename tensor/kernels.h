@@ -63,8 +63,8 @@ void hn_q8_1_to_f32_ref(const void *src, float *dst, int64_t n);
 void hn_q8_1_from_f32_ref(const float *src, void *dst, int64_t n);
 void hn_i32_from_f32_ref(const float *src, void *dst, int64_t n);
 
-// K-quants (kquant.c): reference dequantize / quantize, the dot product with an fp32 activation row (their
-// vec_dot_type is F32) and the decode kernel, for q2_k, q3_k, q4_k, q5_k, q6_k.
+// K-quants (kquant.c) and Q5_0 / Q5_1 (quant5.c): reference dequantize / quantize, the dot product with an fp32
+// activation row (their vec_dot_type is F32) and the decode kernel.
 #define HN_KQ_DECL(name)                                                                                             \
     void hn_##name##_to_f32_ref(const void *src, float *dst, int64_t n);                                             \
     void hn_##name##_from_f32_ref(const float *src, void *dst, int64_t n);                                           \
@@ -76,6 +76,8 @@ HN_KQ_DECL(q3_k)
 HN_KQ_DECL(q4_k)
 HN_KQ_DECL(q5_k)
 HN_KQ_DECL(q6_k)
+HN_KQ_DECL(q5_0)
+HN_KQ_DECL(q5_1)
 
 // Scalar reference dot products (dot.c). Weight first, activation second.
 float hn_dot_f32_f32_ref(int64_t n, const void *w, const void *x);

@@ -225,7 +225,7 @@ hn_mv_fn hn_mv_fn_of(hn_simd level, hn_dtype t) {
     static const hn_mv_fn refs[HN_TYPE_COUNT] = {
         [HN_Q4_0] = hn_mv_q4_0_ref, [HN_Q4_1] = hn_mv_q4_1_ref, [HN_Q8_0] = hn_mv_q8_0_ref,
         [HN_Q2_K] = hn_mv_q2_k_ref, [HN_Q3_K] = hn_mv_q3_k_ref, [HN_Q4_K] = hn_mv_q4_k_ref,
-        [HN_Q5_K] = hn_mv_q5_k_ref, [HN_Q6_K] = hn_mv_q6_k_ref,
+        [HN_Q5_K] = hn_mv_q5_k_ref, [HN_Q6_K] = hn_mv_q6_k_ref, [HN_Q5_0] = hn_mv_q5_0_ref, [HN_Q5_1] = hn_mv_q5_1_ref,
     };
     hn_mv_fn ref = (unsigned)t < HN_TYPE_COUNT ? refs[t] : NULL;
     if (!ref || (unsigned)level >= HN_SIMD_COUNT) return ref;

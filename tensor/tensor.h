@@ -17,6 +17,8 @@ typedef enum {
     HN_F16 = 1,
     HN_Q4_0 = 2,
     HN_Q4_1 = 3,
+    HN_Q5_0 = 6, // tensor/quant5.c: llama.cpp's fallbacks for K-quant tensors whose rows are not 256-wide
+    HN_Q5_1 = 7,
     HN_Q8_0 = 8,
     HN_Q8_1 = 9, // activations only: the partner of Q4_1 in the fast dot product
     HN_Q2_K = 10, // K-quants: 256-element super-blocks (tensor/kquant.c)
@@ -47,6 +49,10 @@ _Static_assert(sizeof(hn_block_q4_0) == 18, "q4_0 block");
 _Static_assert(sizeof(hn_block_q4_1) == 20, "q4_1 block");
 _Static_assert(sizeof(hn_block_q8_0) == 34, "q8_0 block");
 _Static_assert(sizeof(hn_block_q8_1) == 36, "q8_1 block");
+// Q5_0 / Q5_1: the fifth bit of element j in bit j of qh (read as a little-endian uint32).
+typedef struct { hn_f16 d; uint8_t qh[4]; uint8_t qs[HN_QK / 2]; } hn_block_q5_0;    // 22 bytes
+typedef struct { hn_f16 d, m; uint8_t qh[4]; uint8_t qs[HN_QK / 2]; } hn_block_q5_1; // 24 bytes
+_Static_assert(sizeof(hn_block_q5_0) == 22 && sizeof(hn_block_q5_1) == 24, "q5_0 / q5_1 blocks");
 
 // K-quants (FORMATS.md 2.5-2.9): super-blocks of HN_QK_K elements in sub-blocks of 16 or 32, each sub-block with
 // its own 4/6/8-bit scale (and min) under one or two f16 super-scales.

@@ -38,6 +38,8 @@ static void (*ref_to_f32(hn_dtype t))(const void *, float *, int64_t) {
     case HN_Q3_K: return hn_q3_k_to_f32_ref;
     case HN_Q4_K: return hn_q4_k_to_f32_ref;
     case HN_Q5_K: return hn_q5_k_to_f32_ref;
+    case HN_Q5_0: return hn_q5_0_to_f32_ref;
+    case HN_Q5_1: return hn_q5_1_to_f32_ref;
     default: return hn_q6_k_to_f32_ref;
     }
 }
@@ -55,8 +57,12 @@ static void test_table(void) {
               names[i]);
         CHECK(hn_mv_fn_active(KTYPES[i]) != NULL, "%s has a decode kernel", names[i]);
     }
+    const hn_type_traits *t50 = hn_type_traits_of(HN_Q5_0), *t51 = hn_type_traits_of(HN_Q5_1);
+    CHECK(t50 && t50->block == 32 && t50->block_bytes == 22 && !strcmp(t50->name, "q5_0"), "q5_0 traits");
+    CHECK(t51 && t51->block == 32 && t51->block_bytes == 24 && !strcmp(t51->name, "q5_1"), "q5_1 traits");
     size_t rb;
     CHECK(hn_row_bytes(HN_Q4_K, 1536, &rb) && rb == 6 * 144, "q4_k row of 1536");
+    CHECK(hn_row_bytes(HN_Q5_0, 576, &rb) && rb == 18 * 22, "q5_0 row of 576");
     CHECK(!hn_row_bytes(HN_Q4_K, 576, &rb), "576 is not a whole number of 256-blocks");
     CHECK(hn_dtype_parse("Q6_K", &(hn_dtype){0}), "parse is case-insensitive");
 }
@@ -111,7 +117,7 @@ static void test_golden(void) {
     CHECK(m.size >= 12 && !memcmp(p, "HNQG", 4), "golden magic");
     memcpy(hdr, p, 12);
     p += 12;
-    int records = 0, deq_types = 0;
+    int records = 0, deq_types = 0, quant_types = 0;
     for (uint32_t i = 0; i < hdr[2] && p + 16 <= end; i++) {
         uint32_t r[4]; // kind, type, n, nbytes
         memcpy(r, p, 16);
@@ -135,6 +141,20 @@ static void test_golden(void) {
                       tt->name, i, bad_ref, bad_fast, hn_simd_level(), r[2]);
                 deq_types++;
             }
+        } else if (r[0] == 1) {
+            // Q5_0 / Q5_1 quantize exactly as ggml (and gguf-py).
+            const hn_type_traits *tt = hn_type_traits_of((hn_dtype)r[1]);
+            uint8_t *q = malloc(r[3]);
+            size_t rb;
+            CHECK(tt && hn_row_bytes((hn_dtype)r[1], r[2], &rb) && rb == r[3], "record %u: type %u", i, r[1]);
+            if (tt) {
+                tt->from_f32(vals, q, r[2]);
+                int bad = 0;
+                for (uint32_t j = 0; j < r[3]; j++) bad += q[j] != blocks[j];
+                CHECK(bad == 0, "quantize %s: %d of %u bytes differ from gguf-py", tt->name, bad, r[3]);
+                quant_types++;
+            }
+            free(q);
         } else if (r[0] == 2) {
             // Real rows through hone's quantizers: within the bound, and more bits give less error.
             double prev = INFINITY;
@@ -162,7 +182,8 @@ static void test_golden(void) {
         free(vals);
         free(out);
     }
-    CHECK(records == (int)hdr[2] && records == 9 && deq_types == 8, "read %d golden records", records);
+    CHECK(records == (int)hdr[2] && records == 13 && deq_types == 10 && quant_types == 2, "read %d golden records",
+          records);
     hn_map_close(&m);
 }
 
@@ -272,7 +293,7 @@ static void test_simd(void) {
     printf("compared %d SIMD level(s) against scalar (cpu: %s)\n", levels, hn_simd_level());
 }
 
-// ---- matmul and matmul_dx through a K-quant weight ----
+// ---- matmul and matmul_dx through a K-quant (or Q5_0 / Q5_1) weight ----
 
 static void test_matmul(void) {
     enum { K = 512, N = 40, TMAX = 20 };
@@ -283,8 +304,9 @@ static void test_matmul(void) {
     fill(&r, src, N * K, 0.5f);
     fill(&r, x, TMAX * K, 1.0f);
     fill(&r, dy, TMAX * N, 1.0f);
-    for (int k = 0; k < NK; k++) {
-        hn_dtype type = KTYPES[k];
+    const hn_dtype types[] = {HN_Q2_K, HN_Q3_K, HN_Q4_K, HN_Q5_K, HN_Q6_K, HN_Q5_0, HN_Q5_1};
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        hn_dtype type = types[k];
         size_t rb;
         hn_row_bytes(type, K, &rb);
         hn_tensor w = {.type = type, .ndim = 2, .ne = {K, N, 1, 1}, .nbytes = rb * N};

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Golden K-quant data (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K) from the `gguf` package's NumPy dequantizers, for
-tests/test_kquant.c.
+"""Golden K-quant data (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K), and Q5_0 / Q5_1 (llama.cpp's fallbacks for rows that are not
+256-wide), from the `gguf` package's NumPy (de)quantizers, for tests/test_kquant.c.
 
 gguf-py has dequantizers for the K-quants but no quantizers, so the blocks come from here:
   * random blocks: every byte random, the f16 super-scales drawn as finite values (small, either sign, some
@@ -8,7 +8,9 @@ gguf-py has dequantizers for the K-quants but no quantizers, so the blocks come 
   * real blocks: rows of SmolLM2-135M-Instruct (8 rows of the Q4_1 GGUF's token_embd, stored Q8_0, by gguf),
     packed into Q4_K / Q5_K / Q6_K blocks by the plain min/max packers below (not llama.cpp's search: these only make
     blocks whose scales look like a real model's), then dequantized by gguf.quants.dequantize;
-  * real rows as fp32, with no blocks: the input hone's own quantizers are tested on (error bound) in the C test.
+  * real rows as fp32, with no blocks: the input hone's own quantizers are tested on (error bound) in the C test;
+  * Q5_0 / Q5_1: random blocks dequantized, and random floats (plus the rows above) quantized by
+    gguf.quants.quantize, which gguf-py states is bit-exact with ggml's quantize_row_q5_*_ref (so is hone's).
 
 Regenerate (not run by `make test`; needs the model pulled by `hone pull smollm2-135m-instruct`):
     /root/.cache/hone/refvenv/bin/python tools/reference/kquant_ref.py [tests/data/kquant_golden.bin]
@@ -16,8 +18,9 @@ Versions used for the committed file: gguf 0.19.0, numpy 2.4.6.
 
 File layout (little-endian), as tests/data/quant_golden.bin:
     char magic[4] = "HNQG"; u32 version = 1; u32 n_records
-    per record: u32 kind (0 = dequantize, 2 = fp32 rows to quantize, no blocks); u32 ggml type; u32 n_elements;
-                u32 n_bytes; u8 bytes[n_bytes] (the blocks); f32 values[n_elements]
+    per record: u32 kind (0 = dequantize, 1 = quantize, 2 = fp32 rows to quantize, no blocks); u32 ggml type;
+                u32 n_elements; u32 n_bytes; u8 bytes[n_bytes] (the blocks); f32 values[n_elements]
+    kind 1 = quantize: values are the input, bytes gguf's blocks for them.
 """
 import os
 import struct
@@ -125,6 +128,18 @@ def main():
         assert err < 0.05 * np.abs(x[:12]).max(), (t, err)  # the packers are right, if plain
         records.append((0, t, values, blocks))
     records.append((2, Q.F32, x.reshape(-1), np.zeros(0, np.uint8)))
+    for t, size, has_m in ((Q.Q5_0, 22, False), (Q.Q5_1, 24, True)):
+        raw = rng.integers(0, 256, (32, size), dtype=np.uint16).astype(np.uint8)
+        raw[:, 0:2] = rng.uniform(-0.05, 0.05, 32).astype(np.float16).view(np.uint8).reshape(32, 2)
+        if has_m:
+            raw[:, 2:4] = rng.uniform(-1, 1, 32).astype(np.float16).view(np.uint8).reshape(32, 2)
+        blocks = raw.reshape(-1)
+        records.append((0, t, quants.dequantize(blocks, t).astype(np.float32).reshape(-1), blocks))
+        v = np.concatenate([rng.standard_normal(32 * 24).astype(np.float32) * 0.02, np.zeros(32, np.float32),
+                            np.full(32, 0.125, np.float32), np.arange(-16, 16, dtype=np.float32) + 0.5,
+                            x[:2].reshape(-1)]).astype(np.float32)
+        q = np.ascontiguousarray(quants.quantize(v.reshape(1, -1), t)).view(np.uint8).reshape(-1)
+        records.append((1, t, v, q))
     with open(out, "wb") as f:
         f.write(b"HNQG" + struct.pack("<II", 1, len(records)))
         for kind, t, values, blocks in records:
