@@ -358,7 +358,7 @@ static hn_status split_regex(enc *e, int k, const uint8_t *s, size_t len, bool a
 static hn_status metaspace(enc *e, int k, const uint8_t *s, size_t len, bool at_start) {
     const hn_pre_step *p = &e->tk->pre[k];
     bool prepend = (p->prepend_always || (p->prepend_first && at_start)) &&
-                   !(len >= 3 && !memcmp(s, "\xE2\x96\x81", 3)); // not twice
+                   s[0] != ' ' && !(len >= 3 && !memcmp(s, "\xE2\x96\x81", 3)); // not before a space
     size_t spaces = 0;
     for (size_t i = 0; i < len; i++) spaces += s[i] == ' ';
     size_t cap = len + 2 * spaces + 3;

@@ -110,11 +110,16 @@ static hn_status parse_normalizer(hf_ctx *c, const json_t *n, const char *field)
 
 // ---- pre-tokenizer ----
 
+// Regexes are compiled here, so that a pattern PCRE2 refuses is reported with the file and the field.
 static hn_status add_pre(hf_ctx *c, hn_pre_step st, const char *field) {
     if (c->tk->n_pre == HN_TOK_MAX_STEPS) return bad(c, field, "at most 8 pre-tokenizer steps");
     if (st.pattern && !(st.pattern = strdup(st.pattern))) return hn_fail(HN_ERR_NOMEM, "out of memory");
     c->tk->pre[c->tk->n_pre++] = st;
-    return HN_OK;
+    if (st.kind != HN_PRE_SPLIT) return HN_OK;
+    char what[4200];
+    snprintf(what, sizeof what, "%s: %s (Split)", c->path, field);
+    return (c->tk->pre[c->tk->n_pre - 1].re = hn_tok_compile_regex(st.pattern, true, what)) ? HN_OK
+                                                                                           : HN_ERR_UNSUPPORTED;
 }
 
 // A literal string as a pattern: every character that is not a letter or digit escaped.

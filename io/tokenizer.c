@@ -649,7 +649,7 @@ hn_status hn_tokenizer_decode(const hn_tokenizer *tk, const int32_t *ids, int64_
         const uint8_t *b = tk->bytes + tk->bytes_off[ids[i]];
         // The space a word-start piece stands for is dropped at the start of the text (BERT's decoder) and, for
         // SentencePiece, where it is the "▁" the normaliser prepended (its Strip decoder).
-        bool first = k == 0 && len && b[0] == ' ' && tk->type[ids[i]] == HN_TT_NORMAL;
+        bool first = i == 0 && len && b[0] == ' ' && tk->type[ids[i]] == HN_TT_NORMAL;
         if (first && (tk->kind == HN_TOKENIZER_BERT || tk->strip_space)) b++, len--;
         memcpy(s + k, b, len);
         k += len;

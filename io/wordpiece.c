@@ -1,7 +1,7 @@
 // io/wordpiece.c — the normaliser steps (BERT's and the simple ones of tokenizer.json), BERT's pre-tokenizer and the
 // WordPiece model, as Hugging Face `tokenizers` defines them:
 //
-//   BertNormalizer  clean_text: drop NUL, U+FFFD and control characters (category C, but \t \n \r), every whitespace
+//   BertNormalizer  clean_text: drop NUL, U+FFFD and control characters (Cc Cf Co, but \t \n \r), every whitespace
 //                   character becomes " "; handle_chinese_chars: a space either side of each CJK ideograph;
 //                   strip_accents (default: as lowercase): NFD, then drop the non-spacing marks (Mn); lowercase.
 //   BertPreTokenizer  split on whitespace (dropped) and around each punctuation character (ASCII punctuation or
@@ -25,8 +25,8 @@ static bool is_ws(uint32_t c) { // Rust's char::is_whitespace (the White_Space p
 static bool is_control(uint32_t c) {
     if (c == '\t' || c == '\n' || c == '\r') return false;
     utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
-    return k == UTF8PROC_CATEGORY_CC || k == UTF8PROC_CATEGORY_CF || k == UTF8PROC_CATEGORY_CN ||
-           k == UTF8PROC_CATEGORY_CO || k == UTF8PROC_CATEGORY_CS;
+    // Cc, Cf, Co (Cs cannot occur in valid UTF-8); unassigned code points (Cn) are kept, as `tokenizers` keeps them
+    return k == UTF8PROC_CATEGORY_CC || k == UTF8PROC_CATEGORY_CF || k == UTF8PROC_CATEGORY_CO;
 }
 
 static bool is_chinese(uint32_t c) { // BERT's "CJK Unified Ideographs" blocks

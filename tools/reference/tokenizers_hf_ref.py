@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""Small tokenizer.json tokenizers of each family, and Hugging Face `tokenizers`' ids for the hard-string corpus.
+
+Each tokenizer is trained here with `tokenizers` on excerpts of ../shared/data (MANIFEST.md there; English prose,
+Shakespeare, Chinese instructions) and configured exactly as its family's published tokenizer.json is:
+
+  tok_gpt2     GPT-2: BPE (no unk), pre_tokenizer ByteLevel(add_prefix_space=false, use_regex=true), ByteLevel
+               post-processor and decoder; special "<|endoftext|>". 2000 tokens.
+  tok_llama3   Llama 3 / Qwen2 style: pre_tokenizer Sequence[Split(Regex <Llama 3's pattern>, Isolated),
+               ByteLevel(use_regex=false)], BPE with ignore_merges=true, TemplateProcessing "<|begin_of_text|> $A".
+  tok_llama2   Llama 2 / TinyLlama (SentencePiece converted): normalizer Sequence[Prepend("▁"), Replace(" ", "▁")],
+               no pre-tokenizer, BPE with byte_fallback=true, fuse_unk=true, unk "<unk>", the 256 "<0xXX>" tokens at
+               ids 3-258, TemplateProcessing "<s> $A", decoder Sequence[Replace, ByteFallback, Fuse, Strip].
+  tok_llama2_meta  the same vocabulary as newer transformers write it: no normalizer, pre_tokenizer
+               Metaspace(prepend_scheme="first", split=false).
+  tok_bert     BERT uncased: normalizer BertNormalizer(clean_text, handle_chinese_chars, strip_accents=None,
+               lowercase), BertPreTokenizer, WordPiece (unk "[UNK]", "##", 100 chars), TemplateProcessing
+               "[CLS] $A [SEP]", decoder WordPiece; also vocab.txt (the same vocabulary, one entry a line), which
+               transformers' BertTokenizerFast must encode identically (checked here). 3000 tokens.
+
+The inputs go to tests/data/tok_corpus.tsv: "# hone tokenizer corpus v1", then one HEX(input bytes) a line (case i
+is line i after the header). Each directory gets tokenizer.json, tokenizer_config.json and golden.tsv:
+    "# hone hf tokenizer golden v1", then MODE<TAB>CASE<TAB>space-separated ids, MODE one of
+    special (encode(text, add_special_tokens=False)), plain (encode_special_tokens=True: special-token text is plain
+    text) and framed (add_special_tokens=True: the post-processor's framing); every input in mode special, the first
+    60 and those with "<" or "[" in all three (keeping each file under 300 KB).
+The inputs are the hard-string corpus of tools/reference/tokenizer_ref.py, read back from tests/data/
+tokenizer_golden.tsv (invalid UTF-8 inputs encoded as bytes.decode("utf-8", "replace"), as there), plus a few
+strings aimed at BERT's normaliser and each family's special tokens.
+
+With a MiniLM directory (all-MiniLM-L6-v2, `hone pull all-minilm-l6-v2`, found at
+$HONE_HOME/models/all-minilm-l6-v2/all-MiniLM-L6-v2 or given as the second argument) it also writes
+tests/data/tok_minilm_golden.tsv (ids only; MiniLM's vocabulary is not copied into the repository).
+
+Regenerate (not run by `make test`):
+    /root/.cache/hone/refvenv/bin/python tools/reference/tokenizers_hf_ref.py [tests/data] [MINILM_DIR]
+Needs ../shared/data beside the checkout (or HONE_SHARED_DATA); it stops with a message where that is absent.
+Versions used for the committed files: tokenizers 0.23.3, transformers 5.24.0, Python 3.
+"""
+import json
+import os
+import sys
+
+from tokenizers import (AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors,
+                        trainers, Regex)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATA = os.environ.get("HONE_SHARED_DATA", os.path.join(HERE, "..", "..", "..", "shared", "data"))
+HONE_HOME = os.environ.get("HONE_HOME", os.path.expanduser("~/.cache/hone"))
+MINILM = os.path.join(HONE_HOME, "models", "all-minilm-l6-v2", "all-MiniLM-L6-v2")
+
+LLAMA3_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+                  r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+EXTRA = [
+    "[CLS] hello [SEP]", "[MASK]", "a [MASK] b", "[cls]", "[UNK][PAD]", "<s>hello</s>", "<s> hello", " <s>", "<unk>",
+    "<|endoftext|><|endoftext|>", "<|begin_of_text|>Hi", "HeLLo WoRLD", "ÀÉÎÕÜ àéîõü", "Ǆ ǅ ǆ", "İstanbul",
+    "ﬁ ﬂ ﬃ", "ｆｕｌｌｗｉｄｔｈ", "Ⅻ ①", "naïve coöperate façade", "a\u0300\u0301\u0302b", "\u00ad soft\u00adhyphen",
+    "tab\there", "x\x00y", "\ufffd", "中文字符和English混合", "日本語のテキスト", "한국어", "𠀀𪛖 𫜴", "\u3400\u4dbf",
+    "don't stop-believing!!", "e.g., i.e.; etc...", "$100 + 20% = ?", "“quoted” ‘single’ «guillemets»", "—–-",
+    "supercalifragilisticexpialidocious" * 4, "x" * 120, "ab" * 60 + " end", "wörd" * 30,
+    "unbelievably unrecognizable antidisestablishmentarianism",
+]
+
+
+def corpus_strings(tsv):
+    """The inputs of tokenizer_golden.tsv (bytes), in order, once each."""
+    seen, out = set(), []
+    with open(tsv) as f:
+        for line in f:
+            if line.startswith("#"):
+                continue
+            raw = bytes.fromhex(line.rstrip("\n").split("\t")[1])
+            if raw not in seen:
+                seen.add(raw)
+                out.append(raw)
+    for s in EXTRA:
+        if s.encode() not in seen:
+            seen.add(s.encode())
+            out.append(s.encode())
+    return out
+
+
+def training_text():
+    if not os.path.isdir(DATA):
+        sys.exit("error: %s is absent; the training text comes from there (set HONE_SHARED_DATA)" % DATA)
+
+    def load(rel):
+        with open(os.path.join(DATA, rel), encoding="utf-8") as f:
+            return f.read()
+    lines = load("text-corpus/wikitext-2/valid.txt").split("\n")[:1500]
+    lines += load("text-corpus/tinyshakespeare/input.txt").split("\n")[:3000]
+    zh = json.loads(load("alpaca-demo/alpaca_zh_demo.json"))
+    lines += [r["instruction"] + " " + r["output"] for r in zh[:150]]
+    en = json.loads(load("alpaca-demo/alpaca_en_demo.json"))
+    lines += [r["instruction"] + "\n" + r["output"] for r in en[:300]]
+    return [x for x in lines if x.strip()]
+
+
+def write_golden(tok, cases, path):
+    """Every case in mode special; plain and framed for the first 60 and for those with "<" or "[" (specials)."""
+    lines = ["# hone hf tokenizer golden v1"]
+    for i, raw in enumerate(cases):
+        text = raw.decode("utf-8", "replace")
+        more = i < 60 or b"<" in raw or b"[" in raw
+        for mode in ("special", "plain", "framed") if more else ("special",):
+            tok.encode_special_tokens = mode == "plain"
+            ids = tok.encode(text, add_special_tokens=mode == "framed").ids
+            lines.append("%s\t%d\t%s" % (mode, i, " ".join(map(str, ids))))
+    tok.encode_special_tokens = False
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def save(tok, outdir, name, config):
+    d = os.path.join(outdir, name)
+    os.makedirs(d, exist_ok=True)
+    tok.save(os.path.join(d, "tokenizer.json"))
+    with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    return d
+
+
+def gpt2(text):
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    tok.train_from_iterator(text, trainers.BpeTrainer(vocab_size=2000, special_tokens=["<|endoftext|>"],
+                                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                                      show_progress=False))
+    return tok, {"tokenizer_class": "GPT2Tokenizer", "bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>",
+                 "unk_token": "<|endoftext|>", "add_prefix_space": False, "model_max_length": 1024}
+
+
+def llama3(text):
+    tok = Tokenizer(models.BPE(ignore_merges=True))
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(LLAMA3_PATTERN), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(text, trainers.BpeTrainer(vocab_size=1500, special_tokens=[
+        "<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False))
+    bos = tok.token_to_id("<|begin_of_text|>")
+    tok.post_processor = processors.TemplateProcessing(single="<|begin_of_text|> $A",
+                                                       pair="<|begin_of_text|> $A <|begin_of_text|> $B:1",
+                                                       special_tokens=[("<|begin_of_text|>", bos)])
+    return tok, {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<|begin_of_text|>",
+                 "eos_token": "<|eot_id|>", "model_max_length": 8192}
+
+
+def llama2(text):
+    """A SentencePiece-converted BPE: <unk> <s> </s>, then the 256 byte tokens, then the trained pieces."""
+    t = Tokenizer(models.BPE())
+    t.normalizer = normalizers.Replace(" ", "\u2581")
+    t.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always", split=True)
+    t.train_from_iterator(text, trainers.BpeTrainer(vocab_size=2000, limit_alphabet=300, show_progress=False))
+    trained = json.loads(t.to_str())["model"]
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
+    for b in range(256):
+        vocab["<0x%02X>" % b] = len(vocab)
+    for piece, _ in sorted(trained["vocab"].items(), key=lambda kv: kv[1]):
+        if piece not in vocab:
+            vocab[piece] = len(vocab)
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ", 1)) for m in trained["merges"]]
+
+    def build(metaspace):
+        tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", fuse_unk=True, byte_fallback=True))
+        if metaspace:
+            tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=False)
+            tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="first", split=False)
+        else:
+            tok.normalizer = normalizers.Sequence([normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")])
+            tok.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse(),
+                                             decoders.Strip(" ", 1, 0)])
+        tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in ("<unk>", "<s>", "</s>")])
+        tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B:1",
+                                                           special_tokens=[("<s>", 1)])
+        return tok
+    config = {"tokenizer_class": "LlamaTokenizerFast", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
+              "add_bos_token": True, "add_eos_token": False, "legacy": False, "model_max_length": 2048}
+    return build(False), build(True), config
+
+
+def bert(text):
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]", continuing_subword_prefix="##", max_input_chars_per_word=100))
+    tok.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=None,
+                                                lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece(prefix="##", cleanup=True)
+    tok.train_from_iterator(text, trainers.WordPieceTrainer(vocab_size=3000, limit_alphabet=400,
+                                                            special_tokens=specials, show_progress=False))
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+                                                       special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    return tok, {"tokenizer_class": "BertTokenizer", "do_lower_case": True, "unk_token": "[UNK]", "sep_token": "[SEP]",
+                 "pad_token": "[PAD]", "cls_token": "[CLS]", "mask_token": "[MASK]", "tokenize_chinese_chars": True,
+                 "strip_accents": None, "model_max_length": 512}
+
+
+def main():
+    outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "..", "tests", "data")
+    minilm = sys.argv[2] if len(sys.argv) > 2 else MINILM
+    cases = corpus_strings(os.path.join(outdir, "tokenizer_golden.tsv"))
+    text = training_text()
+    with open(os.path.join(outdir, "tok_corpus.tsv"), "w") as f:
+        f.write("# hone tokenizer corpus v1\n" + "".join(raw.hex() + "\n" for raw in cases))
+
+    tok, cfg = gpt2(text)
+    write_golden(tok, cases, os.path.join(save(tok, outdir, "tok_gpt2", cfg), "golden.tsv"))
+    tok, cfg = llama3(text)
+    write_golden(tok, cases, os.path.join(save(tok, outdir, "tok_llama3", cfg), "golden.tsv"))
+    tok, meta, cfg = llama2(text)
+    write_golden(tok, cases, os.path.join(save(tok, outdir, "tok_llama2", cfg), "golden.tsv"))
+    write_golden(meta, cases, os.path.join(save(meta, outdir, "tok_llama2_meta", cfg), "golden.tsv"))
+    tok, cfg = bert(text)
+    d = save(tok, outdir, "tok_bert", cfg)
+    write_golden(tok, cases, os.path.join(d, "golden.tsv"))
+
+    # vocab.txt alone: the same vocabulary, which transformers' BertTokenizerFast must encode the same way.
+    vd = os.path.join(outdir, "tok_bert_vocab")
+    os.makedirs(vd, exist_ok=True)
+    vocab = sorted(tok.get_vocab().items(), key=lambda kv: kv[1])
+    with open(os.path.join(vd, "vocab.txt"), "w", encoding="utf-8") as f:
+        f.write("".join(p + "\n" for p, _ in vocab))
+    from transformers import BertTokenizer
+    bt = BertTokenizer.from_pretrained(vd)  # the tokenizers-backed BertTokenizer of transformers 5
+    for raw in cases:
+        text_ = raw.decode("utf-8", "replace")
+        a = bt(text_, add_special_tokens=True)["input_ids"]
+        b = tok.encode(text_, add_special_tokens=True).ids
+        assert a == b, (raw, a, b)
+
+    if os.path.isdir(minilm):
+        mt = Tokenizer.from_file(os.path.join(minilm, "tokenizer.json"))
+        mt.no_truncation()
+        mt.no_padding()
+        write_golden(mt, cases, os.path.join(outdir, "tok_minilm_golden.tsv"))
+    else:
+        print("note: %s absent, no MiniLM goldens" % minilm, file=sys.stderr)
+    for name in ("tok_gpt2", "tok_llama3", "tok_llama2", "tok_llama2_meta", "tok_bert"):
+        size = os.path.getsize(os.path.join(outdir, name, "tokenizer.json"))
+        print("%s: tokenizer.json %d bytes" % (name, size))
+    print("%d cases" % len(cases))
+
+
+if __name__ == "__main__":
+    main()
