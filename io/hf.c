@@ -132,18 +132,6 @@ void hf_put_name(hf_loader *L) {
     hf_put_str(L, "general.name", json_is_string(name) && *json_string_value(name) ? json_string_value(name) : L->base);
 }
 
-static hn_status read_config(hf_loader *L) {
-    json_t *mt = json_object_get(L->cfg, "model_type");
-    if (!json_is_string(mt))
-        return hn_fail(HN_ERR_FORMAT, "%s/config.json: expected a string 'model_type'", L->dir);
-    if (!(L->arch = hf_arch_by_model_type(json_string_value(mt))))
-        return hn_fail(HN_ERR_UNSUPPORTED, "%s/config.json: model_type '%.40s' is not supported (hone reads %s)",
-                       L->dir, json_string_value(mt), hf_arch_known());
-    hf_put_str(L, "general.architecture", L->arch->name);
-    hf_put_name(L);
-    return L->arch->config(L);
-}
-
 static json_t *load_json(const char *path, hn_status *s) {
     json_error_t err;
     json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
@@ -155,6 +143,78 @@ static json_t *load_json(const char *path, hn_status *s) {
     }
     return j;
 }
+
+// tokenizer_config.json's chat_template (a string, or a list of {"name", "template"} where "default" is the one
+// transformers uses) as tokenizer.chat_template, so that io/chat.c recognises it and conversion carries it.
+static hn_status read_chat_template(hf_loader *L) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", L->dir);
+    struct stat st;
+    if (stat(path, &st)) return HN_OK;
+    hn_status s = HN_OK;
+    if (!(L->extra = load_json(path, &s))) return s;
+    json_t *t = json_object_get(L->extra, "chat_template");
+    if (!t || json_is_null(t)) return HN_OK;
+    if (json_is_array(t)) {
+        json_t *pick = NULL, *e;
+        size_t i;
+        json_array_foreach(t, i, e) {
+            json_t *name = json_object_get(e, "name"), *tpl = json_object_get(e, "template");
+            if (!json_is_string(name) || !json_is_string(tpl))
+                return hn_fail(HN_ERR_FORMAT, "%s: chat_template[%zu]: expected {\"name\": string, \"template\": "
+                               "string}", path, i);
+            if (!pick || !strcmp(json_string_value(name), "default")) pick = tpl;
+        }
+        t = pick;
+    }
+    if (t && !json_is_string(t))
+        return hn_fail(HN_ERR_FORMAT, "%s: chat_template: expected a string or a list of named templates", path);
+    if (t) hf_put_str(L, "tokenizer.chat_template", json_string_value(t));
+    return HN_OK;
+}
+
+// The licence from the model card's front matter (README.md: "---\nlicense: apache-2.0\n...---"), where present.
+static void read_license(hf_loader *L) {
+    char path[4096], line[256];
+    snprintf(path, sizeof path, "%s/README.md", L->dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    bool front = fgets(line, sizeof line, f) && !strncmp(line, "---", 3);
+    while (front && fgets(line, sizeof line, f) && strncmp(line, "---", 3)) {
+        if (strncmp(line, "license:", 8)) continue;
+        char *v = line + 8;
+        while (*v == ' ' || *v == '"' || *v == '\'') v++;
+        size_t n = strcspn(v, "\"'\r\n");
+        while (n && v[n - 1] == ' ') n--;
+        if (n) snprintf(L->license, sizeof L->license, "%.*s", (int)n, v), hf_put_str(L, "general.license", L->license);
+        break;
+    }
+    fclose(f);
+}
+
+bool hn_hf_has_tokenizer(const char *dir) {
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    if (!stat(path, &st)) return true;
+    snprintf(path, sizeof path, "%s/vocab.txt", dir);
+    return !stat(path, &st);
+}
+
+static hn_status read_config(hf_loader *L) {
+    json_t *mt = json_object_get(L->cfg, "model_type");
+    if (!json_is_string(mt))
+        return hn_fail(HN_ERR_FORMAT, "%s/config.json: expected a string 'model_type'", L->dir);
+    if (!(L->arch = hf_arch_by_model_type(json_string_value(mt))))
+        return hn_fail(HN_ERR_UNSUPPORTED, "%s/config.json: model_type '%.40s' is not supported (hone reads %s)",
+                       L->dir, json_string_value(mt), hf_arch_known());
+    hf_put_str(L, "general.architecture", L->arch->name);
+    hf_put_name(L);
+    read_license(L);
+    hn_status s = read_chat_template(L);
+    return s ? s : L->arch->config(L);
+}
+
 
 // The weights: model.safetensors, or the shards named by model.safetensors.index.json, or the same two for
 // pytorch_model.bin (torch.save archives), in that order of preference; each file opened once.

@@ -8,7 +8,9 @@
 // blk.N.attn_qkv.weight, encoder.layer.N.attention.self.query.weight -> blk.N.attn_q.weight, ...). Llama q_proj and
 // k_proj rows are permuted into GGUF's rotary layout (FORMATS.md section 3) as owned fp32 copies, GPT-2's Conv1D
 // weights are transposed into (out, in) rows, 1-D tensors (norms, biases) become owned fp32, every other weight
-// stays mapped in its file dtype (F32, F16 or BF16). The tokenizer is not part of the view (model/model.c reads it).
+// stays mapped in its file dtype (F32, F16 or BF16). The tokenizer is not part of the view (model/model.c reads it),
+// but tokenizer_config.json's chat_template becomes tokenizer.chat_template and README.md's front-matter licence
+// general.license.
 //
 //   hn_gguf g;
 //   if (hn_hf_is_dir(path) && hn_hf_open(&g, path)) return fail(hn_errmsg());
@@ -20,6 +22,7 @@
 #include "io/gguf.h"
 
 bool hn_hf_is_dir(const char *path); // true if path is a directory
+bool hn_hf_has_tokenizer(const char *dir); // dir holds tokenizer.json or vocab.txt (io/tokenizer.h reads them)
 hn_status hn_hf_open(hn_gguf *g, const char *dir);
 
 // The one name table, both ways. A module kind is the last part of an HF linear layer's path ("q_proj") or the

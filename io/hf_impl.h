@@ -36,8 +36,9 @@ struct hf_arch;
 typedef struct {
     const char *dir;
     char base[256]; // the directory's last component: the model's name when config.json has none
+    char license[128]; // from README.md's front matter, or ""
     json_t *cfg;
-    json_t *extra; // other JSON kept alive until the metadata is encoded (e.g. 1_Pooling/config.json)
+    json_t *extra; // tokenizer_config.json, kept alive until the metadata is encoded (the chat template)
     hf_meta m[HF_MAX_META];
     int n_meta;
     const struct hf_arch *arch;

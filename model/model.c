@@ -102,12 +102,11 @@ hn_status hn_model_load(hn_model **out, const char *model, const hn_model_params
     }
     m->hp.arch = (hn_arch)a;
     if ((s = arch_table[a]->load(m))) goto fail;
-    if (!hn_gguf_find(&m->gguf, "tokenizer.ggml.tokens") && hn_hf_is_dir(m->path)) {
-        if (!p.allow_no_tokenizer) {
-            s = hn_fail(HN_ERR_UNSUPPORTED, "%s: hone cannot read a Hugging Face tokenizer yet; convert the model to "
-                        "GGUF", m->path);
-            goto fail;
-        }
+    if (hn_hf_is_dir(m->path)) { // tokenizer.json (+ tokenizer_config.json) or vocab.txt
+        if (hn_hf_has_tokenizer(m->path)) s = hn_tokenizer_from_hf_dir(&m->tok, m->path);
+        else if (!p.allow_no_tokenizer)
+            s = hn_fail(HN_ERR_NOTFOUND, "%s: no tokenizer: expected tokenizer.json or vocab.txt", m->path);
+        if (s) goto fail;
     } else if ((s = hn_tokenizer_from_gguf(&m->tok, &m->gguf))) {
         goto fail;
     }

@@ -83,7 +83,7 @@ typedef struct hn_model {
 
 typedef struct {
     hn_mm_mode mm_mode;
-    // A Hugging Face directory has no tokenizer hone can read yet: true loads it anyway with m->tok = NULL (tests
+    // A Hugging Face directory without tokenizer.json or vocab.txt: true loads it anyway with m->tok = NULL (tests
     // that feed token ids); false refuses it with a message.
     bool allow_no_tokenizer;
 } hn_model_params;
