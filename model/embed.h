@@ -32,7 +32,8 @@ bool hn_model_default_normalize(const hn_model *m);
 hn_status hn_model_embed_ids(hn_model *m, const int32_t *ids, const int32_t *lens, int B, int T, hn_pool pool,
                              bool normalize, float *out);
 // out (n, n_embd) for n NUL-terminated texts, tokenized with the model's framing ([CLS] ... [SEP] for BERT; BOS
-// where a decoder wants one), cut to the model's positions (keeping [SEP]), run in padded batches.
+// where a decoder wants one), cut to the model's positions or sentence-transformers' max_seq_length
+// (sentence_bert_config.json) keeping [SEP], run in padded batches.
 hn_status hn_model_embed_texts(hn_model *m, const char *const *texts, int n, hn_pool pool, bool normalize,
                                float *out);
 
