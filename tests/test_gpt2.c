@@ -10,6 +10,7 @@
 #include "train/lm_objective.h"
 
 #include <math.h>
+#include <unistd.h>
 
 #define GPT2_DIR "tests/data/tiny_gpt2"
 #define GPT2_GGUF GPT2_DIR "/tiny_gpt2.gguf"
@@ -260,6 +261,74 @@ static void test_lora_targets(hn_model *m) {
           "q_proj on GPT-2: %s", hn_errmsg());
 }
 
+// A copy of the tiny GGUF with one change: skip_key / skip_tensor left out, reshape's ne given to that tensor (same
+// bytes), f16 stored as F16. Returns the path.
+static const char *write_variant(const char *skip_key, const char *skip_tensor, const char *reshape,
+                                 const int64_t *ne_new, const char *f16) {
+    static char path[64]; // per process: the release and sanitizer builds may run at once
+    snprintf(path, sizeof path, "/tmp/hone_test_gpt2_broken_%d.gguf", (int)getpid());
+    hn_gguf src;
+    CHECK(hn_gguf_open(&src, GPT2_GGUF) == HN_OK, "open: %s", hn_errmsg());
+    hn_gguf_writer *w = hn_gguf_writer_create();
+    for (uint64_t i = 0; i < src.n_kv; i++) {
+        const hn_gguf_kv *kv = &src.kv[i];
+        if (!skip_key || kv->key.len != strlen(skip_key) || memcmp(kv->key.str, skip_key, kv->key.len))
+            hn_gguf_writer_copy_kv(w, kv);
+    }
+    uint16_t *half = NULL;
+    for (uint64_t i = 0; i < src.n_tensors; i++) {
+        const hn_tensor *t = &src.tensors[i];
+        if (skip_tensor && !strcmp(t->name, skip_tensor)) continue;
+        if (reshape && !strcmp(t->name, reshape)) {
+            hn_gguf_writer_add_tensor(w, t->name, t->type, 2, ne_new, t->data);
+        } else if (f16 && !strcmp(t->name, f16)) {
+            half = malloc((size_t)t->ne[0] * 2);
+            hn_type_traits_of(HN_F16)->from_f32(t->data, half, t->ne[0]);
+            hn_gguf_writer_add_tensor(w, t->name, HN_F16, t->ndim, t->ne, half);
+        } else {
+            hn_gguf_writer_add_tensor(w, t->name, t->type, t->ndim, t->ne, t->data);
+        }
+    }
+    CHECK(hn_gguf_writer_write(w, path) == HN_OK, "write %s: %s", path, hn_errmsg());
+    hn_gguf_writer_destroy(w);
+    free(half);
+    hn_gguf_close(&src);
+    return path;
+}
+
+// Broken files: each refused with one line naming the file and what is wrong.
+static void test_broken(void) {
+    const int64_t qkv_t[2] = {192, 64}, pos_short[2] = {64, 32};
+    struct {
+        const char *what, *skip_key, *skip_tensor, *reshape;
+        const int64_t *ne;
+        const char *f16, *expect;
+    } cases[] = {
+        {"missing bias", NULL, "blk.1.ffn_down.bias", NULL, NULL, NULL, "'blk.1.ffn_down.bias' is missing"},
+        {"missing position table", NULL, "position_embd.weight", NULL, NULL, NULL, "'position_embd.weight' is missing"},
+        {"c_attn not transposed", NULL, NULL, "blk.0.attn_qkv.weight", qkv_t, NULL,
+         "'blk.0.attn_qkv.weight' has shape {192, 64, 1, 1}, expected {64, 192}"},
+        {"short position table", NULL, NULL, "position_embd.weight", pos_short, NULL,
+         "'position_embd.weight' has shape {64, 32, 1, 1}, expected {64, 64}"},
+        {"missing key", "gpt2.context_length", NULL, NULL, NULL, NULL, "'gpt2.context_length' is missing"},
+        {"missing epsilon", "gpt2.attention.layer_norm_epsilon", NULL, NULL, NULL, NULL,
+         "'gpt2.attention.layer_norm_epsilon' is missing"},
+        {"f16 norm bias", NULL, NULL, NULL, NULL, "blk.1.ffn_norm.bias", "'blk.1.ffn_norm.bias' is f16"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *path = write_variant(cases[i].skip_key, cases[i].skip_tensor, cases[i].reshape, cases[i].ne,
+                                         cases[i].f16);
+        hn_model *m = NULL;
+        hn_status s = hn_model_load(&m, path, NULL);
+        const char *msg = hn_errmsg();
+        CHECK(s != HN_OK && !m && strstr(msg, path) && strstr(msg, cases[i].expect) && !strchr(msg, '\n'),
+              "%s: status %d, message '%s'", cases[i].what, s, msg);
+        printf("%-22s -> %s\n", cases[i].what, msg);
+        hn_model_destroy(m);
+        remove(path);
+    }
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     hn_threads_set(2);
@@ -280,6 +349,7 @@ int main(void) {
         test_lora_targets(m);
         hn_model_destroy(m);
     }
+    test_broken();
     tg_free(&g);
     return test_done();
 }
