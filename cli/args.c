@@ -97,6 +97,16 @@ bool cli_flag_bool(char **argv, int i, const char *shrt, const char *lng) {
     return (shrt && !strcmp(argv[i], shrt)) || (lng && !strcmp(argv[i], lng));
 }
 
+bool cli_flag_quantize(int argc, char **argv, int *i, hn_dtype *out, bool *err) {
+    const char *v = NULL;
+    if (!cli_flag_str(argc, argv, i, NULL, "--quantize", &v, err)) return false;
+    if (*err) return true;
+    if (!strcmp(v, "nf4")) *out = HN_NF4;
+    else if (!strcmp(v, "none")) *out = 0;
+    else *err = cli_usage_error("--quantize expects nf4 or none, got '%s'", v) != 0;
+    return true;
+}
+
 bool cli_flag_threads(int argc, char **argv, int *i, bool *err) {
     int n = 0;
     if (!cli_flag_int(argc, argv, i, NULL, "--threads", &n, err)) return false;

@@ -3,6 +3,7 @@
 #define HN_CLI_H
 
 #include "base/base.h"
+#include "tensor/tensor.h"
 
 // Each command gets argv with argv[0] = the command name; it returns the process exit code.
 int cmd_pull(int argc, char **argv);
@@ -15,6 +16,8 @@ int cmd_embed(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 // Prints "hone: MESSAGE" (the library's last message) on stderr and returns 1.
 int cli_fail(void);
@@ -28,6 +31,10 @@ bool cli_flag_int(int argc, char **argv, int *i, const char *shrt, const char *l
 bool cli_flag_float(int argc, char **argv, int *i, const char *shrt, const char *lng, float *out, bool *err);
 bool cli_flag_u64(int argc, char **argv, int *i, const char *shrt, const char *lng, uint64_t *out, bool *err);
 bool cli_flag_bool(char **argv, int i, const char *shrt, const char *lng); // a flag without a value
+// --quantize nf4|none (commands that load a model): the load-time re-quantization of hn_model_params.quantize.
+bool cli_flag_quantize(int argc, char **argv, int *i, hn_dtype *out, bool *err);
+#define CLI_QUANTIZE_USAGE \
+    "      --quantize nf4      re-quantize the linear weights to 4-bit NormalFloat at load (QLoRA's NF4)\n"
 // --threads N (every command accepts it): sets hn_threads_set.
 bool cli_flag_threads(int argc, char **argv, int *i, bool *err);
 bool cli_wants_help(int argc, char **argv); // -h or --help anywhere

@@ -16,6 +16,7 @@ typedef struct {
     const char *model, *prompt, *system;
     int n_predict, n_ctx;
     bool chat, exact;
+    hn_dtype quantize;
     const char *stop[MAX_STOP];
     int n_stop;
     hn_sampler_params sp;
@@ -38,6 +39,7 @@ static const char *gen_usage =
     "      --chat              wrap the prompt in the model's chat template (generate)\n"
     "      --system TEXT       system prompt for --chat and chat (default: the template's own)\n"
     "      --exact             fp32 reference path (dequantized weights, fp32 activations)\n"
+    CLI_QUANTIZE_USAGE
     "      --ctx N             context size in tokens (default: what the run needs, at most the model's)\n"
     "      --threads N         threads (default: physical cores)\n";
 static const char *gen_usage_tail =
@@ -66,7 +68,8 @@ static int parse(int argc, char **argv, gen_opts *o, bool is_chat) {
             cli_flag_float(argc, argv, &i, NULL, "--top-p", &o->sp.top_p, &err) ||
             cli_flag_float(argc, argv, &i, NULL, "--min-p", &o->sp.min_p, &err) ||
             cli_flag_float(argc, argv, &i, NULL, "--repeat-penalty", &o->sp.repeat_penalty, &err) ||
-            cli_flag_u64(argc, argv, &i, NULL, "--seed", &o->sp.seed, &err) || cli_flag_threads(argc, argv, &i, &err)) {
+            cli_flag_u64(argc, argv, &i, NULL, "--seed", &o->sp.seed, &err) || cli_flag_threads(argc, argv, &i, &err) ||
+            cli_flag_quantize(argc, argv, &i, &o->quantize, &err)) {
             if (err) return 2;
         } else if (cli_flag_str(argc, argv, &i, NULL, "--stop", &stop, &err)) {
             if (err) return 2;
@@ -96,6 +99,7 @@ static int parse(int argc, char **argv, gen_opts *o, bool is_chat) {
 static hn_status load(gen_opts *o, hn_model **m) {
     hn_model_params mp = hn_model_default_params();
     mp.mm_mode = o->exact ? HN_MM_EXACT : HN_MM_FAST;
+    mp.quantize = o->quantize;
     hn_status s = hn_model_load(m, o->model, &mp);
     return s ? s : cli_adapters_attach(&o->ca, *m);
 }

@@ -16,6 +16,7 @@ static const char *score_usage =
     "      --json         one object per token {\"id\", \"piece\", \"logprob\"} (the first token's logprob is null),\n"
     "                     then {\"perplexity\": P, \"tokens\": N}\n"
     "      --exact        fp32 reference path (dequantized weights, fp32 activations)\n"
+    "      --quantize nf4 re-quantize the linear weights to 4-bit NormalFloat at load (QLoRA's NF4)\n"
     "      --ctx N        context size in tokens (default: the text's length, at most the model's)\n"
     "      --threads N    threads (default: physical cores)\n";
 
@@ -80,6 +81,7 @@ int cmd_score(int argc, char **argv) {
     }
     const char *model = NULL, *data = NULL, *text = NULL;
     bool json = false, exact = false;
+    hn_dtype quantize = 0;
     int n_ctx = 0, rc = -1;
     cli_adapters ca = {0};
     for (int i = 1; i < argc && rc < 0; i++) {
@@ -87,7 +89,7 @@ int cmd_score(int argc, char **argv) {
         if (cli_flag_str(argc, argv, &i, "-m", "--model", &model, &err) ||
             cli_flag_str(argc, argv, &i, NULL, "--data", &data, &err) ||
             cli_flag_int(argc, argv, &i, NULL, "--ctx", &n_ctx, &err) || cli_flag_threads(argc, argv, &i, &err) ||
-            cli_adapters_flag(&ca, argc, argv, &i, &err)) {
+            cli_adapters_flag(&ca, argc, argv, &i, &err) || cli_flag_quantize(argc, argv, &i, &quantize, &err)) {
             if (err) rc = 2;
         } else if (cli_flag_bool(argv, i, NULL, "--json")) json = true;
         else if (cli_flag_bool(argv, i, NULL, "--exact")) exact = true;
@@ -113,6 +115,7 @@ int cmd_score(int argc, char **argv) {
     if (data && !(buf = read_file(data))) goto fail;
     hn_model_params mp = hn_model_default_params();
     mp.mm_mode = exact ? HN_MM_EXACT : HN_MM_FAST;
+    mp.quantize = quantize;
     if (hn_model_load(&m, model, &mp) || cli_adapters_attach(&ca, m)) goto fail;
     if (hn_tokenizer_encode(m->tok, data ? buf : text, -1, HN_TOK_SPECIAL | HN_TOK_ADD_BOS, &ids, &n)) goto fail;
     if (n < 2) {

@@ -290,6 +290,7 @@ static int run(const hn_train_config *c) {
     int rc = 1;
     hn_model_params mp = hn_model_default_params();
     mp.mm_mode = HN_MM_EXACT; // training runs the fp32 reference path
+    mp.quantize = c->quantize == HN_LOAD_NF4 ? HN_NF4 : 0;
     hn_status s = hn_model_load(&m, c->model, &mp);
     if (s) goto out;
 

@@ -21,6 +21,8 @@ static const command commands[] = {
     {"quantize", cmd_quantize, "rewrite a GGUF with another weight type"},
     {"train", cmd_train, "fine-tune a model from a recipe or flags (LoRA or full)"},
     {"merge", cmd_merge, "fold LoRA adapters into a model's weights, writing a new GGUF"},
+    {"convert", cmd_convert, "write a Hugging Face model directory as a GGUF file"},
+    {"export", cmd_export, "write a model as a Hugging Face directory (safetensors, config, tokenizer)"},
 };
 
 static void usage(FILE *f) {
@@ -37,7 +39,7 @@ static void log_to_stderr(hn_log_level level, const char *msg, void *user) {
 }
 
 int main(int argc, char **argv) {
-    hn_log_set(log_to_stderr, NULL, HN_LOG_WARN);
+    hn_log_set(log_to_stderr, NULL, HN_LOG_INFO); // info: one-line reports such as what --quantize saved
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -2,12 +2,14 @@
 // buffers, and the forward entry point that checks lengths and splits long inputs into chunks.
 #include "io/hf.h"
 #include "model/arch.h"
+#include "tensor/nf4.h"
 #include "tensor/nn.h"
 
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 // One implementation per hn_arch, found by general.architecture.
 static const hn_arch_impl *const arch_table[HN_ARCH_COUNT] = {
@@ -64,6 +66,43 @@ hn_status hn_model_tensor(const hn_model *m, const char *name, int64_t in, int64
     return HN_OK;
 }
 
+// Load-time quantization (hn_model_params.quantize): every 2-D `blk.N.*.weight` (the linear layers of every
+// architecture; norms are 1-D) is replaced in the file's tensor table by an NF4 copy before the architecture binds
+// its tensors, so the layers see NF4 weights like any other dtype. Embeddings and the output head stay as stored,
+// as in QLoRA (bitsandbytes keeps lm_head). The file pages a replaced weight occupied are handed back to the
+// kernel, or the original would stay resident beside its copy.
+static hn_status quantize_linears(hn_model *m, hn_dtype type) {
+    if (type != HN_NF4)
+        return hn_fail(HN_ERR_UNSUPPORTED, "%s: load-time quantization to %s: expected nf4", m->path,
+                       hn_dtype_name(type));
+    double before = 0, after = 0;
+    int count = 0;
+    for (uint64_t i = 0; i < m->gguf.n_tensors; i++) {
+        hn_tensor *t = &m->gguf.tensors[i];
+        size_t len = strlen(t->name);
+        if (strncmp(t->name, "blk.", 4) || len < 7 || strcmp(t->name + len - 7, ".weight") || t->ne[1] < 2 ||
+            t->ne[2] != 1 || t->ne[3] != 1 || t->type == HN_NF4)
+            continue;
+        hn_tensor q;
+        hn_status s = hn_nf4_quantize(&q, t);
+        if (s) return s; // those already replaced are freed with the model
+        hn_nf4_state st;
+        hn_nf4_state_of(&q, &st);
+        before += (double)t->nbytes;
+        after += (double)st.bytes;
+        const uint8_t *map = m->gguf.map.data, *d = t->data;
+        if (map && d >= map && d + t->nbytes <= map + m->gguf.map.size) {
+            uintptr_t page = 4096, lo = ((uintptr_t)d + page - 1) & ~(page - 1),
+                      hi = ((uintptr_t)d + t->nbytes) & ~(page - 1); // whole pages inside the tensor only
+            if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+        }
+        *t = q;
+        count++;
+    }
+    hn_info("nf4: %.0f MiB of linear weights -> %.0f MiB (%d tensors)", before / (1 << 20), after / (1 << 20), count);
+    return HN_OK;
+}
+
 hn_status hn_model_load(hn_model **out, const char *model, const hn_model_params *params) {
     *out = NULL;
     hn_model_params p = params ? *params : hn_model_default_params();
@@ -101,6 +140,7 @@ hn_status hn_model_load(hn_model **out, const char *model, const hn_model_params
         goto fail;
     }
     m->hp.arch = (hn_arch)a;
+    if (p.quantize && (s = quantize_linears(m, p.quantize))) goto fail;
     if ((s = arch_table[a]->load(m))) goto fail;
     if (hn_hf_is_dir(m->path)) { // tokenizer.json (+ tokenizer_config.json) or vocab.txt
         if (hn_hf_has_tokenizer(m->path)) s = hn_tokenizer_from_hf_dir(&m->tok, m->path);
@@ -129,6 +169,7 @@ void hn_model_destroy(hn_model *m) {
     if (m->tok) hn_tokenizer_destroy(m->tok);
     free(m->default_system);
     free(m->layers);
+    for (uint64_t i = 0; i < m->gguf.n_tensors; i++) hn_nf4_free(&m->gguf.tensors[i]); // no-op for the others
     hn_gguf_close(&m->gguf);
     free(m->path);
     free(m);

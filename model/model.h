@@ -86,6 +86,9 @@ typedef struct {
     // A Hugging Face directory without tokenizer.json or vocab.txt: true loads it anyway with m->tok = NULL (tests
     // that feed token ids); false refuses it with a message.
     bool allow_no_tokenizer;
+    // 0 (HN_F32): weights as stored. HN_NF4: every linear weight inside the blocks is re-quantized at load into
+    // owned NF4 memory (QLoRA; tensor/nf4.h), embeddings, norms and the output head stay as stored.
+    hn_dtype quantize;
 } hn_model_params;
 hn_model_params hn_model_default_params(void);
 

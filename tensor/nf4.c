@@ -140,11 +140,16 @@ static bool reg_update(const hn_nf4_state *add, const hn_nf4_state *remove) {
 
 // ---- dequantization ----
 
-float hn_nf4_absmax(const hn_nf4_state *st, int64_t b) {
-    const float *dyn = hn_nf4_dynamic_map();
-    float a = dyn[st->qabsmax[b]] * st->absmax2[b / HN_NF4_GROUP];
+// (The tables exist: a tensor is registered only after hn_nf4_quantize built them.)
+static inline float block_absmax(const hn_nf4_state *st, int64_t b) {
+    float a = g_dyn[st->qabsmax[b]] * st->absmax2[b / HN_NF4_GROUP];
     a += st->offset; // a separate rounding, as bitsandbytes' `absmax += offset`
     return a;
+}
+
+float hn_nf4_absmax(const hn_nf4_state *st, int64_t b) {
+    pthread_once(&g_tables_once, build_tables);
+    return block_absmax(st, b);
 }
 
 // n elements from element e (even) on, whose codes start at q.
@@ -152,7 +157,7 @@ static void dequant(const hn_nf4_state *st, const uint8_t *q, int64_t e, float *
     while (n > 0) {
         int64_t b = e / HN_NF4_BLOCK, m = HN_NF4_BLOCK - e % HN_NF4_BLOCK;
         if (m > n) m = n;
-        float a = hn_nf4_absmax(st, b);
+        float a = block_absmax(st, b);
         for (int64_t j = 0; j + 1 < m; j += 2, q++) {
             dst[j] = hn_nf4_values[*q >> 4] * a;
             dst[j + 1] = hn_nf4_values[*q & 15] * a;
@@ -173,20 +178,29 @@ void hn_nf4_to_f32(const void *src, float *dst, int64_t n) {
     dequant(st, src, ((const uint8_t *)src - st->codes) * 2, dst, n);
 }
 
+// Each block's sum of code values times x, scaled by its absmax once: a different rounding from dequantizing
+// first (the FAST paths' tolerance), half the products.
 float hn_nf4_dot_f32(int64_t n, const void *w, const void *x) {
     const hn_nf4_state *st = reg_find(w);
     if (!st) return NAN;
     const uint8_t *q = w;
     const float *xf = x;
     int64_t e = (q - st->codes) * 2;
-    float buf[HN_NF4_BLOCK], sum = 0.0f;
-    for (int64_t i = 0; i < n; i += HN_NF4_BLOCK) {
-        int64_t m = n - i < HN_NF4_BLOCK ? n - i : HN_NF4_BLOCK;
-        dequant(st, q + i / 2, e + i, buf, m);
-        float s = 0.0f;
-        for (int64_t j = 0; j < m; j++) s += buf[j] * xf[i + j];
-        sum += s;
+    float sum = 0.0f;
+    while (n > 1) {
+        int64_t m = HN_NF4_BLOCK - e % HN_NF4_BLOCK;
+        if (m > n) m = n;
+        float s0 = 0.0f, s1 = 0.0f;
+        for (int64_t j = 0; j + 1 < m; j += 2, q++) {
+            s0 += hn_nf4_values[*q >> 4] * xf[j];
+            s1 += hn_nf4_values[*q & 15] * xf[j + 1];
+        }
+        sum += block_absmax(st, e / HN_NF4_BLOCK) * (s0 + s1);
+        xf += m & ~(int64_t)1;
+        e += m & ~(int64_t)1;
+        n -= m & ~(int64_t)1;
     }
+    if (n) sum += hn_nf4_values[*q >> 4] * block_absmax(st, e / HN_NF4_BLOCK) * xf[0];
     return sum;
 }
 
@@ -199,11 +213,14 @@ typedef struct {
 
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
-// The NF4 code of a scaled value: how many bucket bounds lie strictly below it.
+// The NF4 code of a scaled value: how many bucket bounds lie strictly below it, by bisection of the 15 ascending
+// bounds (8 + 4 + 2 + 1).
 static inline uint8_t nf4_code(float s) {
-    uint8_t q = 0;
-    for (int i = 0; i < 15; i++) q += s > g_mid[i];
-    return q;
+    int q = s > g_mid[7] ? 8 : 0;
+    q += s > g_mid[q + 3] ? 4 : 0;
+    q += s > g_mid[q + 1] ? 2 : 0;
+    q += s > g_mid[q] ? 1 : 0;
+    return (uint8_t)q;
 }
 
 // The nearest entry of the dynamic map (ascending, [-0.99296875, 1]); a tie goes to the lower index. (bitsandbytes'
@@ -265,12 +282,12 @@ hn_status hn_nf4_quantize(hn_tensor *dst, const hn_tensor *src) {
             tt->to_f32(sd + (size_t)r * row_bytes, row, K);
             for (int64_t j0 = 0; j0 < K; j0 += HN_NF4_BLOCK) {
                 const float *x = row + j0;
-                float am = 0.0f;
-                for (int j = 0; j < HN_NF4_BLOCK; j++) am = fmaxf(am, fabsf(x[j]));
+                float am = 0.0f; // (comparisons rather than fmaxf/fminf, which the compiler leaves as calls)
+                for (int j = 0; j < HN_NF4_BLOCK; j++) am = fabsf(x[j]) > am ? fabsf(x[j]) : am;
                 float inv = 1.0f / (am > 1e-38f ? am : 1e-38f); // torch: absmax.clamp(min=1e-38)
                 uint8_t *out = codes + (r * K + j0) / 2;
                 for (int j = 0; j < HN_NF4_BLOCK; j += 2) {
-                    float s0 = fminf(fmaxf(x[j] * inv, -1.0f), 1.0f), s1 = fminf(fmaxf(x[j + 1] * inv, -1.0f), 1.0f);
+                    float s0 = x[j] * inv, s1 = x[j + 1] * inv; // clamping to [-1, 1] changes no code: skipped
                     out[j / 2] = (uint8_t)(nf4_code(s0) << 4 | nf4_code(s1));
                 }
                 absmax[(r * K + j0) / HN_NF4_BLOCK] = am;

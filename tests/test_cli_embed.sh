@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `hone embed`: the .npy it writes (NumPy format 1.0, float32, (lines, dim)) and --json, pooling and normalisation
-# flags, the error paths (one line each: no model, no data, empty file, a line that is not UTF-8, a bad --pool), and
-# all-MiniLM-L6-v2's sentence embeddings against sentence-transformers' (tools/reference/minilm_ref.py,
-# tests/data/minilm): cosine above 0.9999 for each of the 119 English and Chinese sentences. The MiniLM part skips
-# when the model cannot be pulled (no PyPI).
+# flags, the error paths (one line each: no model, no data, empty file, a line that is not UTF-8, a bad --pool),
+# padding invariance (tiny BERT; SmolLM2's last-token pooling where pulled), and all-MiniLM-L6-v2's sentence
+# embeddings against sentence-transformers' (tools/reference/minilm_ref.py, tests/data/minilm): cosine above 0.9999
+# for each of the 119 English and Chinese sentences. The MiniLM part skips when the model cannot be pulled (no PyPI).
 set -u
 fail=0; pass=0
 check() { if eval "$2"; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAILED: $1" >&2; fi; }
@@ -59,6 +59,27 @@ check "missing model: named" '[ $rc -eq 1 ] && one_line && grep -q "none.gguf" <
 err=$("$HONE" embed -m "$tiny" --data "$tmp/in.txt" -o "$tmp/no/such/dir/x.npy" 2>&1); rc=$?
 check "unwritable output: named" '[ $rc -eq 1 ] && one_line && grep -q "x.npy" <<<"$err"'
 [ ! -e "$tmp/x.npy" ]; check "no output file left by the failures" '[ ! -e "$tmp/x.npy" ]'
+
+# Padding changes nothing: a line embedded alone equals the same line batched with a longer one (right-padded,
+# masked for the encoder; never seen by a causal decoder's earlier positions). The decoder (SmolLM2, pooled by its
+# last token by default) where it is pulled.
+printf 'The weather is nice today.\nA much longer line that makes the batch pad the first one by a good number of tokens.\n' > "$tmp/two.txt"
+head -1 "$tmp/two.txt" > "$tmp/one.txt"
+maxdiff() { paste <(head -1 "$1" | tr -d '[]' | tr ',' '\n') <(head -1 "$2" | tr -d '[]' | tr ',' '\n') |
+    awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > m) m = d } END { printf "%g", m }'; }
+same_alone_and_padded() { # MODEL TOLERANCE
+    "$HONE" embed -m "$1" --data "$tmp/two.txt" --json -o "$tmp/two.jsonl" 2>"$tmp/err2" &&
+        "$HONE" embed -m "$1" --data "$tmp/one.txt" --json -o "$tmp/one.jsonl" 2>/dev/null &&
+        awk -v d="$(maxdiff "$tmp/two.jsonl" "$tmp/one.jsonl")" -v t="$2" 'BEGIN { exit !(d <= t) }'
+}
+check "tiny BERT: a line alone equals it padded in a batch" 'same_alone_and_padded "$tiny" 1e-5'
+smollm=$("$HONE" pull smollm2-135m-instruct 2>/dev/null | tail -1)
+if [ -n "$smollm" ] && [ -f "$smollm" ]; then
+    check "SmolLM2 (decoder): last-token pooling by default, 576 dimensions; a line alone equals it padded" \
+        'same_alone_and_padded "$smollm" 1e-3 && grep -q "2 embeddings of 576 dimensions (pool last)" "$tmp/err2"'
+else
+    echo "skipped the decoder check: smollm2-135m-instruct is not pulled"
+fi
 
 # all-MiniLM-L6-v2 against sentence-transformers.
 model=$("$HONE" pull all-minilm-l6-v2 2>/dev/null | tail -1)

@@ -16,6 +16,7 @@ static const char *const sched_names[] = {"cosine", "linear", "constant", NULL};
 static const char *const loss_on_names[] = {"completion", "all", NULL};
 static const char *const nan_names[] = {"stop", "skip", NULL};
 static const char *const lora_init_names[] = {"default", "gaussian", NULL};
+static const char *const quantize_names[] = {"none", "nf4", NULL};
 static const char *const format_names[] = {"auto", "text", "prompt_completion", "alpaca", "messages", "sharegpt", NULL};
 const char *const hn_lora_target_names[] = {"q_proj", "k_proj",  "v_proj",    "o_proj", "gate_proj",
                                             "up_proj", "down_proj", "all-linear", NULL};
@@ -26,11 +27,13 @@ _Static_assert(N_NAMES(sched_names) == HN_SCHED_COUNT, "scheduler names");
 _Static_assert(N_NAMES(loss_on_names) == HN_LOSS_ON_COUNT, "loss_on names");
 _Static_assert(N_NAMES(nan_names) == HN_NAN_POLICY_COUNT, "nan_policy names");
 _Static_assert(N_NAMES(lora_init_names) == HN_LORA_INIT_COUNT, "lora init names");
+_Static_assert(N_NAMES(quantize_names) == HN_LOAD_QUANT_COUNT, "quantize names");
 _Static_assert(N_NAMES(format_names) == HN_DATA_FORMAT_COUNT, "format names"); // as hn_data_format_name's
 // Enum fields are written through an int pointer.
 _Static_assert(sizeof(hn_train_method) == sizeof(int) && sizeof(hn_lr_sched) == sizeof(int) &&
                    sizeof(hn_loss_on) == sizeof(int) && sizeof(hn_nan_policy) == sizeof(int) &&
-                   sizeof(hn_lora_init_kind) == sizeof(int) && sizeof(hn_data_format) == sizeof(int),
+                   sizeof(hn_lora_init_kind) == sizeof(int) && sizeof(hn_data_format) == sizeof(int) &&
+                   sizeof(hn_load_quant) == sizeof(int),
                "enums are int-sized");
 
 #define F(field) offsetof(hn_train_config, field)
@@ -64,6 +67,9 @@ const hn_cfg_key hn_train_keys[] = {
      "compute the validation loss every N optimizer steps; 0: only at the end of the run"},
     {"save_every", INT_, F(save_every), "0", NULL, "[0,)", "--save-every", NULL, "save_steps", 0,
      "write a checkpoint every N optimizer steps; 0: only at the end (and on Ctrl-C)"},
+    {"quantize", ENUM_, F(quantize), "none", quantize_names, NULL, "--quantize", NULL,
+     "load_in_4bit|bnb_4bit_quant_type|quantization", 0,
+     "none: the base as stored; nf4: its linear weights re-quantized to 4-bit NormalFloat at load (QLoRA)"},
 
     {"data", LIST_, F(data), NULL, NULL, NULL, "--data", NULL, "datasets|dataset|train_file|train_data",
      HN_CFG_PATH | HN_CFG_REQUIRED, "training files: JSONL, or JSON arrays as LLaMA-Factory ships them"},

@@ -26,6 +26,7 @@ typedef enum { HN_SCHED_COSINE, HN_SCHED_LINEAR, HN_SCHED_CONSTANT, HN_SCHED_COU
 typedef enum { HN_LOSS_ON_COMPLETION, HN_LOSS_ON_ALL, HN_LOSS_ON_COUNT } hn_loss_on;
 typedef enum { HN_NAN_STOP, HN_NAN_SKIP, HN_NAN_POLICY_COUNT } hn_nan_policy;
 typedef enum { HN_LORA_INIT_DEFAULT, HN_LORA_INIT_GAUSSIAN, HN_LORA_INIT_COUNT } hn_lora_init_kind;
+typedef enum { HN_LOAD_AS_STORED, HN_LOAD_NF4, HN_LOAD_QUANT_COUNT } hn_load_quant; // hn_model_params.quantize
 
 typedef struct {
     char **items; // each malloc'd
@@ -36,6 +37,7 @@ typedef struct {
 typedef struct {
     // run
     char *model;      // an absolute path (GGUF file or Hugging Face directory) or a pulled model name
+    hn_load_quant quantize; // nf4: the base's linear weights re-quantized at load (QLoRA)
     hn_train_method method;
     char *output_dir; // absolute
     bool resume;
