@@ -538,7 +538,7 @@ static hn_status load(hn_tokenizer *tk, const hn_gguf *g) {
     if (tk->kind == HN_TOKENIZER_GPT2 || (tk->kind == HN_TOKENIZER_LLAMA && hn_gguf_find(g, "tokenizer.ggml.merges")))
         s = load_merges(tk, g, m);
     else if (tk->kind == HN_TOKENIZER_LLAMA)
-        s = hn_tok_merges_from_scores(tk);
+        s = hn_tok_merges_from_scores(tk), tk->merges_from_scores = true;
     if (s) return s;
     if ((s = optional_id(g, "tokenizer.ggml.bos_token_id", tk->n_vocab, &tk->bos)) ||
         (s = optional_id(g, "tokenizer.ggml.eos_token_id", tk->n_vocab, &tk->eos)) ||
@@ -556,17 +556,28 @@ static hn_status load(hn_tokenizer *tk, const hn_gguf *g) {
         return s;
     if (tk->kind == HN_TOKENIZER_BERT) {
         if ((s = optional_bool(g, "tokenizer.ggml.add_sep_token", &tk->add_eos))) return s;
-        if (tk->cls < 0) tk->cls = tk->bos;
+        if (tk->cls < 0) tk->cls = tk->bos; // llama.cpp calls [CLS] BERT's bos; hone keeps bos for decoders
+        tk->bos = -1;
         bool lower = true;
         if ((s = optional_bool(g, "tokenizer.ggml.normalizer.lowercase", &lower))) return s;
         tk->norm[tk->n_norm++] = (hn_norm_step){HN_NORM_BERT, true, true, lower, lower, NULL, NULL};
         tk->pre[tk->n_pre++] = (hn_pre_step){.kind = HN_PRE_BERT};
     }
-    if (tk->kind == HN_TOKENIZER_LLAMA) { // SentencePiece: a space before the text, spaces as "▁"
+    if (tk->kind == HN_TOKENIZER_LLAMA) {
+        // SentencePiece as llama.cpp runs it: a space before every piece of text (at the start and after each
+        // special token; add_space_prefix), spaces as "▁" — the Prepend + Replace normaliser of Llama 2's file.
         bool prefix = true;
         if ((s = optional_bool(g, "tokenizer.ggml.add_space_prefix", &prefix))) return s;
-        tk->pre[tk->n_pre++] = (hn_pre_step){.kind = HN_PRE_METASPACE, .prepend_first = prefix};
-        tk->byte_fallback = tk->fuse_unk = tk->strip_space = true;
+        char *sp = strdup("\xE2\x96\x81"), *sp2 = strdup("\xE2\x96\x81"), *space = strdup(" ");
+        if (!sp || !sp2 || !space) {
+            free(sp), free(sp2), free(space);
+            return hn_fail(HN_ERR_NOMEM, "out of memory");
+        }
+        if (prefix) tk->norm[tk->n_norm++] = (hn_norm_step){.kind = HN_NORM_PREPEND, .to = sp};
+        else free(sp);
+        tk->norm[tk->n_norm++] = (hn_norm_step){.kind = HN_NORM_REPLACE, .from = space, .to = sp2};
+        tk->byte_fallback = tk->fuse_unk = true;
+        tk->strip_space = prefix;
     }
     int32_t id;
     if ((s = optional_id(g, "tokenizer.ggml.eot_token_id", tk->n_vocab, &id))) return s;

@@ -75,6 +75,7 @@ struct hn_tokenizer {
     hn_merge_slot *merges; // open addressing over (left, right) pairs
     uint64_t merge_mask;
     int32_t n_merges;
+    bool merges_from_scores; // made from tokenizer.ggml.scores (hn_tok_merges_from_scores), not read
 
     hn_special *special;   // tokens matched in the text before splitting, longest first
     int n_special;
