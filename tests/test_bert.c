@@ -1,8 +1,9 @@
 // tests/test_bert.c — the BERT encoder (model/bert.c) and pooling (model/embed.c) against transformers on the tiny
-// random BertModel of tools/reference/tiny_bert_ref.py (tests/data/tiny_bert): the hidden states of a padded batch
-// (rows of 12, 7 and 3 valid tokens; DESIGN.md section 7's tiny-model row, max abs diff <= 1e-4 on valid rows), each
-// pooling and the L2 normalisation; a row alone equals the same row padded; and broken GGUF files (a missing
-// tensor, a wrong shape, a causal BERT) give one-line errors.
+// random BertModel of tools/reference/tiny_bert_ref.py (tests/data/tiny_bert), loaded from llama.cpp's GGUF and
+// from the HF directory: the hidden states of a padded batch (rows of 12, 7 and 3 valid tokens; DESIGN.md section
+// 7's tiny-model row, max abs diff <= 1e-4 on valid rows), each pooling and the L2 normalisation, five texts through
+// the model's own WordPiece tokenizer; a row alone equals the same row padded; and broken GGUF files (a missing
+// tensor or key, a wrong shape, a causal BERT) give one-line errors.
 #include "model/arch.h"
 #include "model/embed.h"
 #include "tests/test.h"
@@ -20,7 +21,8 @@ static double maxdiff(const float *a, const float *b, int64_t n) {
     return md;
 }
 
-static void test_golden(void) {
+// The golden batch through the model at `path` (the GGUF or the HF directory of the same weights).
+static void test_golden(const char *path) {
     tg_file g;
     if (!tg_load(&g, BERT_DIR "/golden.bin")) {
         CHECK(false, "cannot read " BERT_DIR "/golden.bin");
@@ -33,12 +35,12 @@ static void test_golden(void) {
     hn_model_params p = hn_model_default_params();
     p.mm_mode = HN_MM_EXACT;
     hn_model *m;
-    hn_status s = hn_model_load(&m, BERT_DIR "/tiny_bert.gguf", &p);
-    CHECK(s == HN_OK, "load tiny_bert.gguf: %s", hn_errmsg());
+    hn_status s = hn_model_load(&m, path, &p);
+    CHECK(s == HN_OK, "load %s: %s", path, hn_errmsg());
     if (s) return tg_free(&g);
     int C = m->hp.n_embd;
-    CHECK(m->hp.arch == HN_ARCH_BERT && C == 64 && m->hp.n_layer == 2 && m->pooling == 1,
-          "hyper-parameters: arch %d, n_embd %d, n_layer %d, pooling %d", m->hp.arch, C, m->hp.n_layer, m->pooling);
+    CHECK(m->hp.arch == HN_ARCH_BERT && C == 64 && m->hp.n_layer == 2 && m->hp.n_head == 4 && m->hp.n_ff == 128,
+          "%s: hyper-parameters: arch %d, n_embd %d, n_layer %d", path, m->hp.arch, C, m->hp.n_layer);
     CHECK(hn_model_default_pool(m) == HN_POOL_MEAN, "default pooling is the file's (mean)");
 
     // hidden states of the padded batch, valid rows only
@@ -51,8 +53,8 @@ static void test_golden(void) {
         for (int b = 0; b < B; b++)
             md = fmax(md, maxdiff(h->d + (int64_t)b * T * C, hid->f + (int64_t)b * T * C, (int64_t)lens->i[b] * C));
         CHECK(md <= TOL, "hidden states vs transformers: max abs diff %.3g (tolerance %g)", md, TOL);
-        printf("  hidden states (B %d, T %d, lens %d %d %d) vs transformers: max abs diff %.2e\n", B, T, lens->i[0],
-               lens->i[1], lens->i[2], md);
+        printf("  %s: hidden states (B %d, T %d, lens %d %d %d) vs transformers: max abs diff %.2e\n", path, B, T,
+               lens->i[0], lens->i[1], lens->i[2], md);
     }
     hn_arena_deinit(&a);
     hn_arena_deinit(&sc);
@@ -74,6 +76,27 @@ static void test_golden(void) {
         CHECK(md <= TOL, "%s vs reference: max abs diff %.3g", pools[i].golden, md);
         printf("  %-16s vs reference: max abs diff %.2e\n", pools[i].golden, md);
     }
+    // Texts: the model's own tokenizer and framing, a padded batch, mean pooling.
+    const tg_array *tref = tg_get(&g, "text.pool.mean");
+    char *texts[8], buf[1024];
+    int nt = 0;
+    FILE *tf = fopen(BERT_DIR "/texts.txt", "r");
+    while (tf && nt < 8 && fgets(buf, sizeof buf, tf)) {
+        buf[strcspn(buf, "\n")] = 0;
+        texts[nt++] = strdup(buf);
+    }
+    if (tf) fclose(tf);
+    float *tout = malloc((size_t)(nt ? nt : 1) * C * sizeof *tout);
+    s = tref && nt == tref->dims[0] ? hn_model_embed_texts(m, (const char *const *)texts, nt, HN_POOL_MEAN, false, tout)
+                                    : HN_ERR_FORMAT;
+    CHECK(s == HN_OK, "%s: embed texts.txt (%d lines): %s", path, nt, hn_errmsg());
+    if (!s) {
+        double md = maxdiff(tout, tref->f, (int64_t)nt * C);
+        CHECK(md <= TOL, "%s: text embeddings vs transformers: max abs diff %.3g", path, md);
+        printf("  %s: %d texts (tokenizer + model + mean) vs transformers: max abs diff %.2e\n", path, nt, md);
+    }
+    for (int i = 0; i < nt; i++) free(texts[i]);
+    free(tout);
     // Row 2 alone (T = its 3 tokens) equals row 2 of the padded batch: padding changes nothing.
     float *one = malloc((size_t)C * sizeof *one);
     int32_t len2 = lens->i[2];
@@ -136,7 +159,8 @@ static void expect_load_error(const char *what, const char *find, size_t flen, c
 }
 
 int main(void) {
-    test_golden();
+    test_golden(BERT_DIR "/tiny_bert.gguf");
+    test_golden(BERT_DIR); // config.json + model.safetensors (F16) + tokenizer.json, through io/hf.c
     // Renaming a tensor in the file's index makes it missing; renaming a key does the same to the metadata.
 #define S(lit) lit, sizeof lit - 1
     expect_load_error("missing tensor", S("blk.1.ffn_up.weight"), "blk.1.ffn_uq.weight", "blk.1.ffn_up.weight");

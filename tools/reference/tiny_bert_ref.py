@@ -16,6 +16,7 @@ Writes into tests/data/tiny_bert/ (or the directory given as the first argument)
                                          (word starts "\u2581word", continuations without "##", control tokens as
                                          they are) and the special token ids ([CLS] as bos_token_id, as llama.cpp
                                          writes it; sep, pad, unk, mask), add_bos_token and add_sep_token true
+    texts.txt                            five lines of text for the text-level check (see TEXTS)
     golden.bin                           the numbers below
 
 Deviations from defaults, on purpose: initializer_range 0.2 (not 0.02), LayerNorm weights 1 + 0.1*N(0,1), biases
@@ -36,6 +37,9 @@ golden.bin: the layout of tools/reference/tiny_llama_ref.py ("HNGT", version 1).
     pool.mean, pool.cls, pool.max, pool.last   f32 (B, C)  pooled over each row's valid tokens (sentence-transformers'
                                         definitions: mean of the valid rows, row 0, elementwise max, row lens[b]-1)
     pool.mean_norm       f32 (B, C)  pool.mean / max(||pool.mean||, 1e-12)
+    text.ids             i32 (5, Tt)  the lines of texts.txt through the saved tokenizer (BertTokenizerFast,
+                                      framed [CLS] ... [SEP], padded with [PAD] to the longest)
+    text.pool.mean       f32 (5, C)   the model's mean over each line's valid tokens
 """
 import json
 import os
@@ -47,6 +51,9 @@ import torch
 from transformers import BertConfig, BertModel, BertTokenizerFast
 
 B, T = 3, 12
+# Lines of texts.txt: words in and out of the vocabulary, "##" continuations, case, accents, punctuation, CJK.
+TEXTS = ["The cat sat on the mat.", "Hello, world! Embedding tokens", "你好世界 中文", "Dogs running? Café naïve",
+         "xyz"]
 LENS = [12, 7, 3]
 SEED = 4321
 
@@ -54,7 +61,7 @@ SEED = 4321
 def vocabulary():
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
-    words = ["the", "cat", "sat", "on", "mat", "dog", "run", "##s", "##ing", "##ed", "hello", "world", "embed",
+    words = ["the", "cat", "sat", "on", "mat", "dog", "run", "##es", "##ing", "##ed", "hello", "world", "embed",
              "##ding", "token"]
     punct = [".", ",", "!", "?", "'", "-"]
     cjk = ["你", "好", "世", "界", "中", "文"]
@@ -62,10 +69,21 @@ def vocabulary():
 
 
 def write_tokenizer(out_dir, vocab):
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     with open(os.path.join(out_dir, "vocab.txt"), "w", encoding="utf-8") as f:
         f.write("\n".join(vocab) + "\n")
-    tk = BertTokenizerFast(vocab_file=os.path.join(out_dir, "vocab.txt"), do_lower_case=True, model_max_length=32)
-    tk.save_pretrained(out_dir)
+    # Built with `tokenizers` itself: BertTokenizerFast(vocab_file=...) of transformers 5 ignores the file.
+    tk = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]", max_input_chars_per_word=100))
+    tk.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=None,
+                                               lowercase=True)
+    tk.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    cls, sep = vocab.index("[CLS]"), vocab.index("[SEP]")
+    tk.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+                                                      special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    fast = BertTokenizerFast(tokenizer_object=tk, unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]",
+                             cls_token="[CLS]", mask_token="[MASK]", do_lower_case=True, model_max_length=32)
+    fast.save_pretrained(out_dir)
+    assert len(Tokenizer.from_file(os.path.join(out_dir, "tokenizer.json")).get_vocab()) == len(vocab)
     for extra in ("special_tokens_map.json",):
         p = os.path.join(out_dir, extra)
         if os.path.exists(p):
@@ -179,9 +197,20 @@ def main():
     mx = np.where(valid, hid, -np.inf).max(1)
     last = hid[np.arange(B), lens - 1]
     norm = mean / np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12)
+    # Texts through the saved tokenizer (framed [CLS] ... [SEP], padded batch) and the model, mean-pooled.
+    with open(os.path.join(out, "texts.txt"), "w", encoding="utf-8") as f:
+        f.write("\n".join(TEXTS) + "\n")
+    tok = BertTokenizerFast.from_pretrained(out)
+    enc = tok(TEXTS, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        th = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
+                   token_type_ids=torch.zeros_like(enc["input_ids"])).last_hidden_state.numpy()
+    tm = enc["attention_mask"].numpy()[:, :, None]
+    text_mean = (th * tm).sum(1) / tm.sum(1)
     save_golden(os.path.join(out, "golden.bin"), [
         ("input_ids", ids), ("lens", lens), ("hidden", hid), ("pool.mean", mean), ("pool.cls", hid[:, 0]),
-        ("pool.max", mx), ("pool.last", last), ("pool.mean_norm", norm)])
+        ("pool.max", mx), ("pool.last", last), ("pool.mean_norm", norm), ("text.ids", enc["input_ids"].numpy()),
+        ("text.pool.mean", text_mean)])
     print(f"wrote {out}: config {cfgj['hidden_size']}x{cfgj['num_hidden_layers']}, vocab {len(vocab)}")
 
 
