@@ -1,5 +1,7 @@
 // io/peft.c — PEFT LoRA directories (FORMATS.md 5.1-5.3): adapter_config.json + adapter_model.safetensors with
 // names base_model.model.model.layers.N.{self_attn,mlp}.<proj>.lora_{A,B}.weight; B rows of q/k in HF order.
+// GPT-2's modules are transformer.h.N.attn.c_attn (the fused qkv), attn.c_proj (o), mlp.c_fc (up) and mlp.c_proj
+// (down): Conv1D layers, for which PEFT sets fan_in_fan_out (its A and B are shaped as for a Linear all the same).
 #define _GNU_SOURCE
 #include "io/adapter.h"
 #include "io/hf.h"
@@ -33,7 +35,8 @@ static hn_status bad_key(const cfg_reader *c, const char *key, const char *want)
 
 // Keys that change what the adapter computes and that hone does not apply: refused rather than ignored.
 static hn_status check_unsupported(const cfg_reader *c) {
-    static const char *const must_be_false[] = {"use_dora", "fan_in_fan_out", "lora_bias", "use_qalora"};
+    // fan_in_fan_out is checked against the modules in read_tensors: GPT-2's Conv1D layers have it set
+    static const char *const must_be_false[] = {"use_dora", "lora_bias", "use_qalora"};
     for (size_t i = 0; i < sizeof must_be_false / sizeof must_be_false[0]; i++) {
         json_t *v = json_object_get(c->cfg, must_be_false[i]);
         if (v && !json_is_false(v) && !json_is_null(v))
@@ -53,7 +56,7 @@ static hn_status check_unsupported(const cfg_reader *c) {
     return HN_OK;
 }
 
-static hn_status read_config(const char *dir, hn_adapter **out) {
+static hn_status read_config(const char *dir, hn_adapter **out, bool *fan_in_fan_out) {
     char path[4096];
     snprintf(path, sizeof path, "%s/adapter_config.json", dir);
     json_error_t err;
@@ -67,7 +70,8 @@ static hn_status read_config(const char *dir, hn_adapter **out) {
     json_t *pt = json_object_get(c.cfg, "peft_type"), *r = json_object_get(c.cfg, "r"),
            *alpha = json_object_get(c.cfg, "lora_alpha"), *drop = json_object_get(c.cfg, "lora_dropout"),
            *rs = json_object_get(c.cfg, "use_rslora"), *tm = json_object_get(c.cfg, "target_modules"),
-           *base = json_object_get(c.cfg, "base_model_name_or_path");
+           *base = json_object_get(c.cfg, "base_model_name_or_path"), *fifo = json_object_get(c.cfg, "fan_in_fan_out");
+    *fan_in_fan_out = json_is_true(fifo);
     const char **targets = NULL;
     size_t n_targets = 0;
     if (!json_is_object(c.cfg)) s = hn_fail(HN_ERR_FORMAT, "%s: expected a JSON object", path);
@@ -82,6 +86,7 @@ static hn_status read_config(const char *dir, hn_adapter **out) {
                                              json_number_value(drop) >= 1))
         s = bad_key(&c, "lora_dropout", "a number in [0, 1)");
     else if (rs && !json_is_boolean(rs)) s = bad_key(&c, "use_rslora", "true or false");
+    else if (fifo && !json_is_null(fifo) && !json_is_boolean(fifo)) s = bad_key(&c, "fan_in_fan_out", "true or false");
     else if (base && !json_is_null(base) && !json_is_string(base))
         s = bad_key(&c, "base_model_name_or_path", "a string or null");
     else if (tm && !json_is_null(tm) && !json_is_string(tm) && !json_is_array(tm))
@@ -110,9 +115,28 @@ static hn_status read_config(const char *dir, hn_adapter **out) {
     return s;
 }
 
-// "model.layers.N.self_attn.q_proj" -> (N, q); false for anything else (embeddings, lm_head, other paths).
-static bool parse_module(const char *path, int *layer, hn_proj *proj) {
+// GPT-2: "transformer.h.N.attn.c_attn" -> (N, qkv); attn.c_proj -> o, mlp.c_fc -> up, mlp.c_proj -> down.
+static bool parse_gpt2_module(const char *path, int *layer, hn_proj *proj) {
+    const char *p = path + 14; // strlen("transformer.h.")
+    long v = 0;
+    if (*p < '0' || *p > '9') return false;
+    while (*p >= '0' && *p <= '9' && v < 1000000) v = v * 10 + (*p++ - '0');
+    if (v >= 1000000) return false;
+    if (!strcmp(p, ".attn.c_attn")) *proj = HN_PROJ_QKV;
+    else if (!strcmp(p, ".attn.c_proj")) *proj = HN_PROJ_O;
+    else if (!strcmp(p, ".mlp.c_fc")) *proj = HN_PROJ_UP;
+    else if (!strcmp(p, ".mlp.c_proj")) *proj = HN_PROJ_DOWN;
+    else return false;
+    *layer = (int)v;
+    return true;
+}
+
+// "model.layers.N.self_attn.q_proj" -> (N, q), or GPT-2's paths (*gpt2 set); false for anything else (embeddings,
+// lm_head, other paths).
+static bool parse_module(const char *path, int *layer, hn_proj *proj, bool *gpt2) {
     const char *p = path;
+    *gpt2 = !strncmp(p, "transformer.h.", 14);
+    if (*gpt2) return parse_gpt2_module(path, layer, proj);
     if (strncmp(p, "model.layers.", 13)) return false;
     p += 13;
     long v = 0;
@@ -123,7 +147,7 @@ static bool parse_module(const char *path, int *layer, hn_proj *proj) {
     if (!strncmp(p, ".self_attn.", 11)) kind = p + 11;
     else if (!strncmp(p, ".mlp.", 5)) kind = p + 5;
     else return false;
-    if (!hn_proj_parse(kind, proj) || strcmp(kind, hn_proj_hf_name(*proj))) return false;
+    if (!hn_proj_parse(kind, proj) || strcmp(kind, hn_proj_hf_name(*proj)) || *proj == HN_PROJ_QKV) return false;
     if ((*proj <= HN_PROJ_O) != (p[1] == 's')) return false; // q/k/v/o under self_attn, the rest under mlp
     *layer = (int)v;
     return true;
@@ -135,7 +159,9 @@ static hn_status to_f32(const hn_tensor *t, float *dst) {
     return HN_OK;
 }
 
-static hn_status read_tensors(hn_adapter *a, const char *path, const hn_safetensors *st, int n_head, int n_head_kv) {
+static hn_status read_tensors(hn_adapter *a, const char *path, const hn_safetensors *st, int n_head, int n_head_kv,
+                              bool fan_in_fan_out) {
+    int n_gpt2 = 0, n_llama = 0; // modules of each naming
     // First pass: every tensor must be an A or B of a module hone knows; A gives the module its in, B its out.
     for (size_t i = 0; i < st->n_tensors; i++) {
         const char *name = st->names[i];
@@ -145,14 +171,21 @@ static hn_status read_tensors(hn_adapter *a, const char *path, const hn_safetens
         char mod[256];
         int layer;
         hn_proj proj;
+        bool gpt2;
         if (strncmp(name, PREFIX, pl) || (!is_a && !is_b) || n - pl - SUFFIX >= sizeof mod)
             return hn_fail(HN_ERR_UNSUPPORTED, "%s: tensor '%s' is not a LoRA A/B weight of a Llama linear layer", path,
                            name);
         memcpy(mod, name + pl, n - pl - SUFFIX);
         mod[n - pl - SUFFIX] = 0;
-        if (!parse_module(mod, &layer, &proj))
-            return hn_fail(HN_ERR_UNSUPPORTED, "%s: tensor '%s': hone adapts q/k/v/o/gate/up/down projections only",
-                           path, name);
+        if (!parse_module(mod, &layer, &proj, &gpt2))
+            return hn_fail(HN_ERR_UNSUPPORTED, "%s: tensor '%s': hone adapts q/k/v/o/gate/up/down projections (GPT-2: "
+                           "c_attn, c_proj, c_fc) only", path, name);
+        if (gpt2 ? n_llama : n_gpt2)
+            return hn_fail(HN_ERR_FORMAT, "%s: tensor '%s' mixes GPT-2 and Llama module names", path, name);
+        if (fan_in_fan_out && !gpt2)
+            return hn_fail(HN_ERR_UNSUPPORTED, "%s: 'fan_in_fan_out' is set for '%s', a Linear layer; hone supports it "
+                           "only for GPT-2's Conv1D layers", path, mod);
+        n_gpt2 += gpt2 && is_a, n_llama += !gpt2 && is_a;
         const hn_tensor *t = &st->tensors[i];
         if (t->ndim != 2 || (is_a ? t->ne[1] : t->ne[0]) != a->r)
             return hn_fail(HN_ERR_FORMAT, "%s: tensor '%s' has shape [%lld, %lld], expected %s with r = %d", path, name,
@@ -200,7 +233,8 @@ static hn_status read_tensors(hn_adapter *a, const char *path, const hn_safetens
 hn_status hn_peft_read(hn_adapter **out, const char *dir, int n_head, int n_head_kv) {
     *out = NULL;
     hn_adapter *a;
-    hn_status s = read_config(dir, &a);
+    bool fan_in_fan_out = false;
+    hn_status s = read_config(dir, &a, &fan_in_fan_out);
     if (s) return s;
     char path[4096];
     snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
@@ -209,7 +243,7 @@ hn_status hn_peft_read(hn_adapter **out, const char *dir, int n_head, int n_head
         hn_adapter_destroy(a);
         return s;
     }
-    s = read_tensors(a, path, &st, n_head, n_head_kv);
+    s = read_tensors(a, path, &st, n_head, n_head_kv, fan_in_fan_out);
     const char *hash = hn_safetensors_meta(&st, "hone.base_hash"), *arch = hn_safetensors_meta(&st, "hone.base_architecture"),
                *name = hn_safetensors_meta(&st, "hone.base_name");
     if (!s && hash) {
@@ -231,7 +265,21 @@ hn_status hn_peft_read(hn_adapter **out, const char *dir, int n_head, int n_head
 
 // ---- writing ----
 
-static hn_status write_config(const hn_adapter *a, const char *dir) {
+// GPT-2's module path of a projection (NULL: GPT-2 has no such module).
+static const char *gpt2_module(hn_proj p) {
+    return p == HN_PROJ_QKV ? "attn.c_attn" : p == HN_PROJ_O ? "attn.c_proj" : p == HN_PROJ_UP ? "mlp.c_fc"
+         : p == HN_PROJ_DOWN ? "mlp.c_proj" : NULL;
+}
+
+// An adapter for GPT-2 (by its base record, or by a fused c_attn module) is written with GPT-2's names.
+static bool is_gpt2(const hn_adapter *a) {
+    if (a->base_arch) return !strcmp(a->base_arch, "gpt2");
+    for (int i = 0; i < a->n_modules; i++)
+        if (a->modules[i].proj == HN_PROJ_QKV) return true;
+    return false;
+}
+
+static hn_status write_config(const hn_adapter *a, const char *dir, bool gpt2) {
     json_t *c = json_object(), *tm = json_array();
     if (a->n_targets)
         for (int i = 0; i < a->n_targets; i++) json_array_append_new(tm, json_string(a->targets[i]));
@@ -239,7 +287,11 @@ static hn_status write_config(const hn_adapter *a, const char *dir) {
         for (int p = 0; p < HN_PROJ_COUNT; p++)
             for (int i = 0; i < a->n_modules; i++)
                 if (a->modules[i].proj == (hn_proj)p) {
-                    json_array_append_new(tm, json_string(hn_proj_hf_name((hn_proj)p)));
+                    const char *name = gpt2 ? strchr(gpt2_module((hn_proj)p), '.') + 1 : hn_proj_hf_name((hn_proj)p);
+                    bool seen = false; // GPT-2's c_proj is two projections
+                    for (size_t k = 0; k < json_array_size(tm); k++)
+                        seen |= !strcmp(json_string_value(json_array_get(tm, k)), name);
+                    if (!seen) json_array_append_new(tm, json_string(name));
                     break;
                 }
     // The keys PEFT's LoraConfig writes that matter for loading; the rest take PEFT's defaults.
@@ -254,7 +306,7 @@ static hn_status write_config(const hn_adapter *a, const char *dir) {
     json_object_set_new(c, "use_dora", json_false());
     json_object_set_new(c, "bias", json_string("none"));
     json_object_set_new(c, "lora_bias", json_false());
-    json_object_set_new(c, "fan_in_fan_out", json_false());
+    json_object_set_new(c, "fan_in_fan_out", json_boolean(gpt2)); // GPT-2's Conv1D layers: PEFT sets it
     json_object_set_new(c, "inference_mode", json_true());
     json_object_set_new(c, "init_lora_weights", json_true());
     json_object_set_new(c, "base_model_name_or_path", a->base_name ? json_string(a->base_name) : json_null());
@@ -285,11 +337,25 @@ hn_status hn_peft_write(const hn_adapter *a, const char *dir, int n_head, int n_
     if (!w) return HN_ERR_NOMEM;
     float **hf_b = hn_calloc(a->n_modules ? (size_t)a->n_modules : 1, sizeof *hf_b, "LoRA B");
     hn_status s = hf_b ? HN_OK : HN_ERR_NOMEM;
+    bool gpt2 = is_gpt2(a);
     for (int i = 0; !s && i < a->n_modules; i++) {
         const hn_lora_module *m = &a->modules[i];
         char name[256];
-        snprintf(name, sizeof name, PREFIX "model.layers.%d.%s.%s.lora_A.weight", m->layer,
-                 m->proj <= HN_PROJ_O ? "self_attn" : "mlp", hn_proj_hf_name(m->proj));
+        if (gpt2 && !gpt2_module(m->proj)) {
+            s = hn_fail(HN_ERR_ARG, "%s: layer %d %s: GPT-2 has no such module", dir, m->layer,
+                        hn_proj_hf_name(m->proj));
+            break;
+        }
+        if (!gpt2 && m->proj == HN_PROJ_QKV) {
+            s = hn_fail(HN_ERR_ARG, "%s: layer %d c_attn: a fused qkv module in an adapter whose base is %s", dir,
+                        m->layer, a->base_arch);
+            break;
+        }
+        if (gpt2)
+            snprintf(name, sizeof name, PREFIX "transformer.h.%d.%s.lora_A.weight", m->layer, gpt2_module(m->proj));
+        else
+            snprintf(name, sizeof name, PREFIX "model.layers.%d.%s.%s.lora_A.weight", m->layer,
+                     m->proj <= HN_PROJ_O ? "self_attn" : "mlp", hn_proj_hf_name(m->proj));
         if ((s = hn_safetensors_writer_add(w, name, HN_F32, 2, (int64_t[]){m->in, a->r}, m->a))) break;
         const float *b = m->b;
         int heads = head_count(m->proj, n_head, n_head_kv);
@@ -321,6 +387,6 @@ hn_status hn_peft_write(const hn_adapter *a, const char *dir, int n_head, int n_
     hn_safetensors_writer_destroy(w);
     for (int i = 0; hf_b && i < a->n_modules; i++) free(hf_b[i]);
     free(hf_b);
-    if (!s) s = write_config(a, dir);
+    if (!s) s = write_config(a, dir, gpt2);
     return s;
 }

@@ -5,6 +5,7 @@
 // c_proj and c_fc (loss relative 1e-5, gradients 1e-4 x max(1, max |ref|)), a few SGD steps that follow PyTorch's
 // losses down, and one-line errors for broken files.
 #include "adapt/lora.h"
+#include "io/safetensors.h"
 #include "tests/test.h"
 #include "tests/tiny_golden.h"
 #include "train/lm_objective.h"
@@ -261,6 +262,76 @@ static void test_lora_targets(hn_model *m) {
           "q_proj on GPT-2: %s", hn_errmsg());
 }
 
+static bool same_modules(const hn_adapter *a, const hn_adapter *b) {
+    if (a->n_modules != b->n_modules || a->r != b->r || a->alpha != b->alpha) return false;
+    for (int i = 0; i < a->n_modules; i++) {
+        const hn_lora_module *x = &a->modules[i], *y = &b->modules[i];
+        if (x->layer != y->layer || x->proj != y->proj || x->in != y->in || x->out != y->out ||
+            memcmp(x->a, y->a, (size_t)(a->r * x->in) * 4) || memcmp(x->b, y->b, (size_t)(a->r * x->out) * 4))
+            return false;
+    }
+    return true;
+}
+
+// PEFT's own GPT-2 adapter directory (fan_in_fan_out, transformer.h.N.attn.c_attn ...) read, attached (logits equal
+// PEFT's), written back by hone (GPT-2 names again) and read again; the llama.cpp LoRA GGUF round trip too.
+static void test_peft_files(hn_model *m, const tg_file *g) {
+    hn_adapter *a = NULL, *b = NULL;
+    CHECK(hn_peft_read(&a, GPT2_DIR "/peft_adapter", m->hp.n_head, m->hp.n_head_kv) == HN_OK, "peft read: %s",
+          hn_errmsg());
+    if (!a) return;
+    CHECK(a->n_modules == 8 && a->r == 4 && a->alpha == 8, "%d modules, r %d, alpha %g", a->n_modules, a->r,
+          (double)a->alpha);
+    const hn_lora_module *md = hn_adapter_find(a, 1, HN_PROJ_DOWN);
+    const tg_array *ref = need(g, "lora.init.blk.1.ffn_down.lora_b");
+    CHECK(md && ref && md->in == 256 && md->out == 64 && !memcmp(md->b, ref->f, (size_t)ref->n * 4),
+          "mlp.c_proj of layer 1 is down");
+    md = hn_adapter_find(a, 0, HN_PROJ_QKV);
+    CHECK(md && md->in == 64 && md->out == 192, "c_attn of layer 0 is the fused qkv");
+    CHECK(hn_adapter_check_base(a, &m->gguf, false) == HN_OK, "check_base: %s", hn_errmsg());
+    hn_lora *lo = NULL;
+    CHECK(hn_lora_attach(&lo, m, a) == HN_OK, "attach: %s", hn_errmsg());
+    const tg_array *in = need(g, "input_ids"), *lref = need(g, "lora.logits");
+    if (lo && in && lref) {
+        double d = logits_diff(m, in->i, (int)in->dims[0], (int)in->dims[1], lref->f);
+        CHECK(d <= 1e-4, "logits with PEFT's adapter file: %.3g", d);
+        printf("PEFT's GPT-2 adapter directory read and attached: logits max abs diff vs PEFT %.2e\n", d);
+    }
+    hn_lora_destroy(lo);
+
+    char dir[64], path[96];
+    snprintf(dir, sizeof dir, "/tmp/hone_test_gpt2_peft_%d", (int)getpid());
+    CHECK(hn_peft_write(a, dir, m->hp.n_head, m->hp.n_head_kv) == HN_OK, "peft write: %s", hn_errmsg());
+    CHECK(hn_peft_read(&b, dir, m->hp.n_head, m->hp.n_head_kv) == HN_OK && same_modules(a, b), "peft round trip: %s",
+          hn_errmsg());
+    hn_adapter_destroy(b);
+    b = NULL;
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+    hn_safetensors st;
+    if (hn_safetensors_open(&st, path) == HN_OK) {
+        CHECK(hn_safetensors_tensor(&st, "base_model.model.transformer.h.1.mlp.c_proj.lora_A.weight") &&
+                  hn_safetensors_tensor(&st, "base_model.model.transformer.h.0.attn.c_attn.lora_B.weight"),
+              "hone writes GPT-2's PEFT names");
+        hn_safetensors_close(&st);
+    }
+    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+    FILE *fp = fopen(path, "rb");
+    char text[4096] = "";
+    if (fp) text[fread(text, 1, sizeof text - 1, fp)] = 0, fclose(fp);
+    CHECK(strstr(text, "\"fan_in_fan_out\": true") && strstr(text, "\"c_attn\""), "config: %s", text);
+    remove(path);
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+    remove(path);
+    rmdir(dir);
+
+    snprintf(path, sizeof path, "/tmp/hone_test_gpt2_lora_%d.gguf", (int)getpid());
+    CHECK(hn_lora_gguf_write(a, path) == HN_OK && hn_lora_gguf_read(&b, path) == HN_OK && same_modules(a, b),
+          "LoRA GGUF round trip: %s", hn_errmsg());
+    hn_adapter_destroy(b);
+    remove(path);
+    hn_adapter_destroy(a);
+}
+
 // A copy of the tiny GGUF with one change: skip_key / skip_tensor left out, reshape's ne given to that tensor (same
 // bytes), f16 stored as F16. Returns the path.
 static const char *write_variant(const char *skip_key, const char *skip_tensor, const char *reshape,
@@ -347,6 +418,7 @@ int main(void) {
         test_lora_golden(m, &g);
         test_lora_sgd(m, &g);
         test_lora_targets(m);
+        test_peft_files(m, &g);
         hn_model_destroy(m);
     }
     test_broken();
