@@ -51,6 +51,7 @@ typedef struct {
 } buf;
 
 static bool put(buf *b, const void *s, size_t n) {
+    if (!n) return true;
     if (b->n + n > b->cap) {
         size_t cap = 2 * b->cap + n + 64;
         uint8_t *q = realloc(b->p, cap);
@@ -158,12 +159,12 @@ done:
 hn_status hn_tok_normalize(const hn_tokenizer *tk, const uint8_t *s, size_t len, uint8_t **out, size_t *out_len) {
     buf x = {0}, y = {0};
     *out = NULL;
-    if (!put(&x, s, len) || !put(&y, "", 0)) {
+    if (!put(&x, s, len) || !put(&x, "", 1)) { // a NUL after the text, so that x.p is never NULL
         free(x.p);
-        free(y.p);
         return HN_ERR_NOMEM;
     }
-    for (int i = 0; i < tk->n_norm; i++) {
+    x.n = len;
+    for (int i = 0; i < tk->n_norm && x.n; i++) { // every step keeps empty text empty
         hn_status st = norm_step(&tk->norm[i], &x, &y);
         if (st) {
             free(x.p);
