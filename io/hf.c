@@ -7,12 +7,14 @@
 #define _GNU_SOURCE
 #include "io/hf_impl.h"
 #include "io/safetensors.h"
+#include "io/tokenizer.h"
 #include "io/torch_bin.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 void hn_hf_permute_rows(float *dst, const float *src, int64_t rows, int64_t cols, int n_head, bool to_gguf) {
     int64_t hd = rows / n_head, half = hd / 2;
@@ -47,6 +49,7 @@ static const char *shard_name(const shard *f, size_t i) { return f->torch ? f->t
 typedef struct {
     shard *shards;
     int n_shards;
+    hn_gguf tok; // the tokenizer's GGUF keys (hn_hf_open_ex with_tokenizer): its kv strings are the view's
     uint8_t *blob; // encoded metadata
     void **owned;
     size_t n_owned;
@@ -60,6 +63,7 @@ static void owner_release(void *p) {
         else hn_safetensors_close(&o->shards[i].st);
     }
     for (size_t i = 0; i < o->n_owned; i++) free(o->owned[i]);
+    hn_gguf_close(&o->tok);
     free(o->shards);
     free(o->owned);
     free(o->blob);
@@ -406,7 +410,49 @@ static hn_status encode_meta(hf_loader *L, hf_owner *o, hn_gguf *g) {
     return HN_OK;
 }
 
-hn_status hn_hf_open(hn_gguf *g, const char *dir) {
+// The tokenizer as GGUF keys (hn_tokenizer_to_gguf), appended to the view's metadata. The writer only writes files,
+// so the keys go through a temporary metadata-only GGUF that stays mapped (unlinked at once) while the view lives.
+static hn_status add_tokenizer_meta(hf_loader *L, hf_owner *o, hn_gguf *g) {
+    if (!hn_hf_has_tokenizer(L->dir)) {
+        hn_warn("%s: no tokenizer.json or vocab.txt: the result has no tokenizer", L->dir);
+        return HN_OK;
+    }
+    hn_tokenizer *tk = NULL;
+    hn_gguf_writer *w = NULL;
+    hn_status s = hn_tokenizer_from_hf_dir(&tk, L->dir);
+    if (!s && !(w = hn_gguf_writer_create())) s = HN_ERR_NOMEM;
+    if (!s) s = hn_tokenizer_to_gguf(tk, w);
+    char tmp[4096];
+    const char *td = getenv("TMPDIR");
+    snprintf(tmp, sizeof tmp, "%s/hone-tokenizer-XXXXXX", td && *td ? td : "/tmp");
+    int fd = s ? -1 : mkstemp(tmp);
+    if (!s && fd < 0) s = hn_fail(HN_ERR_IO, "%s: cannot create a temporary file", tmp);
+    if (fd >= 0) close(fd);
+    if (!s) s = hn_gguf_writer_write(w, tmp);
+    if (!s) s = hn_gguf_open(&o->tok, tmp);
+    if (fd >= 0) unlink(tmp);
+    hn_gguf_writer_destroy(w);
+    if (tk) hn_tokenizer_destroy(tk);
+    if (s) return s;
+    hn_gguf_kv *kv = realloc(g->kv, (g->n_kv + o->tok.n_kv) * sizeof *kv);
+    if (!kv) return hn_fail(HN_ERR_NOMEM, "%s: out of memory", L->dir);
+    g->kv = kv;
+    uint64_t n0 = g->n_kv;
+    for (uint64_t i = 0; i < o->tok.n_kv; i++) {
+        const hn_gguf_kv *t = &o->tok.kv[i];
+        bool dup = false; // keys the view already has (the chat template from tokenizer_config.json) win
+        for (uint64_t k = 0; k < n0 && !dup; k++)
+            dup = kv[k].key.len == t->key.len && !memcmp(kv[k].key.str, t->key.str, t->key.len);
+        if (dup) continue;
+        kv[g->n_kv++] = *t;
+        o->tok.kv[i].arr_str = NULL; // now the view's to free
+    }
+    return HN_OK;
+}
+
+hn_status hn_hf_open(hn_gguf *g, const char *dir) { return hn_hf_open_ex(g, dir, false); }
+
+hn_status hn_hf_open_ex(hn_gguf *g, const char *dir, bool with_tokenizer) {
     memset(g, 0, sizeof *g);
     hf_loader L = {.dir = dir};
     hf_owner *o = hn_calloc(1, sizeof *o, "model directory");
@@ -422,6 +468,7 @@ hn_status hn_hf_open(hn_gguf *g, const char *dir) {
     if (!s) s = open_shards(&L, o);
     if (!s) s = build_tensors(&L, o, g);
     if (!s) s = encode_meta(&L, o, g);
+    if (!s && with_tokenizer) s = add_tokenizer_meta(&L, o, g);
     json_decref(L.cfg); // after encode_meta: string values point into it
     json_decref(L.extra);
     if (s) {

@@ -24,8 +24,17 @@
 bool hn_hf_is_dir(const char *path); // true if path is a directory
 bool hn_hf_has_tokenizer(const char *dir); // dir holds tokenizer.json or vocab.txt (io/tokenizer.h reads them)
 hn_status hn_hf_open(hn_gguf *g, const char *dir);
+// with_tokenizer: the view also carries the directory's tokenizer as tokenizer.ggml.* keys (hn_tokenizer_to_gguf),
+// for writing the view out as a GGUF (hone convert). A directory without a tokenizer gives a warning, no keys.
+hn_status hn_hf_open_ex(hn_gguf *g, const char *dir, bool with_tokenizer);
 
-// The one name table, both ways. A module kind is the last part of an HF linear layer's path ("q_proj") or the
+// Writes the model g (a GGUF file or a view) into the existing directory dir as Hugging Face lays it out:
+// config.json (from the <arch>.* metadata; llama, gpt2 or bert), model.safetensors (fp32, the architecture's HF
+// names, q/k rows un-permuted and Conv1D weights transposed back), README.md (licence front matter). The tokenizer
+// files are hn_tokenizer_to_hf_dir's. All tensors are held in fp32 until the file is written.
+hn_status hn_hf_export(const hn_gguf *g, const char *dir);
+
+// The Llama name table, both ways. A module kind is the last part of an HF linear layer's path ("q_proj") or the
 // middle of a GGUF name ("attn_q"); NULL if unknown. hone knows q, k, v, o, gate, up, down.
 const char *hn_hf_kind_to_gguf(const char *hf_kind);
 const char *hn_hf_kind_from_gguf(const char *gguf_kind);
