@@ -147,7 +147,8 @@ hn_status hn_model_load(hn_model **out, const char *model, const hn_model_params
         else if (!p.allow_no_tokenizer)
             s = hn_fail(HN_ERR_NOTFOUND, "%s: no tokenizer: expected tokenizer.json or vocab.txt", m->path);
         if (s) goto fail;
-    } else if ((s = hn_tokenizer_from_gguf(&m->tok, &m->gguf))) {
+    } else if ((hn_gguf_find(&m->gguf, "tokenizer.ggml.tokens") || !p.allow_no_tokenizer) &&
+               (s = hn_tokenizer_from_gguf(&m->tok, &m->gguf))) {
         goto fail;
     }
     if (m->tok && hn_tokenizer_n_vocab(m->tok) != m->hp.n_vocab) {

@@ -83,8 +83,8 @@ typedef struct hn_model {
 
 typedef struct {
     hn_mm_mode mm_mode;
-    // A Hugging Face directory without tokenizer.json or vocab.txt: true loads it anyway with m->tok = NULL (tests
-    // that feed token ids); false refuses it with a message.
+    // A model without a tokenizer (a Hugging Face directory without tokenizer.json or vocab.txt, a GGUF without
+    // tokenizer.ggml.tokens): true loads it anyway with m->tok = NULL (tests that feed token ids); false refuses it.
     bool allow_no_tokenizer;
     // 0 (HN_F32): weights as stored. HN_NF4: every linear weight inside the blocks is re-quantized at load into
     // owned NF4 memory (QLoRA; tensor/nf4.h), embeddings, norms and the output head stay as stored.
