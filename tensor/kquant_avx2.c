@@ -1,0 +1,210 @@
+// tensor/kquant_avx2.c — AVX2 + FMA + F16C kernels for Q4_K, Q5_K, Q6_K and Q5_0 with fp32 activations: dequantize,
+// the dot product and the decode kernel (kernels.h, hn_mv_fn). This file is compiled with those flags; they are
+// entries of tensor/dot_avx2.c's kernel set, called only when the CPU has AVX2. The AVX-512 level uses them too.
+//
+// Every kernel walks a block as 8 groups of 32 consecutive elements (a Q4_K/Q5_K sub-block; a quarter of a Q6_K
+// half), each group 4 vectors of 8: w = q * s + c by one FMA, where s is the group's (or half-group's) scale times
+// the f16 super-scale and c minus its min (Q4_K, Q5_K) or -0 (Q6_K, Q5_0). q * s is exact in fp32 (kquant.c), so
+// the one rounding gives the reference's values bit for bit (and -0 keeps the sign of a zero product).
+#include "tensor/kernels.h"
+
+#include <immintrin.h>
+
+static inline float h2f(hn_f16 h) { return _cvtsh_ss(h); }
+
+static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// 8 bytes -> 8 int32
+static inline __m256i u8x8(const uint8_t *p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)); }
+
+// A block's per-group constants: scale of the group's first and last 16 values, and the added constant.
+typedef struct {
+    float s[8][2];
+    float c[8];
+} kq_consts;
+
+static inline void consts_k4(const uint8_t *scales, float d, float dmin, kq_consts *k) {
+    for (int j = 0; j < 8; j++) {
+        int sc, m;
+        if (j < 4) {
+            sc = scales[j] & 63;
+            m = scales[j + 4] & 63;
+        } else {
+            sc = (scales[j + 4] & 0x0f) | ((scales[j - 4] >> 6) << 4);
+            m = (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4);
+        }
+        k->s[j][0] = k->s[j][1] = d * (float)sc;
+        k->c[j] = -(dmin * (float)m);
+    }
+}
+
+static inline void block_consts(const int type, const uint8_t *blk, kq_consts *k) {
+    if (type == HN_Q4_K) {
+        const hn_block_q4_k *b = (const hn_block_q4_k *)blk;
+        consts_k4(b->scales, h2f(b->d), h2f(b->dmin), k);
+    } else if (type == HN_Q5_K) {
+        const hn_block_q5_k *b = (const hn_block_q5_k *)blk;
+        consts_k4(b->scales, h2f(b->d), h2f(b->dmin), k);
+    } else { // Q6_K: group 4h + q covers elements 128h + 32q + l, scales 8h + 2q (l < 16) and 8h + 2q + 1
+        const hn_block_q6_k *b = (const hn_block_q6_k *)blk;
+        float d = h2f(b->d);
+        for (int g = 0; g < 8; g++) {
+            k->s[g][0] = d * (float)b->scales[2 * g];
+            k->s[g][1] = d * (float)b->scales[2 * g + 1];
+            k->c[g] = -0.0f;
+        }
+    }
+}
+
+// Group g of a K-quant block as 4 vectors of 8 fp32 values.
+static inline __attribute__((always_inline)) void group_w(const int type, const uint8_t *blk, int g,
+                                                          const kq_consts *k, __m256 w[4]) {
+    __m256i q[4];
+    const __m256i low = _mm256_set1_epi32(0x0f);
+    if (type == HN_Q4_K || type == HN_Q5_K) {
+        // Sub-block g: chunk g/2 of 32 bytes, low nibbles for even g, high for odd.
+        const uint8_t *qs = type == HN_Q4_K ? ((const hn_block_q4_k *)blk)->qs : ((const hn_block_q5_k *)blk)->qs;
+        qs += 32 * (g / 2);
+        for (int v = 0; v < 4; v++) {
+            __m256i b = u8x8(qs + 8 * v);
+            q[v] = g & 1 ? _mm256_srli_epi32(b, 4) : _mm256_and_si256(b, low);
+        }
+        if (type == HN_Q5_K) { // fifth bit of element 32g + l: bit g of qh[l]
+            const uint8_t *qh = ((const hn_block_q5_k *)blk)->qh;
+            for (int v = 0; v < 4; v++) {
+                __m256i hb = _mm256_and_si256(_mm256_srli_epi32(u8x8(qh + 8 * v), g), _mm256_set1_epi32(1));
+                q[v] = _mm256_or_si256(q[v], _mm256_slli_epi32(hb, 4));
+            }
+        }
+    } else { // Q6_K, half h = g/4, quarter r = g%4: low 4 bits from ql, high 2 from qh, minus 32
+        const hn_block_q6_k *b = (const hn_block_q6_k *)blk;
+        int h = g / 4, r = g % 4;
+        const uint8_t *ql = b->ql + 64 * h + 32 * (r & 1), *qh = b->qh + 32 * h;
+        for (int v = 0; v < 4; v++) {
+            __m256i lo = u8x8(ql + 8 * v);
+            lo = r >= 2 ? _mm256_srli_epi32(lo, 4) : _mm256_and_si256(lo, low);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi32(u8x8(qh + 8 * v), 2 * r), _mm256_set1_epi32(3));
+            q[v] = _mm256_sub_epi32(_mm256_or_si256(lo, _mm256_slli_epi32(hi, 4)), _mm256_set1_epi32(32));
+        }
+    }
+    __m256 s0 = _mm256_set1_ps(k->s[g][0]), s1 = _mm256_set1_ps(k->s[g][1]), c = _mm256_set1_ps(k->c[g]);
+    w[0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q[0]), s0, c);
+    w[1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q[1]), s0, c);
+    w[2] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q[2]), s1, c);
+    w[3] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q[3]), s1, c);
+}
+
+// Q5_0 block as 4 vectors: (q - 16) * d, the fifth bit of element j in bit j of qh.
+static inline __attribute__((always_inline)) void q5_0_w(const uint8_t *blk, __m256 w[4]) {
+    const hn_block_q5_0 *b = (const hn_block_q5_0 *)blk;
+    uint32_t qh = (uint32_t)b->qh[0] | (uint32_t)b->qh[1] << 8 | (uint32_t)b->qh[2] << 16 | (uint32_t)b->qh[3] << 24;
+    __m256 d = _mm256_set1_ps(h2f(b->d));
+    const __m256i low = _mm256_set1_epi32(0x0f), lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i v0 = u8x8(b->qs), v1 = u8x8(b->qs + 8), hv = _mm256_set1_epi32((int)qh);
+    __m256i lo[4] = {_mm256_and_si256(v0, low), _mm256_and_si256(v1, low), _mm256_srli_epi32(v0, 4),
+                     _mm256_srli_epi32(v1, 4)};
+    for (int v = 0; v < 4; v++) {
+        __m256i bit = _mm256_and_si256(_mm256_srlv_epi32(hv, _mm256_add_epi32(lane, _mm256_set1_epi32(8 * v))),
+                                       _mm256_set1_epi32(1));
+        __m256i q = _mm256_sub_epi32(_mm256_or_si256(lo[v], _mm256_slli_epi32(bit, 4)), _mm256_set1_epi32(16));
+        w[v] = _mm256_mul_ps(_mm256_cvtepi32_ps(q), d);
+    }
+}
+
+// ---- dequantize ----
+
+static inline __attribute__((always_inline)) void k_to_f32(const int type, const size_t bs, const void *src,
+                                                           float *dst, int64_t n) {
+    for (int64_t i = 0; i < n / HN_QK_K; i++) {
+        const uint8_t *blk = (const uint8_t *)src + (size_t)i * bs;
+        kq_consts k;
+        block_consts(type, blk, &k);
+        for (int g = 0; g < 8; g++) {
+            __m256 w[4];
+            group_w(type, blk, g, &k, w);
+            for (int v = 0; v < 4; v++) _mm256_storeu_ps(dst + i * HN_QK_K + 32 * g + 8 * v, w[v]);
+        }
+    }
+}
+
+void hn_q4_k_to_f32_avx2(const void *src, float *dst, int64_t n) { k_to_f32(HN_Q4_K, sizeof(hn_block_q4_k), src, dst, n); }
+void hn_q5_k_to_f32_avx2(const void *src, float *dst, int64_t n) { k_to_f32(HN_Q5_K, sizeof(hn_block_q5_k), src, dst, n); }
+void hn_q6_k_to_f32_avx2(const void *src, float *dst, int64_t n) { k_to_f32(HN_Q6_K, sizeof(hn_block_q6_k), src, dst, n); }
+
+void hn_q5_0_to_f32_avx2(const void *src, float *dst, int64_t n) {
+    for (int64_t i = 0; i < n / HN_QK; i++) {
+        __m256 w[4];
+        q5_0_w((const uint8_t *)src + (size_t)i * sizeof(hn_block_q5_0), w);
+        for (int v = 0; v < 4; v++) _mm256_storeu_ps(dst + i * HN_QK + 8 * v, w[v]);
+    }
+}
+
+// ---- decode kernels and dot products ----
+
+// One weight row x TT tokens over all of K, four accumulators per token (one per eighth of a group), so every
+// output is summed the same way whatever TT; one row at a time, so the weight is read as one sequential stream.
+static inline __attribute__((always_inline)) void mv_tile(const int type, const size_t bs, const int TT, int64_t K,
+                                                          const uint8_t *w, const float *x, float *y, int64_t ldy) {
+    __m256 acc[2][4];
+    for (int t = 0; t < TT; t++)
+        for (int v = 0; v < 4; v++) acc[t][v] = _mm256_setzero_ps();
+    if (type == HN_Q5_0) {
+        for (int64_t b = 0; b < K / HN_QK; b++) {
+            __m256 wv[4];
+            q5_0_w(w + (size_t)b * bs, wv);
+            for (int t = 0; t < TT; t++) {
+                const float *xb = x + t * K + b * HN_QK;
+                for (int v = 0; v < 4; v++) acc[t][v] = _mm256_fmadd_ps(wv[v], _mm256_loadu_ps(xb + 8 * v), acc[t][v]);
+            }
+        }
+    } else {
+        for (int64_t b = 0; b < K / HN_QK_K; b++) {
+            const uint8_t *blk = w + (size_t)b * bs;
+            kq_consts k;
+            block_consts(type, blk, &k);
+            for (int g = 0; g < 8; g++) {
+                __m256 wv[4];
+                group_w(type, blk, g, &k, wv);
+                for (int t = 0; t < TT; t++) {
+                    const float *xb = x + t * K + b * HN_QK_K + 32 * g;
+                    for (int v = 0; v < 4; v++)
+                        acc[t][v] = _mm256_fmadd_ps(wv[v], _mm256_loadu_ps(xb + 8 * v), acc[t][v]);
+                }
+            }
+        }
+    }
+    for (int t = 0; t < TT; t++)
+        y[t * ldy] = hsum8(_mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][1]), _mm256_add_ps(acc[t][2], acc[t][3])));
+}
+
+// Tokens 2 at a time: 8 accumulators, 4 weight vectors and the constants fit the 16 registers.
+static inline __attribute__((always_inline)) void mv_type(const int type, const size_t bs, int64_t K, const void *w,
+                                                          size_t rb, int64_t nr, const float *x, int64_t T, float *y,
+                                                          int64_t ldy) {
+    for (int64_t r = 0; r < nr; r++) {
+        const uint8_t *wr = (const uint8_t *)w + (size_t)r * rb;
+        int64_t t = 0;
+        for (; t + 2 <= T; t += 2) mv_tile(type, bs, 2, K, wr, x + t * K, y + t * ldy + r, ldy);
+        if (t < T) mv_tile(type, bs, 1, K, wr, x + t * K, y + t * ldy + r, ldy);
+    }
+}
+
+#define KQ_MV(name, TYPE, block)                                                                                     \
+    void hn_mv_##name##_avx2(int64_t K, const void *w, size_t rb, int64_t nr, const float *x, int64_t T, float *y,   \
+                             int64_t ldy) {                                                                          \
+        mv_type(TYPE, sizeof(block), K, w, rb, nr, x, T, y, ldy);                                                    \
+    }                                                                                                                \
+    float hn_dot_##name##_avx2(int64_t n, const void *w, const void *x) {                                            \
+        float y;                                                                                                     \
+        mv_tile(TYPE, sizeof(block), 1, n, w, x, &y, 1);                                                             \
+        return y;                                                                                                    \
+    }
+KQ_MV(q4_k, HN_Q4_K, hn_block_q4_k)
+KQ_MV(q5_k, HN_Q5_K, hn_block_q5_k)
+KQ_MV(q6_k, HN_Q6_K, hn_block_q6_k)
+KQ_MV(q5_0, HN_Q5_0, hn_block_q5_0)
