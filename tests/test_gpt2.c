@@ -3,7 +3,8 @@
 // section 7: max abs diff <= 1e-4) for a batch and for a row as long as the position table, the KV cache (one pass
 // == token by token), greedy generation equal to transformers' generate, the PEFT LoRA golden step on c_attn,
 // c_proj and c_fc (loss relative 1e-5, gradients 1e-4 x max(1, max |ref|)), a few SGD steps that follow PyTorch's
-// losses down, and one-line errors for broken files.
+// losses down, PEFT's own adapter directory, the Hugging Face directory of the same model (io/hf.c), and one-line
+// errors for broken files.
 #include "adapt/lora.h"
 #include "io/safetensors.h"
 #include "tests/test.h"
@@ -89,6 +90,25 @@ static void test_logits(hn_model *m, const tg_file *g) {
     printf("65 tokens: %s\n", hn_errmsg());
     free(ids);
     hn_kv_cache_destroy(kv);
+}
+
+// The Hugging Face directory of the same model (config.json, F16 model.safetensors with Conv1D weights,
+// tokenizer.json) loads through io/hf.c's GPT-2 table into the same names: the same logits as the GGUF.
+static void test_hf_dir(const tg_file *g) {
+    hn_model_params mp = hn_model_default_params();
+    mp.mm_mode = HN_MM_EXACT;
+    hn_model *m = NULL;
+    CHECK(hn_model_load(&m, GPT2_DIR, &mp) == HN_OK, "load %s: %s", GPT2_DIR, hn_errmsg());
+    const tg_array *in = need(g, "input_ids"), *ref = need(g, "base.logits");
+    if (!m || !in || !ref) {
+        hn_model_destroy(m);
+        return;
+    }
+    CHECK(m->hp.arch == HN_ARCH_GPT2 && m->hp.n_ctx_train == 64 && m->hp.n_ff == 256, "hparams from config.json");
+    double md = logits_diff(m, in->i, (int)in->dims[0], (int)in->dims[1], ref->f);
+    CHECK(md <= 1e-4, "HF directory logits vs transformers: %.3g", md);
+    printf("the Hugging Face directory: logits max abs diff vs transformers %.2e\n", md);
+    hn_model_destroy(m);
 }
 
 // Greedy decoding through the KV cache, one token at a time, equals transformers' generate(do_sample=False).
@@ -421,6 +441,7 @@ int main(void) {
         test_peft_files(m, &g);
         hn_model_destroy(m);
     }
+    test_hf_dir(&g);
     test_broken();
     tg_free(&g);
     return test_done();

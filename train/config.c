@@ -18,8 +18,8 @@ static const char *const nan_names[] = {"stop", "skip", NULL};
 static const char *const lora_init_names[] = {"default", "gaussian", NULL};
 static const char *const quantize_names[] = {"none", "nf4", NULL};
 static const char *const format_names[] = {"auto", "text", "prompt_completion", "alpaca", "messages", "sharegpt", NULL};
-const char *const hn_lora_target_names[] = {"q_proj", "k_proj",  "v_proj",    "o_proj", "gate_proj",
-                                            "up_proj", "down_proj", "all-linear", NULL};
+const char *const hn_lora_target_names[] = {"q_proj", "k_proj",  "v_proj",    "o_proj", "gate_proj", "up_proj",
+                                            "down_proj", "c_attn", "c_proj", "c_fc", "all-linear", NULL}; // GPT-2: c_*
 
 #define N_NAMES(a) (sizeof a / sizeof *a - 1)
 _Static_assert(N_NAMES(method_names) == HN_METHOD_COUNT, "method names");
