@@ -35,6 +35,11 @@ loader maps (config.json + weights as transformers saves them), for the name tab
 
 Regenerate (not run by `make test`):
     /root/.cache/hone/refvenv/bin/python tools/reference/hf_roundtrip_ref.py [tests/data/hf_torch]
+Check `hone export` with transformers itself (writes nothing into tests/data):
+    /root/.cache/hone/refvenv/bin/python tools/reference/hf_roundtrip_ref.py --hone build/hone
+  converts tests/data/tiny_llama to GGUF and exports it back, exports tests/data/hf_arch/gpt2 and bert, loads each
+  exported directory with transformers and asserts its outputs equal the original checkpoint's (max abs diff
+  <= 1e-6; the exported weights are the same bytes, which tests/test_hf_roundtrip.c checks on every run).
 Versions used for the committed files: torch 2.15.0, transformers 5.24.0. Deterministic (fixed seeds, one thread).
 """
 import collections
@@ -190,7 +195,34 @@ def arch_checkpoints(root):
     save(distil, "distilbert")
 
 
+def check_export(hone):
+    import subprocess
+    import tempfile
+    from transformers import AutoModel, AutoModelForCausalLM
+    tmp = tempfile.mkdtemp(prefix="hone_export_")
+    subprocess.run([hone, "convert", "tests/data/tiny_llama", "-o", f"{tmp}/llama.gguf", "--type", "f32"], check=True)
+    cases = [("llama", f"{tmp}/llama.gguf", "tests/data/tiny_llama", AutoModelForCausalLM, 256),
+             ("gpt2", "tests/data/hf_arch/gpt2", "tests/data/hf_arch/gpt2", AutoModelForCausalLM, 32),
+             ("bert", "tests/data/hf_arch/bert", "tests/data/hf_arch/bert", AutoModel, 40)]
+    ids = torch.tensor([[1, 5, 9, 17, 3, 2, 30, 11]])
+    for name, src, orig, cls, _ in cases:
+        out = f"{tmp}/{name}_hf"
+        subprocess.run([hone, "export", src, "-o", out], check=True)
+        a, b = cls.from_pretrained(orig).eval(), cls.from_pretrained(out).eval()
+        with torch.no_grad():
+            oa, ob = a(input_ids=ids), b(input_ids=ids)
+        ta = oa.logits if hasattr(oa, "logits") else oa.last_hidden_state
+        tb = ob.logits if hasattr(ob, "logits") else ob.last_hidden_state
+        d = (ta - tb).abs().max().item()
+        print(f"{name}: transformers on the exported directory vs the original: max abs diff {d:.3g}")
+        assert d <= 1e-6, name
+    shutil.rmtree(tmp)
+
+
 def main():
+    if len(sys.argv) > 2 and sys.argv[1] == "--hone":
+        torch.set_num_threads(1)
+        return check_export(sys.argv[2])
     out = sys.argv[1] if len(sys.argv) > 1 else "tests/data/hf_torch"
     os.makedirs(out, exist_ok=True)
     torch.set_num_threads(1)

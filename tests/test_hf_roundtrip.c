@@ -1,0 +1,209 @@
+// tests/test_hf_roundtrip.c — conversion both ways through the hone binary built beside this test:
+//   HF -> `hone convert` -> GGUF -> hone  gives the same logits (bit for bit at --type f32 / f16 as stored) as
+//   HF -> hone, for the tiny Llama (safetensors, fp32; and pytorch_model.bin, f16), the tiny GPT-2 (Conv1D) and
+//   the tiny BERT (embeddings);
+//   GGUF / HF -> `hone export` -> HF writes back exactly the tensors transformers saved (same names, shapes and
+//   bytes; q/k un-permuted, Conv1D transposed back) and a config.json with the same hyper-parameters, so
+//   transformers computes the golden logits from it (tools/reference/hf_roundtrip_ref.py --hone checks that with
+//   transformers itself); the exported directory loads in hone with the same logits.
+#include "io/hf.h"
+#include "io/safetensors.h"
+#include "model/embed.h"
+#include "model/model.h"
+#include "test.h"
+#include "tiny_golden.h"
+
+#include <jansson.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdarg.h>
+#include <unistd.h>
+
+static char hone[4096], tmp[256];
+
+static int sh(const char *fmt, ...) {
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    return system(cmd);
+}
+
+static hn_model *load(const char *path) {
+    hn_model_params p = hn_model_default_params();
+    p.mm_mode = HN_MM_EXACT;
+    p.allow_no_tokenizer = true;
+    hn_model *m = NULL;
+    CHECK(!hn_model_load(&m, path, &p), "load %s: %s", path, hn_errmsg());
+    return m;
+}
+
+// All-token logits of ids (T) in a fresh cache: malloc'd (T, V), NULL on failure.
+static float *logits(hn_model *m, const int32_t *ids, int T) {
+    hn_kv_cache *kv = hn_kv_cache_create(m, T);
+    float *lg, *out = NULL;
+    if (kv && !hn_model_forward(m, kv, ids, T, HN_LOGITS_ALL, &lg)) {
+        out = malloc((size_t)T * m->hp.n_vocab * sizeof *out);
+        memcpy(out, lg, (size_t)T * m->hp.n_vocab * sizeof *out);
+    }
+    hn_kv_cache_destroy(kv);
+    return out;
+}
+
+static double max_diff(const float *a, const float *b, int64_t n) {
+    double w = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (!(d <= w)) w = d;
+    }
+    return w;
+}
+
+// A decoder directory and its conversion give the same logits on ids.
+static void decoder_roundtrip(const char *dir, const char *type, const int32_t *ids, int T, const char *what) {
+    char gguf[512];
+    snprintf(gguf, sizeof gguf, "%s/%s.gguf", tmp, what);
+    CHECK(sh("'%s' convert '%s' -o '%s' --type %s 2>/dev/null", hone, dir, gguf, type) == 0, "%s: convert", what);
+    hn_model *a = load(dir), *b = load(gguf);
+    if (a && b) {
+        float *la = logits(a, ids, T), *lb = logits(b, ids, T);
+        CHECK(la && lb, "%s: forward: %s", what, hn_errmsg());
+        if (la && lb) {
+            double d = max_diff(la, lb, (int64_t)T * a->hp.n_vocab);
+            printf("%s: HF dir vs converted GGUF (%s): max abs logit diff %g\n", what, type, d);
+            CHECK(d == 0, "%s: logits differ by %g", what, d);
+        }
+        free(la), free(lb);
+    }
+    hn_model_destroy(a), hn_model_destroy(b);
+}
+
+static void test_convert(const tg_file *gold) {
+    const tg_array *ids = tg_get(gold, "input_ids");
+    if (!ids) return;
+    int T = (int)ids->dims[1];
+    decoder_roundtrip("tests/data/tiny_llama", "f32", ids->i, T, "llama_f32");
+    decoder_roundtrip("tests/data/hf_torch/tiny_llama_f16", "f16", ids->i, T, "llama_bin_f16");
+    int32_t g_ids[12];
+    for (int i = 0; i < 12; i++) g_ids[i] = (i * 7 + 3) % 32; // the tiny GPT-2 has 32 tokens
+    decoder_roundtrip("tests/data/hf_arch/gpt2", "f32", g_ids, 12, "gpt2_f32");
+
+    // BERT: embeddings of two padded rows, pooled as the model says (CLS from 1_Pooling, carried as metadata).
+    char gguf[512];
+    snprintf(gguf, sizeof gguf, "%s/bert.gguf", tmp);
+    CHECK(sh("'%s' convert tests/data/hf_arch/bert -o '%s' --type f32 2>/dev/null", hone, gguf) == 0, "bert convert");
+    hn_model *a = load("tests/data/hf_arch/bert"), *b = load(gguf);
+    if (a && b) {
+        int32_t bids[2 * 6] = {2, 5, 9, 11, 3, 0, 2, 7, 8, 3, 0, 0}, lens[2] = {5, 4};
+        float ea[2 * 16], eb[2 * 16];
+        CHECK(!hn_model_embed_ids(a, bids, lens, 2, 6, HN_POOL_MODEL, false, ea) &&
+              !hn_model_embed_ids(b, bids, lens, 2, 6, HN_POOL_MODEL, false, eb), "embed: %s", hn_errmsg());
+        double d = max_diff(ea, eb, 2 * 16);
+        printf("bert: HF dir vs converted GGUF (f32): max abs embedding diff %g\n", d);
+        CHECK(d == 0, "bert embeddings differ by %g", d);
+    }
+    hn_model_destroy(a), hn_model_destroy(b);
+}
+
+// Every tensor of the original file (except those in `skip_prefix`) is in the exported one, byte for byte.
+static void same_tensors(const char *orig, const char *exported, const char *skip_prefix, int expect_extra) {
+    hn_safetensors o, e;
+    CHECK(!hn_safetensors_open(&o, orig), "%s: %s", orig, hn_errmsg());
+    CHECK(!hn_safetensors_open(&e, exported), "%s: %s", exported, hn_errmsg());
+    size_t compared = 0;
+    for (size_t i = 0; i < o.n_tensors; i++) {
+        if (skip_prefix && !strncmp(o.names[i], skip_prefix, strlen(skip_prefix))) continue;
+        const hn_tensor *a = &o.tensors[i], *b = hn_safetensors_tensor(&e, o.names[i]);
+        CHECK(b, "%s: '%s' exported", exported, o.names[i]);
+        if (!b) continue;
+        CHECK(a->ndim == b->ndim && !memcmp(a->ne, b->ne, sizeof a->ne) && a->type == b->type &&
+              !memcmp(a->data, b->data, a->nbytes), "%s: '%s' identical", exported, o.names[i]);
+        compared++;
+    }
+    CHECK(compared + (size_t)expect_extra == e.n_tensors, "%s: %zu tensors, compared %zu", exported, e.n_tensors,
+          compared);
+    hn_safetensors_close(&o);
+    hn_safetensors_close(&e);
+}
+
+// config.json keys that must agree between the original and the export.
+static void same_config(const char *orig_dir, const char *exp_dir, const char *const *keys) {
+    char p1[512], p2[512];
+    snprintf(p1, sizeof p1, "%s/config.json", orig_dir);
+    snprintf(p2, sizeof p2, "%s/config.json", exp_dir);
+    json_t *a = json_load_file(p1, 0, NULL), *b = json_load_file(p2, 0, NULL);
+    CHECK(a && b, "configs");
+    for (const char *const *k = keys; a && b && *k; k++) {
+        json_t *x = json_object_get(a, *k), *y = json_object_get(b, *k);
+        bool eq = x && y && (json_is_number(x) ? fabs(json_number_value(x) - json_number_value(y)) <=
+                                                     1e-6 * fabs(json_number_value(x))
+                                               : json_equal(x, y));
+        CHECK(eq, "%s: config '%s' agrees", exp_dir, *k);
+    }
+    json_decref(a), json_decref(b);
+}
+
+static void test_export(const tg_file *gold) {
+    static const char *const llama_keys[] = {
+        "model_type", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+        "num_key_value_heads", "head_dim", "max_position_embeddings", "rms_norm_eps", "vocab_size",
+        "tie_word_embeddings", "hidden_act", NULL};
+    char gguf[512], out[512], file[600];
+    snprintf(gguf, sizeof gguf, "%s/llama_f32.gguf", tmp);
+    snprintf(out, sizeof out, "%s/llama_export", tmp);
+    CHECK(sh("'%s' export '%s' -o '%s' 2>/dev/null", hone, gguf, out) == 0, "export llama");
+    snprintf(file, sizeof file, "%s/model.safetensors", out);
+    same_tensors("tests/data/tiny_llama/model.safetensors", file, NULL, 0);
+    same_config("tests/data/tiny_llama", out, llama_keys);
+    // The exported directory is a model hone loads, with transformers' golden logits.
+    const tg_array *ids = tg_get(gold, "input_ids"), *ref = tg_get(gold, "base.logits");
+    hn_model *m = load(out);
+    if (m && ids && ref) {
+        int T = (int)ids->dims[1];
+        float *lg = logits(m, ids->i, T);
+        double d = lg ? max_diff(lg, ref->f, (int64_t)T * m->hp.n_vocab) : INFINITY;
+        printf("llama export: hone on the exported directory vs transformers' golden logits %.3g\n", d);
+        CHECK(d <= 1e-4, "exported logits differ by %g", d);
+        free(lg);
+    }
+    hn_model_destroy(m);
+
+    static const char *const gpt2_keys[] = {"model_type", "n_embd", "n_layer", "n_head", "n_positions",
+                                            "layer_norm_epsilon", "vocab_size", "tie_word_embeddings", NULL};
+    snprintf(out, sizeof out, "%s/gpt2_export", tmp);
+    CHECK(sh("'%s' export tests/data/hf_arch/gpt2 -o '%s' 2>/dev/null", hone, out) == 0, "export gpt2");
+    snprintf(file, sizeof file, "%s/model.safetensors", out);
+    same_tensors("tests/data/hf_arch/gpt2/model.safetensors", file, NULL, 0);
+    same_config("tests/data/hf_arch/gpt2", out, gpt2_keys);
+
+    static const char *const bert_keys[] = {"model_type", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                                            "intermediate_size", "max_position_embeddings", "type_vocab_size",
+                                            "layer_norm_eps", "vocab_size", NULL};
+    snprintf(out, sizeof out, "%s/bert_export", tmp);
+    CHECK(sh("'%s' export tests/data/hf_arch/bert -o '%s' 2>/dev/null", hone, out) == 0, "export bert");
+    snprintf(file, sizeof file, "%s/model.safetensors", out);
+    same_tensors("tests/data/hf_arch/bert/model.safetensors", file, "pooler.", 0);
+    same_config("tests/data/hf_arch/bert", out, bert_keys);
+    // Refusals: one line on stderr, non-zero exit.
+    CHECK(sh("'%s' export tests/data/hf_arch/nothing -o '%s/x' 2>/dev/null", hone, tmp) != 0, "missing model");
+    CHECK(sh("'%s' export '%s' 2>/dev/null", hone, gguf) != 0, "no -o");
+}
+
+int main(void) {
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) return test_skip("cannot find this test's directory");
+    self[n] = 0;
+    snprintf(hone, sizeof hone, "%s/hone", dirname(self));
+    if (access(hone, X_OK)) return test_skip("the hone binary is not built beside the test");
+    tg_file gold;
+    if (!tg_load(&gold, TINY_DIR "/golden.bin")) return test_skip("run from the source root");
+    snprintf(tmp, sizeof tmp, "/tmp/hone_test_hf_roundtrip_%d", (int)getpid());
+    CHECK(sh("mkdir -p '%s'", tmp) == 0, "mkdir");
+    test_convert(&gold);
+    test_export(&gold);
+    sh("rm -rf '%s'", tmp);
+    tg_free(&gold);
+    return test_done();
+}
