@@ -19,7 +19,7 @@ static const char *const lora_init_names[] = {"default", "gaussian", NULL};
 static const char *const quantize_names[] = {"none", "nf4", NULL};
 static const char *const format_names[] = {"auto", "text", "prompt_completion", "alpaca", "messages", "sharegpt", NULL};
 const char *const hn_lora_target_names[] = {"q_proj", "k_proj",  "v_proj",    "o_proj", "gate_proj", "up_proj",
-                                            "down_proj", "c_attn", "c_proj", "c_fc", "all-linear", NULL}; // GPT-2: c_*
+                                            "down_proj", "all-linear", "c_attn", "c_proj", "c_fc", NULL}; // GPT-2: c_*
 
 #define N_NAMES(a) (sizeof a / sizeof *a - 1)
 _Static_assert(N_NAMES(method_names) == HN_METHOD_COUNT, "method names");
@@ -136,7 +136,8 @@ const hn_cfg_key hn_train_keys[] = {
      "dropout on the adapter's input during training"},
     {"lora.target_modules", LIST_, F(lora.target_modules), "q_proj,v_proj", hn_lora_target_names, NULL,
      "--target-modules", NULL, "target_modules|lora_target_modules|lora_target|lora_target_linear", 0,
-     "linear layers that get an adapter (PEFT's Llama default: q_proj, v_proj); all-linear: all seven"},
+     "linear layers that get an adapter (PEFT's Llama default: q_proj, v_proj; GPT-2: c_attn, c_proj, c_fc); "
+     "all-linear: all of a block's"},
     {"lora.use_rslora", BOOL_, F(lora.use_rslora), "false", NULL, NULL, NULL, NULL, "use_rslora|rslora", 0,
      "rank-stabilised scaling alpha / sqrt(r) (Kalajdzievski 2023) instead of alpha / r"},
     {"lora.init", ENUM_, F(lora.init), "default", lora_init_names, NULL, NULL, NULL, "init_lora_weights", 0,
