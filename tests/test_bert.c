@@ -2,7 +2,8 @@
 // random BertModel of tools/reference/tiny_bert_ref.py (tests/data/tiny_bert), loaded from llama.cpp's GGUF and
 // from the HF directory: the hidden states of a padded batch (rows of 12, 7 and 3 valid tokens; DESIGN.md section
 // 7's tiny-model row, max abs diff <= 1e-4 on valid rows), each pooling and the L2 normalisation, five texts through
-// the model's own WordPiece tokenizer; a row alone equals the same row padded; and broken GGUF files (a missing
+// the model's own WordPiece tokenizer; a DistilBERT directory's hidden states; a row alone equals the same row
+// padded; and broken GGUF files (a missing
 // tensor or key, a wrong shape, a causal BERT) give one-line errors.
 #include "model/arch.h"
 #include "model/embed.h"
@@ -126,6 +127,38 @@ static void test_golden(const char *path) {
     tg_free(&g);
 }
 
+// The DistilBERT twin (HF directory: no token types, q_lin/sa_layer_norm names) on the same padded batch.
+static void test_distilbert(void) {
+    tg_file g;
+    if (!tg_load(&g, BERT_DIR "/distilbert/golden.bin")) {
+        CHECK(false, "cannot read " BERT_DIR "/distilbert/golden.bin");
+        return;
+    }
+    const tg_array *ids = tg_get(&g, "input_ids"), *lens = tg_get(&g, "lens"), *hid = tg_get(&g, "hidden");
+    hn_model_params p = hn_model_default_params();
+    p.mm_mode = HN_MM_EXACT;
+    hn_model *m = NULL;
+    hn_status s = ids && lens && hid ? hn_model_load(&m, BERT_DIR "/distilbert", &p) : HN_ERR_FORMAT;
+    CHECK(s == HN_OK, "load the DistilBERT directory: %s", hn_errmsg());
+    if (!s) {
+        int B = (int)ids->dims[0], T = (int)ids->dims[1], C = m->hp.n_embd;
+        CHECK(m->hp.arch == HN_ARCH_BERT && !m->type_embd && C == 64, "DistilBERT: a BERT without token types");
+        hn_arena a = {0}, sc = {0};
+        hn_ctx c = {.arena = &a, .scratch = &sc, .mm = HN_MM_EXACT};
+        hn_var *h = hn_model_hidden_ex(&c, m, ids->i, lens->i, B, T, NULL, false);
+        CHECK(h != NULL, "DistilBERT hidden: %s", hn_errmsg());
+        double md = 0;
+        for (int b = 0; h && b < B; b++)
+            md = fmax(md, maxdiff(h->d + (int64_t)b * T * C, hid->f + (int64_t)b * T * C, (int64_t)lens->i[b] * C));
+        CHECK(h && md <= TOL, "DistilBERT hidden states vs transformers: max abs diff %.3g", md);
+        printf("  DistilBERT directory: hidden states vs transformers: max abs diff %.2e\n", md);
+        hn_arena_deinit(&a);
+        hn_arena_deinit(&sc);
+    }
+    hn_model_destroy(m);
+    tg_free(&g);
+}
+
 // A copy of the tiny GGUF with one change made by `edit` (on the raw bytes) must fail to load with a one-line
 // message containing `want`.
 static void expect_load_error(const char *what, const char *find, size_t flen, const char *repl, const char *want) {
@@ -161,6 +194,7 @@ static void expect_load_error(const char *what, const char *find, size_t flen, c
 int main(void) {
     test_golden(BERT_DIR "/tiny_bert.gguf");
     test_golden(BERT_DIR); // config.json + model.safetensors (F16) + tokenizer.json, through io/hf.c
+    test_distilbert();
     // Renaming a tensor in the file's index makes it missing; renaming a key does the same to the metadata.
 #define S(lit) lit, sizeof lit - 1
     expect_load_error("missing tensor", S("blk.1.ffn_up.weight"), "blk.1.ffn_uq.weight", "blk.1.ffn_up.weight");

@@ -17,6 +17,9 @@ Writes into tests/data/tiny_bert/ (or the directory given as the first argument)
                                          they are) and the special token ids ([CLS] as bos_token_id, as llama.cpp
                                          writes it; sep, pad, unk, mask), add_bos_token and add_sep_token true
     texts.txt                            five lines of text for the text-level check (see TEXTS)
+    distilbert/                          a DistilBertModel of the same sizes (no token types; its own random weights,
+                                         same deviations), config.json + model.safetensors (F16) + the tokenizer
+                                         files, and golden.bin with input_ids, lens and hidden for the same batch
     golden.bin                           the numbers below
 
 Deviations from defaults, on purpose: initializer_range 0.2 (not 0.02), LayerNorm weights 1 + 0.1*N(0,1), biases
@@ -211,7 +214,36 @@ def main():
         ("input_ids", ids), ("lens", lens), ("hidden", hid), ("pool.mean", mean), ("pool.cls", hid[:, 0]),
         ("pool.max", mx), ("pool.last", last), ("pool.mean_norm", norm), ("text.ids", enc["input_ids"].numpy()),
         ("text.pool.mean", text_mean)])
+    write_distilbert(os.path.join(out, "distilbert"), out, vocab, ids, lens, mask)
     print(f"wrote {out}: config {cfgj['hidden_size']}x{cfgj['num_hidden_layers']}, vocab {len(vocab)}")
+
+
+def write_distilbert(out, tok_dir, vocab, ids, lens, mask):
+    """The DistilBERT twin: same sizes and vocabulary, no token types, its own random weights; golden hidden states
+    of the same padded batch."""
+    import shutil
+    from transformers import DistilBertConfig, DistilBertModel
+    os.makedirs(out, exist_ok=True)
+    torch.manual_seed(SEED + 1)
+    cfg = DistilBertConfig(vocab_size=len(vocab), dim=64, n_layers=2, n_heads=4, hidden_dim=128,
+                           max_position_embeddings=32, activation="gelu", sinusoidal_pos_embds=False, dropout=0.0,
+                           attention_dropout=0.0, initializer_range=0.2, pad_token_id=0)
+    cfg._attn_implementation = "eager"
+    model = DistilBertModel(cfg).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "layer_norm.weight" in name or "LayerNorm.weight" in name:
+                p.copy_(1 + 0.1 * torch.randn_like(p))
+            elif name.endswith("bias"):
+                p.copy_(0.1 * torch.randn_like(p))
+            p.copy_(p.half().float())
+    model.half().save_pretrained(out, safe_serialization=True)
+    model.float()
+    for f in ("vocab.txt", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(os.path.join(tok_dir, f), os.path.join(out, f))
+    with torch.no_grad():
+        hid = model(input_ids=torch.tensor(ids, dtype=torch.long), attention_mask=torch.tensor(mask)).last_hidden_state
+    save_golden(os.path.join(out, "golden.bin"), [("input_ids", ids), ("lens", lens), ("hidden", hid.numpy())])
 
 
 if __name__ == "__main__":
