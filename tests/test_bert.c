@@ -3,8 +3,7 @@
 // from the HF directory: the hidden states of a padded batch (rows of 12, 7 and 3 valid tokens; DESIGN.md section
 // 7's tiny-model row, max abs diff <= 1e-4 on valid rows), each pooling and the L2 normalisation, five texts through
 // the model's own WordPiece tokenizer; a DistilBERT directory's hidden states; a row alone equals the same row
-// padded; and broken GGUF files (a missing
-// tensor or key, a wrong shape, a causal BERT) give one-line errors.
+// padded; and broken GGUF files (a missing tensor or key, a wrong shape, a causal BERT) give one-line errors.
 #include "model/arch.h"
 #include "model/embed.h"
 #include "tests/test.h"
