@@ -555,9 +555,12 @@ static hn_status load(hn_tokenizer *tk, const hn_gguf *g) {
         (s = optional_bool(g, "tokenizer.ggml.add_eos_token", &tk->add_eos)))
         return s;
     if (tk->kind == HN_TOKENIZER_BERT) {
-        if ((s = optional_bool(g, "tokenizer.ggml.add_sep_token", &tk->add_eos))) return s;
-        if (tk->cls < 0) tk->cls = tk->bos; // llama.cpp calls [CLS] BERT's bos; hone keeps bos for decoders
-        tk->bos = -1;
+        // llama.cpp frames every BERT sequence as bos ... seperator whatever add_bos/add_eos say (add_sep_token is
+        // about pairs), and calls [CLS] bos; hone keeps bos for decoders.
+        tk->add_bos = tk->add_eos = true;
+        if (tk->cls < 0) tk->cls = tk->bos;
+        if (tk->sep < 0) tk->sep = tk->eos;
+        tk->bos = tk->eos = -1;
         bool lower = true;
         if ((s = optional_bool(g, "tokenizer.ggml.normalizer.lowercase", &lower))) return s;
         tk->norm[tk->n_norm++] = (hn_norm_step){HN_NORM_BERT, true, true, lower, lower, NULL, NULL};

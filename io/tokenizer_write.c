@@ -162,14 +162,13 @@ hn_status hn_tokenizer_to_gguf(const hn_tokenizer *tk, hn_gguf_writer *w) {
 
     bool bert = tk->kind == HN_TOKENIZER_BERT;
     if ((s = set_id(w, "tokenizer.ggml.bos_token_id", bert ? tk->cls : tk->bos)) || // llama.cpp: BERT's bos is [CLS]
-        (s = set_id(w, "tokenizer.ggml.eos_token_id", tk->eos)) ||
+        (s = set_id(w, "tokenizer.ggml.eos_token_id", bert ? tk->sep : tk->eos)) || // and [SEP] its eos
         (s = set_id(w, "tokenizer.ggml.unknown_token_id", tk->unk)) ||
         (s = set_id(w, "tokenizer.ggml.seperator_token_id", tk->sep)) ||
         (s = set_id(w, "tokenizer.ggml.padding_token_id", tk->pad)) ||
         (s = set_id(w, "tokenizer.ggml.mask_token_id", tk->mask)) ||
         (s = hn_gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", tk->add_bos)) ||
-        (s = hn_gguf_writer_set_bool(w, bert ? "tokenizer.ggml.add_sep_token" : "tokenizer.ggml.add_eos_token",
-                                     tk->add_eos)))
+        (s = hn_gguf_writer_set_bool(w, "tokenizer.ggml.add_eos_token", tk->add_eos)))
         return s;
     if (tk->kind == HN_TOKENIZER_LLAMA &&
         (s = hn_gguf_writer_set_bool(w, "tokenizer.ggml.add_space_prefix", has_prepend(tk))))
