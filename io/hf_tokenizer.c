@@ -239,6 +239,11 @@ static hn_status parse_vocab(hf_ctx *c, const json_t *model, const json_t *added
         }
         pieces[id] = content;
         types[id] = jbool(v, "special", false) ? HN_TT_CONTROL : HN_TT_USER;
+        // hone matches added tokens in the raw text, exactly; these options change where Hugging Face matches them
+        if (jbool(v, "lstrip", false) || jbool(v, "rstrip", false) || jbool(v, "single_word", false) ||
+            (jbool(v, "normalized", types[id] == HN_TT_USER) && c->tk->n_norm))
+            hn_warn("%s: added_tokens[%zu] \"%.40s\": lstrip/rstrip/single_word/normalized are not applied (hone "
+                    "matches the exact text)", c->path, i, content);
     }
     for (int64_t t = 0; t < n; t++) {
         if (!pieces[t]) {

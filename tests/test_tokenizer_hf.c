@@ -3,8 +3,10 @@
 // merges, Llama 2 byte-fallback BPE with the Prepend/Replace normaliser and with Metaspace, BERT WordPiece, and the
 // same BERT vocabulary as a bare vocab.txt) and, when pulled, all-MiniLM-L6-v2's real one, each on the hard-string
 // corpus (tests/data/tok_corpus.tsv; ids from tools/reference/tokenizers_hf_ref.py). Then decode round trips, the
-// same tokenizers written to GGUF keys and to tokenizer.json and read back, and broken directories, each a one-line
-// error naming the file and the field.
+// same tokenizers written to GGUF keys (llama also without merges, by scores) and to tokenizer.json and read back,
+// and broken directories, each a one-line error naming the file and the field. With HONE_TOK_KEEP=DIR the written
+// tokenizer.json directories are kept under DIR, for `tokenizers_hf_ref.py --check-export DIR` (Hugging Face loads
+// them and gives the same ids).
 #include "io/gguf.h"
 #include "io/tokenizer.h"
 #include "test.h"
@@ -178,10 +180,50 @@ static void check_gguf_trip(const hn_tokenizer *tk, const char *name, const char
     unlink(path);
 }
 
+// llama without tokenizer.ggml.merges (as llama.cpp's converter writes SentencePiece models): hone merges by
+// tokenizer.ggml.scores, as llama.cpp does; with the scores hn_tokenizer_to_gguf writes (minus each token's merge
+// rank) the ids stay those of the BPE merges.
+static void check_gguf_scores_only(const hn_tokenizer *tk, const char *name, const char *golden) {
+    char path[256], path2[256];
+    snprintf(path, sizeof path, "/tmp/hone_test_tokhf_%d.gguf", (int)getpid());
+    snprintf(path2, sizeof path2, "/tmp/hone_test_tokhf_%d_nomerges.gguf", (int)getpid());
+    hn_gguf_writer *w = hn_gguf_writer_create();
+    hn_gguf_writer_set_str(w, "general.architecture", "llama");
+    hn_status s = hn_tokenizer_to_gguf(tk, w);
+    if (!s) s = hn_gguf_writer_write(w, path);
+    hn_gguf_writer_destroy(w);
+    hn_gguf g, g2;
+    if (!s) s = hn_gguf_open(&g, path);
+    CHECK(!s, "%s: %s", name, hn_errmsg());
+    if (s) return;
+    w = hn_gguf_writer_create();
+    for (uint64_t i = 0; i < g.n_kv; i++)
+        if (!(g.kv[i].key.len == 21 && !memcmp(g.kv[i].key.str, "tokenizer.ggml.merges", 21)))
+            hn_gguf_writer_copy_kv(w, &g.kv[i]);
+    s = hn_gguf_writer_write(w, path2);
+    hn_gguf_writer_destroy(w);
+    hn_gguf_close(&g);
+    hn_tokenizer *back = NULL;
+    if (!s) s = hn_gguf_open(&g2, path2);
+    if (!s && (s = hn_tokenizer_from_gguf(&back, &g2))) hn_gguf_close(&g2);
+    CHECK(!s, "%s without merges: %s", name, hn_errmsg());
+    if (!s) {
+        char label[96];
+        snprintf(label, sizeof label, "%s via GGUF scores only", name);
+        check_golden(back, label, golden);
+        hn_tokenizer_destroy(back);
+        hn_gguf_close(&g2);
+    }
+    unlink(path);
+    unlink(path2);
+}
+
 // The tokenizer written as tokenizer.json + tokenizer_config.json and read back: the same ids.
 static void check_hf_trip(const hn_tokenizer *tk, const char *name, const char *golden) {
-    char dir[256], path[300];
-    snprintf(dir, sizeof dir, "/tmp/hone_test_tokhf_%d_%s", (int)getpid(), name);
+    char dir[1024], path[1100];
+    const char *keep = getenv("HONE_TOK_KEEP");
+    if (keep) snprintf(dir, sizeof dir, "%s/%s", keep, name);
+    else snprintf(dir, sizeof dir, "/tmp/hone_test_tokhf_%d_%s", (int)getpid(), name);
     mkdir(dir, 0755);
     hn_status s = hn_tokenizer_to_hf_dir(tk, dir);
     CHECK(!s, "%s: to tokenizer.json: %s", name, hn_errmsg());
@@ -194,6 +236,7 @@ static void check_hf_trip(const hn_tokenizer *tk, const char *name, const char *
             hn_tokenizer_destroy(back);
         }
     }
+    if (keep) return;
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
     unlink(path);
     snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
@@ -215,6 +258,7 @@ static void family(const char *name, hn_tokenizer_kind kind, int lossless, const
     check_golden(tk, name, golden);
     if (lossless) check_round_trip(tk, name, lossless == 2);
     check_gguf_trip(tk, name, gguf_golden);
+    if (kind == HN_TOKENIZER_LLAMA) check_gguf_scores_only(tk, name, gguf_golden);
     check_hf_trip(tk, name, golden);
     hn_tokenizer_destroy(tk);
 }
@@ -321,6 +365,7 @@ int main(void) {
     struct stat st;
     if (stat(minilm, &st) == 0) {
         tk = load_dir(minilm);
+        if (tk && getenv("HONE_TOK_KEEP")) check_hf_trip(tk, "minilm", "tests/data/tok_minilm_golden.tsv");
         if (tk) {
             check_golden(tk, "all-MiniLM-L6-v2", "tests/data/tok_minilm_golden.tsv");
             CHECK(hn_tokenizer_n_vocab(tk) == 30522 && hn_tokenizer_cls(tk) == 101 && hn_tokenizer_sep(tk) == 102 &&

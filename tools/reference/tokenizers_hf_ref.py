@@ -32,6 +32,12 @@ With a MiniLM directory (all-MiniLM-L6-v2, `hone pull all-minilm-l6-v2`, found a
 $HONE_HOME/models/all-minilm-l6-v2/all-MiniLM-L6-v2 or given as the second argument) it also writes
 tests/data/tok_minilm_golden.tsv (ids only; MiniLM's vocabulary is not copied into the repository).
 
+Check hone's writer (hn_tokenizer_to_hf_dir): the test keeps what it wrote under HONE_TOK_KEEP, then this script
+loads each directory with `tokenizers` and transformers' AutoTokenizer and compares ids (and decoding) with the
+committed tokenizers on every case:
+    mkdir -p /tmp/tokkeep && HONE_TOK_KEEP=/tmp/tokkeep build/test_tokenizer_hf
+    /root/.cache/hone/refvenv/bin/python tools/reference/tokenizers_hf_ref.py --check-export /tmp/tokkeep
+
 Regenerate (not run by `make test`):
     /root/.cache/hone/refvenv/bin/python tools/reference/tokenizers_hf_ref.py [tests/data] [MINILM_DIR]
 Needs ../shared/data beside the checkout (or HONE_SHARED_DATA); it stops with a message where that is absent.
@@ -200,7 +206,35 @@ def bert(text):
                  "strip_accents": None, "model_max_length": 512}
 
 
+def check_export(keep):
+    """hone's tokenizer.json files, as Hugging Face loads them, against the committed ones."""
+    from transformers import AutoTokenizer
+    data = os.path.join(HERE, "..", "..", "tests", "data")
+    with open(os.path.join(data, "tok_corpus.tsv")) as f:
+        cases = [bytes.fromhex(x.strip()).decode("utf-8", "replace") for x in f if not x.startswith("#")]
+    bad_dirs = 0
+    for name in sorted(os.listdir(keep)):
+        ref = MINILM if name == "minilm" else os.path.join(data, name)
+        ours, theirs = Tokenizer.from_file(os.path.join(keep, name, "tokenizer.json")), \
+            Tokenizer.from_file(os.path.join(ref, "tokenizer.json"))
+        theirs.no_truncation()
+        theirs.no_padding()
+        auto = AutoTokenizer.from_pretrained(os.path.join(keep, name))
+        bad = 0
+        for c in cases:
+            for framed in (False, True):
+                want = theirs.encode(c, add_special_tokens=framed).ids
+                bad += ours.encode(c, add_special_tokens=framed).ids != want
+                bad += auto(c, add_special_tokens=framed)["input_ids"] != want
+            bad += ours.decode(want) != theirs.decode(want)
+        print("%s: %d differences over %d cases (tokenizers, transformers, decode)" % (name, bad, len(cases)))
+        bad_dirs += bad > 0
+    sys.exit(1 if bad_dirs else 0)
+
+
 def main():
+    if len(sys.argv) > 2 and sys.argv[1] == "--check-export":
+        return check_export(sys.argv[2])
     outdir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "..", "tests", "data")
     minilm = sys.argv[2] if len(sys.argv) > 2 else MINILM
     cases = corpus_strings(os.path.join(outdir, "tokenizer_golden.tsv"))
