@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `hone embed`: the .npy it writes (NumPy format 1.0, float32, (lines, dim)) and --json, pooling and normalisation
 # flags, the error paths (one line each: no model, no data, empty file, a line that is not UTF-8, a bad --pool),
-# padding invariance (tiny BERT; SmolLM2's last-token pooling where pulled), and all-MiniLM-L6-v2's sentence
+# padding invariance (tiny BERT; tiny GPT-2 and SmolLM2 pooled by their last token), and all-MiniLM-L6-v2's sentence
 # embeddings against sentence-transformers' (tools/reference/minilm_ref.py, tests/data/minilm): cosine above 0.9999
 # for each of the 119 English and Chinese sentences. The MiniLM part skips when the model cannot be pulled (no PyPI).
 set -u
@@ -73,6 +73,8 @@ same_alone_and_padded() { # MODEL TOLERANCE
         awk -v d="$(maxdiff "$tmp/two.jsonl" "$tmp/one.jsonl")" -v t="$2" 'BEGIN { exit !(d <= t) }'
 }
 check "tiny BERT: a line alone equals it padded in a batch" 'same_alone_and_padded "$tiny" 1e-5'
+check "tiny GPT-2 (decoder): last-token pooling by default; a line alone equals it padded" \
+    'same_alone_and_padded "$HONE_SRC/tests/data/tiny_gpt2/tiny_gpt2.gguf" 1e-5 && grep -q "(pool last)" "$tmp/err2"'
 smollm=$("$HONE" pull smollm2-135m-instruct 2>/dev/null | tail -1)
 if [ -n "$smollm" ] && [ -f "$smollm" ]; then
     check "SmolLM2 (decoder): last-token pooling by default, 576 dimensions; a line alone equals it padded" \
