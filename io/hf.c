@@ -10,6 +10,7 @@
 #include "io/tokenizer.h"
 #include "io/torch_bin.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,7 +140,8 @@ void hf_put_name(hf_loader *L) {
 static json_t *load_json(const char *path, hn_status *s) {
     json_error_t err;
     json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
-    if (!j) *s = hn_fail(HN_ERR_FORMAT, "%s: line %d: %s", path, err.line, err.text);
+    if (!j && err.line < 0) *s = hn_fail(HN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    else if (!j) *s = hn_fail(HN_ERR_FORMAT, "%s: line %d: %s", path, err.line, err.text);
     else if (!json_is_object(j)) {
         *s = hn_fail(HN_ERR_FORMAT, "%s: expected a JSON object", path);
         json_decref(j);
