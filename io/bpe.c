@@ -21,7 +21,7 @@
 // check this. Consequence: decode(encode(s)) == s only for valid UTF-8.
 //
 // gpt2: a byte whose byte-alphabet token is missing from the vocabulary is dropped, as Hugging Face's BPE does when
-// the model has no unk token, and as llama.cpp does. SmolLM2's vocabulary lacks the bytes 0x04 0x06 0x13 0x14 0x16
+// the model has no unk token, and as llama.cpp does (with a tokenizer.json unk_token it becomes unk, as there). SmolLM2's vocabulary lacks the bytes 0x04 0x06 0x13 0x14 0x16
 // 0x1D 0xC0 0xC1 and 0xF1 0xF2 0xF5-0xFF, so text with those control characters, or with code points
 // U+40000-U+BFFFF (whose lead byte is 0xF1 or 0xF2), does not round-trip.
 #include "io/tokenizer_impl.h"
@@ -237,14 +237,21 @@ static int32_t whole_word(enc *e, const uint8_t *s, size_t len) {
 
 // gpt2, one pre-token: bytes → byte-alphabet symbols → merges → ids.
 static hn_status bpe_bytes(enc *e, const uint8_t *s, size_t len) {
-    if (len == 1) return e->tk->byte_id[s[0]] >= 0 ? push(e, e->tk->byte_id[s[0]]) : HN_OK;
+    if (len == 1 && e->tk->byte_id[s[0]] >= 0) return push(e, e->tk->byte_id[s[0]]);
     int32_t whole = e->tk->ignore_merges ? whole_word(e, s, len) : -1;
     if (whole >= 0) return push(e, whole);
     hn_status st = reserve_syms(e, len);
     if (st) return st;
-    int32_t n = 0;
-    for (size_t i = 0; i < len; i++)
-        if (e->tk->byte_id[s[i]] >= 0) add_sym(e, &n, e->tk->byte_id[s[i]]); // else dropped (top of this file)
+    const hn_tokenizer *tk = e->tk;
+    int32_t n = 0, last_unk = -2;
+    for (size_t i = 0; i < len; i++) {
+        if (tk->byte_id[s[i]] >= 0) {
+            add_sym(e, &n, tk->byte_id[s[i]]);
+        } else if (tk->byte_unk && tk->unk >= 0 && !(tk->fuse_unk && last_unk == n - 1)) {
+            add_sym(e, &n, tk->unk);
+            last_unk = n - 1;
+        } // else dropped (top of this file)
+    }
     return merge_and_push(e, n);
 }
 

@@ -450,6 +450,7 @@ static hn_status from_tokenizer_json(hn_tokenizer *tk, const char *path) {
         s = hn_fail(HN_ERR_FORMAT, "%s: model.unk_token = \"%.40s\" is not in the vocabulary", path, unk);
         goto done;
     }
+    tk->byte_unk = unk && tk->kind == HN_TOKENIZER_GPT2;
     if ((s = parse_post(&c, json_object_get(j, "post_processor"), "post_processor"))) goto done;
     // SentencePiece's decoder strips the space of the prepended "▁".
     for (int i = 0; i < tk->n_norm; i++)

@@ -96,6 +96,8 @@ struct hn_tokenizer {
     bool byte_fallback;    // a character without a token becomes its <0xXX> byte tokens
     bool fuse_unk;         // consecutive unknown characters become one unk
     bool ignore_merges;    // a pre-token that is itself in the vocabulary is taken whole (Llama 3)
+    bool byte_unk;         // gpt2 from a tokenizer.json with model.unk_token: a byte without a token becomes unk
+                           // (else it is dropped, as with unk_token null and in llama.cpp)
     bool strip_space;      // decoding drops the space of the first "▁" (the prepended one)
     // bert (WordPiece)
     int wp_max_chars;      // a longer word becomes unk (max_input_chars_per_word)

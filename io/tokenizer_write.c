@@ -315,7 +315,9 @@ static json_t *model_json(const hn_tokenizer *tk, hn_status *s) {
     json_t *vocab = json_object();
     for (int32_t i = 0; i < tk->n_vocab; i++)
         if (!json_object_get(vocab, piece(tk, i))) json_object_set_new(vocab, piece(tk, i), json_integer(i));
-    json_t *unk = tk->unk >= 0 ? json_string(piece(tk, tk->unk)) : json_null();
+    // byte-level BPE names its unk only where missing bytes become it (hone drops them otherwise)
+    bool unk_used = tk->unk >= 0 && (tk->kind != HN_TOKENIZER_GPT2 || tk->byte_unk);
+    json_t *unk = unk_used ? json_string(piece(tk, tk->unk)) : json_null();
     if (tk->kind == HN_TOKENIZER_BERT)
         return json_pack("{s:s, s:o, s:s, s:i, s:o}", "type", "WordPiece", "unk_token", unk,
                          "continuing_subword_prefix", tk->wp_prefix, "max_input_chars_per_word", tk->wp_max_chars,

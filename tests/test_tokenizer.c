@@ -9,6 +9,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 // ---- helpers ----
@@ -425,6 +426,47 @@ static void tiny_tests(void) {
     unlink(tiny_path);
 }
 
+// SmolLM2's tokenizer written as tokenizer.json (Digits + ByteLevel) and as GGUF keys, read back: the same goldens.
+static void written_back(const hn_tokenizer *tk) {
+    char dir[256], path[300];
+    snprintf(dir, sizeof dir, "/tmp/hone_test_tok_%d_hf", (int)getpid());
+    mkdir(dir, 0755);
+    hn_tokenizer *back = NULL;
+    hn_status s = hn_tokenizer_to_hf_dir(tk, dir);
+    if (!s) s = hn_tokenizer_from_hf_dir(&back, dir);
+    CHECK(!s, "SmolLM2 through tokenizer.json: %s", hn_errmsg());
+    if (back) {
+        printf("through tokenizer.json: ");
+        golden(back);
+        CHECK(hn_tokenizer_chat_template(back) && hn_tokenizer_eos(back) == hn_tokenizer_eos(tk),
+              "chat template and eos kept");
+        hn_tokenizer_destroy(back);
+    }
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    unlink(path);
+    rmdir(dir);
+
+    snprintf(path, sizeof path, "/tmp/hone_test_tok_%d_keys.gguf", (int)getpid());
+    hn_gguf_writer *w = hn_gguf_writer_create();
+    hn_gguf_writer_set_str(w, "general.architecture", "llama");
+    s = hn_tokenizer_to_gguf(tk, w);
+    if (!s) s = hn_gguf_writer_write(w, path);
+    hn_gguf_writer_destroy(w);
+    hn_gguf g;
+    back = NULL;
+    if (!s && !(s = hn_gguf_open(&g, path)) && (s = hn_tokenizer_from_gguf(&back, &g))) hn_gguf_close(&g);
+    CHECK(!s, "SmolLM2 through GGUF keys: %s", hn_errmsg());
+    if (back) {
+        printf("through GGUF keys: ");
+        golden(back);
+        hn_tokenizer_destroy(back);
+        hn_gguf_close(&g);
+    }
+    unlink(path);
+}
+
 int main(void) {
     tiny_tests();
     char *path;
@@ -445,6 +487,7 @@ int main(void) {
     if (tk) {
         golden(tk);
         real_model(tk);
+        written_back(tk);
         hn_tokenizer_destroy(tk);
     }
     if (!s || tk) hn_gguf_close(&g);
