@@ -1,6 +1,6 @@
 // tests/test_kquant.c — the K-quants (Q2_K ... Q6_K): dequantization against gguf-py's on random and real blocks
 // (tests/data/kquant_golden.bin, tools/reference/kquant_ref.py), hone's quantizers within each format's error
-// bound and ordered by bits, SIMD kernels against the scalar ones, and every matmul / matmul_dx path through a
+// bound, ordered by bits and as accurate as ggml's own (its quantize_row_*_ref output is in the golden file), SIMD kernels against the scalar ones, and every matmul / matmul_dx path through a
 // K-quant weight against the fp32 product on its dequantized values.
 //
 // Tolerances.
@@ -117,7 +117,7 @@ static void test_golden(void) {
     CHECK(m.size >= 12 && !memcmp(p, "HNQG", 4), "golden magic");
     memcpy(hdr, p, 12);
     p += 12;
-    int records = 0, deq_types = 0, quant_types = 0;
+    int records = 0, deq_types = 0, quant_types = 0, ggml_types = 0;
     for (uint32_t i = 0; i < hdr[2] && p + 16 <= end; i++) {
         uint32_t r[4]; // kind, type, n, nbytes
         memcpy(r, p, 16);
@@ -155,6 +155,35 @@ static void test_golden(void) {
                 quant_types++;
             }
             free(q);
+        } else if (r[0] == 3) {
+            // ggml's K-quantizer on the same rows: hone's error within 3% of ggml's (rms over the record; the same
+            // searches in spirit, Q3_K's simpler).
+            const hn_type_traits *tt = hn_type_traits_of((hn_dtype)r[1]);
+            uint8_t *q = malloc(r[3]);
+            float *mine = malloc((size_t)r[2] * 4);
+            if (tt) {
+                tt->from_f32(vals, q, r[2]);
+                tt->to_f32(q, mine, r[2]);
+                tt->to_f32(blocks, out, r[2]);
+                double em = 0, eg = 0;
+                for (uint32_t j = 0; j < r[2]; j++) {
+                    em += (double)(mine[j] - vals[j]) * (mine[j] - vals[j]);
+                    eg += (double)(out[j] - vals[j]) * (out[j] - vals[j]);
+                }
+                int same = 0, nb = (int)(r[2] / 256);
+                for (int b = 0; b < nb; b++)
+                    same += !memcmp(q + (size_t)b * tt->block_bytes, blocks + (size_t)b * tt->block_bytes,
+                                    tt->block_bytes);
+                printf("%s vs ggml: rms error %.5g vs %.5g, %d of %d blocks byte-identical\n", tt->name, sqrt(em / r[2]),
+                       sqrt(eg / r[2]), same, nb);
+                CHECK(sqrt(em) <= 1.03 * sqrt(eg), "%s: rms error %.5g, ggml's %.5g", tt->name, sqrt(em / r[2]),
+                      sqrt(eg / r[2]));
+                // Q6_K's search is ggml's step for step (same float operations in the same order).
+                if (r[1] == HN_Q6_K) CHECK(same == nb, "q6_k: %d of %d blocks byte-identical to ggml's", same, nb);
+                ggml_types++;
+            }
+            free(q);
+            free(mine);
         } else if (r[0] == 2) {
             // Real rows through hone's quantizers: within the bound, and more bits give less error.
             double prev = INFINITY;
@@ -182,8 +211,8 @@ static void test_golden(void) {
         free(vals);
         free(out);
     }
-    CHECK(records == (int)hdr[2] && records == 13 && deq_types == 10 && quant_types == 2, "read %d golden records",
-          records);
+    CHECK(records == (int)hdr[2] && records == 18 && deq_types == 10 && quant_types == 2 && ggml_types == 5,
+          "read %d golden records", records);
     hn_map_close(&m);
 }
 

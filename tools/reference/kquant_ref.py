@@ -10,21 +10,27 @@ gguf-py has dequantizers for the K-quants but no quantizers, so the blocks come 
     blocks whose scales look like a real model's), then dequantized by gguf.quants.dequantize;
   * real rows as fp32, with no blocks: the input hone's own quantizers are tested on (error bound) in the C test;
   * Q5_0 / Q5_1: random blocks dequantized, and random floats (plus the rows above) quantized by
-    gguf.quants.quantize, which gguf-py states is bit-exact with ggml's quantize_row_q5_*_ref (so is hone's).
+    gguf.quants.quantize, which gguf-py states is bit-exact with ggml's quantize_row_q5_*_ref (so is hone's);
+  * ggml's own K-quantizers (quantize_row_q*_K_ref) on the real rows and on Gaussian blocks, through
+    tools/reference/kquant_ggml_ref.c built against llama.cpp's ggml-base (LLAMA_SRC, LLAMA_BUILD: default
+    ~/.cache/hone/llama.cpp-src and ~/.cache/hone/llama.cpp-build): hone's quantizers are compared with them.
 
 Regenerate (not run by `make test`; needs the model pulled by `hone pull smollm2-135m-instruct`):
     /root/.cache/hone/refvenv/bin/python tools/reference/kquant_ref.py [tests/data/kquant_golden.bin]
-Versions used for the committed file: gguf 0.19.0, numpy 2.4.6.
+Versions used for the committed file: gguf 0.19.0, numpy 2.4.6, llama.cpp's ggml at the commit in ~/.cache/hone.
 
 File layout (little-endian), as tests/data/quant_golden.bin:
     char magic[4] = "HNQG"; u32 version = 1; u32 n_records
     per record: u32 kind (0 = dequantize, 1 = quantize, 2 = fp32 rows to quantize, no blocks); u32 ggml type;
                 u32 n_elements; u32 n_bytes; u8 bytes[n_bytes] (the blocks); f32 values[n_elements]
-    kind 1 = quantize: values are the input, bytes gguf's blocks for them.
+    kind 1 = quantize: values are the input, bytes gguf's blocks for them; kind 3 = the same with ggml's K-quantizer
+    (hone's need not be byte-identical: its error is compared).
 """
 import os
 import struct
+import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import gguf
@@ -110,6 +116,21 @@ def real_rows():
     return w[[1, 500, 2000, 9000, 20000, 30000, 40000, 49000]].astype(np.float32).reshape(-1, 256)  # 18 blocks
 
 
+def ggml_quantize(values, t):
+    """ggml's quantize_row_*_ref of `values` (a multiple of 256 floats) for K-quant type t."""
+    src = os.environ.get("LLAMA_SRC", os.path.expanduser("~/.cache/hone/llama.cpp-src"))
+    build = os.environ.get("LLAMA_BUILD", os.path.expanduser("~/.cache/hone/llama.cpp-build"))
+    with tempfile.TemporaryDirectory() as d:
+        exe = os.path.join(d, "kquant_ggml_ref")
+        here = os.path.dirname(os.path.abspath(__file__))
+        subprocess.run(["gcc", "-O2", "-I" + os.path.join(src, "ggml/include"), os.path.join(here, "kquant_ggml_ref.c"),
+                        os.path.join(build, "ggml/src/libggml-base.a"), "-fopenmp", "-lm", "-lpthread", "-lstdc++",
+                        "-o", exe], check=True)
+        values.astype("<f4").tofile(os.path.join(d, "in.f32"))
+        subprocess.run([exe, str(int(t)), os.path.join(d, "in.f32"), os.path.join(d, "out.bin")], check=True)
+        return np.fromfile(os.path.join(d, "out.bin"), np.uint8)
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "tests/data/kquant_golden.bin"
     rng = np.random.default_rng(20261126)
@@ -128,6 +149,11 @@ def main():
         assert err < 0.05 * np.abs(x[:12]).max(), (t, err)  # the packers are right, if plain
         records.append((0, t, values, blocks))
     records.append((2, Q.F32, x.reshape(-1), np.zeros(0, np.uint8)))
+    g = np.concatenate([x[:8].reshape(-1), rng.standard_normal(256 * 4).astype(np.float32) * 0.02])
+    for t in LAYOUT:
+        blocks = ggml_quantize(g, t)
+        assert blocks.size == g.size // 256 * LAYOUT[t][0]
+        records.append((3, t, g, blocks))
     for t, size, has_m in ((Q.Q5_0, 22, False), (Q.Q5_1, 24, True)):
         raw = rng.integers(0, 256, (32, size), dtype=np.uint16).astype(np.uint8)
         raw[:, 0:2] = rng.uniform(-0.05, 0.05, 32).astype(np.float16).view(np.uint8).reshape(32, 2)
