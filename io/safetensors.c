@@ -13,17 +13,25 @@
 
 enum { MAX_HEADER = 100000000 }; // the reference's MAX_HEADER_SIZE
 
+// Float dtypes become tensors. Integer and boolean ones are checked like the others but not exposed: checkpoints
+// carry such buffers (BERT's embeddings.position_ids, I64) beside the weights, and a model never reads them.
 static const struct {
     const char *name;
     hn_dtype type;
     size_t size;
-} dtypes[] = {{"F32", HN_F32, 4}, {"F16", HN_F16, 2}, {"BF16", HN_BF16, 2}};
+    bool exposed;
+} dtypes[] = {{"F32", HN_F32, 4, true},   {"F16", HN_F16, 2, true},   {"BF16", HN_BF16, 2, true},
+              {"F64", HN_F32, 8, false},  {"I64", HN_F32, 8, false},  {"U64", HN_F32, 8, false},
+              {"I32", HN_F32, 4, false},  {"U32", HN_F32, 4, false},  {"I16", HN_F32, 2, false},
+              {"U16", HN_F32, 2, false},  {"I8", HN_F32, 1, false},   {"U8", HN_F32, 1, false},
+              {"BOOL", HN_F32, 1, false}};
 
-static bool dtype_of(const char *name, hn_dtype *type, size_t *size) {
+static bool dtype_of(const char *name, hn_dtype *type, size_t *size, bool *exposed) {
     for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
         if (!strcmp(dtypes[i].name, name)) {
             *type = dtypes[i].type;
             *size = dtypes[i].size;
+            *exposed = dtypes[i].exposed;
             return true;
         }
     return false;
@@ -31,7 +39,7 @@ static bool dtype_of(const char *name, hn_dtype *type, size_t *size) {
 
 static const char *dtype_name(hn_dtype t) {
     for (size_t i = 0; i < sizeof dtypes / sizeof dtypes[0]; i++)
-        if (dtypes[i].type == t) return dtypes[i].name;
+        if (dtypes[i].type == t && dtypes[i].exposed) return dtypes[i].name;
     return NULL;
 }
 
@@ -39,6 +47,7 @@ typedef struct {
     hn_tensor t;
     char *name;
     uint64_t begin, end;
+    bool skip; // an integer or boolean buffer: checked, not exposed
 } entry;
 
 static int by_begin(const void *a, const void *b) {
@@ -66,9 +75,11 @@ static hn_status parse_entry(const char *path, const char *name, json_t *v, entr
     if (!json_is_array(jo) || json_array_size(jo) != 2)
         return hn_fail(HN_ERR_FORMAT, "%s: tensor '%s': expected 'data_offsets' as an array [begin, end]", path, name);
     size_t esize;
-    if (!dtype_of(json_string_value(jd), &e->t.type, &esize))
-        return hn_fail(HN_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %.16s; hone reads F32, F16 and BF16", path, name,
-                       json_string_value(jd));
+    bool exposed;
+    if (!dtype_of(json_string_value(jd), &e->t.type, &esize, &exposed))
+        return hn_fail(HN_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %.16s; hone reads F32, F16 and BF16 (and skips "
+                       "integer buffers)", path, name, json_string_value(jd));
+    e->skip = !exposed;
     size_t ndim = json_array_size(js);
     if (ndim > HN_MAX_DIMS)
         return hn_fail(HN_ERR_UNSUPPORTED, "%s: tensor '%s' has %zu dimensions, hone handles at most %d", path, name,
@@ -151,6 +162,10 @@ static hn_status parse(hn_safetensors *st, json_t *root, const uint8_t *data, ui
     if (!s && at != data_size)
         s = hn_fail(HN_ERR_FORMAT, "%s: the tensors end at data offset %llu but the data section has %llu bytes",
                     st->path, (unsigned long long)at, (unsigned long long)data_size);
+    size_t kept = 0; // drop the skipped entries, keeping the order
+    for (size_t i = 0; !s && i < k; i++)
+        if (!es[i].skip) es[kept++] = es[i];
+    if (!s) k = kept;
     if (!s && k) qsort(es, k, sizeof *es, by_name);
     if (!s) {
         st->tensors = hn_calloc(k ? k : 1, sizeof *st->tensors, "safetensors tensors");

@@ -4,7 +4,8 @@
 // "__metadata__": {string: string}}), then the data. The reader checks every length and offset (tensors must tile
 // the data section exactly, as the reference implementation requires) and exposes each tensor as an hn_tensor in
 // GGUF ne order (the JSON shape reversed: ne[0] is the last, contiguous dimension) whose data points into the
-// mapping. Only F32, F16 and BF16 are accepted; any other dtype is refused with a message naming tensor and dtype.
+// mapping. Only F32, F16 and BF16 tensors are exposed; integer and boolean buffers (e.g. BERT's position_ids) are
+// checked and skipped; any other dtype (F8_*, ...) is refused with a message naming tensor and dtype.
 //
 //   hn_safetensors st;
 //   if (hn_safetensors_open(&st, "model.safetensors")) return fail(hn_errmsg());

@@ -45,8 +45,8 @@ d=$(mkdir_st st2 '{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"d
 convert_fails "overlapping offsets" "$d" "$d/model.safetensors" "tensor 'b'" "overlaps"
 d=$(mkdir_st st3 '{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}' 8)
 convert_fails "shape/size mismatch" "$d" "$d/model.safetensors" "tensor 'a'" "do not hold its 12 bytes"
-d=$(mkdir_st st4 '{"a":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}' 8)
-convert_fails "unsupported dtype" "$d" "$d/model.safetensors" "tensor 'a'" "dtype I64"
+d=$(mkdir_st st4 '{"a":{"dtype":"F8_E4M3","shape":[8],"data_offsets":[0,8]}}' 8)
+convert_fails "unsupported dtype" "$d" "$d/model.safetensors" "tensor 'a'" "dtype F8_E4M3"
 d=$(mkdir_st st5 '{"transformer.wte.weight":{"dtype":"F32","shape":[2,16],"data_offsets":[0,128]}}' 128)
 convert_fails "embedding shape against config.json" "$d" "config.json" "vocab_size is 32" "transformer.wte.weight"
 

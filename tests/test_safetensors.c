@@ -130,8 +130,16 @@ static void test_broken(void) {
     expect_fail("{\"a\":", 0, HN_ERR_FORMAT, "header JSON");
     expect_fail("[1,2]", 0, HN_ERR_FORMAT, "JSON object");
     expect_fail(" {}", 0, HN_ERR_FORMAT, "JSON object");
-    expect_fail("{\"a\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]}}", 8, HN_ERR_UNSUPPORTED,
-                "tensor 'a' has dtype I64");
+    expect_fail("{\"a\":{\"dtype\":\"F8_E4M3\",\"shape\":[8],\"data_offsets\":[0,8]}}", 8, HN_ERR_UNSUPPORTED,
+                "tensor 'a' has dtype F8_E4M3");
+    // An integer buffer (BERT's position_ids) is checked like the others, and skipped.
+    const char *buf = "{\"a\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]},"
+                      "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}";
+    CHECK(!open_made(&st, buf, 16, -1) && st.n_tensors == 1 && !hn_safetensors_tensor(&st, "a") &&
+          hn_safetensors_tensor(&st, "b"), "I64 skipped: %s", hn_errmsg());
+    hn_safetensors_close(&st);
+    expect_fail("{\"a\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, HN_ERR_FORMAT,
+                "do not hold its 16 bytes");
     expect_fail("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, HN_ERR_FORMAT,
                 "do not hold its 12 bytes");
     expect_fail("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", 8, HN_ERR_FORMAT, "tensor 'a'");
