@@ -220,6 +220,10 @@ static hn_status parse_vocab(hf_ctx *c, const json_t *model, const json_t *added
                            i);
         if (json_integer_value(id) + 1 > n) n = json_integer_value(id) + 1;
     }
+    // ids run from 0 without holes, so there are no more than the entries (checked before allocating for them)
+    if ((size_t)n > json_object_size(vocab) + json_array_size(added))
+        return hn_fail(HN_ERR_FORMAT, "%s: model.vocab: ids reach %lld but there are %zu tokens (ids must run from 0)",
+                       c->path, (long long)n - 1, json_object_size(vocab) + json_array_size(added));
     const char **pieces = hn_calloc((size_t)n, sizeof *pieces, "token list");
     uint8_t *types = hn_calloc((size_t)n, 1, "token types");
     hn_status s = HN_OK;

@@ -306,6 +306,9 @@ static void broken(void) {
     expect_error("a hole in the ids", "tokenizer.json",
                  "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0, \"b\": 2}}}", HN_ERR_FORMAT,
                  "model.vocab");
+    expect_error("an id far past the vocabulary", "tokenizer.json",
+                 "{\"added_tokens\": [{\"id\": 1000000000, \"content\": \"<x>\"}], " BPE_MODEL "[]}}", HN_ERR_FORMAT,
+                 "model.vocab");
     expect_error("merge of an unknown token", "tokenizer.json", BPE_HEAD "[\"a c\"]}}", HN_ERR_FORMAT,
                  "model.merges[0]");
     expect_error("merge whose result is unknown", "tokenizer.json", BPE_HEAD "[\"b a\"]}}", HN_ERR_FORMAT,
