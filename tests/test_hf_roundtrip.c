@@ -190,6 +190,78 @@ static void test_export(const tg_file *gold) {
     CHECK(sh("'%s' export '%s' 2>/dev/null", hone, gguf) != 0, "no -o");
 }
 
+static bool str_is(const hn_gguf *g, const char *key, const char *want) {
+    hn_gguf_str v;
+    return !hn_gguf_get_str(g, key, &v) && v.len == strlen(want) && !memcmp(v.str, want, v.len);
+}
+
+static int32_t *encode(hn_model *m, const char *text, int64_t *n) {
+    int32_t *ids = NULL;
+    if (!m->tok || hn_tokenizer_encode(m->tok, text, -1, 0, &ids, n)) return NULL;
+    return ids;
+}
+
+// The tokenizer, chat template (from a list of named templates), special tokens and licence travel HF -> GGUF ->
+// HF: a copy of tests/data/tiny_gpt2 (which has tokenizer.json) with a tokenizer_config.json and a model card.
+static void test_tokenizer_travels(void) {
+    static const char *tpl = "{% for m in messages %}<|im_start|>{{ m['role'] }} {{ m['content'] }}<|im_end|>"
+                             "{% endfor %}";
+    char dir[512], path[600], gguf[512], out[512];
+    snprintf(dir, sizeof dir, "%s/gpt2_tok", tmp);
+    CHECK(sh("mkdir -p '%s' && cp tests/data/tiny_gpt2/config.json tests/data/tiny_gpt2/tokenizer.json '%s'/ && "
+             "ln -s \"$PWD\"/tests/data/tiny_gpt2/model.safetensors '%s'/", dir, dir, dir) == 0, "copy");
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "{\"bos_token\": \"<|endoftext|>\", \"eos_token\": \"<|endoftext|>\", \"chat_template\": "
+               "[{\"name\": \"tool_use\", \"template\": \"x\"}, {\"name\": \"default\", \"template\": \"%s\"}]}",
+            tpl);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/README.md", dir);
+    f = fopen(path, "w");
+    fputs("---\nlanguage: en\nlicense: apache-2.0\n---\n# tiny\n", f);
+    fclose(f);
+    const char *want_tpl = tpl;
+    hn_gguf v;
+    CHECK(!hn_hf_open(&v, dir), "view: %s", hn_errmsg());
+    CHECK(str_is(&v, "tokenizer.chat_template", want_tpl), "chat template 'default' from the list");
+    CHECK(str_is(&v, "general.license", "apache-2.0"), "licence from README.md");
+    hn_gguf_close(&v);
+
+    snprintf(gguf, sizeof gguf, "%s/gpt2_tok.gguf", tmp);
+    CHECK(sh("'%s' convert '%s' -o '%s' --type f32 2>/dev/null", hone, dir, gguf) == 0, "convert with a tokenizer");
+    hn_model *a = NULL, *b = NULL;
+    hn_model_params p = hn_model_default_params();
+    p.mm_mode = HN_MM_EXACT;
+    CHECK(!hn_model_load(&a, dir, &p) && !hn_model_load(&b, gguf, &p), "load with tokenizers: %s", hn_errmsg());
+    if (a && b) {
+        CHECK(str_is(&b->gguf, "tokenizer.chat_template", want_tpl) && str_is(&b->gguf, "general.license", "apache-2.0")
+              && hn_gguf_find(&b->gguf, "tokenizer.ggml.tokens") && hn_gguf_find(&b->gguf, "tokenizer.ggml.merges"),
+              "the GGUF carries tokenizer, chat template and licence");
+        int64_t na, nb;
+        const char *text = "Hello world, this is hone converting 123 things!";
+        int32_t *ia = encode(a, text, &na), *ib = encode(b, text, &nb);
+        CHECK(ia && ib && na == nb && !memcmp(ia, ib, (size_t)na * sizeof *ia), "same token ids");
+        CHECK(hn_tokenizer_eos(a->tok) == hn_tokenizer_eos(b->tok) && hn_tokenizer_eos(b->tok) >= 0, "same eos");
+        if (ia && ib && na == nb) {
+            float *la = logits(a, ia, (int)na), *lb = logits(b, ib, (int)nb);
+            CHECK(la && lb && max_diff(la, lb, na * a->hp.n_vocab) == 0, "same logits");
+            free(la), free(lb);
+        }
+        // ... and back out as a directory whose tokenizer encodes the same.
+        snprintf(out, sizeof out, "%s/gpt2_tok_export", tmp);
+        CHECK(sh("'%s' export '%s' -o '%s' 2>/dev/null", hone, gguf, out) == 0, "export with a tokenizer");
+        hn_model *c = NULL;
+        CHECK(!hn_model_load(&c, out, &p), "exported loads: %s", hn_errmsg());
+        int64_t nc;
+        int32_t *ic = c ? encode(c, text, &nc) : NULL;
+        CHECK(ic && ia && nc == na && !memcmp(ic, ia, (size_t)na * sizeof *ia), "exported tokenizer: same ids");
+        free(ic);
+        hn_model_destroy(c);
+        free(ia), free(ib);
+    }
+    hn_model_destroy(a), hn_model_destroy(b);
+}
+
 int main(void) {
     char self[4096];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -203,6 +275,7 @@ int main(void) {
     CHECK(sh("mkdir -p '%s'", tmp) == 0, "mkdir");
     test_convert(&gold);
     test_export(&gold);
+    test_tokenizer_travels();
     sh("rm -rf '%s'", tmp);
     tg_free(&gold);
     return test_done();

@@ -39,7 +39,9 @@ Check `hone export` with transformers itself (writes nothing into tests/data):
     /root/.cache/hone/refvenv/bin/python tools/reference/hf_roundtrip_ref.py --hone build/hone
   converts tests/data/tiny_llama to GGUF and exports it back, exports tests/data/hf_arch/gpt2 and bert, loads each
   exported directory with transformers and asserts its outputs equal the original checkpoint's (max abs diff
-  <= 1e-6; the exported weights are the same bytes, which tests/test_hf_roundtrip.c checks on every run).
+  <= 1e-6; the exported weights are the same bytes, which tests/test_hf_roundtrip.c checks on every run); and,
+  when SmolLM2-135M-Instruct is pulled, exports its GGUF and checks transformers' token ids, log-probabilities
+  (<= 1e-4 from hone --exact; 3.4e-5 seen) and chat template on the export.
 Versions used for the committed files: torch 2.15.0, transformers 5.24.0. Deterministic (fixed seeds, one thread).
 """
 import collections
@@ -216,6 +218,29 @@ def check_export(hone):
         d = (ta - tb).abs().max().item()
         print(f"{name}: transformers on the exported directory vs the original: max abs diff {d:.3g}")
         assert d <= 1e-6, name
+    # A real model when it is pulled: SmolLM2-135M-Instruct (Q4_1 GGUF) exported, then read by transformers: the same
+    # token ids as hone's tokenizer, log-probabilities as hone's exact path computes them from the GGUF.
+    gguf = os.path.expanduser("~/.cache/hone/models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
+    if os.path.exists(gguf):
+        from transformers import AutoTokenizer
+        out = f"{tmp}/smollm2_hf"
+        subprocess.run([hone, "export", gguf, "-o", out], check=True)
+        text = "The capital of France is Paris. Brindlemere is a small town, 日本語 too!"
+        rows = [json.loads(l) for l in subprocess.run([hone, "score", "-m", gguf, "--exact", "--json", text],
+                                                      check=True, capture_output=True, text=True).stdout.splitlines()]
+        rows = [r for r in rows if "id" in r]
+        ids = [r["id"] for r in rows]
+        tok = AutoTokenizer.from_pretrained(out)
+        assert tok(text)["input_ids"] == ids, "token ids"
+        model = AutoModelForCausalLM.from_pretrained(out).eval()
+        with torch.no_grad():
+            lp = torch.log_softmax(model(torch.tensor([ids])).logits[0].double(), -1)
+        d = max(abs(lp[i - 1, ids[i]].item() - rows[i]["logprob"]) for i in range(1, len(ids)))
+        print(f"smollm2: transformers on the export vs hone --exact on the GGUF: same {len(ids)} ids, "
+              f"max abs logprob diff {d:.3g}")
+        assert d <= 1e-4
+        assert "<|im_start|>assistant" in tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False,
+                                                                  add_generation_prompt=True)
     shutil.rmtree(tmp)
 
 
