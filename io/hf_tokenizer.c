@@ -1,7 +1,8 @@
 // io/hf_tokenizer.c — a tokenizer from a Hugging Face directory: tokenizer.json (the `tokenizers` serialisation:
-// model, normalizer, pre_tokenizer, post_processor, added_tokens) with tokenizer_config.json's overrides, or a BERT
-// vocab.txt alone. The parts hone implements (io/bpe.c, io/wordpiece.c) are listed where they are parsed; anything
-// else is refused with the file and the field, so that a tokenizer never silently encodes differently.
+// model, normalizer, pre_tokenizer, post_processor, added_tokens) with tokenizer_config.json's overrides, GPT-2's
+// older vocab.json + merges.txt, or a BERT vocab.txt alone. The parts hone implements (io/bpe.c, io/wordpiece.c)
+// are listed where they are parsed; anything else is refused with the file and the field, so that a tokenizer never
+// silently encodes differently.
 //
 // The family follows from the model and pre-tokenizer: WordPiece → bert; BPE with a ByteLevel pre-tokenizer → gpt2
 // (byte-level); any other BPE → llama (characters, byte_fallback).
@@ -521,22 +522,86 @@ done:
     return s;
 }
 
+// GPT-2's older files: vocab.json ({piece: id}) and merges.txt ("#version" line, then "LEFT RIGHT" a line), byte-level
+// with GPT-2's split pattern; tokenizer_config.json's added_tokens_decoder and its bos/eos/unk/pad names mark the
+// special tokens, as transformers does when it converts them.
+static hn_status from_vocab_merges(hn_tokenizer *tk, const char *vj, const char *mt, const json_t *cfg) {
+    hn_status s = HN_OK;
+    json_t *vocab = load_json(vj, &s);
+    if (!vocab) return s;
+    hn_map m = {0};
+    hf_ctx c = {tk, vj, true};
+    json_t *fake = json_pack("{s:s, s:o}", "type", "BPE", "vocab", json_incref(vocab));
+    json_t *added = json_array();
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(cfg, "added_tokens_decoder"), k, v) {
+        const char *content = token_name(v);
+        char *end;
+        long id = strtol(k, &end, 10);
+        if (content && !*end && id >= 0)
+            json_array_append_new(added, json_pack("{s:i, s:s, s:b}", "id", (int)id, "content", content,
+                                                   "special", jbool(v, "special", false)));
+    }
+    static const char *names[] = {"bos_token", "eos_token", "unk_token", "pad_token"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *name = token_name(json_object_get(cfg, names[i]));
+        json_t *id = name ? json_object_get(vocab, name) : NULL;
+        if (json_is_integer(id))
+            json_array_append_new(added, json_pack("{s:I, s:s, s:b}", "id", json_integer_value(id), "content", name,
+                                                   "special", 1));
+    }
+    tk->kind = HN_TOKENIZER_GPT2;
+    if (!fake || !added) s = hn_fail(HN_ERR_NOMEM, "out of memory");
+    if (!s) s = add_pre(&c, (hn_pre_step){.kind = HN_PRE_SPLIT, .pattern = (char *)hn_gpt2_split_pattern}, "vocab");
+    if (!s) s = parse_vocab(&c, fake, added);
+    if (!s) s = hn_map_open(&m, mt);
+    if (!s) {
+        const char *d = (const char *)m.data, *end = d + m.size;
+        int64_t lines = 1;
+        for (size_t i = 0; i < m.size; i++) lines += d[i] == '\n';
+        s = hn_tok_alloc_merges(tk, lines);
+        int32_t rank = 0;
+        for (const char *p = d; p < end && !s;) {
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            size_t len = (size_t)((nl ? nl : end) - p);
+            if (len && p[len - 1] == '\r') len--;
+            bool skip = !len || (rank == 0 && len >= 8 && !memcmp(p, "#version", 8));
+            const char *sp = len > 1 ? memchr(p + 1, ' ', len - 1) : NULL;
+            if (!skip && (!sp || sp == p + len - 1))
+                s = hn_fail(HN_ERR_FORMAT, "%s: merge %d = \"%.*s\": expected \"LEFT RIGHT\"", mt, rank,
+                            (int)(len > 60 ? 60 : len), p);
+            else if (!skip)
+                s = hn_tok_add_merge(tk, p, (size_t)(sp - p), sp + 1, len - (size_t)(sp - p) - 1, rank++, mt, "merges");
+            p = nl ? nl + 1 : end;
+        }
+    }
+    hn_map_close(&m);
+    json_decref(fake);
+    json_decref(added);
+    json_decref(vocab);
+    return s;
+}
+
 static bool exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 static hn_status load_dir(hn_tokenizer *tk, const char *dir) {
-    char tj[4096], cf[4096], vt[4096];
+    char tj[4096], cf[4096], vt[4096], vj[4096], mt[4096];
     snprintf(tj, sizeof tj, "%s/tokenizer.json", dir);
     snprintf(cf, sizeof cf, "%s/tokenizer_config.json", dir);
     snprintf(vt, sizeof vt, "%s/vocab.txt", dir);
+    snprintf(vj, sizeof vj, "%s/vocab.json", dir);
+    snprintf(mt, sizeof mt, "%s/merges.txt", dir);
     hn_status s = HN_OK;
     json_t *cfg = exists(cf) ? load_json(cf, &s) : NULL;
     if (s) return s;
     if (exists(tj)) s = from_tokenizer_json(tk, tj);
+    else if (exists(vj) && exists(mt)) s = from_vocab_merges(tk, vj, mt, cfg);
     else if (exists(vt)) s = from_vocab_txt(tk, vt, jbool(cfg, "do_lower_case", true));
-    else s = hn_fail(HN_ERR_NOTFOUND, "%s: no tokenizer.json or vocab.txt", dir);
+    else s = hn_fail(HN_ERR_NOTFOUND, "%s: no tokenizer.json, vocab.json + merges.txt, or vocab.txt", dir);
     if (!s && cfg) s = apply_config(tk, cfg, cf);
     json_decref(cfg);
     if (s) return s;

@@ -39,8 +39,9 @@ typedef enum { HN_TOKENIZER_GPT2, HN_TOKENIZER_LLAMA, HN_TOKENIZER_BERT } hn_tok
 hn_status hn_tokenizer_from_gguf(hn_tokenizer **out, const hn_gguf *g);
 // From a Hugging Face model directory: tokenizer.json (model BPE or WordPiece; its normalizer, pre_tokenizer,
 // post_processor and added_tokens), with tokenizer_config.json read for add_bos_token / add_eos_token, the special
-// tokens' names and the chat template where present; or, without tokenizer.json, a vocab.txt (one WordPiece entry a
-// line) configured as BertTokenizer's defaults (uncased unless tokenizer_config.json says do_lower_case false).
+// tokens' names and the chat template where present; or, without tokenizer.json, GPT-2's vocab.json + merges.txt, or
+// a vocab.txt (one WordPiece entry a line) configured as BertTokenizer's defaults (uncased unless
+// tokenizer_config.json says do_lower_case false).
 // Errors name the file and the field.
 hn_status hn_tokenizer_from_hf_dir(hn_tokenizer **out, const char *dir);
 // Writes the tokenizer.ggml.* keys (llama.cpp's names: model, pre, tokens, token_type, merges or scores, the special

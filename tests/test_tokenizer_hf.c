@@ -332,7 +332,7 @@ static void broken(void) {
                  HN_ERR_FORMAT, "added_tokens[0]");
     expect_error("empty vocab.txt", "vocab.txt", "", HN_ERR_FORMAT, "empty");
     expect_error("tokenizer_config.json not JSON", "tokenizer_config.json", "{", HN_ERR_FORMAT, "not JSON");
-    expect_error("no tokenizer file", "config.json", "{}", HN_ERR_NOTFOUND, "tokenizer.json or vocab.txt");
+    expect_error("no tokenizer file", "config.json", "{}", HN_ERR_NOTFOUND, "no tokenizer.json");
 }
 
 int main(void) {
@@ -348,8 +348,14 @@ int main(void) {
     family("tok_llama2_meta", HN_TOKENIZER_LLAMA, 2, "tok_llama2");
     family("tok_bert", HN_TOKENIZER_BERT, 0, NULL);
 
+    // GPT-2's vocab.json + merges.txt (the same vocabulary as tok_gpt2): the same ids.
+    hn_tokenizer *tk = load_dir("tests/data/tok_gpt2_files");
+    if (tk) {
+        check_golden(tk, "tok_gpt2_files", "tests/data/tok_gpt2/golden.tsv");
+        hn_tokenizer_destroy(tk);
+    }
     // vocab.txt alone: BertTokenizer's defaults give the same ids as the tokenizer.json with that vocabulary.
-    hn_tokenizer *tk = load_dir("tests/data/tok_bert_vocab");
+    tk = load_dir("tests/data/tok_bert_vocab");
     if (tk) {
         check_golden(tk, "tok_bert_vocab", "tests/data/tok_bert/golden.tsv");
         CHECK(hn_tokenizer_cls(tk) == 2 && hn_tokenizer_sep(tk) == 3 && hn_tokenizer_pad(tk) == 0 &&

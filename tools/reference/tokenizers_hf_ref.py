@@ -6,6 +6,8 @@ Shakespeare, Chinese instructions) and configured exactly as its family's publis
 
   tok_gpt2     GPT-2: BPE (no unk), pre_tokenizer ByteLevel(add_prefix_space=false, use_regex=true), ByteLevel
                post-processor and decoder; special "<|endoftext|>". 2000 tokens.
+  tok_gpt2_files  the same vocabulary as GPT-2's older vocab.json + merges.txt (no tokenizer.json); transformers'
+               GPT2Tokenizer must encode it identically (checked here).
   tok_llama3   Llama 3 / Qwen2 style: pre_tokenizer Sequence[Split(Regex <Llama 3's pattern>, Isolated),
                ByteLevel(use_regex=false)], BPE with ignore_merges=true, TemplateProcessing "<|begin_of_text|> $A".
   tok_llama2   Llama 2 / TinyLlama (SentencePiece converted): normalizer Sequence[Prepend("▁"), Replace(" ", "▁")],
@@ -41,6 +43,8 @@ committed tokenizers on every case:
 Regenerate (not run by `make test`):
     /root/.cache/hone/refvenv/bin/python tools/reference/tokenizers_hf_ref.py [tests/data] [MINILM_DIR]
 Needs ../shared/data beside the checkout (or HONE_SHARED_DATA); it stops with a message where that is absent.
+WordPiece training is not deterministic from run to run (ties between equally frequent pairs), so a rerun may give
+another tok_bert vocabulary; its golden.tsv and vocab.txt always come from the same run.
 Versions used for the committed files: tokenizers 0.23.3, transformers 5.24.0, Python 3.
 """
 import json
@@ -244,6 +248,23 @@ def main():
 
     tok, cfg = gpt2(text)
     write_golden(tok, cases, os.path.join(save(tok, outdir, "tok_gpt2", cfg), "golden.tsv"))
+    # GPT-2's older files: vocab.json + merges.txt of the same vocabulary, which transformers' GPT2Tokenizer must
+    # encode as the tokenizer.json does (checked here).
+    gd = os.path.join(outdir, "tok_gpt2_files")
+    os.makedirs(gd, exist_ok=True)
+    model = json.loads(tok.to_str())["model"]
+    with open(os.path.join(gd, "vocab.json"), "w", encoding="utf-8") as f:
+        json.dump(model["vocab"], f, ensure_ascii=False)
+    with open(os.path.join(gd, "merges.txt"), "w", encoding="utf-8") as f:
+        f.write("#version: 0.2\n" + "".join((m if isinstance(m, str) else " ".join(m)) + "\n" for m in model["merges"]))
+    with open(os.path.join(gd, "tokenizer_config.json"), "w") as f:
+        json.dump({"tokenizer_class": "GPT2Tokenizer", "bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>",
+                   "unk_token": "<|endoftext|>", "add_prefix_space": False}, f, indent=2)
+    from transformers import GPT2Tokenizer
+    gt = GPT2Tokenizer.from_pretrained(gd)
+    for raw in cases:
+        text_ = raw.decode("utf-8", "replace")
+        assert gt(text_, add_special_tokens=False)["input_ids"] == tok.encode(text_, add_special_tokens=False).ids, raw
     tok, cfg = llama3(text)
     write_golden(tok, cases, os.path.join(save(tok, outdir, "tok_llama3", cfg), "golden.tsv"))
     tok, meta, cfg = llama2(text)
