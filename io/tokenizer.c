@@ -687,9 +687,7 @@ int32_t hn_tokenizer_pad(const hn_tokenizer *tk) { return tk->pad; }
 int32_t hn_tokenizer_unk(const hn_tokenizer *tk) { return tk->unk; }
 int32_t hn_tokenizer_mask(const hn_tokenizer *tk) { return tk->mask; }
 const char *hn_tokenizer_chat_template(const hn_tokenizer *tk) { return tk->chat_template; }
-bool hn_tokenizer_wants_bos(const hn_tokenizer *tk) {
-    return tk->add_bos && (tk->kind == HN_TOKENIZER_BERT ? tk->cls : tk->bos) >= 0;
-}
+bool hn_tokenizer_wants_bos(const hn_tokenizer *tk) { return tk->add_bos && tk->bos >= 0; }
 bool hn_tokenizer_is_eog(const hn_tokenizer *tk, int32_t id) { return id >= 0 && id < tk->n_vocab && tk->eog[id]; }
 bool hn_tokenizer_is_control(const hn_tokenizer *tk, int32_t id) {
     return id >= 0 && id < tk->n_vocab && tk->type[id] == HN_TT_CONTROL;

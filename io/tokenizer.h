@@ -83,7 +83,8 @@ int32_t hn_tokenizer_unk(const hn_tokenizer *tk);
 int32_t hn_tokenizer_mask(const hn_tokenizer *tk);
 // The chat template (Jinja) from tokenizer_config.json or tokenizer.chat_template, borrowed; NULL if none.
 const char *hn_tokenizer_chat_template(const hn_tokenizer *tk);
-bool hn_tokenizer_wants_bos(const hn_tokenizer *tk); // the metadata asks for BOS and the model has one
+bool hn_tokenizer_wants_bos(const hn_tokenizer *tk); // the metadata asks for BOS and the model has one (never
+                                                     // for BERT, whose framing is hn_tokenizer_cls / _sep)
 bool hn_tokenizer_is_control(const hn_tokenizer *tk, int32_t id); // a control token, e.g. <|im_start|>
 bool hn_tokenizer_is_eog(const hn_tokenizer *tk, int32_t id); // end of generation: eos, eot, <|im_end|>, ...
 int32_t hn_tokenizer_find(const hn_tokenizer *tk, const char *piece); // id of an exact vocabulary entry, or -1
