@@ -1,7 +1,7 @@
 // tests/test_hf_arch.c — the name tables and config.json readers of io/hf_arch.c on tiny random checkpoints saved by
 // transformers (tests/data/hf_arch, tools/reference/hf_roundtrip_ref.py): GPT-2 (Conv1D weights transposed, fused
 // c_attn -> attn_qkv, tied head), BERT (sentence-transformers layout with 1_Pooling; and the same weights with the
-// "bert." prefix, gamma/beta names and an MLM head in a pytorch_model.bin), DistilBERT. Every GGUF tensor is
+// "bert." prefix, gamma/beta names and an MLM head in a pytorch_model.bin, whole and in two shards), DistilBERT. Every GGUF tensor is
 // checked against the file's own bytes (through io/safetensors.h, independently of io/hf.c), every metadata key
 // against config.json; then broken config.json files give one-line errors naming the file and the field.
 #include "io/hf.h"
@@ -126,6 +126,14 @@ static void test_bert(void) {
     for (uint64_t i = 0; i < g.n_tensors; i++) {
         const hn_tensor *a = &g.tensors[i], *b = hn_gguf_tensor(&gb, a->name);
         CHECK(b && b->nbytes == a->nbytes && !memcmp(a->data, b->data, a->nbytes), "bin: %s", a->name);
+    }
+    hn_gguf_close(&gb);
+    // ... and split in two torch.save shards with pytorch_model.bin.index.json.
+    CHECK(!hn_hf_open(&gb, ARCH_DIR "/bert_bin_sharded"), "open sharded bin: %s", hn_errmsg());
+    CHECK(gb.n_tensors == g.n_tensors, "sharded bin: %llu tensors", (unsigned long long)gb.n_tensors);
+    for (uint64_t i = 0; i < g.n_tensors; i++) {
+        const hn_tensor *a = &g.tensors[i], *b = hn_gguf_tensor(&gb, a->name);
+        CHECK(b && b->nbytes == a->nbytes && !memcmp(a->data, b->data, a->nbytes), "sharded bin: %s", a->name);
     }
     hn_gguf_close(&gb);
     hn_safetensors_close(&st);

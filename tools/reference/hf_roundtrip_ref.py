@@ -31,6 +31,7 @@ loader maps (config.json + weights as transformers saves them), for the name tab
                          (CLS pooling)
     bert_bin/            the same weights as BertForMaskedLM's state dict would name them ("bert." prefix, cls.*
                          head) with TensorFlow's LayerNorm names (gamma / beta), in pytorch_model.bin
+    bert_bin_sharded/    the same state dict in two torch.save shards + pytorch_model.bin.index.json
     distilbert/          DistilBertModel (vocab 40, dim 16, 2 layers, 2 heads, hidden_dim 24): model.safetensors
 
 Regenerate (not run by `make test`):
@@ -162,7 +163,7 @@ def arch_checkpoints(root):
     from transformers import (BertConfig, BertModel, DistilBertConfig, DistilBertModel, GPT2Config,
                               GPT2LMHeadModel)
     torch.manual_seed(SEED + 2)
-    for sub in ("gpt2", "bert", "bert_bin", "distilbert"):
+    for sub in ("gpt2", "bert", "bert_bin", "bert_bin_sharded", "distilbert"):
         shutil.rmtree(os.path.join(root, sub), ignore_errors=True)
 
     def save(model, sub):
@@ -192,6 +193,17 @@ def arch_checkpoints(root):
         sd[k] = v
     sd["cls.predictions.bias"] = torch.zeros(40)
     torch.save(sd, os.path.join(d, "pytorch_model.bin"))
+    # The same state dict in two torch.save shards with pytorch_model.bin.index.json, as transformers 4 shards.
+    d = save(bert, "bert_bin_sharded")
+    os.remove(os.path.join(d, "model.safetensors"))
+    names = list(sd)
+    weight_map = {}
+    for k, part in enumerate((names[: len(names) // 2], names[len(names) // 2:])):
+        fname = f"pytorch_model-0000{k + 1}-of-00002.bin"
+        torch.save({n: sd[n] for n in part}, os.path.join(d, fname))
+        weight_map.update({n: fname for n in part})
+    with open(os.path.join(d, "pytorch_model.bin.index.json"), "w") as f:
+        json.dump({"metadata": {"total_size": 0}, "weight_map": weight_map}, f, indent=2)
     distil = DistilBertModel(DistilBertConfig(vocab_size=40, dim=16, n_layers=2, n_heads=2, hidden_dim=24,
                                               max_position_embeddings=20))
     save(distil, "distilbert")
@@ -204,6 +216,7 @@ def check_export(hone):
     tmp = tempfile.mkdtemp(prefix="hone_export_")
     subprocess.run([hone, "convert", "tests/data/tiny_llama", "-o", f"{tmp}/llama.gguf", "--type", "f32"], check=True)
     cases = [("llama", f"{tmp}/llama.gguf", "tests/data/tiny_llama", AutoModelForCausalLM, 256),
+             ("distilbert", "tests/data/hf_arch/distilbert", "tests/data/hf_arch/distilbert", AutoModel, 40),
              ("gpt2", "tests/data/hf_arch/gpt2", "tests/data/hf_arch/gpt2", AutoModelForCausalLM, 32),
              ("bert", "tests/data/hf_arch/bert", "tests/data/hf_arch/bert", AutoModel, 40)]
     ids = torch.tensor([[1, 5, 9, 17, 3, 2, 30, 11]])
