@@ -76,13 +76,18 @@ static hn_status quantize_linears(hn_model *m, hn_dtype type) {
         return hn_fail(HN_ERR_UNSUPPORTED, "%s: load-time quantization to %s: expected nf4", m->path,
                        hn_dtype_name(type));
     double before = 0, after = 0;
-    int count = 0;
+    int count = 0, kept = 0;
     for (uint64_t i = 0; i < m->gguf.n_tensors; i++) {
         hn_tensor *t = &m->gguf.tensors[i];
         size_t len = strlen(t->name);
         if (strncmp(t->name, "blk.", 4) || len < 7 || strcmp(t->name + len - 7, ".weight") || t->ne[1] < 2 ||
             t->ne[2] != 1 || t->ne[3] != 1 || t->type == HN_NF4)
             continue;
+        const hn_type_traits *tt = hn_type_traits_of(t->type);
+        if (!tt || !tt->to_f32 || t->ne[0] % HN_NF4_BLOCK) { // NF4 rows are whole 64-blocks: this one stays
+            kept++;
+            continue;
+        }
         hn_tensor q;
         hn_status s = hn_nf4_quantize(&q, t);
         if (s) return s; // those already replaced are freed with the model
@@ -99,6 +104,9 @@ static hn_status quantize_linears(hn_model *m, hn_dtype type) {
         *t = q;
         count++;
     }
+    if (kept)
+        hn_warn("nf4: %d linear weights kept as stored (rows not a multiple of %d, or not a float type)", kept,
+                HN_NF4_BLOCK);
     hn_info("nf4: %.0f MiB of linear weights -> %.0f MiB (%d tensors)", before / (1 << 20), after / (1 << 20), count);
     return HN_OK;
 }
