@@ -53,6 +53,7 @@ static inline void block_consts(const int type, const uint8_t *blk, kq_consts *k
     } else { // Q6_K: group 4h + q covers elements 128h + 32q + l, scales 8h + 2q (l < 16) and 8h + 2q + 1
         const hn_block_q6_k *b = (const hn_block_q6_k *)blk;
         float d = h2f(b->d);
+        #pragma GCC unroll 8
         for (int g = 0; g < 8; g++) {
             k->s[g][0] = d * (float)b->scales[2 * g];
             k->s[g][1] = d * (float)b->scales[2 * g + 1];
@@ -70,12 +71,14 @@ static inline __attribute__((always_inline)) void group_w(const int type, const 
         // Sub-block g: chunk g/2 of 32 bytes, low nibbles for even g, high for odd.
         const uint8_t *qs = type == HN_Q4_K ? ((const hn_block_q4_k *)blk)->qs : ((const hn_block_q5_k *)blk)->qs;
         qs += 32 * (g / 2);
+        #pragma GCC unroll 8
         for (int v = 0; v < 4; v++) {
             __m256i b = u8x8(qs + 8 * v);
             q[v] = g & 1 ? _mm256_srli_epi32(b, 4) : _mm256_and_si256(b, low);
         }
         if (type == HN_Q5_K) { // fifth bit of element 32g + l: bit g of qh[l]
             const uint8_t *qh = ((const hn_block_q5_k *)blk)->qh;
+            #pragma GCC unroll 8
             for (int v = 0; v < 4; v++) {
                 __m256i hb = _mm256_and_si256(_mm256_srli_epi32(u8x8(qh + 8 * v), g), _mm256_set1_epi32(1));
                 q[v] = _mm256_or_si256(q[v], _mm256_slli_epi32(hb, 4));
@@ -85,6 +88,7 @@ static inline __attribute__((always_inline)) void group_w(const int type, const 
         const hn_block_q6_k *b = (const hn_block_q6_k *)blk;
         int h = g / 4, r = g % 4;
         const uint8_t *ql = b->ql + 64 * h + 32 * (r & 1), *qh = b->qh + 32 * h;
+        #pragma GCC unroll 8
         for (int v = 0; v < 4; v++) {
             __m256i lo = u8x8(ql + 8 * v);
             lo = r >= 2 ? _mm256_srli_epi32(lo, 4) : _mm256_and_si256(lo, low);
@@ -108,6 +112,7 @@ static inline __attribute__((always_inline)) void q5_0_w(const uint8_t *blk, __m
     __m256i v0 = u8x8(b->qs), v1 = u8x8(b->qs + 8), hv = _mm256_set1_epi32((int)qh);
     __m256i lo[4] = {_mm256_and_si256(v0, low), _mm256_and_si256(v1, low), _mm256_srli_epi32(v0, 4),
                      _mm256_srli_epi32(v1, 4)};
+    #pragma GCC unroll 8
     for (int v = 0; v < 4; v++) {
         __m256i bit = _mm256_and_si256(_mm256_srlv_epi32(hv, _mm256_add_epi32(lane, _mm256_set1_epi32(8 * v))),
                                        _mm256_set1_epi32(1));
@@ -124,9 +129,11 @@ static inline __attribute__((always_inline)) void k_to_f32(const int type, const
         const uint8_t *blk = (const uint8_t *)src + (size_t)i * bs;
         kq_consts k;
         block_consts(type, blk, &k);
+        #pragma GCC unroll 8
         for (int g = 0; g < 8; g++) {
             __m256 w[4];
             group_w(type, blk, g, &k, w);
+            #pragma GCC unroll 8
             for (int v = 0; v < 4; v++) _mm256_storeu_ps(dst + i * HN_QK_K + 32 * g + 8 * v, w[v]);
         }
     }
@@ -140,6 +147,7 @@ void hn_q5_0_to_f32_avx2(const void *src, float *dst, int64_t n) {
     for (int64_t i = 0; i < n / HN_QK; i++) {
         __m256 w[4];
         q5_0_w((const uint8_t *)src + (size_t)i * sizeof(hn_block_q5_0), w);
+        #pragma GCC unroll 8
         for (int v = 0; v < 4; v++) _mm256_storeu_ps(dst + i * HN_QK + 8 * v, w[v]);
     }
 }
@@ -151,14 +159,18 @@ void hn_q5_0_to_f32_avx2(const void *src, float *dst, int64_t n) {
 static inline __attribute__((always_inline)) void mv_tile(const int type, const size_t bs, const int TT, int64_t K,
                                                           const uint8_t *w, const float *x, float *y, int64_t ldy) {
     __m256 acc[2][4];
+    #pragma GCC unroll 8
     for (int t = 0; t < TT; t++)
+        #pragma GCC unroll 8
         for (int v = 0; v < 4; v++) acc[t][v] = _mm256_setzero_ps();
     if (type == HN_Q5_0) {
         for (int64_t b = 0; b < K / HN_QK; b++) {
             __m256 wv[4];
             q5_0_w(w + (size_t)b * bs, wv);
+            #pragma GCC unroll 8
             for (int t = 0; t < TT; t++) {
                 const float *xb = x + t * K + b * HN_QK;
+                #pragma GCC unroll 8
                 for (int v = 0; v < 4; v++) acc[t][v] = _mm256_fmadd_ps(wv[v], _mm256_loadu_ps(xb + 8 * v), acc[t][v]);
             }
         }
@@ -167,17 +179,21 @@ static inline __attribute__((always_inline)) void mv_tile(const int type, const 
             const uint8_t *blk = w + (size_t)b * bs;
             kq_consts k;
             block_consts(type, blk, &k);
+            #pragma GCC unroll 8
             for (int g = 0; g < 8; g++) {
                 __m256 wv[4];
                 group_w(type, blk, g, &k, wv);
+                #pragma GCC unroll 8
                 for (int t = 0; t < TT; t++) {
                     const float *xb = x + t * K + b * HN_QK_K + 32 * g;
+                    #pragma GCC unroll 8
                     for (int v = 0; v < 4; v++)
                         acc[t][v] = _mm256_fmadd_ps(wv[v], _mm256_loadu_ps(xb + 8 * v), acc[t][v]);
                 }
             }
         }
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < TT; t++)
         y[t * ldy] = hsum8(_mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][1]), _mm256_add_ps(acc[t][2], acc[t][3])));
 }
