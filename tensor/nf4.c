@@ -13,6 +13,7 @@
 // The mean is summed in double and rounded once; torch sums in float, so the offset may differ from
 // bitsandbytes' in the last bit (the test allows for it).
 #include "tensor/nf4.h"
+#include "tensor/kernels.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -31,6 +32,7 @@ const float hn_nf4_values[16] = {
 
 static float g_mid[15];   // midpoints between adjacent NF4 values: the quantizer's bucket bounds
 static float g_dyn[256];  // the signed dynamic map
+static bool g_avx2;       // whole blocks through nf4_avx2.c (the CPU has AVX2 and HONE_SIMD allows it)
 static pthread_once_t g_tables_once = PTHREAD_ONCE_INIT;
 
 static int cmp_float(const void *a, const void *b) {
@@ -43,6 +45,7 @@ static int cmp_float(const void *a, const void *b) {
 // then 0 and 1, sorted. torch's linspace takes step = (end - start) / (steps - 1) and fills the first half from
 // start, the second from end, each point one fused multiply-add (plain a + b * c misses 24 of the 256 entries).
 static void build_tables(void) {
+    g_avx2 = hn_simd_active() >= HN_SIMD_AVX2;
     for (int i = 0; i < 15; i++) g_mid[i] = (hn_nf4_values[i] + hn_nf4_values[i + 1]) / 2.0f;
     int n = 0;
     for (int i = 0; i < 7; i++) {
@@ -152,9 +155,20 @@ float hn_nf4_absmax(const hn_nf4_state *st, int64_t b) {
     return block_absmax(st, b);
 }
 
+// Whole blocks go to the AVX2 kernels this many at a time, their scales computed here first.
+#define SIMD_BLOCKS 32
+
 // n elements from element e (even) on, whose codes start at q.
 static void dequant(const hn_nf4_state *st, const uint8_t *q, int64_t e, float *dst, int64_t n) {
     while (n > 0) {
+        if (g_avx2 && e % HN_NF4_BLOCK == 0 && n >= HN_NF4_BLOCK) {
+            int64_t nb = n / HN_NF4_BLOCK < SIMD_BLOCKS ? n / HN_NF4_BLOCK : SIMD_BLOCKS;
+            float sc[SIMD_BLOCKS];
+            for (int64_t i = 0; i < nb; i++) sc[i] = block_absmax(st, e / HN_NF4_BLOCK + i);
+            hn_nf4_dequant_avx2(q, sc, nb, dst);
+            q += nb * HN_NF4_BLOCK / 2, e += nb * HN_NF4_BLOCK, dst += nb * HN_NF4_BLOCK, n -= nb * HN_NF4_BLOCK;
+            continue;
+        }
         int64_t b = e / HN_NF4_BLOCK, m = HN_NF4_BLOCK - e % HN_NF4_BLOCK;
         if (m > n) m = n;
         float a = block_absmax(st, b);
@@ -188,6 +202,14 @@ float hn_nf4_dot_f32(int64_t n, const void *w, const void *x) {
     int64_t e = (q - st->codes) * 2;
     float sum = 0.0f;
     while (n > 1) {
+        if (g_avx2 && e % HN_NF4_BLOCK == 0 && n >= HN_NF4_BLOCK) {
+            int64_t nb = n / HN_NF4_BLOCK < SIMD_BLOCKS ? n / HN_NF4_BLOCK : SIMD_BLOCKS;
+            float sc[SIMD_BLOCKS];
+            for (int64_t i = 0; i < nb; i++) sc[i] = block_absmax(st, e / HN_NF4_BLOCK + i);
+            sum += hn_nf4_dot_avx2(q, sc, nb, xf);
+            q += nb * HN_NF4_BLOCK / 2, e += nb * HN_NF4_BLOCK, xf += nb * HN_NF4_BLOCK, n -= nb * HN_NF4_BLOCK;
+            continue;
+        }
         int64_t m = HN_NF4_BLOCK - e % HN_NF4_BLOCK;
         if (m > n) m = n;
         float s0 = 0.0f, s1 = 0.0f;

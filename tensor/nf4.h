@@ -56,5 +56,9 @@ float hn_nf4_absmax(const hn_nf4_state *st, int64_t b);
 // tensor's data), and the dot product of such a stretch with fp32 activations.
 void hn_nf4_to_f32(const void *src, float *dst, int64_t n);
 float hn_nf4_dot_f32(int64_t n, const void *w, const void *x);
+// Their AVX2 cores (nf4_avx2.c, called by the two above where the CPU has AVX2): nblocks whole 64-blocks of codes
+// q, block b scaled by scale[b] (its absmax).
+void hn_nf4_dequant_avx2(const uint8_t *q, const float *scale, int64_t nblocks, float *dst);
+float hn_nf4_dot_avx2(const uint8_t *q, const float *scale, int64_t nblocks, const float *x);
 
 #endif

@@ -118,6 +118,13 @@ static void test_golden(const char *path) {
     CHECK(bad_deq == 0, "%s: %d of %lld dequantized values off bitsandbytes' by more than rounding", path, bad_deq,
           (long long)n);
     if (inexact) printf("%s: %d of %lld dequantized values differ in the last bits (offset)\n", path, inexact, (long long)n);
+    // The scalar formula (the kernel without AVX2) gives the same bits as the active kernel.
+    int bad_formula = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int code = i & 1 ? st.codes[i / 2] & 15 : st.codes[i / 2] >> 4;
+        bad_formula += bits(hn_nf4_values[code] * hn_nf4_absmax(&st, i / 64)) != bits(out[i]);
+    }
+    CHECK(bad_formula == 0, "%s: %d values differ from NF4[code] * absmax (%s)", path, bad_formula, hn_simd_level());
     int bad_piece = 0;
     for (int64_t r = 0; r < N; r += 7)
         for (int64_t j0 = 0; j0 < K; j0 += 32) {
