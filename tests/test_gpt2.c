@@ -352,6 +352,54 @@ static void test_peft_files(hn_model *m, const tg_file *g) {
     hn_adapter_destroy(a);
 }
 
+// --regenerate: writes GPT2_DIR/hone_adapter/, a PEFT directory made by hone (r 2, alpha 4, rsLoRA, c_attn, c_proj,
+// c_fc; A from seed 11, B set to fixed non-zero values), which tools/reference/tiny_gpt2_ref.py --hone-adapter loads
+// into PEFT and records PEFT's logits for (hone_adapter_logits.bin).
+static int regenerate(hn_model *m) {
+    const char *t[] = {"c_attn", "c_proj", "c_fc"};
+    hn_lora_config cfg = hn_lora_default_config();
+    cfg.r = 2, cfg.alpha = 4, cfg.use_rslora = true, cfg.seed = 11;
+    hn_lora *lo = NULL;
+    hn_adapter *a = NULL;
+    hn_status s = hn_lora_parse_targets(t, 3, &cfg.targets);
+    if (!s) s = hn_lora_attach_new(&lo, m, &cfg);
+    for (int i = 0; !s && i < hn_lora_params(lo)->n; i++) {
+        hn_param *p = hn_lora_params(lo)->items[i];
+        if (strstr(p->name, "lora_B"))
+            for (int64_t j = 0; j < p->n; j++) p->data[j] = 0.05f * sinf(0.7f * (float)j + (float)i);
+    }
+    if (!s) s = hn_lora_export(lo, &a);
+    if (!s) s = hn_peft_write(a, GPT2_DIR "/hone_adapter", m->hp.n_head, m->hp.n_head_kv);
+    if (s) fprintf(stderr, "regenerate: %s\n", hn_errmsg());
+    else printf("wrote %s/hone_adapter: %d modules\n", GPT2_DIR, a->n_modules);
+    hn_adapter_destroy(a);
+    hn_lora_destroy(lo);
+    return s ? 1 : 0;
+}
+
+// hone's adapter directory (above) in PEFT gives the logits hone gives with it.
+static void test_hone_adapter_in_peft(hn_model *m) {
+    tg_file r;
+    if (!tg_load(&r, GPT2_DIR "/hone_adapter_logits.bin")) {
+        CHECK(false, "cannot read %s/hone_adapter_logits.bin", GPT2_DIR);
+        return;
+    }
+    const tg_array *in = need(&r, "input_ids"), *ref = need(&r, "logits");
+    hn_adapter *a = NULL;
+    hn_lora *lo = NULL;
+    CHECK(hn_peft_read(&a, GPT2_DIR "/hone_adapter", m->hp.n_head, m->hp.n_head_kv) == HN_OK &&
+              hn_lora_attach(&lo, m, a) == HN_OK,
+          "hone_adapter: %s", hn_errmsg());
+    if (lo && in && ref) {
+        double md = logits_diff(m, in->i, (int)in->dims[0], (int)in->dims[1], ref->f);
+        CHECK(md <= 1e-4, "hone's adapter: logits vs PEFT's with it: %.3g", md);
+        printf("hone's GPT-2 adapter directory loaded by PEFT: logits max abs diff vs hone %.2e\n", md);
+    }
+    hn_lora_destroy(lo);
+    hn_adapter_destroy(a);
+    tg_free(&r);
+}
+
 // A copy of the tiny GGUF with one change: skip_key / skip_tensor left out, reshape's ne given to that tensor (same
 // bytes), f16 stored as F16. Returns the path.
 static const char *write_variant(const char *skip_key, const char *skip_tensor, const char *reshape,
@@ -420,9 +468,16 @@ static void test_broken(void) {
     }
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     hn_threads_set(2);
+    if (argc > 1 && !strcmp(argv[1], "--regenerate")) {
+        hn_model *m = NULL;
+        if (hn_model_load(&m, GPT2_GGUF, NULL)) return fprintf(stderr, "%s\n", hn_errmsg()), 1;
+        int rc = regenerate(m);
+        hn_model_destroy(m);
+        return rc;
+    }
     tg_file g;
     if (!tg_load(&g, GPT2_DIR "/golden.bin")) {
         CHECK(false, "cannot read %s/golden.bin", GPT2_DIR);
@@ -439,6 +494,7 @@ int main(void) {
         test_lora_sgd(m, &g);
         test_lora_targets(m);
         test_peft_files(m, &g);
+        test_hone_adapter_in_peft(m);
         hn_model_destroy(m);
     }
     test_hf_dir(&g);

@@ -25,8 +25,14 @@ Deviations from defaults, on purpose:
   * fan_in_fan_out=True in LoraConfig: GPT-2's layers are Conv1D (weight (in, out)); PEFT needs the flag to merge.
     lora_A (r, in) and lora_B (out, r) are the same as for nn.Linear.
 
-Regenerate (not run by `make test`):
+    hone_adapter_logits.bin              with --hone-adapter: PEFT's logits for hone_adapter/ (a PEFT directory that hone
+                                         wrote: `build/tests/test_gpt2 --regenerate`), after checking that PEFT loaded
+                                         every tensor of its file with the file's values
+
+Regenerate (not run by `make test`), from the source root:
     /root/.cache/hone/refvenv/bin/python tools/reference/tiny_gpt2_ref.py [tests/data/tiny_gpt2]
+    build/tests/test_gpt2 --regenerate     # hone_adapter/ (only when hone's PEFT writer changes)
+    /root/.cache/hone/refvenv/bin/python tools/reference/tiny_gpt2_ref.py --hone-adapter [tests/data/tiny_gpt2]
 Versions used for the committed files: torch 2.15.0, transformers 5.24.0, peft 0.21.2, gguf (gguf-py) from the
 refvenv, tokenizers from the refvenv, numpy 2.4.6. fp32 on the CPU, eager attention, one thread.
 
@@ -50,6 +56,8 @@ r = 4; M = a module's GGUF base name: blk.N.attn_qkv (c_attn), blk.N.attn_output
     lora.grad.M.lora_a / lora.grad.M.lora_b   d lora.loss / d A, d B
     sgd.loss             f32 (6)  the loss before each of 5 plain SGD steps (lr 0.05) on the LoRA tensors, and after
 The loss is transformers' causal-LM loss (mean over shifted positions whose label is not -100).
+hone_adapter_logits.bin (same layout): input_ids i32 (2, 16) (fixed: seed 99), logits f32 (2, 16, V) of the
+Hugging Face model in this directory with hone_adapter/ loaded by PeftModel.from_pretrained.
 """
 import copy
 import json
@@ -177,7 +185,34 @@ def save_golden(path, arrays):
             f.write(a.tobytes())
 
 
+def check_hone_adapter(out_dir):
+    """PEFT loads hone's adapter directory: every tensor, with the file's values; its logits for fixed ids."""
+    from peft import PeftModel, get_peft_model_state_dict
+    from safetensors.numpy import load_file
+    torch.set_num_threads(1)
+    model = GPT2LMHeadModel.from_pretrained(out_dir, dtype=torch.float32, attn_implementation="eager").eval()
+    hone_dir = os.path.join(out_dir, "hone_adapter")
+    pm = PeftModel.from_pretrained(model, hone_dir).eval()
+    file = load_file(os.path.join(hone_dir, "adapter_model.safetensors"))
+    sd = get_peft_model_state_dict(pm)
+    assert set(sd) == set(file), (sorted(set(file) - set(sd))[:3], sorted(set(sd) - set(file))[:3])
+    for k, v in file.items():
+        assert np.array_equal(sd[k].float().numpy(), v.astype(np.float32)), k
+    ids = torch.randint(0, model.config.vocab_size, (B, T), generator=torch.Generator().manual_seed(99))
+    with torch.no_grad():
+        lg = pm(input_ids=ids).logits
+    path = os.path.join(out_dir, "hone_adapter_logits.bin")
+    save_golden(path, [("input_ids", ids.numpy().astype(np.int32)), ("logits", lg.numpy())])
+    with pm.disable_adapter(), torch.no_grad():
+        base = pm(input_ids=ids).logits
+    print(f"wrote {path}: {len(file) // 2} modules loaded by PEFT; the adapter moves the logits by up to "
+          f"{(lg - base).abs().max().item():.3f}")
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--hone-adapter":
+        check_hone_adapter(sys.argv[2] if len(sys.argv) > 2 else "tests/data/tiny_gpt2")
+        return
     out_dir = sys.argv[1] if len(sys.argv) > 1 else "tests/data/tiny_gpt2"
     os.makedirs(out_dir, exist_ok=True)
     torch.manual_seed(SEED)
