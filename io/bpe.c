@@ -1,7 +1,7 @@
 // io/bpe.c — encoding: the pipeline every tokenizer shares, and the two BPE models. As Hugging Face `tokenizers`:
 //
-//   1. special tokens: control tokens (with HN_TOK_SPECIAL) and user-defined tokens (always) are cut out of the text
-//      first, leftmost-longest, as Hugging Face's added tokens are;
+//   1. special tokens: control and unknown tokens (with HN_TOK_SPECIAL) and user-defined tokens (always) are cut out
+//      of the text first, leftmost-longest, as Hugging Face's added tokens are;
 //   2. each piece of text between them is normalised (io/wordpiece.c: BERT's normaliser, Prepend, Replace, NFC...);
 //   3. pre-tokenizer steps split it further, each step splitting every piece of the one before: regex splits (the
 //      GPT-2 pattern of ByteLevel, the Split steps of tokenizer.json, SmolLM2's digits) through PCRE2, Metaspace,
@@ -494,7 +494,7 @@ static const hn_special *special_at(const hn_tokenizer *tk, const uint8_t *s, si
     for (int k = 0; k < tk->n_special; k++) {
         const hn_special *sp = &tk->special[k];
         if (sp->len <= left && sp->text[0] == s[0] && !memcmp(sp->text, s, sp->len) &&
-            (tk->type[sp->id] != HN_TT_CONTROL || (flags & HN_TOK_SPECIAL)))
+            (tk->type[sp->id] == HN_TT_USER || (flags & HN_TOK_SPECIAL)))
             return sp;
     }
     return NULL;

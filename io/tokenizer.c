@@ -308,12 +308,17 @@ static int cmp_special(const void *a, const void *b) {
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-// Tokens matched in the text before it is split: control tokens (only with HN_TOK_SPECIAL) and user-defined tokens
-// (always), as Hugging Face's added tokens are. Longest first, so that the first match at a position is the longest.
+// Tokens matched in the text before it is split: control and unknown tokens (only with HN_TOK_SPECIAL) and
+// user-defined tokens (always), as Hugging Face's added tokens are and as llama.cpp matches them. Longest first, so
+// that the first match at a position is the longest.
+static bool matched_in_text(uint8_t type) {
+    return type == HN_TT_CONTROL || type == HN_TT_USER || type == HN_TT_UNKNOWN;
+}
+
 static hn_status load_special(hn_tokenizer *tk) {
     int n = 0;
     for (int32_t i = 0; i < tk->n_vocab; i++)
-        n += (tk->type[i] == HN_TT_CONTROL || tk->type[i] == HN_TT_USER) && tk->bytes_off[i + 1] > tk->bytes_off[i];
+        n += matched_in_text(tk->type[i]) && tk->bytes_off[i + 1] > tk->bytes_off[i];
     free(tk->special);
     tk->n_special = 0;
     memset(tk->special_first, 0, sizeof tk->special_first);
@@ -321,7 +326,7 @@ static hn_status load_special(hn_tokenizer *tk) {
     if (!tk->special) return HN_ERR_NOMEM;
     for (int32_t i = 0; i < tk->n_vocab; i++) {
         uint32_t len = tk->bytes_off[i + 1] - tk->bytes_off[i];
-        if ((tk->type[i] != HN_TT_CONTROL && tk->type[i] != HN_TT_USER) || !len) continue;
+        if (!matched_in_text(tk->type[i]) || !len) continue;
         tk->special[tk->n_special++] = (hn_special){i, len, tk->bytes + tk->bytes_off[i]};
         tk->special_first[tk->bytes[tk->bytes_off[i]]] = true;
     }

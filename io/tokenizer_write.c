@@ -352,10 +352,10 @@ hn_status hn_tokenizer_to_hf_dir(const hn_tokenizer *tk, const char *dir) {
     hn_status s = HN_OK;
     json_t *added = json_array();
     for (int32_t i = 0; i < tk->n_vocab; i++)
-        if (tk->type[i] == HN_TT_CONTROL || tk->type[i] == HN_TT_USER)
+        if (tk->type[i] == HN_TT_CONTROL || tk->type[i] == HN_TT_USER || tk->type[i] == HN_TT_UNKNOWN)
             json_array_append_new(added, json_pack("{s:i, s:s, s:b, s:b, s:b, s:b, s:b}", "id", i, "content",
                                                    piece(tk, i), "single_word", 0, "lstrip", 0, "rstrip", 0,
-                                                   "normalized", 0, "special", tk->type[i] == HN_TT_CONTROL));
+                                                   "normalized", 0, "special", tk->type[i] != HN_TT_USER));
     json_t *pre = pre_tokenizer_json(tk, &s);
     if (s) {
         json_decref(added);

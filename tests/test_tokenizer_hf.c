@@ -150,6 +150,26 @@ static hn_tokenizer *load_dir(const char *dir) {
     return tk;
 }
 
+// tokenizer.gguf, written by the reference script with the gguf package as llama.cpp's converter writes the same
+// tokenizer: the same ids through hone's GGUF loader.
+static void check_reference_gguf(const char *name, hn_tokenizer_kind kind) {
+    char path[300], golden[300];
+    snprintf(path, sizeof path, "tests/data/%s/tokenizer.gguf", name);
+    snprintf(golden, sizeof golden, "tests/data/%s/golden.tsv", name);
+    hn_gguf g;
+    hn_tokenizer *tk = NULL;
+    hn_status s = hn_gguf_open(&g, path);
+    if (!s && (s = hn_tokenizer_from_gguf(&tk, &g))) hn_gguf_close(&g);
+    CHECK(!s, "%s: %s", path, hn_errmsg());
+    if (s) return;
+    char label[96];
+    snprintf(label, sizeof label, "%s/tokenizer.gguf", name);
+    check_golden(tk, label, golden);
+    CHECK(hn_tokenizer_kind_of(tk) == kind, "%s: kind %d", path, hn_tokenizer_kind_of(tk));
+    hn_tokenizer_destroy(tk);
+    hn_gguf_close(&g);
+}
+
 // The tokenizer written as GGUF keys and read back: the same ids.
 static void check_gguf_trip(const hn_tokenizer *tk, const char *name, const char *golden) {
     char path[256];
@@ -347,6 +367,11 @@ int main(void) {
     // normaliser, so the same vocabulary through GGUF encodes as tok_llama2 does.
     family("tok_llama2_meta", HN_TOKENIZER_LLAMA, 2, "tok_llama2");
     family("tok_bert", HN_TOKENIZER_BERT, 0, NULL);
+
+    check_reference_gguf("tok_gpt2", HN_TOKENIZER_GPT2);
+    check_reference_gguf("tok_llama3", HN_TOKENIZER_GPT2);
+    check_reference_gguf("tok_llama2", HN_TOKENIZER_LLAMA);
+    check_reference_gguf("tok_bert", HN_TOKENIZER_BERT);
 
     // GPT-2's vocab.json + merges.txt (the same vocabulary as tok_gpt2): the same ids.
     hn_tokenizer *tk = load_dir("tests/data/tok_gpt2_files");

@@ -21,7 +21,9 @@ Shakespeare, Chinese instructions) and configured exactly as its family's publis
                transformers' BertTokenizerFast must encode identically (checked here). 3000 tokens.
 
 The inputs go to tests/data/tok_corpus.tsv: "# hone tokenizer corpus v1", then one HEX(input bytes) a line (case i
-is line i after the header). Each directory gets tokenizer.json, tokenizer_config.json and golden.tsv:
+is line i after the header). Each directory gets tokenizer.json, tokenizer_config.json, golden.tsv and (but tok_llama2_meta) tokenizer.gguf, the
+same tokenizer as llama.cpp's converter writes it, vocab only (gguf package: tokenizer.ggml.model gpt2 with its pre
+name and merges, llama with scores and no merges, bert in llama.cpp's phantom-space spelling):
     "# hone hf tokenizer golden v1", then MODE<TAB>CASE<TAB>space-separated ids, MODE one of
     special (encode(text, add_special_tokens=False)), plain (encode_special_tokens=True: special-token text is plain
     text) and framed (add_special_tokens=True: the post-processor's framing); every input in mode special, the first
@@ -45,7 +47,7 @@ Regenerate (not run by `make test`):
 Needs ../shared/data beside the checkout (or HONE_SHARED_DATA); it stops with a message where that is absent.
 WordPiece training is not deterministic from run to run (ties between equally frequent pairs), so a rerun may give
 another tok_bert vocabulary; its golden.tsv and vocab.txt always come from the same run.
-Versions used for the committed files: tokenizers 0.23.3, transformers 5.24.0, Python 3.
+Versions used for the committed files: tokenizers 0.23.3, transformers 5.24.0, gguf 0.19.0, Python 3.
 """
 import json
 import os
@@ -236,6 +238,75 @@ def check_export(keep):
     sys.exit(1 if bad_dirs else 0)
 
 
+def write_gguf(d, model, pre):
+    """d/tokenizer.gguf: the same tokenizer as llama.cpp's converter writes it (vocab only), with the gguf package."""
+    import gguf
+    j = json.load(open(os.path.join(d, "tokenizer.json"), encoding="utf-8"))
+    cfg = json.load(open(os.path.join(d, "tokenizer_config.json")))
+    vocab = dict(j["model"]["vocab"])
+    special = {}
+    for a in j["added_tokens"]:
+        vocab[a["content"]] = a["id"]
+        special[a["id"]] = a["special"]
+    tokens = [None] * len(vocab)
+    for t, i in vocab.items():
+        tokens[i] = t
+    unk = j["model"].get("unk_token")
+    types = []
+    for i, t in enumerate(tokens):
+        if model == "llama" and t == unk:
+            types.append(gguf.TokenType.UNKNOWN)
+        elif i in special:
+            types.append(gguf.TokenType.CONTROL if special[i] else gguf.TokenType.USER_DEFINED)
+        elif model == "llama" and len(t) == 6 and t.startswith("<0x") and t.endswith(">"):
+            types.append(gguf.TokenType.BYTE)
+        else:
+            types.append(gguf.TokenType.NORMAL)
+    if model == "bert":  # llama.cpp's phantom-space spelling
+        tokens = [t if ty == gguf.TokenType.CONTROL else t[2:] if t.startswith("##") else "\u2581" + t
+                  for t, ty in zip(tokens, types)]
+    w = gguf.GGUFWriter(os.path.join(d, "tokenizer.gguf"), "llama")
+    w.add_tokenizer_model(model)
+    w.add_tokenizer_pre(pre)
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    ids = {t: i for i, t in enumerate(tokens)}
+    merges = [m if isinstance(m, str) else " ".join(m) for m in j["model"].get("merges", [])]
+    if model == "gpt2":
+        w.add_token_merges(merges)
+        w.add_bos_token_id(ids[cfg["bos_token"]])
+        w.add_eos_token_id(ids[cfg["eos_token"]])
+        w.add_add_bos_token(cfg["bos_token"] == "<|begin_of_text|>")
+    elif model == "llama":
+        # SentencePiece scores, no merges (as llama.cpp converts Llama 2): a merged token scores minus the rank of the
+        # merge that makes it, so that llama.cpp's best-score-first merging is the BPE's.
+        scores = [0.0] * len(tokens)
+        for r, m in enumerate(merges):
+            t = m.replace(" ", "", 1)
+            if scores[ids[t]] == 0.0:
+                scores[ids[t]] = -float(r + 1)
+        w.add_token_scores(scores)
+        w.add_unk_token_id(ids["<unk>"])
+        w.add_bos_token_id(ids["<s>"])
+        w.add_eos_token_id(ids["</s>"])
+        w.add_add_bos_token(True)
+        w.add_add_eos_token(False)
+        w.add_add_space_prefix(True)
+    else:
+        w.add_bos_token_id(ids["[CLS]"])
+        w.add_eos_token_id(ids["[SEP]"])
+        w.add_sep_token_id(ids["[SEP]"])
+        w.add_pad_token_id(ids["[PAD]"])
+        w.add_unk_token_id(ids["[UNK]"])
+        w.add_mask_token_id(ids["[MASK]"])
+        w.add_add_bos_token(True)
+        w.add_add_eos_token(True)
+        w.add_bool("tokenizer.ggml.normalizer.lowercase", True)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.close()
+
+
 def main():
     if len(sys.argv) > 2 and sys.argv[1] == "--check-export":
         return check_export(sys.argv[2])
@@ -287,6 +358,11 @@ def main():
         a = bt(text_, add_special_tokens=True)["input_ids"]
         b = tok.encode(text_, add_special_tokens=True).ids
         assert a == b, (raw, a, b)
+
+    write_gguf(os.path.join(outdir, "tok_gpt2"), "gpt2", "gpt2")
+    write_gguf(os.path.join(outdir, "tok_llama3"), "gpt2", "llama-bpe")
+    write_gguf(os.path.join(outdir, "tok_llama2"), "llama", "default")
+    write_gguf(os.path.join(outdir, "tok_bert"), "bert", "default")
 
     if os.path.isdir(minilm):
         mt = Tokenizer.from_file(os.path.join(minilm, "tokenizer.json"))
