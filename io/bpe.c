@@ -21,9 +21,10 @@
 // check this. Consequence: decode(encode(s)) == s only for valid UTF-8.
 //
 // gpt2: a byte whose byte-alphabet token is missing from the vocabulary is dropped, as Hugging Face's BPE does when
-// the model has no unk token, and as llama.cpp does (with a tokenizer.json unk_token it becomes unk, as there). SmolLM2's vocabulary lacks the bytes 0x04 0x06 0x13 0x14 0x16
-// 0x1D 0xC0 0xC1 and 0xF1 0xF2 0xF5-0xFF, so text with those control characters, or with code points
-// U+40000-U+BFFFF (whose lead byte is 0xF1 or 0xF2), does not round-trip.
+// the model has no unk token, and as llama.cpp does (with a tokenizer.json unk_token it becomes unk, as there).
+// SmolLM2's vocabulary lacks the bytes 0x04 0x06 0x13 0x14 0x16 0x1D 0xC0 0xC1 and 0xF1 0xF2 0xF5-0xFF, so text with
+// those control characters, or with code points U+40000-U+BFFFF (whose lead byte is 0xF1 or 0xF2), does not
+// round-trip.
 #include "io/tokenizer_impl.h"
 
 #include <stdlib.h>
