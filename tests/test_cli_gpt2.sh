@@ -2,7 +2,8 @@
 # GPT-2 through the command line, on the tiny random GPT-2 of tests/data/tiny_gpt2 (tools/reference/tiny_gpt2_ref.py):
 #   - hone generate, greedy, from the GGUF and from the Hugging Face directory: the same text
 #   - hone train with GPT-2's target names (c_attn, c_proj, c_fc): the loss falls; the PEFT directory has GPT-2's
-#     module names and fan_in_fan_out (what PEFT writes for Conv1D layers); generate --adapter runs with it
+#     module names and fan_in_fan_out (what PEFT writes for Conv1D layers); generate --adapter runs with it, and
+#     hone merge gives a model with the same greedy text
 #   - a Llama-only target on GPT-2: one line, non-zero exit
 # Under HONE_SANITIZED the run is 4 steps.
 set -u
@@ -35,6 +36,10 @@ check "PEFT tensor names" 'grep -a -q "base_model.model.transformer.h.1.mlp.c_pr
 c=$("$HONE" generate -m "$dir" --adapter "$tmp/run/adapter" -p "The quick" -n 12 --temp 0 --exact --threads 2 \
   2>/dev/null); rc=$?
 check "generate with the trained adapter" '[ $rc -eq 0 ] && [ -n "$c" ]'
+"$HONE" merge -m "$gguf" --adapter "$tmp/run/adapter" -o "$tmp/merged.gguf" --type f32 >/dev/null 2>&1; rc=$?
+d=$("$HONE" generate -m "$tmp/merged.gguf" -p "The quick" -n 12 --temp 0 --exact --threads 2 2>/dev/null)
+check "merge (c_attn, both c_proj, c_fc folded in): the same greedy text as base + adapter" '[ $rc -eq 0 ] &&
+  [ "$d" = "$c" ]'
 
 err=$("$HONE" train -m "$gguf" --data "$src/tests/data/train_text.jsonl" -o "$tmp/run2" --max-steps 1 \
   --target-modules q_proj --threads 2 2>&1 >/dev/null); rc=$?
