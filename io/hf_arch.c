@@ -124,7 +124,10 @@ static hn_status gpt2_config(hf_loader *L) {
     if (n_embd % L->n_head)
         return hn_fail(HN_ERR_FORMAT, "%s/config.json: n_embd %u is not a multiple of n_head %u", L->dir, n_embd,
                        L->n_head);
+    // Old configs have n_ctx beside (or instead of) n_positions: they must agree.
     json_t *n_ctx_old = json_object_get(L->cfg, "n_ctx");
+    if (json_is_integer(n_ctx_old) && !json_object_get(L->cfg, "n_positions") && (s = hf_cfg_int(L, "n_ctx", -1, &n_ctx)))
+        return s;
     if (json_is_integer(n_ctx_old) && json_integer_value(n_ctx_old) != n_ctx)
         return hn_fail(HN_ERR_FORMAT, "%s/config.json: n_ctx %lld contradicts n_positions %u", L->dir,
                        (long long)json_integer_value(n_ctx_old), n_ctx);

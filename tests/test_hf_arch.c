@@ -211,10 +211,37 @@ static void bad_config(const char *src, const char *what, const char *with, cons
     free(orig);
 }
 
+// The same, for a change that must load: returns the view (closed by the caller).
+static bool good_config(const char *src, const char *what, const char *with, hn_gguf *g) {
+    char cmd[1024], path[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s' && ln -s \"$PWD\"/%s/model.safetensors '%s'/", tmp, tmp,
+             src, tmp);
+    CHECK(system(cmd) == 0, "setup");
+    snprintf(path, sizeof path, "%s/config.json", src);
+    char *orig = read_text(path), *at = orig ? strstr(orig, what) : NULL;
+    CHECK(at, "'%s' in %s", what, path);
+    if (!at) return free(orig), false;
+    char *c = calloc(1, strlen(orig) + strlen(with) + 1);
+    memcpy(c, orig, (size_t)(at - orig));
+    strcat(c, with);
+    strcat(c, at + strlen(what));
+    snprintf(path, sizeof path, "%s/config.json", tmp);
+    write_file(path, c);
+    free(c), free(orig);
+    hn_status s = hn_hf_open(g, tmp);
+    CHECK(!s, "%s -> %s loads: %s", what, with, hn_errmsg());
+    return !s;
+}
+
 static void test_bad(void) {
     const char *G = ARCH_DIR "/gpt2", *B = ARCH_DIR "/bert", *D = ARCH_DIR "/distilbert";
     bad_config(G, "\"n_head\": 2", "\"n_head\": 3", "n_embd 16 is not a multiple of n_head 3");
     bad_config(G, "\"n_positions\": 24", "\"n_positions\": 24, \"n_ctx\": 32", "n_ctx 32 contradicts n_positions 24");
+    hn_gguf ok;
+    if (good_config(G, "\"n_positions\": 24", "\"n_ctx\": 20", &ok)) { // an old config: n_ctx alone
+        CHECK(u32_of(&ok, "gpt2.context_length") == 20, "n_ctx read as the context");
+        hn_gguf_close(&ok);
+    }
     bad_config(G, "\"activation_function\": \"gelu_new\"", "\"activation_function\": \"relu\"",
                "'activation_function' must be");
     bad_config(G, "\"n_embd\": 16", "\"n_embd_\": 16", "'n_embd' is missing");
