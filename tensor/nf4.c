@@ -235,13 +235,11 @@ typedef struct {
 
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
-// The NF4 code of a scaled value: how many bucket bounds lie strictly below it, by bisection of the 15 ascending
-// bounds (8 + 4 + 2 + 1).
+// The NF4 code of a scaled value: how many bucket bounds lie strictly below it (15 independent comparisons: a
+// bisection is shorter but each step waits for the last).
 static inline uint8_t nf4_code(float s) {
-    int q = s > g_mid[7] ? 8 : 0;
-    q += s > g_mid[q + 3] ? 4 : 0;
-    q += s > g_mid[q + 1] ? 2 : 0;
-    q += s > g_mid[q] ? 1 : 0;
+    int q = 0;
+    for (int i = 0; i < 15; i++) q += s > g_mid[i];
     return (uint8_t)q;
 }
 
@@ -291,7 +289,10 @@ hn_status hn_nf4_quantize(hn_tensor *dst, const hn_tensor *src) {
     // 4-bit codes and the absmax values, a row at a time (rows are whole blocks).
     const uint8_t *sd = src->data;
     bool failed = false;
-#pragma omp parallel num_threads(hn_threads_get() < rows ? hn_threads_get() : (int)rows)
+    // A thread per 256K elements at most: a team that waits at the end costs more than a small tensor's work.
+    int64_t nth = n >> 18;
+    nth = nth < 1 ? 1 : nth > hn_threads_get() ? hn_threads_get() : nth > rows ? rows : nth;
+#pragma omp parallel num_threads((int)nth)
     {
         float *row = hn_alloc((size_t)K * sizeof(float), "NF4 row");
         if (!row) {
@@ -308,9 +309,13 @@ hn_status hn_nf4_quantize(hn_tensor *dst, const hn_tensor *src) {
                 for (int j = 0; j < HN_NF4_BLOCK; j++) am = fabsf(x[j]) > am ? fabsf(x[j]) : am;
                 float inv = 1.0f / (am > 1e-38f ? am : 1e-38f); // torch: absmax.clamp(min=1e-38)
                 uint8_t *out = codes + (r * K + j0) / 2;
-                for (int j = 0; j < HN_NF4_BLOCK; j += 2) {
-                    float s0 = x[j] * inv, s1 = x[j + 1] * inv; // clamping to [-1, 1] changes no code: skipped
-                    out[j / 2] = (uint8_t)(nf4_code(s0) << 4 | nf4_code(s1));
+                if (g_avx2) {
+                    hn_nf4_codes_avx2(x, inv, g_mid, out);
+                } else {
+                    for (int j = 0; j < HN_NF4_BLOCK; j += 2) {
+                        float s0 = x[j] * inv, s1 = x[j + 1] * inv; // clamping to [-1, 1] changes no code
+                        out[j / 2] = (uint8_t)(nf4_code(s0) << 4 | nf4_code(s1));
+                    }
                 }
                 absmax[(r * K + j0) / HN_NF4_BLOCK] = am;
             }

@@ -60,5 +60,7 @@ float hn_nf4_dot_f32(int64_t n, const void *w, const void *x);
 // q, block b scaled by scale[b] (its absmax).
 void hn_nf4_dequant_avx2(const uint8_t *q, const float *scale, int64_t nblocks, float *dst);
 float hn_nf4_dot_avx2(const uint8_t *q, const float *scale, int64_t nblocks, const float *x);
+// The codes of one 64-block x, scaled by inv: for each x[j] * inv, how many of the 15 bounds mid[] lie below it.
+void hn_nf4_codes_avx2(const float *x, float inv, const float *mid, uint8_t *out);
 
 #endif

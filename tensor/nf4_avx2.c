@@ -48,3 +48,16 @@ float hn_nf4_dot_avx2(const uint8_t *q, const float *scale, int64_t nblocks, con
     h = _mm_add_ss(h, _mm_movehdup_ps(h));
     return _mm_cvtss_f32(h);
 }
+
+void hn_nf4_codes_avx2(const float *x, float inv, const float *mid, uint8_t *out) {
+    const __m256 vi = _mm256_set1_ps(inv);
+    for (int j = 0; j < HN_NF4_BLOCK; j += 8) {
+        __m256 s = _mm256_mul_ps(_mm256_loadu_ps(x + j), vi);
+        __m256i q = _mm256_setzero_si256();
+        for (int i = 0; i < 15; i++) // each bound strictly below s adds one (a true compare is -1)
+            q = _mm256_sub_epi32(q, _mm256_castps_si256(_mm256_cmp_ps(s, _mm256_set1_ps(mid[i]), _CMP_GT_OQ)));
+        int32_t c[8];
+        _mm256_storeu_si256((__m256i *)c, q);
+        for (int k = 0; k < 8; k += 2) out[(j + k) / 2] = (uint8_t)(c[k] << 4 | c[k + 1]);
+    }
+}
