@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EMBED_BATCH 16 // texts per padded batch
+#define EMBED_BATCH 16 // texts per padded batch (taken in order of length)
 
 static const char *const pool_names[] = {[HN_POOL_MEAN] = "mean", [HN_POOL_CLS] = "cls", [HN_POOL_LAST] = "last",
                                          [HN_POOL_MAX] = "max"};
@@ -149,43 +149,60 @@ hn_status hn_model_embed_texts(hn_model *m, const char *const *texts, int n, hn_
     int32_t cls = enc ? hn_tokenizer_find(m->tok, "[CLS]") : -1, sep = enc ? hn_tokenizer_find(m->tok, "[SEP]") : -1;
     if (enc && (cls < 0 || sep < 0))
         return hn_fail(HN_ERR_FORMAT, "%s: the encoder's vocabulary has no [CLS] or [SEP] token", m->path);
-    int32_t *tok[EMBED_BATCH] = {0}, lens[EMBED_BATCH], *ids = NULL;
-    hn_status s = HN_OK;
-    for (int b0 = 0; b0 < n && !s; b0 += EMBED_BATCH) {
-        int B = n - b0 < EMBED_BATCH ? n - b0 : EMBED_BATCH, T = 1;
-        for (int b = 0; b < B && !s; b++) {
-            int64_t len;
-            int32_t *t;
-            if ((s = hn_tokenizer_encode(m->tok, texts[b0 + b], -1, enc ? 0 : HN_TOK_ADD_BOS, &t, &len))) break;
-            if (enc) { // room for the framing, then cut to the positions keeping [SEP] last
-                tok[b] = hn_calloc((size_t)len + 2, sizeof *t, "tokens");
-                if (!tok[b]) {
-                    free(t);
-                    s = HN_ERR_NOMEM;
-                    break;
-                }
-                tok[b][0] = cls;
-                memcpy(tok[b] + 1, t, (size_t)len * sizeof *t);
+    // Every text is tokenized first, so that batches can take texts of similar lengths (less padding).
+    int32_t **tok = hn_calloc((size_t)n, sizeof *tok, "tokens"), *lens = hn_calloc((size_t)n, sizeof *lens, "lengths");
+    int *order = hn_calloc((size_t)n, sizeof *order, "order");
+    int32_t *ids = NULL;
+    float *vec = hn_calloc((size_t)EMBED_BATCH * m->hp.n_embd, sizeof *vec, "embedding batch");
+    hn_status s = tok && lens && order && vec ? HN_OK : HN_ERR_NOMEM;
+    for (int i = 0; i < n && !s; i++) {
+        int64_t len;
+        int32_t *t;
+        if ((s = hn_tokenizer_encode(m->tok, texts[i], -1, enc ? 0 : HN_TOK_ADD_BOS, &t, &len))) break;
+        if (enc) { // room for the framing, then cut to the positions keeping [SEP] last
+            tok[i] = hn_calloc((size_t)len + 2, sizeof *t, "tokens");
+            if (!tok[i]) {
                 free(t);
-                len = len + 2 < max ? len + 2 : max;
-                tok[b][len - 1] = sep;
-            } else {
-                tok[b] = t;
-                len = len < max ? len : max;
-            }
-            if (len == 0) { // a decoder without BOS given an empty text: nothing to pool
-                s = hn_fail(HN_ERR_ARG, "embed: text %d gives no tokens", b0 + b);
+                s = HN_ERR_NOMEM;
                 break;
             }
-            lens[b] = (int32_t)len;
-            if (len > T) T = (int)len;
+            tok[i][0] = cls;
+            memcpy(tok[i] + 1, t, (size_t)len * sizeof *t);
+            free(t);
+            len = len + 2 < max ? len + 2 : max;
+            tok[i][len - 1] = sep;
+        } else {
+            tok[i] = t;
+            len = len < max ? len : max;
         }
-        if (!s && !(ids = hn_calloc((size_t)B * T, sizeof *ids, "embedding batch"))) s = HN_ERR_NOMEM;
-        for (int b = 0; b < B && !s; b++) memcpy(ids + (int64_t)b * T, tok[b], (size_t)lens[b] * sizeof *ids);
-        if (!s) s = hn_model_embed_ids(m, ids, lens, B, T, pool, normalize, out + (int64_t)b0 * m->hp.n_embd);
+        if (len == 0) { // a decoder without BOS given an empty text: nothing to pool
+            s = hn_fail(HN_ERR_ARG, "embed: text %d gives no tokens", i);
+            break;
+        }
+        lens[i] = (int32_t)len;
+        order[i] = i;
+    }
+    // Insertion sort by length (stable; n is a CLI chunk, small): each batch's texts pad to similar lengths.
+    for (int i = 1; i < n && !s; i++)
+        for (int j = i; j > 0 && lens[order[j - 1]] > lens[order[j]]; j--) {
+            int t = order[j];
+            order[j] = order[j - 1], order[j - 1] = t;
+        }
+    int64_t C = m->hp.n_embd;
+    for (int b0 = 0; b0 < n && !s; b0 += EMBED_BATCH) {
+        int B = n - b0 < EMBED_BATCH ? n - b0 : EMBED_BATCH, T = lens[order[b0 + B - 1]];
+        int32_t bl[EMBED_BATCH];
+        if (!(ids = hn_calloc((size_t)B * T, sizeof *ids, "embedding batch"))) s = HN_ERR_NOMEM;
+        for (int b = 0; b < B && !s; b++) {
+            bl[b] = lens[order[b0 + b]];
+            memcpy(ids + (int64_t)b * T, tok[order[b0 + b]], (size_t)bl[b] * sizeof *ids);
+        }
+        if (!s) s = hn_model_embed_ids(m, ids, bl, B, T, pool, normalize, vec);
+        for (int b = 0; b < B && !s; b++) memcpy(out + order[b0 + b] * C, vec + b * C, (size_t)C * sizeof *vec);
         free(ids);
         ids = NULL;
-        for (int b = 0; b < B; b++) free(tok[b]), tok[b] = NULL;
     }
+    for (int i = 0; tok && i < n; i++) free(tok[i]);
+    free(tok), free(lens), free(order), free(vec);
     return s;
 }
