@@ -321,13 +321,16 @@ static void mv_q8_0(int64_t K, const void *w, size_t rb, int64_t nr, const float
 
 const hn_kernel_set hn_kernels_avx2 = {
     .mv = {[HN_Q4_0] = mv_q4_0, [HN_Q4_1] = mv_q4_1, [HN_Q8_0] = mv_q8_0, [HN_Q4_K] = hn_mv_q4_k_avx2,
-           [HN_Q5_K] = hn_mv_q5_k_avx2, [HN_Q6_K] = hn_mv_q6_k_avx2, [HN_Q5_0] = hn_mv_q5_0_avx2},
+           [HN_Q5_K] = hn_mv_q5_k_avx2, [HN_Q6_K] = hn_mv_q6_k_avx2, [HN_Q5_0] = hn_mv_q5_0_avx2,
+           [HN_Q5_1] = hn_mv_q5_1_avx2},
     .gemm_panel = gemm_panel,
     .dot = {[HN_F32] = dot_f32, [HN_F16] = dot_f16, [HN_BF16] = dot_bf16, [HN_Q4_0] = dot_q4_0,
             [HN_Q4_1] = dot_q4_1, [HN_Q8_0] = dot_q8_0, [HN_Q4_K] = hn_dot_q4_k_avx2, [HN_Q5_K] = hn_dot_q5_k_avx2,
-            [HN_Q6_K] = hn_dot_q6_k_avx2, [HN_Q5_0] = hn_dot_q5_0_avx2},
+            [HN_Q6_K] = hn_dot_q6_k_avx2, [HN_Q5_0] = hn_dot_q5_0_avx2,
+            [HN_Q5_1] = hn_dot_q5_1_avx2},
     .to_f32 = {[HN_F16] = f16_to_f32, [HN_BF16] = bf16_to_f32, [HN_Q4_0] = q4_0_to_f32, [HN_Q4_1] = q4_1_to_f32,
                [HN_Q8_0] = q8_0_to_f32, [HN_Q4_K] = hn_q4_k_to_f32_avx2, [HN_Q5_K] = hn_q5_k_to_f32_avx2,
-               [HN_Q6_K] = hn_q6_k_to_f32_avx2, [HN_Q5_0] = hn_q5_0_to_f32_avx2},
+               [HN_Q6_K] = hn_q6_k_to_f32_avx2, [HN_Q5_0] = hn_q5_0_to_f32_avx2,
+               [HN_Q5_1] = hn_q5_1_to_f32_avx2},
     .quantize_act = {[HN_Q8_0] = quant_q8_0, [HN_Q8_1] = quant_q8_1},
 };

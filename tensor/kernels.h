@@ -88,6 +88,7 @@ HN_KQ_DECL_AVX2(q4_k)
 HN_KQ_DECL_AVX2(q5_k)
 HN_KQ_DECL_AVX2(q6_k)
 HN_KQ_DECL_AVX2(q5_0)
+HN_KQ_DECL_AVX2(q5_1)
 // And their AVX-512 kernels (kquant_avx512.c), entries of hn_kernels_avx512.
 #define HN_KQ_DECL_AVX512(name)                                                                                      \
     void hn_##name##_to_f32_avx512(const void *src, float *dst, int64_t n);                                          \
@@ -98,6 +99,7 @@ HN_KQ_DECL_AVX512(q4_k)
 HN_KQ_DECL_AVX512(q5_k)
 HN_KQ_DECL_AVX512(q6_k)
 HN_KQ_DECL_AVX512(q5_0)
+HN_KQ_DECL_AVX512(q5_1)
 
 // Scalar reference dot products (dot.c). Weight first, activation second.
 float hn_dot_f32_f32_ref(int64_t n, const void *w, const void *x);

@@ -1,10 +1,10 @@
-// tensor/kquant_avx2.c — AVX2 + FMA + F16C kernels for Q4_K, Q5_K, Q6_K and Q5_0 with fp32 activations: dequantize,
+// tensor/kquant_avx2.c — AVX2 + FMA + F16C kernels for Q4_K, Q5_K, Q6_K, Q5_0 and Q5_1 with fp32 activations: dequantize,
 // the dot product and the decode kernel (kernels.h, hn_mv_fn). This file is compiled with those flags; they are
 // entries of tensor/dot_avx2.c's kernel set, called only when the CPU has AVX2. The AVX-512 level uses them too.
 //
 // Every kernel walks a block as 8 groups of 32 consecutive elements (a Q4_K/Q5_K sub-block; a quarter of a Q6_K
 // half), each group 4 vectors of 8: w = q * s + c by one FMA, where s is the group's (or half-group's) scale times
-// the f16 super-scale and c minus its min (Q4_K, Q5_K) or -0 (Q6_K, Q5_0). q * s is exact in fp32 (kquant.c), so
+// the f16 super-scale and c minus its min (Q4_K, Q5_K) or -0 (Q6_K, Q5_0; Q5_1: its m). q * s is exact in fp32 (kquant.c), so
 // the one rounding gives the reference's values bit for bit (and -0 keeps the sign of a zero product).
 #include "tensor/kernels.h"
 
@@ -103,21 +103,29 @@ static inline __attribute__((always_inline)) void group_w(const int type, const 
     w[3] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q[3]), s1, c);
 }
 
-// Q5_0 block as 4 vectors: (q - 16) * d, the fifth bit of element j in bit j of qh.
-static inline __attribute__((always_inline)) void q5_0_w(const uint8_t *blk, __m256 w[4]) {
-    const hn_block_q5_0 *b = (const hn_block_q5_0 *)blk;
-    uint32_t qh = (uint32_t)b->qh[0] | (uint32_t)b->qh[1] << 8 | (uint32_t)b->qh[2] << 16 | (uint32_t)b->qh[3] << 24;
-    __m256 d = _mm256_set1_ps(h2f(b->d));
+// Q5_0 / Q5_1 block as 4 vectors: (q - 16) * d or q * d + m, the fifth bit of element j in bit j of qh.
+static inline __attribute__((always_inline)) void q5_w(const int type, const uint8_t *blk, __m256 w[4]) {
+    const uint8_t *qh8, *qs;
+    __m256 d, m = _mm256_setzero_ps();
+    if (type == HN_Q5_0) {
+        const hn_block_q5_0 *b = (const hn_block_q5_0 *)blk;
+        qh8 = b->qh, qs = b->qs, d = _mm256_set1_ps(h2f(b->d));
+    } else {
+        const hn_block_q5_1 *b = (const hn_block_q5_1 *)blk;
+        qh8 = b->qh, qs = b->qs, d = _mm256_set1_ps(h2f(b->d)), m = _mm256_set1_ps(h2f(b->m));
+    }
+    uint32_t qh = (uint32_t)qh8[0] | (uint32_t)qh8[1] << 8 | (uint32_t)qh8[2] << 16 | (uint32_t)qh8[3] << 24;
     const __m256i low = _mm256_set1_epi32(0x0f), lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    __m256i v0 = u8x8(b->qs), v1 = u8x8(b->qs + 8), hv = _mm256_set1_epi32((int)qh);
+    __m256i v0 = u8x8(qs), v1 = u8x8(qs + 8), hv = _mm256_set1_epi32((int)qh);
     __m256i lo[4] = {_mm256_and_si256(v0, low), _mm256_and_si256(v1, low), _mm256_srli_epi32(v0, 4),
                      _mm256_srli_epi32(v1, 4)};
     #pragma GCC unroll 8
     for (int v = 0; v < 4; v++) {
         __m256i bit = _mm256_and_si256(_mm256_srlv_epi32(hv, _mm256_add_epi32(lane, _mm256_set1_epi32(8 * v))),
                                        _mm256_set1_epi32(1));
-        __m256i q = _mm256_sub_epi32(_mm256_or_si256(lo[v], _mm256_slli_epi32(bit, 4)), _mm256_set1_epi32(16));
-        w[v] = _mm256_mul_ps(_mm256_cvtepi32_ps(q), d);
+        __m256i q = _mm256_or_si256(lo[v], _mm256_slli_epi32(bit, 4));
+        if (type == HN_Q5_0) w[v] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(q, _mm256_set1_epi32(16))), d);
+        else w[v] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q), d, m);
     }
 }
 
@@ -143,14 +151,18 @@ void hn_q4_k_to_f32_avx2(const void *src, float *dst, int64_t n) { k_to_f32(HN_Q
 void hn_q5_k_to_f32_avx2(const void *src, float *dst, int64_t n) { k_to_f32(HN_Q5_K, sizeof(hn_block_q5_k), src, dst, n); }
 void hn_q6_k_to_f32_avx2(const void *src, float *dst, int64_t n) { k_to_f32(HN_Q6_K, sizeof(hn_block_q6_k), src, dst, n); }
 
-void hn_q5_0_to_f32_avx2(const void *src, float *dst, int64_t n) {
+static inline __attribute__((always_inline)) void q5_to_f32(const int type, const size_t bs, const void *src,
+                                                            float *dst, int64_t n) {
     for (int64_t i = 0; i < n / HN_QK; i++) {
         __m256 w[4];
-        q5_0_w((const uint8_t *)src + (size_t)i * sizeof(hn_block_q5_0), w);
+        q5_w(type, (const uint8_t *)src + (size_t)i * bs, w);
         #pragma GCC unroll 8
         for (int v = 0; v < 4; v++) _mm256_storeu_ps(dst + i * HN_QK + 8 * v, w[v]);
     }
 }
+
+void hn_q5_0_to_f32_avx2(const void *src, float *dst, int64_t n) { q5_to_f32(HN_Q5_0, sizeof(hn_block_q5_0), src, dst, n); }
+void hn_q5_1_to_f32_avx2(const void *src, float *dst, int64_t n) { q5_to_f32(HN_Q5_1, sizeof(hn_block_q5_1), src, dst, n); }
 
 // ---- decode kernels and dot products ----
 
@@ -163,10 +175,10 @@ static inline __attribute__((always_inline)) void mv_tile(const int type, const 
     for (int t = 0; t < TT; t++)
         #pragma GCC unroll 8
         for (int v = 0; v < 4; v++) acc[t][v] = _mm256_setzero_ps();
-    if (type == HN_Q5_0) {
+    if (type == HN_Q5_0 || type == HN_Q5_1) {
         for (int64_t b = 0; b < K / HN_QK; b++) {
             __m256 wv[4];
-            q5_0_w(w + (size_t)b * bs, wv);
+            q5_w(type, w + (size_t)b * bs, wv);
             #pragma GCC unroll 8
             for (int t = 0; t < TT; t++) {
                 const float *xb = x + t * K + b * HN_QK;
@@ -224,3 +236,4 @@ KQ_MV(q4_k, HN_Q4_K, hn_block_q4_k)
 KQ_MV(q5_k, HN_Q5_K, hn_block_q5_k)
 KQ_MV(q6_k, HN_Q6_K, hn_block_q6_k)
 KQ_MV(q5_0, HN_Q5_0, hn_block_q5_0)
+KQ_MV(q5_1, HN_Q5_1, hn_block_q5_1)

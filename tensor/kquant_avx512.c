@@ -1,10 +1,10 @@
-// tensor/kquant_avx512.c — AVX-512 kernels for Q4_K, Q5_K, Q6_K and Q5_0 with fp32 activations: dequantize, the dot
+// tensor/kquant_avx512.c — AVX-512 kernels for Q4_K, Q5_K, Q6_K, Q5_0 and Q5_1 with fp32 activations: dequantize, the dot
 // product and the decode kernel (kernels.h, hn_mv_fn). Compiled with AVX-512 flags; entries of
 // tensor/dot_avx512.c's kernel set, called only when the CPU has them.
 //
 // The kernels walk the weights 64 elements at a time (a Q4_K/Q5_K chunk of two sub-blocks, two Q6_K quarters, two
 // Q5_0 blocks), as 4 vectors of 16 floats:
-//   - Q4_K, Q5_K, Q5_0: one table lookup per 16 elements. vpermps / vpermt2ps read only the low 4 / 5 bits of each
+//   - Q4_K, Q5_K, Q5_0, Q5_1: one table lookup per 16 elements. vpermps / vpermt2ps read only the low 4 / 5 bits of each
 //     index lane, so zero-extended quants index a table {i * s + c} (i = 0..15, or 0..31 over two registers) built
 //     by one FMA per register; i * s is exact in fp32 (kquant.c), so each entry is the reference's value bit for bit.
 //   - Q6_K: 6-bit quants, converted and multiplied by the scale (the product is exact).
@@ -94,13 +94,25 @@ static inline __attribute__((always_inline)) void pair_w(const int type, const u
     }
 }
 
-// One Q5_0 block as 2 vectors: table {(i - 16) * d} over two registers, index = nibble | fifth bit << 4.
-static inline __attribute__((always_inline)) void q5_0_w(const uint8_t *blk, __m512 *w0, __m512 *w1) {
-    const hn_block_q5_0 *b = (const hn_block_q5_0 *)blk;
-    uint32_t qh = (uint32_t)b->qh[0] | (uint32_t)b->qh[1] << 8 | (uint32_t)b->qh[2] << 16 | (uint32_t)b->qh[3] << 24;
-    __m512 d = _mm512_set1_ps(h2f(b->d));
-    __m512 t0 = _mm512_mul_ps(_mm512_sub_ps(iota16(), _mm512_set1_ps(16)), d), t1 = _mm512_mul_ps(iota16(), d);
-    __m512i q = u8x16(b->qs), sixteen = _mm512_set1_epi32(16);
+// One Q5_0 / Q5_1 block as 2 vectors: table {(i - 16) * d} (Q5_0) or {i * d + m} (Q5_1) over two registers,
+// index = nibble | fifth bit << 4.
+static inline __attribute__((always_inline)) void q5_w(const int type, const uint8_t *blk, __m512 *w0, __m512 *w1) {
+    const uint8_t *qh8, *qs;
+    __m512 t0, t1, d;
+    if (type == HN_Q5_0) {
+        const hn_block_q5_0 *b = (const hn_block_q5_0 *)blk;
+        qh8 = b->qh, qs = b->qs, d = _mm512_set1_ps(h2f(b->d));
+        t0 = _mm512_mul_ps(_mm512_sub_ps(iota16(), _mm512_set1_ps(16)), d);
+        t1 = _mm512_mul_ps(iota16(), d);
+    } else {
+        const hn_block_q5_1 *b = (const hn_block_q5_1 *)blk;
+        __m512 m = _mm512_set1_ps(h2f(b->m));
+        qh8 = b->qh, qs = b->qs, d = _mm512_set1_ps(h2f(b->d));
+        t0 = _mm512_fmadd_ps(iota16(), d, m);
+        t1 = _mm512_fmadd_ps(_mm512_add_ps(iota16(), _mm512_set1_ps(16)), d, m);
+    }
+    uint32_t qh = (uint32_t)qh8[0] | (uint32_t)qh8[1] << 8 | (uint32_t)qh8[2] << 16 | (uint32_t)qh8[3] << 24;
+    __m512i q = u8x16(qs), sixteen = _mm512_set1_epi32(16);
     __m512i i0 = _mm512_and_si512(q, _mm512_set1_epi32(0x0f)), i1 = _mm512_srli_epi32(q, 4);
     i0 = _mm512_mask_or_epi32(i0, (__mmask16)(qh & 0xffff), i0, sixteen);
     i1 = _mm512_mask_or_epi32(i1, (__mmask16)(qh >> 16), i1, sixteen);
@@ -108,10 +120,11 @@ static inline __attribute__((always_inline)) void q5_0_w(const uint8_t *blk, __m
     *w1 = _mm512_permutex2var_ps(t0, i1, t1);
 }
 
-// Elements 64p .. 64p + 63 of a row of Q5_0 blocks (two blocks).
-static inline __attribute__((always_inline)) void q5_0_pair(const uint8_t *row, int64_t p, __m512 w[4]) {
-    q5_0_w(row + (size_t)(2 * p) * sizeof(hn_block_q5_0), &w[0], &w[1]);
-    q5_0_w(row + (size_t)(2 * p + 1) * sizeof(hn_block_q5_0), &w[2], &w[3]);
+// Elements 64p .. 64p + 63 of a row of Q5_0 / Q5_1 blocks (two blocks of bs bytes).
+static inline __attribute__((always_inline)) void q5_pair(const int type, const size_t bs, const uint8_t *row,
+                                                          int64_t p, __m512 w[4]) {
+    q5_w(type, row + (size_t)(2 * p) * bs, &w[0], &w[1]);
+    q5_w(type, row + (size_t)(2 * p + 1) * bs, &w[2], &w[3]);
 }
 
 // ---- dequantize ----
@@ -136,14 +149,18 @@ void hn_q4_k_to_f32_avx512(const void *src, float *dst, int64_t n) { k_to_f32(HN
 void hn_q5_k_to_f32_avx512(const void *src, float *dst, int64_t n) { k_to_f32(HN_Q5_K, sizeof(hn_block_q5_k), src, dst, n); }
 void hn_q6_k_to_f32_avx512(const void *src, float *dst, int64_t n) { k_to_f32(HN_Q6_K, sizeof(hn_block_q6_k), src, dst, n); }
 
-void hn_q5_0_to_f32_avx512(const void *src, float *dst, int64_t n) {
+static inline __attribute__((always_inline)) void q5_to_f32(const int type, const size_t bs, const void *src,
+                                                            float *dst, int64_t n) {
     for (int64_t i = 0; i < n / HN_QK; i++) {
         __m512 w0, w1;
-        q5_0_w((const uint8_t *)src + (size_t)i * sizeof(hn_block_q5_0), &w0, &w1);
+        q5_w(type, (const uint8_t *)src + (size_t)i * bs, &w0, &w1);
         _mm512_storeu_ps(dst + i * HN_QK, w0);
         _mm512_storeu_ps(dst + i * HN_QK + 16, w1);
     }
 }
+
+void hn_q5_0_to_f32_avx512(const void *src, float *dst, int64_t n) { q5_to_f32(HN_Q5_0, sizeof(hn_block_q5_0), src, dst, n); }
+void hn_q5_1_to_f32_avx512(const void *src, float *dst, int64_t n) { q5_to_f32(HN_Q5_1, sizeof(hn_block_q5_1), src, dst, n); }
 
 // ---- decode kernels and dot products ----
 
@@ -155,10 +172,10 @@ static inline __attribute__((always_inline)) void mv_tile(const int type, const 
     #pragma GCC unroll 8
     for (int t = 0; t < TT; t++) acc[t][0] = acc[t][1] = acc[t][2] = acc[t][3] = _mm512_setzero_ps();
     const int64_t np = K / 64;
-    if (type == HN_Q5_0) {
+    if (type == HN_Q5_0 || type == HN_Q5_1) {
         for (int64_t p = 0; p < np; p++) {
             __m512 wv[4];
-            q5_0_pair(w, p, wv);
+            q5_pair(type, bs, w, p, wv);
             #pragma GCC unroll 8
             for (int t = 0; t < TT; t++) {
                 const float *xb = x + t * K + p * 64;
@@ -186,9 +203,9 @@ static inline __attribute__((always_inline)) void mv_tile(const int type, const 
             }
         }
     }
-    if (type == HN_Q5_0 && K % 64) { // an odd Q5_0 block at the end
+    if ((type == HN_Q5_0 || type == HN_Q5_1) && K % 64) { // an odd block at the end
         __m512 w0, w1;
-        q5_0_w(w + (size_t)(K / HN_QK - 1) * bs, &w0, &w1);
+        q5_w(type, w + (size_t)(K / HN_QK - 1) * bs, &w0, &w1);
         #pragma GCC unroll 8
         for (int t = 0; t < TT; t++) {
             const float *xb = x + t * K + np * 64;
@@ -233,3 +250,4 @@ KQ_MV(q4_k, HN_Q4_K, hn_block_q4_k)
 KQ_MV(q5_k, HN_Q5_K, hn_block_q5_k)
 KQ_MV(q6_k, HN_Q6_K, hn_block_q6_k)
 KQ_MV(q5_0, HN_Q5_0, hn_block_q5_0)
+KQ_MV(q5_1, HN_Q5_1, hn_block_q5_1)
