@@ -43,6 +43,7 @@ typedef struct {
 } hn_arch_impl;
 
 extern const hn_arch_impl hn_arch_llama;
+extern const hn_arch_impl hn_arch_qwen2;
 extern const hn_arch_impl hn_arch_gpt2;
 extern const hn_arch_impl hn_arch_bert;
 

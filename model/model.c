@@ -14,11 +14,18 @@
 // One implementation per hn_arch, found by general.architecture.
 static const hn_arch_impl *const arch_table[HN_ARCH_COUNT] = {
     [HN_ARCH_LLAMA] = &hn_arch_llama,
+    [HN_ARCH_QWEN2] = &hn_arch_qwen2,
     [HN_ARCH_GPT2] = &hn_arch_gpt2,
     [HN_ARCH_BERT] = &hn_arch_bert,
 };
 
 hn_model_params hn_model_default_params(void) { return (hn_model_params){.mm_mode = HN_MM_FAST}; }
+
+void hn_model_rope_table(const hn_model *m, float *cs, int n_pos) {
+    const hn_hparams *hp = &m->hp;
+    hn_rope_params p = {hp->rope_theta, hp->rope_linear > 0 ? hp->rope_linear : 1.0f, hp->rope_freqs};
+    hn_rope_table_ex(cs, n_pos, hp->head_dim, &p);
+}
 
 static hn_status missing_key(const hn_model *m, const char *key) {
     return hn_fail(HN_ERR_FORMAT, "%s: required metadata key '%s' is missing", m->path, key);
@@ -216,7 +223,7 @@ hn_kv_cache *hn_kv_cache_create(const hn_model *m, int n_ctx) {
         return NULL;
     }
     kv->logits_rows = 1;
-    hn_rope_table(kv->rope, n_ctx, hp->head_dim, hp->rope_theta);
+    hn_model_rope_table(m, kv->rope, n_ctx);
     return kv;
 }
 
