@@ -339,7 +339,16 @@ static hn_status view_tensor(hf_loader *L, hf_owner *o, const hn_tensor *src, co
 static hn_status build_tensors(hf_loader *L, hf_owner *o, hn_gguf *g) {
     size_t total = 0;
     for (int i = 0; i < o->n_shards; i++) total += shard_n(&o->shards[i]);
-    if (!(g->tensors = hn_calloc(total ? total : 1, sizeof *g->tensors, "view tensors"))) return HN_ERR_NOMEM;
+    if (!(g->tensors = hn_calloc(total + 1, sizeof *g->tensors, "view tensors"))) return HN_ERR_NOMEM;
+    if (L->rope_freqs) { // computed from config.json (Llama 3 rotary scaling), as llama.cpp's converter adds it
+        hn_tensor *t = &g->tensors[g->n_tensors++];
+        snprintf(t->name, sizeof t->name, "rope_freqs.weight");
+        t->type = HN_F32, t->ndim = 1, t->ne[0] = L->n_rope_freqs, t->ne[1] = t->ne[2] = t->ne[3] = 1;
+        t->data = L->rope_freqs, t->nbytes = (size_t)L->n_rope_freqs * sizeof(float);
+        hn_status s = keep(o, L->rope_freqs);
+        L->rope_freqs = NULL;
+        if (s) return s;
+    }
     const char *head_from = NULL, *embd_from = NULL, *embd_path = NULL;
     for (int i = 0; i < o->n_shards; i++) {
         const shard *f = &o->shards[i];
@@ -471,6 +480,7 @@ hn_status hn_hf_open_ex(hn_gguf *g, const char *dir, bool with_tokenizer) {
     if (!s) s = build_tensors(&L, o, g);
     if (!s) s = encode_meta(&L, o, g);
     if (!s && with_tokenizer) s = add_tokenizer_meta(&L, o, g);
+    free(L.rope_freqs); // still here only when the view failed before taking it
     json_decref(L.cfg); // after encode_meta: string values point into it
     json_decref(L.extra);
     if (s) {

@@ -1,9 +1,10 @@
-// io/hf_arch.c — one name table and one config.json reader per Hugging Face architecture hone loads (llama, gpt2,
-// bert, distilbert). GGUF names and metadata keys are llama.cpp's (gguf-py constants, convert_hf_to_gguf.py), so a
+// io/hf_arch.c — one name table and one config.json reader per Hugging Face architecture hone loads (llama, qwen2,
+// gpt2, bert, distilbert). GGUF names and metadata keys are llama.cpp's (gguf-py constants, convert_hf_to_gguf.py), so a
 // directory and its converted GGUF look the same to the model code.
 #define _GNU_SOURCE
 #include "io/hf_impl.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,9 +33,63 @@ static const hf_name llama_layers[] = {
     {"mlp.down_proj.weight", "ffn_down.weight", HF_AS_IS},
 };
 
-static const char *const llama_ignore[] = {"self_attn.rotary_emb.inv_freq", NULL}; // recomputed by hone
+// Rotary buffers older checkpoints saved (per layer or once): recomputed by hone.
+static const char *const llama_ignore[] = {"self_attn.rotary_emb.inv_freq", "model.rotary_emb.inv_freq", NULL};
 
-static hn_status llama_config(hf_loader *L) {
+// Rotary scaling: transformers 4 writes it as rope_scaling {"type" or "rope_type", "factor", ...} beside a top-level
+// rope_theta, transformers 5 as rope_parameters {"rope_type", "rope_theta", ...}. "linear" becomes
+// <arch>.rope.scaling.type/factor; "llama3" becomes the per-pair frequency factors that llama.cpp's converter
+// stores as rope_freqs.weight (computed here the same way); other types are refused.
+static hn_status rope_config(hf_loader *L, const char *arch, uint32_t head_dim, double *theta) {
+    json_t *c = L->cfg, *rp = json_object_get(c, "rope_parameters"), *rs = json_object_get(c, "rope_scaling");
+    if ((rp && !json_is_object(rp) && !json_is_null(rp)) || (rs && !json_is_object(rs) && !json_is_null(rs)))
+        return hn_fail(HN_ERR_FORMAT, "%s/config.json: rope_parameters / rope_scaling must be objects", L->dir);
+    json_t *sc = json_is_object(rs) ? rs : json_is_object(rp) ? rp : NULL;
+    hn_status s = hf_cfg_num(L, json_is_object(rp) && json_object_get(rp, "rope_theta") ? rp : c, "rope_theta",
+                             10000, theta);
+    if (s) return s;
+    json_t *type = sc ? json_object_get(sc, "rope_type") : NULL;
+    if (!type && sc) type = json_object_get(sc, "type");
+    const char *t = json_is_string(type) ? json_string_value(type) : type ? NULL : "default";
+    if (!t) return hn_fail(HN_ERR_FORMAT, "%s/config.json: rope_type must be a string", L->dir);
+    if (!strcmp(t, "default")) return HN_OK;
+    double factor, lo, hi, old_ctx;
+    if (strcmp(t, "linear") && strcmp(t, "llama3"))
+        return hn_fail(HN_ERR_UNSUPPORTED, "%s/config.json: rope scaling '%.32s' is not supported (hone knows "
+                       "default, linear and llama3)", L->dir, t);
+    if ((s = hf_cfg_num(L, sc, "factor", !strcmp(t, "llama3") ? 8.0 : -1, &factor))) return s;
+    char key[64];
+    if (!strcmp(t, "linear")) {
+        snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+        hf_put_str(L, key, "linear");
+        snprintf(key, sizeof key, "%s.rope.scaling.factor", arch);
+        hf_put_f32(L, key, (float)factor);
+        return HN_OK;
+    }
+    if ((s = hf_cfg_num(L, sc, "low_freq_factor", 1.0, &lo)) || (s = hf_cfg_num(L, sc, "high_freq_factor", 4.0, &hi)) ||
+        (s = hf_cfg_num(L, sc, "original_max_position_embeddings", 8192, &old_ctx)))
+        return s;
+    if (lo >= hi)
+        return hn_fail(HN_ERR_FORMAT, "%s/config.json: low_freq_factor %g must be below high_freq_factor %g", L->dir,
+                       lo, hi);
+    int n = (int)head_dim / 2;
+    if (!(L->rope_freqs = hn_calloc((size_t)n, sizeof(float), "rope factors"))) return HN_ERR_NOMEM;
+    L->n_rope_freqs = n;
+    for (int i = 0; i < n; i++) {
+        float freq = 1.0f / powf((float)*theta, (float)(2 * i) / (float)head_dim); // as torch computes it, in fp32
+        double wavelen = 2 * M_PI / freq, lo_wl = old_ctx / lo, hi_wl = old_ctx / hi;
+        if (wavelen < hi_wl) L->rope_freqs[i] = 1.0f;
+        else if (wavelen > lo_wl) L->rope_freqs[i] = (float)factor;
+        else {
+            double smooth = (old_ctx / wavelen - lo) / (hi - lo);
+            L->rope_freqs[i] = (float)(1 / ((1 - smooth) / factor + smooth));
+        }
+    }
+    return HN_OK;
+}
+
+// The Llama family's config.json: llama (q/k rows permuted by the table) and qwen2 (q/k/v biases, rows as they are).
+static hn_status family_config(hf_loader *L, const char *arch) {
     json_t *c = L->cfg;
     static const char *const silu[] = {"silu", NULL};
     const char *act;
@@ -42,6 +97,8 @@ static hn_status llama_config(hf_loader *L) {
     if (s) return s;
     if (json_is_true(json_object_get(c, "mlp_bias")))
         return hn_fail(HN_ERR_UNSUPPORTED, "%s/config.json: mlp_bias is not supported", L->dir);
+    if (json_is_true(json_object_get(c, "use_sliding_window")))
+        return hn_fail(HN_ERR_UNSUPPORTED, "%s/config.json: use_sliding_window is not supported", L->dir);
     uint32_t n_embd, n_ff, n_layer, n_ctx, head_dim;
     if ((s = hf_cfg_int(L, "hidden_size", -1, &n_embd)) || (s = hf_cfg_int(L, "intermediate_size", -1, &n_ff)) ||
         (s = hf_cfg_int(L, "num_hidden_layers", -1, &n_layer)) ||
@@ -57,35 +114,47 @@ static hn_status llama_config(hf_loader *L) {
     if (head_dim % 2 || L->n_head_kv > L->n_head || L->n_head % L->n_head_kv)
         return hn_fail(HN_ERR_FORMAT, "%s/config.json: %u heads of size %u with %u key/value heads: expected an "
                        "even head size and a divisor of the heads", L->dir, L->n_head, head_dim, L->n_head_kv);
-    // rope_theta sits at the top level (transformers 4) or in rope_parameters (transformers 5); rope_scaling or a
-    // rope_type other than "default" changes the frequencies, which hone does not do yet.
-    json_t *rp = json_object_get(c, "rope_parameters"), *rs = json_object_get(c, "rope_scaling");
-    if (rp && !json_is_object(rp) && !json_is_null(rp))
-        return hn_fail(HN_ERR_FORMAT, "%s/config.json: rope_parameters must be an object", L->dir);
-    json_t *rtype = json_is_object(rp) ? json_object_get(rp, "rope_type") : NULL;
-    if ((rs && !json_is_null(rs)) || (rtype && (!json_is_string(rtype) || strcmp(json_string_value(rtype), "default"))))
-        return hn_fail(HN_ERR_UNSUPPORTED, "%s/config.json: rope scaling is not supported", L->dir);
     double eps, theta;
-    if ((s = hf_cfg_num(L, c, "rms_norm_eps", -1, &eps)) ||
-        (s = hf_cfg_num(L, json_is_object(rp) && json_object_get(rp, "rope_theta") ? rp : c, "rope_theta", 10000,
-                        &theta)))
-        return s;
+    if ((s = hf_cfg_num(L, c, "rms_norm_eps", -1, &eps)) || (s = rope_config(L, arch, head_dim, &theta))) return s;
     json_t *tie = json_object_get(c, "tie_word_embeddings");
     if (tie && !json_is_boolean(tie))
         return hn_fail(HN_ERR_FORMAT, "%s/config.json: tie_word_embeddings must be true or false", L->dir);
-    L->tied = tie && json_is_true(tie); // LlamaConfig's default is false
-    hf_put_u32(L, "llama.block_count", n_layer);
-    hf_put_u32(L, "llama.embedding_length", n_embd);
-    hf_put_u32(L, "llama.feed_forward_length", n_ff);
-    hf_put_u32(L, "llama.attention.head_count", L->n_head);
-    hf_put_u32(L, "llama.attention.head_count_kv", L->n_head_kv);
-    hf_put_u32(L, "llama.context_length", n_ctx);
-    hf_put_u32(L, "llama.vocab_size", L->n_vocab);
-    hf_put_u32(L, "llama.rope.dimension_count", head_dim);
-    hf_put_f32(L, "llama.attention.layer_norm_rms_epsilon", (float)eps);
-    hf_put_f32(L, "llama.rope.freq_base", (float)theta);
+    L->tied = tie && json_is_true(tie); // LlamaConfig's and Qwen2Config's default is false
+    char key[64];
+#define PUT(kind, field, v) (snprintf(key, sizeof key, "%s." field, arch), hf_put_##kind(L, key, v))
+    PUT(u32, "block_count", n_layer);
+    PUT(u32, "embedding_length", n_embd);
+    PUT(u32, "feed_forward_length", n_ff);
+    PUT(u32, "attention.head_count", L->n_head);
+    PUT(u32, "attention.head_count_kv", L->n_head_kv);
+    PUT(u32, "context_length", n_ctx);
+    PUT(u32, "vocab_size", L->n_vocab);
+    PUT(u32, "rope.dimension_count", head_dim);
+    PUT(f32, "attention.layer_norm_rms_epsilon", (float)eps);
+    PUT(f32, "rope.freq_base", (float)theta);
+#undef PUT
     return HN_OK;
 }
+
+static hn_status llama_config(hf_loader *L) { return family_config(L, "llama"); }
+static hn_status qwen2_config(hf_loader *L) { return family_config(L, "qwen2"); }
+
+// Qwen2: Llama's names, q/k/v biases, and no row permutation (llama.cpp's converter keeps the rows; the rotary pairs
+// are the halves of each head).
+static const hf_name qwen2_layers[] = {
+    {"input_layernorm.weight", "attn_norm.weight", HF_AS_IS},
+    {"post_attention_layernorm.weight", "ffn_norm.weight", HF_AS_IS},
+    {"self_attn.q_proj.weight", "attn_q.weight", HF_AS_IS},
+    {"self_attn.k_proj.weight", "attn_k.weight", HF_AS_IS},
+    {"self_attn.v_proj.weight", "attn_v.weight", HF_AS_IS},
+    {"self_attn.o_proj.weight", "attn_output.weight", HF_AS_IS},
+    {"self_attn.q_proj.bias", "attn_q.bias", HF_AS_IS},
+    {"self_attn.k_proj.bias", "attn_k.bias", HF_AS_IS},
+    {"self_attn.v_proj.bias", "attn_v.bias", HF_AS_IS},
+    {"mlp.gate_proj.weight", "ffn_gate.weight", HF_AS_IS},
+    {"mlp.up_proj.weight", "ffn_up.weight", HF_AS_IS},
+    {"mlp.down_proj.weight", "ffn_down.weight", HF_AS_IS},
+};
 
 // ---- gpt2 (Conv1D weights are (in, out): transposed into GGUF's rows) ----
 
@@ -298,6 +367,8 @@ static hn_status distilbert_config(hf_loader *L) {
 static const hf_arch archs[] = {
     {"llama", {"llama"}, NULL, "model.layers.", llama_globals, llama_layers, N(llama_globals), N(llama_layers),
      llama_ignore, true, llama_config},
+    {"qwen2", {"qwen2"}, NULL, "model.layers.", llama_globals, qwen2_layers, N(llama_globals), N(qwen2_layers),
+     llama_ignore, true, qwen2_config},
     {"gpt2", {"gpt2"}, "transformer.", "h.", gpt2_globals, gpt2_layers, N(gpt2_globals), N(gpt2_layers),
      gpt2_ignore, true, gpt2_config},
     {"bert", {"bert"}, "bert.", "encoder.layer.", bert_globals, bert_layers, N(bert_globals), N(bert_layers),
@@ -319,7 +390,7 @@ const hf_arch *hf_arch_by_name(const char *arch) {
     return NULL;
 }
 
-const char *hf_arch_known(void) { return "llama, gpt2, bert, distilbert"; }
+const char *hf_arch_known(void) { return "llama, qwen2, gpt2, bert, distilbert"; }
 
 // "N.rest" with N a decimal layer index: *layer = N, returns rest (NULL if the shape differs).
 static const char *layer_rest(const char *p, int *layer) {

@@ -45,6 +45,8 @@ typedef struct {
     // Set by the architecture's config reader:
     bool tied;           // the output head reuses token_embd (an lm_head in the file is dropped)
     uint32_t n_head, n_head_kv, n_vocab;
+    float *rope_freqs; // Llama 3 rotary scaling: head_dim/2 factors, the view's rope_freqs.weight (owned), or NULL
+    int n_rope_freqs;
 } hf_loader;
 
 typedef struct hf_arch {
@@ -61,7 +63,7 @@ typedef struct hf_arch {
 
 const hf_arch *hf_arch_by_model_type(const char *model_type); // NULL if unknown
 const hf_arch *hf_arch_by_name(const char *arch);             // by general.architecture; NULL if unknown
-const char *hf_arch_known(void);                              // "llama, gpt2, bert, distilbert"
+const char *hf_arch_known(void); // "llama, qwen2, gpt2, bert, distilbert"
 // An HF tensor name to its GGUF name and transform: 1 mapped, 0 unknown, -1 known but not used (ignored).
 int hf_map_to_gguf(const hf_arch *a, const char *hf, char *out, size_t cap, hf_transform *tr);
 // A GGUF name back to the canonical HF name (as the bare model class saves it, plus lm_head): false if unknown.

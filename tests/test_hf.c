@@ -261,7 +261,8 @@ static void test_variants(const tg_file *gold) {
         {"\"model_type\": \"llama\"", "\"model_type\": \"mistral\"", "model_type 'mistral'"},
         {"\"model_type\": \"llama\"", NULL, "model_type"},
         {"\"hidden_act\": \"silu\"", "\"hidden_act\": \"gelu\"", "hidden_act"},
-        {"\"rope_type\": \"default\"", "\"rope_type\": \"llama3\"", "rope scaling"},
+        {"\"rope_type\": \"default\"", "\"rope_type\": \"yarn\"", "rope scaling 'yarn' is not supported"},
+        {"\"rope_type\": \"default\"", "\"rope_type\": \"linear\"", "'factor' is missing"},
         {"\"tie_word_embeddings\": false", "\"tie_word_embeddings\": 0", "tie_word_embeddings"},
         {"\"vocab_size\": 256", "\"vocab_size\": 300", "vocab_size is 300 but"},
         {"\"intermediate_size\": 128", "\"intermediate_size\": 100", "blk.0.ffn_gate.weight"},
@@ -294,6 +295,33 @@ static void test_variants(const tg_file *gold) {
     rm_dir(dir);
 }
 
+// Llama-family variants (tests/data/hf_family, tools/reference/hf_roundtrip_ref.py): Qwen2 (q/k/v biases, rows not
+// permuted, tied head), Llama 3 rotary scaling (rope_freqs computed from config.json as llama.cpp's converter does)
+// and linear scaling, against transformers' logits over 40 positions.
+static void test_family(void) {
+    static const char *const dirs[] = {"tests/data/hf_family/qwen2", "tests/data/hf_family/llama3_rope",
+                                       "tests/data/hf_family/llama_linear"};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/golden.bin", dirs[i]);
+        tg_file gold;
+        CHECK(tg_load(&gold, path), "%s", path);
+        hn_model *m = load_dir(dirs[i]);
+        CHECK(m, "load %s: %s", dirs[i], hn_errmsg());
+        const tg_array *ids = tg_get(&gold, "input_ids"), *ref = tg_get(&gold, "logits");
+        if (m && ids && ref) {
+            double d = logits_diff(m, ids, ref);
+            printf("%s: max abs logit diff vs transformers %.3g\n", dirs[i], d);
+            CHECK(d <= 1e-4, "%s: logits differ by %g", dirs[i], d);
+        }
+        if (m && i == 0) CHECK(m->output.w == m->tok_embd && m->layers[0].q.b, "qwen2: tied head, q bias");
+        if (m && i == 1) CHECK(m->hp.rope_freqs != NULL, "llama3: rope_freqs");
+        if (m && i == 2) CHECK(m->hp.rope_linear == 4.0f, "linear factor 4");
+        hn_model_destroy(m);
+        tg_free(&gold);
+    }
+}
+
 int main(void) {
     tg_file gold;
     if (!tg_load(&gold, TINY_DIR "/golden.bin")) {
@@ -307,6 +335,7 @@ int main(void) {
     test_names();
     test_tiny(&gold);
     test_variants(&gold);
+    test_family();
     rm_dir(tmpdir);
     tg_free(&gold);
     return test_done();

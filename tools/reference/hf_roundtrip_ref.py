@@ -34,6 +34,9 @@ loader maps (config.json + weights as transformers saves them), for the name tab
     bert_bin_sharded/    the same state dict in two torch.save shards + pytorch_model.bin.index.json
     distilbert/          DistilBertModel (vocab 40, dim 16, 2 layers, 2 heads, hidden_dim 24): model.safetensors
 
+And into tests/data/hf_family/: qwen2/, llama3_rope/, llama_linear/ (hidden 32, 2 layers, 2 heads of 16, 1 KV head,
+vocab 64; see family_checkpoints) with golden.bin = transformers' fp32 logits over 40 positions.
+
 Regenerate (not run by `make test`):
     /root/.cache/hone/refvenv/bin/python tools/reference/hf_roundtrip_ref.py [tests/data/hf_torch]
 Check `hone export` with transformers itself (writes nothing into tests/data):
@@ -257,6 +260,45 @@ def check_export(hone):
     shutil.rmtree(tmp)
 
 
+def family_checkpoints(root):
+    """Llama-family variants as HF directories with transformers' logits (golden.bin: input_ids (1, T) i32, logits
+    (1, T, V) f32): qwen2 (q/k/v biases, tied head), llama3_rope (rope_type llama3: hone computes rope_freqs as
+    llama.cpp's converter does) and llama_linear (rope_type linear, factor 4)."""
+    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+    common = dict(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                  num_key_value_heads=1, max_position_embeddings=64, rms_norm_eps=1e-5, initializer_range=0.2)
+    variants = [
+        ("qwen2", Qwen2ForCausalLM, Qwen2Config(**common, tie_word_embeddings=True, rope_theta=10000.0)),
+        ("llama3_rope", LlamaForCausalLM, LlamaConfig(**common, tie_word_embeddings=False, rope_scaling={
+            "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 16}, rope_theta=500000.0)),
+        ("llama_linear", LlamaForCausalLM, LlamaConfig(**common, tie_word_embeddings=False, rope_scaling={
+            "rope_type": "linear", "factor": 4.0}, rope_theta=10000.0)),
+    ]
+    T = 40
+    for k, (name, cls, cfg) in enumerate(variants):
+        torch.manual_seed(SEED + 10 + k)
+        model = cls(cfg).float()
+        model.config._attn_implementation = "eager"
+        with torch.no_grad():
+            for pname, p in model.named_parameters():
+                if pname.endswith("norm.weight"):
+                    p.copy_(1 + 0.1 * torch.randn_like(p))
+                elif pname.endswith(".bias"):
+                    p.copy_(0.5 * torch.randn_like(p))
+        model.eval()
+        d = os.path.join(root, name)
+        shutil.rmtree(d, ignore_errors=True)
+        model.save_pretrained(d)
+        if os.path.exists(os.path.join(d, "generation_config.json")):
+            os.remove(os.path.join(d, "generation_config.json"))
+        ids = torch.randint(0, cfg.vocab_size, (1, T), generator=torch.Generator().manual_seed(SEED + 20 + k))
+        with torch.no_grad():
+            logits = model(input_ids=ids).logits
+        write_golden(os.path.join(d, "golden.bin"), [("input_ids", ids.numpy().astype(np.int32)),
+                                                      ("logits", logits.numpy())])
+
+
 def main():
     if len(sys.argv) > 2 and sys.argv[1] == "--hone":
         torch.set_num_threads(1)
@@ -268,7 +310,9 @@ def main():
     tiny_llama_f16(out)
     arch_root = os.path.join(os.path.dirname(out.rstrip("/")), "hf_arch")
     arch_checkpoints(arch_root)
-    for d in (out, arch_root):
+    family_root = os.path.join(os.path.dirname(out.rstrip("/")), "hf_family")
+    family_checkpoints(family_root)
+    for d in (out, arch_root, family_root):
         for dirpath, _, files in sorted(os.walk(d)):
             for f in sorted(files):
                 print(os.path.join(dirpath, f), os.path.getsize(os.path.join(dirpath, f)))
