@@ -1,5 +1,5 @@
 // io/hf_export.c — a model (any GGUF view: a GGUF file or a Hugging Face directory) written out as a Hugging Face
-// directory: config.json from the <arch>.* metadata, model.safetensors with the architecture's HF names (the name
+// directory: config.json from the <arch>.* metadata (llama, qwen2, gpt2, bert), model.safetensors with the architecture's HF names (the name
 // tables of io/hf_arch.c read backwards: Llama q/k rows un-permuted, GPT-2 Conv1D weights transposed back), and
 // README.md front matter with the licence. The tokenizer files are the tokenizer's own (io/tokenizer.h).
 #define _GNU_SOURCE
@@ -69,17 +69,38 @@ static hn_status config(exporter *E, int64_t n_vocab, bool tied, uint32_t *n_hea
     snprintf(key, sizeof key, "%s.attention.head_count_kv", E->arch);
     *n_head_kv = opt_u32(E, key, *n_head);
     json_t *archs = json_array();
-    if (!strcmp(E->arch, "llama")) {
-        json_array_append_new(archs, json_string("LlamaForCausalLM"));
-        set_str(E, "model_type", "llama");
+    bool qwen2 = !strcmp(E->arch, "qwen2");
+    if (!strcmp(E->arch, "llama") || qwen2) {
+        json_array_append_new(archs, json_string(qwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM"));
+        set_str(E, "model_type", E->arch);
         set_int(E, "hidden_size", n_embd), set_int(E, "intermediate_size", n_ff);
         set_int(E, "num_hidden_layers", n_layer), set_int(E, "num_attention_heads", *n_head);
         set_int(E, "num_key_value_heads", *n_head_kv);
-        set_int(E, "head_dim", opt_u32(E, "llama.rope.dimension_count", n_embd / *n_head));
+        snprintf(key, sizeof key, "%s.rope.dimension_count", E->arch);
+        set_int(E, "head_dim", opt_u32(E, key, n_embd / *n_head));
         set_int(E, "max_position_embeddings", n_ctx);
         set_real(E, "rms_norm_eps", opt_f32(E, "attention.layer_norm_rms_epsilon", 1e-5f));
         set_real(E, "rope_theta", opt_f32(E, "rope.freq_base", 10000.0f));
         set_str(E, "hidden_act", "silu");
+        // Rotary scaling: linear is a factor; Llama 3's per-pair factors (rope_freqs.weight) do not say which
+        // config.json parameters made them, so such a model is not exported rather than exported wrong.
+        if (hn_gguf_tensor(E->g, "rope_freqs.weight"))
+            return hn_fail(HN_ERR_UNSUPPORTED, "%s: rope_freqs.weight (Llama 3 rotary scaling) cannot be written back "
+                           "as config.json's rope_scaling", E->g->path);
+        hn_gguf_str type;
+        snprintf(key, sizeof key, "%s.rope.scaling.type", E->arch);
+        float factor = opt_f32(E, "rope.scaling.factor", 0);
+        if (!hn_gguf_get_str(E->g, key, &type) && type.len == 6 && !memcmp(type.str, "linear", 6) && factor > 0) {
+            json_t *rs = json_object();
+            json_object_set_new(rs, "rope_type", json_string("linear"));
+            char b[32];
+            snprintf(b, sizeof b, "%.7g", factor);
+            json_object_set_new(rs, "factor", json_real(strtod(b, NULL)));
+            json_object_set_new(E->cfg, "rope_scaling", rs);
+        } else if (!hn_gguf_get_str(E->g, key, &type) && !(type.len == 4 && !memcmp(type.str, "none", 4))) {
+            return hn_fail(HN_ERR_UNSUPPORTED, "%s: %s '%.*s' cannot be exported", E->g->path, key,
+                           (int)(type.len > 32 ? 32 : type.len), type.str);
+        }
     } else if (!strcmp(E->arch, "gpt2")) {
         json_array_append_new(archs, json_string("GPT2LMHeadModel"));
         set_str(E, "model_type", "gpt2");
@@ -167,8 +188,8 @@ hn_status hn_hf_export(const hn_gguf *g, const char *dir) {
     snprintf(arch, sizeof arch, "%.*s", (int)(a.len < 31 ? a.len : 31), a.str);
     const hf_arch *ha = hf_arch_by_name(arch);
     if (!ha || strlen(arch) != a.len)
-        return hn_fail(HN_ERR_UNSUPPORTED, "%s: architecture '%.*s' cannot be exported (hone exports llama, gpt2, "
-                       "bert)", g->path, (int)(a.len > 40 ? 40 : a.len), a.str);
+        return hn_fail(HN_ERR_UNSUPPORTED, "%s: architecture '%.*s' cannot be exported (hone exports llama, qwen2, "
+                       "gpt2, bert)", g->path, (int)(a.len > 40 ? 40 : a.len), a.str);
     const hn_tensor *embd = hn_gguf_tensor(g, "token_embd.weight");
     if (!embd || embd->ndim != 2) return hn_fail(HN_ERR_FORMAT, "%s: no 2-D token_embd.weight", g->path);
     bool tied = ha->has_head && !hn_gguf_tensor(g, "output.weight");

@@ -88,6 +88,11 @@ static void test_convert(const tg_file *gold) {
     int32_t g_ids[12];
     for (int i = 0; i < 12; i++) g_ids[i] = (i * 7 + 3) % 32; // the tiny GPT-2 has 32 tokens
     decoder_roundtrip("tests/data/hf_arch/gpt2", "f32", g_ids, 12, "gpt2_f32");
+    int32_t f_ids[40];
+    for (int i = 0; i < 40; i++) f_ids[i] = (i * 13 + 5) % 64; // the family models have 64 tokens
+    decoder_roundtrip("tests/data/hf_family/qwen2", "f32", f_ids, 40, "qwen2_f32");
+    decoder_roundtrip("tests/data/hf_family/llama3_rope", "f32", f_ids, 40, "llama3_rope_f32");
+    decoder_roundtrip("tests/data/hf_family/llama_linear", "f32", f_ids, 40, "llama_linear_f32");
 
     // BERT: embeddings of two padded rows, pooled as the model says (CLS from 1_Pooling, carried as metadata).
     char gguf[512];
@@ -185,6 +190,32 @@ static void test_export(const tg_file *gold) {
     snprintf(file, sizeof file, "%s/model.safetensors", out);
     same_tensors("tests/data/hf_arch/bert/model.safetensors", file, "pooler.", 0);
     same_config("tests/data/hf_arch/bert", out, bert_keys);
+    // Qwen2 and linear rotary scaling export as they came; Llama 3's computed rope_freqs cannot be, and is refused.
+    static const char *const family_keys[] = {"model_type", "hidden_size", "num_key_value_heads",
+                                              "tie_word_embeddings", "vocab_size", NULL}; // rope: by the logits
+    static const char *const fam[] = {"qwen2", "llama_linear"};
+    for (int i = 0; i < 2; i++) {
+        char src[256];
+        snprintf(src, sizeof src, "tests/data/hf_family/%s", fam[i]);
+        snprintf(out, sizeof out, "%s/%s_export", tmp, fam[i]);
+        CHECK(sh("'%s' export '%s' -o '%s' 2>/dev/null", hone, src, out) == 0, "export %s", fam[i]);
+        snprintf(file, sizeof file, "%s/model.safetensors", out);
+        snprintf(gguf, sizeof gguf, "%s/model.safetensors", src);
+        same_tensors(gguf, file, NULL, 0);
+        same_config(src, out, family_keys);
+        hn_model *x = load(src), *y = load(out);
+        if (x && y) {
+            int32_t f_ids[40];
+            for (int k = 0; k < 40; k++) f_ids[k] = (k * 13 + 5) % 64;
+            float *lx = logits(x, f_ids, 40), *ly = logits(y, f_ids, 40);
+            CHECK(lx && ly && max_diff(lx, ly, 40 * 64) == 0, "%s: the export gives the same logits", fam[i]);
+            free(lx), free(ly);
+        }
+        hn_model_destroy(x), hn_model_destroy(y);
+    }
+    CHECK(sh("'%s' export tests/data/hf_family/llama3_rope -o '%s/l3' 2>&1 | grep -q 'rope_freqs.weight'", hone, tmp)
+          == 0, "llama3 rope scaling refused on export");
+    snprintf(gguf, sizeof gguf, "%s/llama_f32.gguf", tmp);
     // Refusals: one line on stderr, non-zero exit.
     CHECK(sh("'%s' export tests/data/hf_arch/nothing -o '%s/x' 2>/dev/null", hone, tmp) != 0, "missing model");
     CHECK(sh("'%s' export '%s' 2>/dev/null", hone, gguf) != 0, "no -o");

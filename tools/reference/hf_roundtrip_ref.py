@@ -220,10 +220,14 @@ def check_export(hone):
     subprocess.run([hone, "convert", "tests/data/tiny_llama", "-o", f"{tmp}/llama.gguf", "--type", "f32"], check=True)
     cases = [("llama", f"{tmp}/llama.gguf", "tests/data/tiny_llama", AutoModelForCausalLM, 256),
              ("distilbert", "tests/data/hf_arch/distilbert", "tests/data/hf_arch/distilbert", AutoModel, 40),
+             ("qwen2", "tests/data/hf_family/qwen2", "tests/data/hf_family/qwen2", AutoModelForCausalLM, 64),
+             ("llama_linear", "tests/data/hf_family/llama_linear", "tests/data/hf_family/llama_linear",
+              AutoModelForCausalLM, 64),
              ("gpt2", "tests/data/hf_arch/gpt2", "tests/data/hf_arch/gpt2", AutoModelForCausalLM, 32),
              ("bert", "tests/data/hf_arch/bert", "tests/data/hf_arch/bert", AutoModel, 40)]
-    ids = torch.tensor([[1, 5, 9, 17, 3, 2, 30, 11]])
-    for name, src, orig, cls, _ in cases:
+    for name, src, orig, cls, vocab in cases:
+        # 40 positions where the model has them (rotary scaling shows), else 8
+        ids = torch.tensor([[1, 5, 9, 17, 3, 2, 30, 11] * (5 if vocab == 64 or name == "llama" else 1)])
         out = f"{tmp}/{name}_hf"
         subprocess.run([hone, "export", src, "-o", out], check=True)
         a, b = cls.from_pretrained(orig).eval(), cls.from_pretrained(out).eval()
