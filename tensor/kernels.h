@@ -84,6 +84,8 @@ HN_KQ_DECL(q5_1)
     float hn_dot_##name##_avx2(int64_t n, const void *w, const void *x);                                             \
     void hn_mv_##name##_avx2(int64_t K, const void *w, size_t row_bytes, int64_t nr, const float *x, int64_t T,      \
                              float *y, int64_t ldy);
+HN_KQ_DECL_AVX2(q2_k)
+HN_KQ_DECL_AVX2(q3_k)
 HN_KQ_DECL_AVX2(q4_k)
 HN_KQ_DECL_AVX2(q5_k)
 HN_KQ_DECL_AVX2(q6_k)
@@ -95,6 +97,8 @@ HN_KQ_DECL_AVX2(q5_1)
     float hn_dot_##name##_avx512(int64_t n, const void *w, const void *x);                                           \
     void hn_mv_##name##_avx512(int64_t K, const void *w, size_t row_bytes, int64_t nr, const float *x, int64_t T,    \
                                float *y, int64_t ldy);
+HN_KQ_DECL_AVX512(q2_k)
+HN_KQ_DECL_AVX512(q3_k)
 HN_KQ_DECL_AVX512(q4_k)
 HN_KQ_DECL_AVX512(q5_k)
 HN_KQ_DECL_AVX512(q6_k)

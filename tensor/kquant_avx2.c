@@ -1,11 +1,12 @@
-// tensor/kquant_avx2.c — AVX2 + FMA + F16C kernels for Q4_K, Q5_K, Q6_K, Q5_0 and Q5_1 with fp32 activations: dequantize,
-// the dot product and the decode kernel (kernels.h, hn_mv_fn). This file is compiled with those flags; they are
-// entries of tensor/dot_avx2.c's kernel set, called only when the CPU has AVX2. The AVX-512 level uses them too.
+// tensor/kquant_avx2.c — AVX2 + FMA + F16C kernels for the K-quants (Q2_K ... Q6_K), Q5_0 and Q5_1 with fp32
+// activations: dequantize, the dot product and the decode kernel (kernels.h, hn_mv_fn). This file is compiled with
+// those flags; they are entries of tensor/dot_avx2.c's kernel set, called only when the CPU has AVX2.
 //
 // Every kernel walks a block as 8 groups of 32 consecutive elements (a Q4_K/Q5_K sub-block; a quarter of a Q6_K
-// half), each group 4 vectors of 8: w = q * s + c by one FMA, where s is the group's (or half-group's) scale times
-// the f16 super-scale and c minus its min (Q4_K, Q5_K) or -0 (Q6_K, Q5_0; Q5_1: its m). q * s is exact in fp32 (kquant.c), so
-// the one rounding gives the reference's values bit for bit (and -0 keeps the sign of a zero product).
+// half; two Q2_K/Q3_K sub-blocks), each group 4 vectors of 8: w = q * s + c by one FMA, where s is the group's (or
+// half-group's) scale times the f16 super-scale and c minus its min (Q2_K, Q4_K, Q5_K) or -0 (Q3_K, Q6_K, Q5_0;
+// Q5_1: its m). q * s is exact in fp32 (kquant.c), so the one rounding gives the reference's values bit for bit
+// (and -0 keeps the sign of a zero product).
 #include "tensor/kernels.h"
 
 #include <immintrin.h>
@@ -25,7 +26,7 @@ static inline __m256i u8x8(const uint8_t *p) { return _mm256_cvtepu8_epi32(_mm_l
 // A block's per-group constants: scale of the group's first and last 16 values, and the added constant.
 typedef struct {
     float s[8][2];
-    float c[8];
+    float c[8][2];
 } kq_consts;
 
 static inline void consts_k4(const uint8_t *scales, float d, float dmin, kq_consts *k) {
@@ -39,7 +40,7 @@ static inline void consts_k4(const uint8_t *scales, float d, float dmin, kq_cons
             m = (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4);
         }
         k->s[j][0] = k->s[j][1] = d * (float)sc;
-        k->c[j] = -(dmin * (float)m);
+        k->c[j][0] = k->c[j][1] = -(dmin * (float)m);
     }
 }
 
@@ -50,14 +51,30 @@ static inline void block_consts(const int type, const uint8_t *blk, kq_consts *k
     } else if (type == HN_Q5_K) {
         const hn_block_q5_k *b = (const hn_block_q5_k *)blk;
         consts_k4(b->scales, h2f(b->d), h2f(b->dmin), k);
-    } else { // Q6_K: group 4h + q covers elements 128h + 32q + l, scales 8h + 2q (l < 16) and 8h + 2q + 1
+    } else if (type == HN_Q6_K) { // group 4h + q covers elements 128h + 32q + l, scales 8h + 2q and 8h + 2q + 1
         const hn_block_q6_k *b = (const hn_block_q6_k *)blk;
         float d = h2f(b->d);
         #pragma GCC unroll 8
         for (int g = 0; g < 8; g++) {
             k->s[g][0] = d * (float)b->scales[2 * g];
             k->s[g][1] = d * (float)b->scales[2 * g + 1];
-            k->c[g] = -0.0f;
+            k->c[g][0] = k->c[g][1] = -0.0f;
+        }
+    } else if (type == HN_Q2_K) { // sub-block i (16 elements): 4-bit scale and min in scales[i]
+        const hn_block_q2_k *b = (const hn_block_q2_k *)blk;
+        float d = h2f(b->d), dmin = h2f(b->dmin);
+        for (int i = 0; i < 16; i++) {
+            k->s[i / 2][i % 2] = d * (float)(b->scales[i] & 0x0f);
+            k->c[i / 2][i % 2] = -(dmin * (float)(b->scales[i] >> 4));
+        }
+    } else { // Q3_K: 16 six-bit signed scales (FORMATS.md 2.9)
+        const hn_block_q3_k *b = (const hn_block_q3_k *)blk;
+        float d = h2f(b->d);
+        for (int i = 0; i < 16; i++) {
+            int low4 = i < 8 ? b->scales[i] & 0x0f : b->scales[i - 8] >> 4;
+            int high2 = (b->scales[8 + i % 4] >> (2 * (i / 4))) & 3;
+            k->s[i / 2][i % 2] = d * (float)((low4 | high2 << 4) - 32);
+            k->c[i / 2][i % 2] = -0.0f;
         }
     }
 }
@@ -84,6 +101,20 @@ static inline __attribute__((always_inline)) void group_w(const int type, const 
                 q[v] = _mm256_or_si256(q[v], _mm256_slli_epi32(hb, 4));
             }
         }
+    } else if (type == HN_Q2_K || type == HN_Q3_K) {
+        // Element 32g + l = 128h + 32j + l: bits 2j of qs[32h + l]; Q3_K: minus 4 unless bit g of hmask[l] is set.
+        int h = g / 4, j = g % 4;
+        const uint8_t *qs = type == HN_Q2_K ? ((const hn_block_q2_k *)blk)->qs : ((const hn_block_q3_k *)blk)->qs;
+        qs += 32 * h;
+        #pragma GCC unroll 8
+        for (int v = 0; v < 4; v++) {
+            q[v] = _mm256_and_si256(_mm256_srli_epi32(u8x8(qs + 8 * v), 2 * j), _mm256_set1_epi32(3));
+            if (type == HN_Q3_K) {
+                __m256i hb = _mm256_and_si256(_mm256_srli_epi32(u8x8(((const hn_block_q3_k *)blk)->hmask + 8 * v), g),
+                                              _mm256_set1_epi32(1));
+                q[v] = _mm256_sub_epi32(q[v], _mm256_slli_epi32(_mm256_xor_si256(hb, _mm256_set1_epi32(1)), 2));
+            }
+        }
     } else { // Q6_K, half h = g/4, quarter r = g%4: low 4 bits from ql, high 2 from qh, minus 32
         const hn_block_q6_k *b = (const hn_block_q6_k *)blk;
         int h = g / 4, r = g % 4;
@@ -96,11 +127,12 @@ static inline __attribute__((always_inline)) void group_w(const int type, const 
             q[v] = _mm256_sub_epi32(_mm256_or_si256(lo, _mm256_slli_epi32(hi, 4)), _mm256_set1_epi32(32));
         }
     }
-    __m256 s0 = _mm256_set1_ps(k->s[g][0]), s1 = _mm256_set1_ps(k->s[g][1]), c = _mm256_set1_ps(k->c[g]);
-    w[0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q[0]), s0, c);
-    w[1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q[1]), s0, c);
-    w[2] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q[2]), s1, c);
-    w[3] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q[3]), s1, c);
+    __m256 s0 = _mm256_set1_ps(k->s[g][0]), s1 = _mm256_set1_ps(k->s[g][1]);
+    __m256 c0 = _mm256_set1_ps(k->c[g][0]), c1 = _mm256_set1_ps(k->c[g][1]);
+    w[0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q[0]), s0, c0);
+    w[1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q[1]), s0, c0);
+    w[2] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q[2]), s1, c1);
+    w[3] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q[3]), s1, c1);
 }
 
 // Q5_0 / Q5_1 block as 4 vectors: (q - 16) * d or q * d + m, the fifth bit of element j in bit j of qh.
@@ -147,9 +179,21 @@ static inline __attribute__((always_inline)) void k_to_f32(const int type, const
     }
 }
 
-void hn_q4_k_to_f32_avx2(const void *src, float *dst, int64_t n) { k_to_f32(HN_Q4_K, sizeof(hn_block_q4_k), src, dst, n); }
-void hn_q5_k_to_f32_avx2(const void *src, float *dst, int64_t n) { k_to_f32(HN_Q5_K, sizeof(hn_block_q5_k), src, dst, n); }
-void hn_q6_k_to_f32_avx2(const void *src, float *dst, int64_t n) { k_to_f32(HN_Q6_K, sizeof(hn_block_q6_k), src, dst, n); }
+void hn_q4_k_to_f32_avx2(const void *src, float *dst, int64_t n) {
+    k_to_f32(HN_Q4_K, sizeof(hn_block_q4_k), src, dst, n);
+}
+void hn_q5_k_to_f32_avx2(const void *src, float *dst, int64_t n) {
+    k_to_f32(HN_Q5_K, sizeof(hn_block_q5_k), src, dst, n);
+}
+void hn_q2_k_to_f32_avx2(const void *src, float *dst, int64_t n) {
+    k_to_f32(HN_Q2_K, sizeof(hn_block_q2_k), src, dst, n);
+}
+void hn_q3_k_to_f32_avx2(const void *src, float *dst, int64_t n) {
+    k_to_f32(HN_Q3_K, sizeof(hn_block_q3_k), src, dst, n);
+}
+void hn_q6_k_to_f32_avx2(const void *src, float *dst, int64_t n) {
+    k_to_f32(HN_Q6_K, sizeof(hn_block_q6_k), src, dst, n);
+}
 
 static inline __attribute__((always_inline)) void q5_to_f32(const int type, const size_t bs, const void *src,
                                                             float *dst, int64_t n) {
@@ -161,8 +205,12 @@ static inline __attribute__((always_inline)) void q5_to_f32(const int type, cons
     }
 }
 
-void hn_q5_0_to_f32_avx2(const void *src, float *dst, int64_t n) { q5_to_f32(HN_Q5_0, sizeof(hn_block_q5_0), src, dst, n); }
-void hn_q5_1_to_f32_avx2(const void *src, float *dst, int64_t n) { q5_to_f32(HN_Q5_1, sizeof(hn_block_q5_1), src, dst, n); }
+void hn_q5_0_to_f32_avx2(const void *src, float *dst, int64_t n) {
+    q5_to_f32(HN_Q5_0, sizeof(hn_block_q5_0), src, dst, n);
+}
+void hn_q5_1_to_f32_avx2(const void *src, float *dst, int64_t n) {
+    q5_to_f32(HN_Q5_1, sizeof(hn_block_q5_1), src, dst, n);
+}
 
 // ---- decode kernels and dot products ----
 
@@ -232,6 +280,8 @@ static inline __attribute__((always_inline)) void mv_type(const int type, const 
         mv_tile(TYPE, sizeof(block), 1, n, w, x, &y, 1);                                                             \
         return y;                                                                                                    \
     }
+KQ_MV(q2_k, HN_Q2_K, hn_block_q2_k)
+KQ_MV(q3_k, HN_Q3_K, hn_block_q3_k)
 KQ_MV(q4_k, HN_Q4_K, hn_block_q4_k)
 KQ_MV(q5_k, HN_Q5_K, hn_block_q5_k)
 KQ_MV(q6_k, HN_Q6_K, hn_block_q6_k)

@@ -1,13 +1,14 @@
-// tensor/kquant_avx512.c — AVX-512 kernels for Q4_K, Q5_K, Q6_K, Q5_0 and Q5_1 with fp32 activations: dequantize, the dot
-// product and the decode kernel (kernels.h, hn_mv_fn). Compiled with AVX-512 flags; entries of
+// tensor/kquant_avx512.c — AVX-512 kernels for the K-quants (Q2_K ... Q6_K), Q5_0 and Q5_1 with fp32 activations:
+// dequantize, the dot product and the decode kernel (kernels.h, hn_mv_fn). Compiled with AVX-512 flags; entries of
 // tensor/dot_avx512.c's kernel set, called only when the CPU has them.
 //
-// The kernels walk the weights 64 elements at a time (a Q4_K/Q5_K chunk of two sub-blocks, two Q6_K quarters, two
-// Q5_0 blocks), as 4 vectors of 16 floats:
-//   - Q4_K, Q5_K, Q5_0, Q5_1: one table lookup per 16 elements. vpermps / vpermt2ps read only the low 4 / 5 bits of each
-//     index lane, so zero-extended quants index a table {i * s + c} (i = 0..15, or 0..31 over two registers) built
-//     by one FMA per register; i * s is exact in fp32 (kquant.c), so each entry is the reference's value bit for bit.
-//   - Q6_K: 6-bit quants, converted and multiplied by the scale (the product is exact).
+// The kernels walk the weights 64 elements at a time (a Q4_K/Q5_K chunk of two sub-blocks, two Q6_K quarters, four
+// Q2_K/Q3_K sub-blocks, two Q5_0/Q5_1 blocks), as 4 vectors of 16 floats:
+//   - Q4_K, Q5_K, Q5_0, Q5_1: one table lookup per 16 elements. vpermps / vpermt2ps read only the low 4 / 5 bits
+//     of each index lane, so zero-extended quants index a table {i * s + c} (i = 0..15, or 0..31 over two
+//     registers) built by one FMA per register; i * s is exact in fp32 (kquant.c), so each entry is the
+//     reference's value bit for bit.
+//   - Q6_K, Q2_K, Q3_K: quants converted and multiplied by the scale (exact), plus Q2_K's min by the same FMA.
 #include "tensor/kernels.h"
 
 #include <immintrin.h>
@@ -23,10 +24,31 @@ static inline __m512 iota16(void) { return _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7
 // A block's scales, unpacked once: the scale of each sub-block (Q4_K/Q5_K: 8 of 32 elements; Q6_K: 16 of 16) and
 // the added constant of each (Q4_K/Q5_K). -(dmin * m) = m * -dmin exactly.
 typedef struct {
-    float s[16]; // Q4_K/Q5_K: s[j] = d * sc[j], s[8 + j] = -(dmin * m[j]); Q6_K: s[j] = d * scales[j]
+    // Q4_K/Q5_K: s[j] = d * sc[j], s[8 + j] = -(dmin * m[j]); Q6_K, Q3_K: s[i] = d * scale[i];
+    // Q2_K: s[i] = d * sc[i], s[16 + i] = -(dmin * m[i])
+    float s[32];
 } kq_scales;
 
 static inline __attribute__((always_inline)) void block_scales(const int type, const uint8_t *blk, kq_scales *k) {
+    if (type == HN_Q2_K) {
+        const hn_block_q2_k *b = (const hn_block_q2_k *)blk;
+        __m512i sc = u8x16(b->scales);
+        __m512 lo = _mm512_cvtepi32_ps(_mm512_and_si512(sc, _mm512_set1_epi32(0x0f)));
+        __m512 hi = _mm512_cvtepi32_ps(_mm512_srli_epi32(sc, 4));
+        _mm512_storeu_ps(k->s, _mm512_mul_ps(lo, _mm512_set1_ps(h2f(b->d))));
+        _mm512_storeu_ps(k->s + 16, _mm512_mul_ps(hi, _mm512_set1_ps(-h2f(b->dmin))));
+        return;
+    }
+    if (type == HN_Q3_K) {
+        const hn_block_q3_k *b = (const hn_block_q3_k *)blk;
+        float d = h2f(b->d);
+        for (int i = 0; i < 16; i++) {
+            int low4 = i < 8 ? b->scales[i] & 0x0f : b->scales[i - 8] >> 4;
+            int high2 = (b->scales[8 + i % 4] >> (2 * (i / 4))) & 3;
+            k->s[i] = d * (float)((low4 | high2 << 4) - 32);
+        }
+        return;
+    }
     if (type == HN_Q6_K) {
         const hn_block_q6_k *b = (const hn_block_q6_k *)blk;
         __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b->scales)));
@@ -75,6 +97,26 @@ static inline __attribute__((always_inline)) void pair_w(const int type, const u
                 __m512 t0 = _mm512_fmadd_ps(iota16(), ss[v / 2], cc[v / 2]);
                 __m512 t1 = _mm512_fmadd_ps(_mm512_add_ps(iota16(), _mm512_set1_ps(16)), ss[v / 2], cc[v / 2]);
                 w[v] = _mm512_permutex2var_ps(t0, lo, t1);
+            }
+        }
+    } else if (type == HN_Q2_K || type == HN_Q3_K) {
+        // Element 128h + 32j + l: bits 2j of qs[32h + l]; Q3_K: minus 4 unless bit 4h + j of hmask[l] is set. Pair p
+        // is h = p / 2, j = 2 (p % 2) + v / 2 for vector v, whose 16 elements are sub-block 4p + v.
+        int h = p / 2;
+        const uint8_t *qs = type == HN_Q2_K ? ((const hn_block_q2_k *)blk)->qs : ((const hn_block_q3_k *)blk)->qs;
+        qs += 32 * h;
+        #pragma GCC unroll 8
+        for (int v = 0; v < 4; v++) {
+            int j = 2 * (p % 2) + v / 2;
+            __m512i q = _mm512_and_si512(_mm512_srli_epi32(u8x16(qs + 16 * (v % 2)), 2 * j), _mm512_set1_epi32(3));
+            if (type == HN_Q2_K) {
+                w[v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(q), _mm512_set1_ps(k->s[4 * p + v]),
+                                       _mm512_set1_ps(k->s[16 + 4 * p + v]));
+            } else {
+                const uint8_t *hm = ((const hn_block_q3_k *)blk)->hmask + 16 * (v % 2);
+                __mmask16 set = _mm512_test_epi32_mask(u8x16(hm), _mm512_set1_epi32(1 << (4 * h + j)));
+                q = _mm512_mask_sub_epi32(q, (__mmask16)~set, q, _mm512_set1_epi32(4));
+                w[v] = _mm512_mul_ps(_mm512_cvtepi32_ps(q), _mm512_set1_ps(k->s[4 * p + v]));
             }
         }
     } else { // Q6_K: quarters r = 2p % 4 and r + 1 of half h = p / 2; elements 128h + 32r + l
@@ -145,9 +187,21 @@ static inline __attribute__((always_inline)) void k_to_f32(const int type, const
     }
 }
 
-void hn_q4_k_to_f32_avx512(const void *src, float *dst, int64_t n) { k_to_f32(HN_Q4_K, sizeof(hn_block_q4_k), src, dst, n); }
-void hn_q5_k_to_f32_avx512(const void *src, float *dst, int64_t n) { k_to_f32(HN_Q5_K, sizeof(hn_block_q5_k), src, dst, n); }
-void hn_q6_k_to_f32_avx512(const void *src, float *dst, int64_t n) { k_to_f32(HN_Q6_K, sizeof(hn_block_q6_k), src, dst, n); }
+void hn_q4_k_to_f32_avx512(const void *src, float *dst, int64_t n) {
+    k_to_f32(HN_Q4_K, sizeof(hn_block_q4_k), src, dst, n);
+}
+void hn_q5_k_to_f32_avx512(const void *src, float *dst, int64_t n) {
+    k_to_f32(HN_Q5_K, sizeof(hn_block_q5_k), src, dst, n);
+}
+void hn_q2_k_to_f32_avx512(const void *src, float *dst, int64_t n) {
+    k_to_f32(HN_Q2_K, sizeof(hn_block_q2_k), src, dst, n);
+}
+void hn_q3_k_to_f32_avx512(const void *src, float *dst, int64_t n) {
+    k_to_f32(HN_Q3_K, sizeof(hn_block_q3_k), src, dst, n);
+}
+void hn_q6_k_to_f32_avx512(const void *src, float *dst, int64_t n) {
+    k_to_f32(HN_Q6_K, sizeof(hn_block_q6_k), src, dst, n);
+}
 
 static inline __attribute__((always_inline)) void q5_to_f32(const int type, const size_t bs, const void *src,
                                                             float *dst, int64_t n) {
@@ -159,8 +213,12 @@ static inline __attribute__((always_inline)) void q5_to_f32(const int type, cons
     }
 }
 
-void hn_q5_0_to_f32_avx512(const void *src, float *dst, int64_t n) { q5_to_f32(HN_Q5_0, sizeof(hn_block_q5_0), src, dst, n); }
-void hn_q5_1_to_f32_avx512(const void *src, float *dst, int64_t n) { q5_to_f32(HN_Q5_1, sizeof(hn_block_q5_1), src, dst, n); }
+void hn_q5_0_to_f32_avx512(const void *src, float *dst, int64_t n) {
+    q5_to_f32(HN_Q5_0, sizeof(hn_block_q5_0), src, dst, n);
+}
+void hn_q5_1_to_f32_avx512(const void *src, float *dst, int64_t n) {
+    q5_to_f32(HN_Q5_1, sizeof(hn_block_q5_1), src, dst, n);
+}
 
 // ---- decode kernels and dot products ----
 
@@ -246,6 +304,8 @@ static inline __attribute__((always_inline)) void mv_type(const int type, const 
         mv_tile(TYPE, sizeof(block), 1, n, w, x, &y, 1);                                                             \
         return y;                                                                                                    \
     }
+KQ_MV(q2_k, HN_Q2_K, hn_block_q2_k)
+KQ_MV(q3_k, HN_Q3_K, hn_block_q3_k)
 KQ_MV(q4_k, HN_Q4_K, hn_block_q4_k)
 KQ_MV(q5_k, HN_Q5_K, hn_block_q5_k)
 KQ_MV(q6_k, HN_Q6_K, hn_block_q6_k)
