@@ -49,7 +49,7 @@ static double logits_diff(hn_model *m, const int32_t *ids, int rows, int T, cons
 static void test_logits(hn_model *m, const tg_file *g) {
     const hn_hparams *hp = &m->hp;
     CHECK(hp->arch == HN_ARCH_GPT2 && hp->n_layer == 2 && hp->n_embd == 64 && hp->n_head == 4 && hp->n_ff == 256 &&
-              hp->n_ctx_train == 64 && hp->n_vocab == 287 && fabsf(hp->norm_eps - 1e-5f) < 1e-9f,
+              hp->n_ctx_train == 64 && hp->n_vocab == 301 && fabsf(hp->norm_eps - 1e-5f) < 1e-9f,
           "hparams: arch %d, %d layers, n_embd %d, %d heads, n_ff %d, ctx %d, vocab %d", hp->arch, hp->n_layer,
           hp->n_embd, hp->n_head, hp->n_ff, hp->n_ctx_train, hp->n_vocab);
     CHECK(m->output.w == m->tok_embd && m->pos_embd && m->tok, "tied head, position table, tokenizer");
@@ -92,6 +92,32 @@ static void test_logits(hn_model *m, const tg_file *g) {
     hn_kv_cache_destroy(kv);
 }
 
+// The model's tokenizer (from the GGUF's tokenizer.ggml.* keys, or the HF directory's tokenizer.json) gives the ids
+// of Hugging Face tokenizers for golden.bin's strings.
+static void check_tokenizer(const hn_model *m, const tg_file *g, const char *label) {
+    int k = 0, same = 0;
+    for (;; k++) {
+        char nt[32], ni[32];
+        snprintf(nt, sizeof nt, "tok.%d.text", k);
+        snprintf(ni, sizeof ni, "tok.%d.ids", k);
+        const tg_array *text = tg_get(g, nt), *ref = tg_get(g, ni);
+        if (!text || !ref) break;
+        char buf[256];
+        int64_t len = text->n < 255 ? text->n : 255;
+        for (int64_t i = 0; i < len; i++) buf[i] = (char)text->i[i];
+        buf[len] = 0;
+        int32_t *ids = NULL;
+        int64_t n = 0;
+        hn_status s = m->tok ? hn_tokenizer_encode(m->tok, buf, len, HN_TOK_SPECIAL, &ids, &n) : HN_ERR_ARG;
+        bool ok = !s && n == ref->n && !memcmp(ids, ref->i, (size_t)n * 4);
+        CHECK(ok, "%s tokenizer on \"%s\": %lld ids, expected %lld", label, buf, (long long)n, (long long)ref->n);
+        same += ok;
+        free(ids);
+    }
+    CHECK(k >= 4, "golden.bin has %d tokenizer strings", k);
+    printf("%s tokenizer: %d of %d strings give the ids of Hugging Face tokenizers\n", label, same, k);
+}
+
 // The Hugging Face directory of the same model (config.json, F16 model.safetensors with Conv1D weights,
 // tokenizer.json) loads through io/hf.c's GPT-2 table into the same names: the same logits as the GGUF.
 static void test_hf_dir(const tg_file *g) {
@@ -105,6 +131,7 @@ static void test_hf_dir(const tg_file *g) {
         return;
     }
     CHECK(m->hp.arch == HN_ARCH_GPT2 && m->hp.n_ctx_train == 64 && m->hp.n_ff == 256, "hparams from config.json");
+    check_tokenizer(m, g, "HF directory (tokenizer.json)");
     double md = logits_diff(m, in->i, (int)in->dims[0], (int)in->dims[1], ref->f);
     CHECK(md <= 1e-4, "HF directory logits vs transformers: %.3g", md);
     printf("the Hugging Face directory: logits max abs diff vs transformers %.2e\n", md);
@@ -489,6 +516,7 @@ int main(int argc, char **argv) {
     CHECK(hn_model_load(&m, GPT2_GGUF, &mp) == HN_OK, "load %s: %s", GPT2_GGUF, hn_errmsg());
     if (m) {
         test_logits(m, &g);
+        check_tokenizer(m, &g, "GGUF");
         test_generate(m, &g);
         test_lora_golden(m, &g);
         test_lora_sgd(m, &g);

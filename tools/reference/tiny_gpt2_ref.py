@@ -3,9 +3,10 @@
 
 Writes into tests/data/tiny_gpt2/ (or the directory given as the first argument):
     config.json, model.safetensors       the base model (GPT2LMHeadModel, stored F16): 2 layers, n_embd 64, 4 heads,
-                                         MLP 256, n_positions 64, vocab 287, gelu_new, layer_norm_epsilon 1e-5,
+                                         MLP 256, n_positions 64, vocab 301, gelu_new, layer_norm_epsilon 1e-5,
                                          head tied to wte
-    tokenizer.json, tokenizer_config.json  a byte-level BPE: GPT-2's 256 byte tokens, 30 merges, <|endoftext|>
+    tokenizer.json, tokenizer_config.json  a byte-level BPE trained by `tokenizers` on CORPUS below with GPT-2's
+                                         tokenizer configuration: 256 byte tokens, 44 merges, <|endoftext|> (300)
     tiny_gpt2.gguf                       the same model in llama.cpp's GPT-2 layout (conversion/gpt2.py): token_embd,
                                          position_embd, blk.N.{attn_norm, attn_qkv, attn_output, ffn_norm, ffn_up,
                                          ffn_down}.{weight,bias}, output_norm; no output.weight (tied). Conv1D weights
@@ -36,7 +37,7 @@ Regenerate (not run by `make test`), from the source root:
 Versions used for the committed files: torch 2.15.0, transformers 5.24.0, peft 0.21.2, gguf (gguf-py) from the
 refvenv, tokenizers from the refvenv, numpy 2.4.6. fp32 on the CPU, eager attention, one thread.
 
-golden.bin: the layout of tools/reference/tiny_llama_ref.py ("HNGT", version 1). Arrays (B = 2, T = 16, V = 287,
+golden.bin: the layout of tools/reference/tiny_llama_ref.py ("HNGT", version 1). Arrays (B = 2, T = 16, V = 301,
 r = 4; M = a module's GGUF base name: blk.N.attn_qkv (c_attn), blk.N.attn_output (attn.c_proj), blk.N.ffn_up
 (c_fc), blk.N.ffn_down (mlp.c_proj)):
     input_ids            i32 (B, T)
@@ -54,6 +55,8 @@ r = 4; M = a module's GGUF base name: blk.N.attn_qkv (c_attn), blk.N.attn_output
     lora.init.M.lora_a   f32 (r, in)
     lora.init.M.lora_b   f32 (out, r)   (attn_qkv: rows q | k | v, as c_attn's output features)
     lora.grad.M.lora_a / lora.grad.M.lora_b   d lora.loss / d A, d B
+    tok.K.text, tok.K.ids  i32  TOK_TEXTS[K] as UTF-8 byte values, and its ids by `tokenizers` (special tokens
+                                 recognised in the text)
     sgd.loss             f32 (6)  the loss before each of 5 plain SGD steps (lr 0.05) on the LoRA tensors, and after
 The loss is transformers' causal-LM loss (mean over shifted positions whose label is not -100).
 hone_adapter_logits.bin (same layout): input_ids i32 (2, 16) (fixed: seed 99), logits f32 (2, 16, V) of the
@@ -72,10 +75,23 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 B, T, R, ALPHA = 2, 16, 4, 8
 SEED = 4321
-N_MERGES_TEXT = [("Ġ", "t"), ("h", "e"), ("Ġ", "a"), ("i", "n"), ("Ġt", "he"), ("e", "r"), ("o", "n"), ("Ġ", "s"),
-                 ("r", "e"), ("Ġ", "w"), ("a", "n"), ("o", "r"), ("e", "n"), ("Ġ", "o"), ("i", "s"), ("Ġ", "b"),
-                 ("a", "t"), ("Ġ", "f"), ("l", "l"), ("Ġ", "c"), ("in", "g"), ("e", "d"), ("Ġ", "m"), ("o", "u"),
-                 ("Ġ", "h"), ("e", "s"), ("Ġ", "p"), ("Ġthe", "r"), ("Ġa", "n"), ("Ġan", "d")]
+VOCAB_SIZE = 300  # before <|endoftext|>: GPT-2's 256 byte tokens and 44 merges
+# The corpus the vocabulary is trained on (DESIGN.md section 6: GPT-2's own vocabulary is not available offline).
+CORPUS = [
+    "The quick brown fox jumps over the lazy dog. The dog didn't move; the fox ran on.",
+    "In the beginning there was the word, and the word was written in the sand of the shore.",
+    "She sells sea shells by the sea shore, and the shells she sells are surely sea shells.",
+    "It's 2024 now: 3.14159 is pi, 2.71828 is e, and 1,000,000 is a million.",
+    "Hello, world!  Two spaces, a tab\there, and a new line\nthen more text.",
+    "We're going to the market; they've got apples, oranges and bananas there.",
+    "A café in Zürich serves crème brûlée; naïve visitors ask for the menu in English.",
+    "中文也可以：这是一个测试。 Emoji too: 🙂🚀 and symbols like © and €.",
+    "def main():\n    return sum(x * x for x in range(10))  # code, with indentation",
+    "Another sentence, the last one, to make the common pairs of English stand out clearly.",
+] * 3
+# Strings whose ids (Hugging Face tokenizers on the trained tokenizer) hone's tokenizers must reproduce.
+TOK_TEXTS = ["The quick brown fox didn't jump.", "  leading spaces,\ttabs\n\nand 12345 digits",
+             "café 中文 🙂 <|endoftext|> the end", "She's sure they'll see the shore's shells."]
 HF_TO_GGUF = {"attn.c_attn": "attn_qkv", "attn.c_proj": "attn_output", "mlp.c_fc": "ffn_up",
               "mlp.c_proj": "ffn_down"}
 
@@ -93,25 +109,30 @@ def bytes_to_unicode():
     return [chr(c) for c in cs]
 
 
-def vocabulary():
-    tokens = bytes_to_unicode()
-    merges = []
-    for a, b in N_MERGES_TEXT:
-        assert a in tokens and b in tokens and a + b not in tokens, (a, b)
-        merges.append(f"{a} {b}")
-        tokens.append(a + b)
-    tokens.append("<|endoftext|>")
-    return tokens, merges
-
-
-def write_hf_tokenizer(out_dir, tokens, merges):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, AddedToken
-    vocab = {t: i for i, t in enumerate(tokens[:-1])}
-    tk = Tokenizer(models.BPE(vocab=vocab, merges=[tuple(m.split(" ")) for m in merges]))
-    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tk.decoder = decoders.ByteLevel()
+def train_tokenizer():
+    """A byte-level BPE trained on CORPUS with GPT-2's tokenizer configuration (its tokenizer.json): ByteLevel
+    pre-tokenizer (no prefix space, GPT-2's regex), ByteLevel post-processor and decoder, no normaliser, BPE without
+    dropout or affixes, <|endoftext|> a special token appended last (as GPT-2's id 50256)."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    tk = Tokenizer(models.BPE())
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True)
+    tk.post_processor = processors.ByteLevel(add_prefix_space=True, trim_offsets=False, use_regex=True)
+    tk.decoder = decoders.ByteLevel(add_prefix_space=True, trim_offsets=True, use_regex=True)
+    trainer = trainers.BpeTrainer(vocab_size=VOCAB_SIZE, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    tk.train_from_iterator(CORPUS, trainer)
     tk.add_special_tokens([AddedToken("<|endoftext|>", special=True)])
-    assert tk.token_to_id("<|endoftext|>") == len(tokens) - 1
+    vocab = tk.get_vocab()
+    tokens = [None] * len(vocab)
+    for t, i in vocab.items():
+        tokens[i] = t
+    assert None not in tokens and tokens[-1] == "<|endoftext|>" and len(tokens) == VOCAB_SIZE + 1
+    merges = json.loads(tk.to_str())["model"]["merges"]
+    merges = [m if isinstance(m, str) else " ".join(m) for m in merges]
+    return tk, tokens, merges
+
+
+def write_hf_tokenizer(out_dir, tk):
     tk.save(os.path.join(out_dir, "tokenizer.json"))
     with open(os.path.join(out_dir, "tokenizer_config.json"), "w") as f:
         json.dump({"tokenizer_class": "GPT2Tokenizer", "bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>",
@@ -217,7 +238,7 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     torch.manual_seed(SEED)
     torch.set_num_threads(1)
-    tokens, merges = vocabulary()
+    tk, tokens, merges = train_tokenizer()
     V = len(tokens)
     cfg = GPT2Config(vocab_size=V, n_positions=64, n_embd=64, n_layer=2, n_head=4, n_inner=None,
                      activation_function="gelu_new", resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
@@ -236,7 +257,7 @@ def main():
     model.eval()
     assert model.lm_head.weight.data_ptr() == model.transformer.wte.weight.data_ptr()
     copy.deepcopy(model).half().save_pretrained(out_dir, safe_serialization=True)
-    write_hf_tokenizer(out_dir, tokens, merges)
+    write_hf_tokenizer(out_dir, tk)
     write_gguf(os.path.join(out_dir, "tiny_gpt2.gguf"), model, cfg, tokens, merges)
 
     g = torch.Generator().manual_seed(SEED + 1)
@@ -259,6 +280,10 @@ def main():
             top = torch.topk(lg, 2).values
             assert top[0] - top[1] > 1e-3 and int(lg.argmax()) == int(new[k]), (k, top)
         arrays += [("gen.prompt", prompt[0].numpy().astype(np.int32)), ("gen.tokens", new.numpy().astype(np.int32))]
+
+    for k, text in enumerate(TOK_TEXTS):
+        arrays += [(f"tok.{k}.text", np.frombuffer(text.encode(), dtype=np.uint8).astype(np.int32)),
+                   (f"tok.{k}.ids", np.array(tk.encode(text).ids, dtype=np.int32))]
 
     lcfg = LoraConfig(r=R, lora_alpha=ALPHA, target_modules=["c_attn", "c_proj", "c_fc"], lora_dropout=0.0,
                       bias="none", fan_in_fan_out=True, task_type="CAUSAL_LM")
