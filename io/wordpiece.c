@@ -9,13 +9,67 @@
 //   WordPiece       per word, greedy longest match from the left; pieces after the first carry the "##" prefix; a word
 //                   with a part no entry matches, or longer than max_input_chars_per_word characters, is one unk.
 //
-// Unicode properties come from utf8proc. `tokenizers` takes the categories from an older table (Unicode 9), so a
-// character assigned since then may differ (it is "unassigned", hence a control character, to Hugging Face).
+// Unicode properties come from utf8proc, corrected to `tokenizers`' older category tables (below). Lower-casing and NFD
+// use utf8proc's current Unicode as `tokenizers` uses Rust's.
 #include "io/tokenizer_impl.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
+
+// `tokenizers` takes the categories from the unicode_categories crate's tables (Unicode 9), utf8proc from a newer
+// Unicode. These are the code points whose category differs in a way BERT's rules see: assigned since (unassigned,
+// so kept as ordinary characters, to Hugging Face), or moved between punctuation, marks and others. Found by running
+// every code point through both (tools/reference/tokenizers_hf_ref.py writes tests/data/tok_bert_classes.tsv, which
+// tests/test_tokenizer_hf.c checks in full).
+enum { OLD_CN, OLD_P, OLD_MN };
+static const struct {
+    uint32_t lo, hi;
+    uint8_t cat;
+} tokenizers_category[] = {
+    {0x61D, 0x61D, OLD_CN}, {0x7FD, 0x7FD, OLD_CN}, {0x890, 0x891, OLD_CN}, {0x898, 0x89F, OLD_CN},
+    {0x8CA, 0x8E2, OLD_CN}, {0x9FD, 0x9FE, OLD_CN}, {0xA76, 0xA76, OLD_CN}, {0xAFA, 0xAFF, OLD_CN},
+    {0xB55, 0xB55, OLD_CN}, {0xC04, 0xC04, OLD_CN}, {0xC3C, 0xC3C, OLD_CN}, {0xC77, 0xC77, OLD_CN},
+    {0xC84, 0xC84, OLD_CN}, {0xD00, 0xD00, OLD_CN}, {0xD3B, 0xD3C, OLD_CN}, {0xD81, 0xD81, OLD_CN},
+    {0xEBA, 0xEBA, OLD_CN}, {0xECE, 0xECE, OLD_CN}, {0x166D, 0x166D, OLD_P}, {0x1734, 0x1734, OLD_MN},
+    {0x180F, 0x180F, OLD_CN}, {0x1885, 0x1886, OLD_CN}, {0x1ABF, 0x1ACE, OLD_CN}, {0x1B7D, 0x1B7E, OLD_CN},
+    {0x1DF6, 0x1DFB, OLD_CN}, {0x2E43, 0x2E4F, OLD_CN}, {0x2E52, 0x2E5D, OLD_CN}, {0xA82C, 0xA82C, OLD_CN},
+    {0xA8C5, 0xA8C5, OLD_CN}, {0xA8FF, 0xA8FF, OLD_CN}, {0xA9BD, 0xA9BD, OLD_CN}, {0x10D24, 0x10D27, OLD_CN},
+    {0x10EAB, 0x10EAD, OLD_CN}, {0x10EFD, 0x10EFF, OLD_CN}, {0x10F46, 0x10F50, OLD_CN}, {0x10F55, 0x10F59, OLD_CN},
+    {0x10F82, 0x10F89, OLD_CN}, {0x11070, 0x11070, OLD_CN}, {0x11073, 0x11074, OLD_CN}, {0x110C2, 0x110C2, OLD_CN},
+    {0x110CD, 0x110CD, OLD_CN}, {0x111C9, 0x111C9, OLD_P}, {0x111CF, 0x111CF, OLD_CN}, {0x1123E, 0x1123E, OLD_CN},
+    {0x11241, 0x11241, OLD_CN}, {0x1133B, 0x1133B, OLD_CN}, {0x11438, 0x1143F, OLD_CN}, {0x11442, 0x11444, OLD_CN},
+    {0x11446, 0x11446, OLD_CN}, {0x1144B, 0x1144F, OLD_CN}, {0x1145A, 0x1145B, OLD_CN}, {0x1145D, 0x1145E, OLD_CN},
+    {0x11660, 0x1166C, OLD_CN}, {0x116B9, 0x116B9, OLD_CN}, {0x1182F, 0x11837, OLD_CN}, {0x11839, 0x1183B, OLD_CN},
+    {0x1193B, 0x1193C, OLD_CN}, {0x1193E, 0x1193E, OLD_CN}, {0x11943, 0x11946, OLD_CN}, {0x119D4, 0x119D7, OLD_CN},
+    {0x119DA, 0x119DB, OLD_CN}, {0x119E0, 0x119E0, OLD_CN}, {0x119E2, 0x119E2, OLD_CN}, {0x11A01, 0x11A0A, OLD_CN},
+    {0x11A33, 0x11A38, OLD_CN}, {0x11A3B, 0x11A47, OLD_CN}, {0x11A51, 0x11A56, OLD_CN}, {0x11A59, 0x11A5B, OLD_CN},
+    {0x11A8A, 0x11A96, OLD_CN}, {0x11A98, 0x11A9C, OLD_CN}, {0x11A9E, 0x11AA2, OLD_CN}, {0x11B00, 0x11B09, OLD_CN},
+    {0x11C30, 0x11C36, OLD_CN}, {0x11C38, 0x11C3D, OLD_CN}, {0x11C3F, 0x11C3F, OLD_CN}, {0x11C41, 0x11C45, OLD_CN},
+    {0x11C70, 0x11C71, OLD_CN}, {0x11C92, 0x11CA7, OLD_CN}, {0x11CAA, 0x11CB0, OLD_CN}, {0x11CB2, 0x11CB3, OLD_CN},
+    {0x11CB5, 0x11CB6, OLD_CN}, {0x11D31, 0x11D36, OLD_CN}, {0x11D3A, 0x11D3A, OLD_CN}, {0x11D3C, 0x11D3D, OLD_CN},
+    {0x11D3F, 0x11D45, OLD_CN}, {0x11D47, 0x11D47, OLD_CN}, {0x11D90, 0x11D91, OLD_CN}, {0x11D95, 0x11D95, OLD_CN},
+    {0x11D97, 0x11D97, OLD_CN}, {0x11EF3, 0x11EF4, OLD_CN}, {0x11EF7, 0x11EF8, OLD_CN}, {0x11F00, 0x11F01, OLD_CN},
+    {0x11F36, 0x11F3A, OLD_CN}, {0x11F40, 0x11F40, OLD_CN}, {0x11F42, 0x11F4F, OLD_CN}, {0x11FFF, 0x11FFF, OLD_CN},
+    {0x12FF1, 0x12FF2, OLD_CN}, {0x13430, 0x13440, OLD_CN}, {0x13447, 0x13455, OLD_CN}, {0x16E97, 0x16E9A, OLD_CN},
+    {0x16F4F, 0x16F4F, OLD_CN}, {0x16FE2, 0x16FE2, OLD_CN}, {0x16FE4, 0x16FE4, OLD_CN}, {0x1CF00, 0x1CF2D, OLD_CN},
+    {0x1CF30, 0x1CF46, OLD_CN}, {0x1E000, 0x1E006, OLD_CN}, {0x1E008, 0x1E018, OLD_CN}, {0x1E01B, 0x1E021, OLD_CN},
+    {0x1E023, 0x1E024, OLD_CN}, {0x1E026, 0x1E02A, OLD_CN}, {0x1E08F, 0x1E08F, OLD_CN}, {0x1E130, 0x1E136, OLD_CN},
+    {0x1E2AE, 0x1E2AE, OLD_CN}, {0x1E2EC, 0x1E2EF, OLD_CN}, {0x1E4EC, 0x1E4EF, OLD_CN}, {0x1E944, 0x1E94A, OLD_CN},
+    {0x1E95E, 0x1E95F, OLD_CN},
+};
+
+// The category `tokenizers` gives c where it differs from utf8proc's, else -1.
+static int old_category(uint32_t c) {
+    size_t lo = 0, hi = sizeof tokenizers_category / sizeof tokenizers_category[0];
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (c < tokenizers_category[mid].lo) hi = mid;
+        else if (c > tokenizers_category[mid].hi) lo = mid + 1;
+        else return tokenizers_category[mid].cat;
+    }
+    return -1;
+}
 
 static bool is_ws(uint32_t c) { // Rust's char::is_whitespace (the White_Space property)
     return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
@@ -23,7 +77,7 @@ static bool is_ws(uint32_t c) { // Rust's char::is_whitespace (the White_Space p
 }
 
 static bool is_control(uint32_t c) {
-    if (c == '\t' || c == '\n' || c == '\r') return false;
+    if (c == '\t' || c == '\n' || c == '\r' || old_category(c) >= 0) return false;
     utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
     // Cc, Cf, Co (Cs cannot occur in valid UTF-8); unassigned code points (Cn) are kept, as `tokenizers` keeps them
     return k == UTF8PROC_CATEGORY_CC || k == UTF8PROC_CATEGORY_CF || k == UTF8PROC_CATEGORY_CO;
@@ -38,11 +92,16 @@ static bool is_chinese(uint32_t c) { // BERT's "CJK Unified Ideographs" blocks
 static bool is_punct(uint32_t c) {
     if (c < 0x80) return (c >= 0x21 && c <= 0x2F) || (c >= 0x3A && c <= 0x40) || (c >= 0x5B && c <= 0x60) ||
                          (c >= 0x7B && c <= 0x7E);
+    int old = old_category(c);
+    if (old >= 0) return old == OLD_P;
     utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
     return k >= UTF8PROC_CATEGORY_PC && k <= UTF8PROC_CATEGORY_PO;
 }
 
-static bool is_mn(uint32_t c) { return utf8proc_category((utf8proc_int32_t)c) == UTF8PROC_CATEGORY_MN; }
+static bool is_mn(uint32_t c) {
+    int old = old_category(c);
+    return old >= 0 ? old == OLD_MN : utf8proc_category((utf8proc_int32_t)c) == UTF8PROC_CATEGORY_MN;
+}
 
 // A growing output buffer.
 typedef struct {

@@ -356,6 +356,65 @@ static void broken(void) {
     expect_error("no tokenizer file", "config.json", "{}", HN_ERR_NOTFOUND, "no tokenizer.json");
 }
 
+// Every code point c in "a" c "b" through BERT's normaliser and pre-tokenizer, classed as tests/data/
+// tok_bert_classes.tsv has it from `tokenizers` (R removed, W whitespace, S split off, K kept), seen through a
+// four-entry vocabulary: [UNK] a b ##b. Under the sanitizers every 13th code point.
+static void check_bert_classes(void) {
+    char dir[256], path[300];
+    snprintf(dir, sizeof dir, "/tmp/hone_test_tokcls_%d", (int)getpid());
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/vocab.txt", dir);
+    write_file(path, "[UNK]\na\nb\n##b\n");
+    hn_tokenizer *tk = load_dir(dir);
+    unlink(path);
+    rmdir(dir);
+    FILE *f = fopen("tests/data/tok_bert_classes.tsv", "r");
+    CHECK(f && tk, "tests/data/tok_bert_classes.tsv or the tiny vocabulary is missing");
+    if (!f || !tk) {
+        if (f) fclose(f);
+        hn_tokenizer_destroy(tk);
+        return;
+    }
+    uint32_t step = getenv("HONE_SANITIZED") ? 13 : 1;
+    unsigned lo, hi;
+    char want, line[128];
+    long checked = 0, bad = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || sscanf(line, "%x %x %c", &lo, &hi, &want) != 3) continue;
+        for (uint32_t c = lo; c <= hi; c += step) {
+            if (c >= 0xD800 && c <= 0xDFFF) continue;
+            char text[8] = {'a'};
+            size_t n = 1;
+            if (c < 0x80) text[n++] = (char)c;
+            else if (c < 0x800) text[n++] = (char)(0xC0 | c >> 6), text[n++] = (char)(0x80 | (c & 0x3F));
+            else if (c < 0x10000)
+                text[n++] = (char)(0xE0 | c >> 12), text[n++] = (char)(0x80 | ((c >> 6) & 0x3F)),
+                text[n++] = (char)(0x80 | (c & 0x3F));
+            else
+                text[n++] = (char)(0xF0 | c >> 18), text[n++] = (char)(0x80 | ((c >> 12) & 0x3F)),
+                text[n++] = (char)(0x80 | ((c >> 6) & 0x3F)), text[n++] = (char)(0x80 | (c & 0x3F));
+            text[n++] = 'b';
+            int32_t *ids;
+            int64_t ni;
+            if (hn_tokenizer_encode(tk, text, (int64_t)n, 0, &ids, &ni)) {
+                bad++;
+                continue;
+            }
+            char got = ni == 2 && ids[0] == 1 && ids[1] == 3   ? 'R'
+                       : ni == 2 && ids[0] == 1 && ids[1] == 2 ? 'W'
+                       : ni == 3 && ids[0] == 1 && ids[2] == 2 ? 'S'
+                                                               : 'K';
+            free(ids);
+            if (got != want && bad++ < 5) fprintf(stderr, "U+%04X: tokenizers %c, hone %c\n", c, want, got);
+            checked++;
+        }
+    }
+    fclose(f);
+    printf("BERT normaliser + pre-tokenizer: %ld code points, %ld differ from tokenizers\n", checked, bad);
+    CHECK(bad == 0 && checked > 1000, "%ld of %ld code points differ", bad, checked);
+    hn_tokenizer_destroy(tk);
+}
+
 // ---- fuzzing: mutated tokenizer.json files and random input bytes never crash ----
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -524,6 +583,7 @@ int main(void) {
         hn_tokenizer_destroy(tk);
     }
     broken();
+    check_bert_classes();
     fuzz_json();
     fuzz_input();
 

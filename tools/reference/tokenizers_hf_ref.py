@@ -32,6 +32,9 @@ The inputs are the hard-string corpus of tools/reference/tokenizer_ref.py, read 
 tokenizer_golden.tsv (invalid UTF-8 inputs encoded as bytes.decode("utf-8", "replace"), as there), plus a few
 strings aimed at BERT's normaliser and each family's special tokens.
 
+tests/data/tok_bert_classes.tsv: what BERT's normaliser and pre-tokenizer do with every code point (see
+bert_classes), which io/wordpiece.c must match in full (its table of categories `tokenizers` sees differently).
+
 With a MiniLM directory (all-MiniLM-L6-v2, `hone pull all-minilm-l6-v2`, found at
 $HONE_HOME/models/all-minilm-l6-v2/all-MiniLM-L6-v2 or given as the second argument) it also writes
 tests/data/tok_minilm_golden.tsv (ids only; MiniLM's vocabulary is not copied into the repository).
@@ -238,6 +241,31 @@ def check_export(keep):
     sys.exit(1 if bad_dirs else 0)
 
 
+def bert_classes(path):
+    """What BertNormalizer + BertPreTokenizer do to each code point c in "a" c "b": R removed (control, mark),
+    W whitespace (splits), S split off on its own (punctuation, CJK), K kept in the word. Run-length lines
+    START<TAB>END<TAB>CLASS (hex); surrogates, which UTF-8 cannot carry, are K."""
+    n = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=True)
+    p = pre_tokenizers.BertPreTokenizer()
+
+    def cls(c):
+        pieces = [x for x, _ in p.pre_tokenize_str(n.normalize_str("a" + chr(c) + "b"))]
+        if pieces == ["ab"]:
+            return "R"
+        if pieces == ["a", "b"]:
+            return "W"
+        return "S" if len(pieces) == 3 and pieces[0] == "a" and pieces[2] == "b" else "K"
+    runs = []
+    for c in range(0x110000):
+        k = "K" if 0xD800 <= c <= 0xDFFF else cls(c)
+        if runs and runs[-1][2] == k:
+            runs[-1][1] = c
+        else:
+            runs.append([c, c, k])
+    with open(path, "w") as f:
+        f.write("# hone bert classes v1\n" + "".join("%x\t%x\t%s\n" % tuple(r) for r in runs))
+
+
 def write_gguf(d, model, pre):
     """d/tokenizer.gguf: the same tokenizer as llama.cpp's converter writes it (vocab only), with the gguf package."""
     import gguf
@@ -363,6 +391,8 @@ def main():
     write_gguf(os.path.join(outdir, "tok_llama3"), "gpt2", "llama-bpe")
     write_gguf(os.path.join(outdir, "tok_llama2"), "llama", "default")
     write_gguf(os.path.join(outdir, "tok_bert"), "bert", "default")
+
+    bert_classes(os.path.join(outdir, "tok_bert_classes.tsv"))
 
     if os.path.isdir(minilm):
         mt = Tokenizer.from_file(os.path.join(minilm, "tokenizer.json"))
