@@ -15,6 +15,8 @@
 
 #define ARCH_DIR "tests/data/hf_arch"
 
+static char tmp[256];
+
 static uint32_t u32_of(const hn_gguf *g, const char *key) {
     uint32_t v = 0xdeadbeef;
     hn_gguf_get_u32(g, key, &v);
@@ -85,6 +87,48 @@ static void test_gpt2(void) {
     CHECK(qkv && qkv->ne[0] == 16 && qkv->ne[1] == 48, "attn_qkv ne = {C, 3C}");
     hn_safetensors_close(&st);
     hn_gguf_close(&g);
+}
+
+// The GPT-2 weights re-written in F16: Conv1D weights are transposed in their own dtype (2-byte elements).
+static void test_gpt2_f16(void) {
+    hn_safetensors st;
+    CHECK(!hn_safetensors_open(&st, ARCH_DIR "/gpt2/model.safetensors"), "raw: %s", hn_errmsg());
+    char dir[300], path[800];
+    snprintf(dir, sizeof dir, "%s_f16", tmp);
+    snprintf(path, sizeof path, "mkdir -p '%s' && cp " ARCH_DIR "/gpt2/config.json '%s'/", dir, dir);
+    CHECK(system(path) == 0, "mkdir");
+    hn_safetensors_writer *w = hn_safetensors_writer_create();
+    hn_f16 **conv = calloc(st.n_tensors, sizeof *conv);
+    for (size_t i = 0; i < st.n_tensors; i++) {
+        const hn_tensor *t = &st.tensors[i];
+        int64_t n = hn_nelem(t);
+        conv[i] = malloc((size_t)n * 2);
+        for (int64_t k = 0; k < n; k++) conv[i][k] = hn_f32_to_f16(((const float *)t->data)[k]);
+        hn_safetensors_writer_add(w, st.names[i], HN_F16, t->ndim, t->ne, conv[i]);
+    }
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    CHECK(!hn_safetensors_writer_write(w, path), "write: %s", hn_errmsg());
+    hn_safetensors_writer_destroy(w);
+    hn_gguf g;
+    CHECK(!hn_hf_open(&g, dir), "open f16: %s", hn_errmsg());
+    const hn_tensor *v = hn_gguf_tensor(&g, "blk.1.ffn_down.weight"), *f = hn_safetensors_tensor(&st, "transformer.h.1.mlp.c_proj.weight");
+    CHECK(v && f && v->type == HN_F16 && v->ne[0] == 64 && v->ne[1] == 16, "ffn_down f16, ne = {64, 16}");
+    if (v && f && v->type == HN_F16) {
+        const hn_f16 *a = v->data;
+        bool ok = true;
+        for (int64_t r = 0; r < v->ne[1]; r++) // GGUF row r, column c = HF (c, r)
+            for (int64_t c = 0; c < v->ne[0]; c++)
+                ok &= a[r * v->ne[0] + c] == hn_f32_to_f16(((const float *)f->data)[c * f->ne[0] + r]);
+        CHECK(ok, "f16 transposed values");
+    }
+    const hn_tensor *nb = hn_gguf_tensor(&g, "blk.1.ffn_down.bias");
+    CHECK(nb && nb->type == HN_F32, "biases become f32");
+    hn_gguf_close(&g);
+    for (size_t i = 0; i < st.n_tensors; i++) free(conv[i]);
+    free(conv);
+    hn_safetensors_close(&st);
+    snprintf(path, sizeof path, "rm -rf '%s'", dir);
+    CHECK(system(path) == 0, "rm");
 }
 
 static const char *const bert_pairs[][2] = {
@@ -166,8 +210,6 @@ static void test_distilbert(void) {
     hn_safetensors_close(&st);
     hn_gguf_close(&g);
 }
-
-static char tmp[256];
 
 static void write_file(const char *path, const char *text) {
     FILE *f = fopen(path, "w");
@@ -277,6 +319,7 @@ static void test_bad(void) {
 int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/hone_test_hf_arch_%d", (int)getpid());
     test_gpt2();
+    test_gpt2_f16();
     test_bert();
     test_distilbert();
     test_bad();
