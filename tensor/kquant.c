@@ -17,8 +17,16 @@
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 
-// Round to nearest, ties to even (the default rounding mode), as ggml's nearest_int.
-static inline int nearest(float x) { return (int)lrintf(x); }
+// Round to nearest, ties to even, as ggml's nearest_int: adding 1.5 * 2^23 leaves the rounded integer in the low
+// mantissa bits (no libm call in the searches' inner loops). Beyond +-2^22, far outside every quant range, the
+// result only needs to be clamped the right way.
+static inline int nearest(float x) {
+    if (!(fabsf(x) < 4194303.0f)) return x > 0 ? 1 << 22 : -(1 << 22);
+    float v = x + 12582912.0f;
+    int32_t i;
+    memcpy(&i, &v, 4);
+    return (i & 0x007fffff) - 0x00400000;
+}
 
 // ---- Q4_K / Q5_K scale packing: 8 six-bit scales and 8 six-bit mins in 12 bytes (FORMATS.md 2.5) ----
 
@@ -157,9 +165,9 @@ static float fit_scale_min(int n, int nmax, const float *x, const float *w, floa
         *min_out = -lo;
         return 0.0f;
     }
-    float scale = (hi - lo) / nmax, best_min = lo, best = 0;
+    float iscale0 = (float)nmax / (hi - lo), scale = 1 / iscale0, best_min = lo, best = 0;
     for (int i = 0; i < n; i++) {
-        int l = MAX(0, MIN(nmax, nearest((x[i] - lo) / scale)));
+        int l = MAX(0, MIN(nmax, nearest(iscale0 * (x[i] - lo))));
         float diff = scale * (float)l + lo - x[i];
         best += w[i] * (mad ? fabsf(diff) : diff * diff);
     }
