@@ -3,14 +3,19 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static _Thread_local char g_msg[1024];
 
+// Callers may pass hn_errmsg() itself as an argument (to prefix a lower layer's message): the text is formatted
+// aside first, as vsnprintf into the buffer it reads from would garble it.
 hn_status hn_fail(hn_status s, const char *fmt, ...) {
+    char buf[sizeof g_msg];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(g_msg, sizeof g_msg, fmt, ap);
+    vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    memcpy(g_msg, buf, sizeof g_msg);
     return s;
 }
 
