@@ -163,8 +163,9 @@ static hn_var *gpt2_hidden(hn_ctx *c, const hn_model *m, const int32_t *ids, con
     const hn_hparams *hp = &m->hp;
     int64_t N = (int64_t)s->B * s->T;
     if (s->pos0 + s->T > hp->n_ctx_train)
-        return hn_op_fail(c, hn_fail(HN_ERR_RANGE, "%s: positions up to %d, but GPT-2's position table has %d",
-                                     m->path, s->pos0 + s->T, hp->n_ctx_train));
+        return hn_op_fail(c, hn_fail(HN_ERR_RANGE, "%s: %d token positions, but GPT-2 has learned positions for %d "
+                                     "(gpt2.context_length): keep sequences within it", m->path, s->pos0 + s->T,
+                                     hp->n_ctx_train));
     int32_t *pos = hn_arena_alloc(c->arena, (size_t)N * sizeof *pos);
     if (!pos) return hn_op_fail(c, HN_ERR_NOMEM);
     for (int64_t i = 0; i < N; i++) pos[i] = (int32_t)(s->pos0 + i % s->T);
