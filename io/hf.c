@@ -421,6 +421,52 @@ static hn_status encode_meta(hf_loader *L, hf_owner *o, hn_gguf *g) {
     return HN_OK;
 }
 
+// A vocabulary shorter than the embedding (checkpoints pad vocab_size to a round number) padded as llama.cpp's
+// converter pads it: tokens "[PAD<id>]" of type UNUSED (5), score -1000, so that a GGUF has one token per row.
+// Rewrites the temporary tokenizer GGUF at tmp (open in o->tok) with the longer arrays.
+static hn_status pad_vocab(hf_loader *L, hf_owner *o, const char *tmp) {
+    const hn_gguf_kv *tk = hn_gguf_find(&o->tok, "tokenizer.ggml.tokens");
+    uint64_t n = tk ? tk->arr_n : 0, V = L->n_vocab;
+    if (!tk || n == V) return HN_OK;
+    if (n > V)
+        return hn_fail(HN_ERR_FORMAT, "%s: the tokenizer has %llu tokens but config.json's vocab_size is %u", L->dir,
+                       (unsigned long long)n, L->n_vocab);
+    const hn_gguf_kv *tt = hn_gguf_find(&o->tok, "tokenizer.ggml.token_type"),
+                     *sc = hn_gguf_find(&o->tok, "tokenizer.ggml.scores");
+    hn_gguf_writer *w = hn_gguf_writer_create();
+    char **toks = hn_calloc(V, sizeof *toks, "padded tokens");
+    int32_t *types = hn_calloc(V, sizeof *types, "padded token types");
+    float *scores = hn_calloc(V, sizeof *scores, "padded scores");
+    hn_status s = w && toks && types && scores ? HN_OK : HN_ERR_NOMEM;
+    for (uint64_t i = 0; i < o->tok.n_kv && !s; i++) {
+        const hn_gguf_kv *kv = &o->tok.kv[i];
+        if (kv != tk && kv != tt && kv != sc) s = hn_gguf_writer_copy_kv(w, kv);
+    }
+    for (uint64_t i = 0; i < V && !s; i++) {
+        if (i < n) {
+            hn_gguf_str t = hn_gguf_arr_str(tk, i);
+            toks[i] = strndup(t.str, t.len);
+        } else if ((toks[i] = malloc(32))) {
+            snprintf(toks[i], 32, "[PAD%llu]", (unsigned long long)i);
+        }
+        if (!toks[i]) s = hn_fail(HN_ERR_NOMEM, "%s: out of memory", L->dir);
+        types[i] = i < n && tt && i < tt->arr_n ? (int32_t)hn_gguf_arr_num(tt, i) : i < n ? 1 : 5;
+        scores[i] = i < n && sc && i < sc->arr_n ? (float)hn_gguf_arr_num(sc, i) : -1000.0f;
+    }
+    if (!s) s = hn_gguf_writer_set_arr(w, "tokenizer.ggml.tokens", HN_GGUF_STRING, toks, V);
+    if (!s) s = hn_gguf_writer_set_arr(w, "tokenizer.ggml.token_type", HN_GGUF_I32, types, V);
+    if (!s && sc) s = hn_gguf_writer_set_arr(w, "tokenizer.ggml.scores", HN_GGUF_F32, scores, V);
+    if (!s) s = hn_gguf_writer_write(w, tmp);
+    if (!s) {
+        hn_gguf_close(&o->tok);
+        s = hn_gguf_open(&o->tok, tmp);
+    }
+    for (uint64_t i = 0; toks && i < V; i++) free(toks[i]);
+    free(toks), free(types), free(scores);
+    hn_gguf_writer_destroy(w);
+    return s;
+}
+
 // The tokenizer as GGUF keys (hn_tokenizer_to_gguf), appended to the view's metadata. The writer only writes files,
 // so the keys go through a temporary metadata-only GGUF that stays mapped (unlinked at once) while the view lives.
 static hn_status add_tokenizer_meta(hf_loader *L, hf_owner *o, hn_gguf *g) {
@@ -441,6 +487,7 @@ static hn_status add_tokenizer_meta(hf_loader *L, hf_owner *o, hn_gguf *g) {
     if (fd >= 0) close(fd);
     if (!s) s = hn_gguf_writer_write(w, tmp);
     if (!s) s = hn_gguf_open(&o->tok, tmp);
+    if (!s) s = pad_vocab(L, o, tmp);
     if (fd >= 0) unlink(tmp);
     hn_gguf_writer_destroy(w);
     if (tk) hn_tokenizer_destroy(tk);

@@ -166,7 +166,10 @@ hn_status hn_model_load(hn_model **out, const char *model, const hn_model_params
                (s = hn_tokenizer_from_gguf(&m->tok, &m->gguf))) {
         goto fail;
     }
-    if (m->tok && hn_tokenizer_n_vocab(m->tok) != m->hp.n_vocab) {
+    // A Hugging Face directory may pad its embedding past the tokenizer's vocabulary (ids above it never occur);
+    // a GGUF has one token per row (hone convert pads the vocabulary as llama.cpp's converter does).
+    int n_tok = m->tok ? hn_tokenizer_n_vocab(m->tok) : 0;
+    if (m->tok && (hn_hf_is_dir(m->path) ? n_tok > m->hp.n_vocab : n_tok != m->hp.n_vocab)) {
         s = hn_fail(HN_ERR_FORMAT, "%s: the tokenizer has %d tokens but token_embd.weight has %d rows", m->path,
                     (int)hn_tokenizer_n_vocab(m->tok), m->hp.n_vocab);
         goto fail;

@@ -293,6 +293,68 @@ static void test_tokenizer_travels(void) {
     hn_model_destroy(a), hn_model_destroy(b);
 }
 
+// An embedding padded past the tokenizer (vocab_size 300, 287 tokens): the directory loads, and hone convert pads
+// the GGUF's vocabulary with [PAD<id>] tokens of type UNUSED as llama.cpp's converter does.
+static void test_padded_vocab(void) {
+    char dir[512], path[600], gguf[512];
+    hn_safetensors st;
+    CHECK(!hn_safetensors_open(&st, "tests/data/tiny_gpt2/model.safetensors"), "%s", hn_errmsg());
+    const hn_tensor *e = hn_safetensors_tensor(&st, "transformer.wte.weight");
+    CHECK(e && e->ndim == 2, "wte");
+    if (!e) return hn_safetensors_close(&st);
+    int V0 = (int)e->ne[1], V = V0 + 13;
+    snprintf(dir, sizeof dir, "%s/gpt2_pad", tmp);
+    CHECK(sh("mkdir -p '%s' && cp tests/data/tiny_gpt2/tokenizer.json tests/data/tiny_gpt2/tokenizer_config.json '%s'/ "
+             "&& sed 's/\"vocab_size\": [0-9]*/\"vocab_size\": %d/' tests/data/tiny_gpt2/config.json > "
+             "'%s/config.json'", dir, dir, V, dir) == 0, "copy");
+    hn_safetensors_writer *w = hn_safetensors_writer_create();
+    float *wte = NULL;
+    for (size_t i = 0; i < st.n_tensors; i++) {
+        const hn_tensor *t = &st.tensors[i];
+        if (t == e) {
+            int64_t ne[2] = {t->ne[0], V};
+            wte = calloc((size_t)(ne[0] * V), sizeof *wte);
+            memcpy(wte, t->data, t->nbytes);
+            hn_safetensors_writer_add(w, st.names[i], HN_F32, 2, ne, wte);
+        } else {
+            hn_safetensors_writer_add(w, st.names[i], t->type, t->ndim, t->ne, t->data);
+        }
+    }
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    CHECK(!hn_safetensors_writer_write(w, path), "write: %s", hn_errmsg());
+    hn_safetensors_writer_destroy(w);
+    free(wte);
+    hn_safetensors_close(&st);
+    snprintf(gguf, sizeof gguf, "%s/gpt2_pad.gguf", tmp);
+    CHECK(sh("'%s' convert '%s' -o '%s' --type f32 2>/dev/null", hone, dir, gguf) == 0, "convert padded");
+    hn_model_params p = hn_model_default_params();
+    p.mm_mode = HN_MM_EXACT;
+    hn_model *a = NULL, *b = NULL;
+    CHECK(!hn_model_load(&a, dir, &p), "padded directory loads: %s", hn_errmsg());
+    CHECK(!hn_model_load(&b, gguf, &p), "padded GGUF loads: %s", hn_errmsg());
+    if (a && b) {
+        const hn_gguf_kv *toks = hn_gguf_find(&b->gguf, "tokenizer.ggml.tokens"),
+                         *types = hn_gguf_find(&b->gguf, "tokenizer.ggml.token_type");
+        hn_gguf_str last = toks ? hn_gguf_arr_str(toks, (uint64_t)V - 1) : (hn_gguf_str){"", 0};
+        char want[32];
+        snprintf(want, sizeof want, "[PAD%d]", V - 1);
+        CHECK(toks && toks->arr_n == (uint64_t)V && last.len == strlen(want) && !memcmp(last.str, want, last.len) &&
+              types && hn_gguf_arr_num(types, (uint64_t)V - 1) == 5 && hn_gguf_arr_num(types, 0) != 5,
+              "padded vocabulary");
+        int64_t na, nb;
+        const char *text = "Padding the vocabulary keeps every id.";
+        int32_t *ia = encode(a, text, &na), *ib = encode(b, text, &nb);
+        CHECK(ia && ib && na == nb && !memcmp(ia, ib, (size_t)na * sizeof *ia), "same ids");
+        if (ia && ib && na == nb) {
+            float *la = logits(a, ia, (int)na), *lb = logits(b, ib, (int)nb);
+            CHECK(la && lb && max_diff(la, lb, na * V) == 0, "same logits");
+            free(la), free(lb);
+        }
+        free(ia), free(ib);
+    }
+    hn_model_destroy(a), hn_model_destroy(b);
+}
+
 int main(void) {
     char self[4096];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -307,6 +369,7 @@ int main(void) {
     test_convert(&gold);
     test_export(&gold);
     test_tokenizer_travels();
+    test_padded_vocab();
     sh("rm -rf '%s'", tmp);
     tg_free(&gold);
     return test_done();
