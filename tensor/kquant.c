@@ -5,10 +5,12 @@
 // 8 bits, times a quant of at most 6 bits, fits in fp32's 24-bit significand, so the only rounding is the final
 // subtraction of the min (Q2_K, Q4_K, Q5_K). An FMA gives the same bits, and so does gguf-py's NumPy dequantizer.
 //
-// The quantizers follow llama.cpp's quantize_row_*_ref in spirit, not bit for bit: per sub-block a weighted
-// least-squares search over candidate scales (with a min for the asymmetric types), then the sub-block scales are
-// themselves quantized against the block's largest (6 bits; 4 for Q2_K, 8 for Q6_K), and every value is rounded
-// again against the scale actually stored. Their error bound is checked by tests/test_kquant.c.
+// The quantizers take the steps of llama.cpp's quantize_row_*_ref (written here from its description, FORMATS.md
+// 2.5-2.9 and the search outlines below): per sub-block a weighted least-squares search over candidate scales (with
+// a min for the asymmetric types), then the sub-block scales are themselves quantized against the block's largest
+// (6 bits; 4 for Q2_K, 8 for Q6_K), and every value is rounded again against the scale actually stored. With the
+// same float operations in the same order, the blocks come out byte-identical to ggml's (tests/test_kquant.c
+// checks that against ggml's output, and each type's error bound).
 #include "tensor/kernels.h"
 
 #include <math.h>
@@ -148,9 +150,10 @@ void hn_q3_k_to_f32_ref(const void *src, float *dst, int64_t n) {
 // ---- quantize: scale searches ----
 
 // Asymmetric fit of n values to x ~ scale * L - min with L in [0, nmax] (scale >= 0, min >= 0 returned): start from
-// the full range, then try nstep + 1 stretched grids (nmax + rmin + rdelta * k levels over the range) and keep the
-// one whose weighted least-squares (scale, min) has the smallest weighted error (absolute when mad). Zero stays
-// representable (the range always includes 0).
+// the full range, then try nstep + 1 stretched grids (nmax + rmin + rdelta * k levels from the current origin to the
+// largest value) and keep the one whose weighted least-squares (scale, min) has the smallest weighted error
+// (absolute when mad). As in ggml's make_qkx2_quants, a better fit moves the origin the later grids start from to
+// its min. Zero stays representable (the range always includes 0).
 static float fit_scale_min(int n, int nmax, const float *x, const float *w, float *min_out, float rmin, float rdelta,
                            int nstep, bool mad) {
     float lo = x[0], hi = x[0], sw = 0, sx = 0;
@@ -165,7 +168,7 @@ static float fit_scale_min(int n, int nmax, const float *x, const float *w, floa
         *min_out = -lo;
         return 0.0f;
     }
-    float iscale0 = (float)nmax / (hi - lo), scale = 1 / iscale0, best_min = lo, best = 0;
+    float iscale0 = (float)nmax / (hi - lo), scale = 1 / iscale0, best = 0;
     for (int i = 0; i < n; i++) {
         int l = MAX(0, MIN(nmax, nearest(iscale0 * (x[i] - lo))));
         float diff = scale * (float)l + lo - x[i];
@@ -173,7 +176,7 @@ static float fit_scale_min(int n, int nmax, const float *x, const float *w, floa
     }
     uint8_t L[32];
     for (int k = 0; k <= nstep; k++) {
-        float iscale = (rmin + rdelta * (float)k + (float)nmax) / (hi - lo);
+        float iscale = (rmin + rdelta * (float)k + (float)nmax) / (hi - lo); // lo: the best fit's min so far
         float sl = 0, sl2 = 0, sxl = 0;
         for (int i = 0; i < n; i++) {
             int l = MAX(0, MIN(nmax, nearest(iscale * (x[i] - lo))));
@@ -197,10 +200,10 @@ static float fit_scale_min(int n, int nmax, const float *x, const float *w, floa
         if (err < best) {
             best = err;
             scale = s;
-            best_min = m;
+            lo = m;
         }
     }
-    *min_out = -best_min;
+    *min_out = -lo;
     return scale;
 }
 
@@ -363,12 +366,61 @@ void hn_q2_k_from_f32_ref(const float *src, void *dst, int64_t n) {
     }
 }
 
+// Q3_K's fit of 16 values to x ~ scale * L, L in [-nmax, nmax - 1] (as ggml's make_q3_quants): the largest
+// magnitude maps to -nmax, then up to 5 passes of coordinate descent move each L to the level that, with the
+// least-squares scale of the others, most reduces the x^2-weighted error. L returned offset by +nmax (0 when all
+// values are ~0); returns the scale.
+static float fit_scale_q3(int n, int nmax, const float *x, int8_t *L) {
+    float amax = 0, max = 0;
+    for (int i = 0; i < n; i++) {
+        if (fabsf(x[i]) > amax) {
+            amax = fabsf(x[i]);
+            max = x[i];
+        }
+    }
+    if (amax < 1e-15f) {
+        memset(L, 0, (size_t)n);
+        return 0.0f;
+    }
+    float iscale = -(float)nmax / max, sumlx = 0, suml2 = 0;
+    for (int i = 0; i < n; i++) {
+        int l = MAX(-nmax, MIN(nmax - 1, nearest(iscale * x[i])));
+        L[i] = (int8_t)l;
+        float w = x[i] * x[i];
+        sumlx += w * x[i] * (float)l;
+        suml2 += w * (float)l * (float)l;
+    }
+    for (int pass = 0; pass < 5; pass++) {
+        int changed = 0;
+        for (int i = 0; i < n; i++) {
+            float w = x[i] * x[i], slx = sumlx - w * x[i] * (float)L[i];
+            if (slx <= 0) continue;
+            float sl2 = suml2 - w * (float)L[i] * (float)L[i];
+            int nl = MAX(-nmax, MIN(nmax - 1, nearest(x[i] * sl2 / slx)));
+            if (nl == L[i]) continue;
+            slx += w * x[i] * (float)nl;
+            sl2 += w * (float)nl * (float)nl;
+            // Keep the move when it raises sumlx^2 / suml2 (the error is sum w x^2 minus that).
+            if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) {
+                L[i] = (int8_t)nl;
+                sumlx = slx;
+                suml2 = sl2;
+                changed++;
+            }
+        }
+        if (!changed) break;
+    }
+    for (int i = 0; i < n; i++) L[i] = (int8_t)(L[i] + nmax);
+    return suml2 > 0 ? sumlx / suml2 : 0.0f;
+}
+
 void hn_q3_k_from_f32_ref(const float *src, void *dst, int64_t n) {
     hn_block_q3_k *b = dst;
     for (int64_t i = 0; i < n / HN_QK_K; i++, src += HN_QK_K) {
         float sc[16], max_scale = 0, amax = 0;
+        int8_t L[HN_QK_K]; // quant + 4, in 0..7
         for (int j = 0; j < 16; j++) {
-            sc[j] = fit_scale_signed(16, 4, src + 16 * j);
+            sc[j] = fit_scale_q3(16, 4, src + 16 * j, L + 16 * j);
             if (fabsf(sc[j]) > amax) {
                 amax = fabsf(sc[j]);
                 max_scale = sc[j];
@@ -376,7 +428,7 @@ void hn_q3_k_from_f32_ref(const float *src, void *dst, int64_t n) {
         }
         memset(&b[i], 0, sizeof b[i]);
         int ls[16] = {0};
-        if (amax >= 1e-15f) {
+        if (max_scale != 0) {
             // Six-bit signed scales: the largest maps to -32.
             float iscale = -32.0f / max_scale;
             for (int j = 0; j < 16; j++) {
@@ -387,17 +439,19 @@ void hn_q3_k_from_f32_ref(const float *src, void *dst, int64_t n) {
             }
             b[i].d = hn_f32_to_f16(1.0f / iscale);
         }
+        // Round again against the stored scales; a sub-block whose scale is 0 keeps the fit's quants (they
+        // dequantize to 0 anyway; kept as ggml keeps them, so the bytes agree).
         float d = hn_f16_to_f32(b[i].d);
-        uint8_t L[HN_QK_K];
+        uint8_t low[HN_QK_K];
         for (int e = 0; e < HN_QK_K; e++) {
             float d1 = d * (float)ls[e / 16];
-            int q = d1 == 0 ? 0 : MAX(-4, MIN(3, nearest(src[e] / d1)));
-            // q + 4 in 0..7: its bit 2 goes to hmask (set = no offset), the low two bits to qs.
+            if (d1 != 0) L[e] = (int8_t)(MAX(-4, MIN(3, nearest(src[e] / d1))) + 4);
+            // L in 0..7: its bit 2 goes to hmask (set = no offset), the low two bits to qs.
             int h = e / 128, j = (e % 128) / 32, l = e % 32;
-            if (q >= 0) b[i].hmask[l] |= (uint8_t)(1 << (4 * h + j));
-            L[e] = (uint8_t)((q + 4) & 3);
+            if (L[e] > 3) b[i].hmask[l] |= (uint8_t)(1 << (4 * h + j));
+            low[e] = (uint8_t)(L[e] & 3);
         }
-        pack_2bit(b[i].qs, L);
+        pack_2bit(b[i].qs, low);
     }
 }
 
