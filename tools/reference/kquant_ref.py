@@ -13,7 +13,7 @@ gguf-py has dequantizers for the K-quants but no quantizers, so the blocks come 
     gguf.quants.quantize, which gguf-py states is bit-exact with ggml's quantize_row_q5_*_ref (so is hone's);
   * ggml's own K-quantizers (quantize_row_q*_K_ref) on the real rows and on Gaussian blocks, through
     tools/reference/kquant_ggml_ref.c built against llama.cpp's ggml-base (LLAMA_SRC, LLAMA_BUILD: default
-    ~/.cache/hone/llama.cpp-src and ~/.cache/hone/llama.cpp-build): hone's quantizers are compared with them.
+    ~/.cache/hone/llama.cpp-src and ~/.cache/hone/llama.cpp-build): hone's quantizers must give the same bytes.
 
 Regenerate (not run by `make test`; needs the model pulled by `hone pull smollm2-135m-instruct`):
     /root/.cache/hone/refvenv/bin/python tools/reference/kquant_ref.py [tests/data/kquant_golden.bin]
@@ -24,7 +24,7 @@ File layout (little-endian), as tests/data/quant_golden.bin:
     per record: u32 kind (0 = dequantize, 1 = quantize, 2 = fp32 rows to quantize, no blocks); u32 ggml type;
                 u32 n_elements; u32 n_bytes; u8 bytes[n_bytes] (the blocks); f32 values[n_elements]
     kind 1 = quantize: values are the input, bytes gguf's blocks for them; kind 3 = the same with ggml's K-quantizer
-    (hone's need not be byte-identical: its error is compared).
+    (hone's quantizers must give the same bytes).
 """
 import os
 import struct
