@@ -651,6 +651,31 @@ int hn_tokenizer_token_bytes(const hn_tokenizer *tk, int32_t id, char *buf, int 
     return (int)n;
 }
 
+// Hugging Face's WordPiece decoder (prefix "##", cleanup on): a token after the first is " " + token, or itself less
+// the prefix when it continues a word; then each token is cleaned up: the space before . ? ! , goes, and so on.
+static size_t wordpiece_token(const hn_tokenizer *tk, int32_t id, bool first, char *out) {
+    const char *p = tk->pieces + tk->piece_off[id];
+    size_t pl = strlen(tk->wp_prefix), n = 0;
+    if (first) n = (size_t)sprintf(out, "%s", p);
+    else if (pl && !strncmp(p, tk->wp_prefix, pl)) n = (size_t)sprintf(out, "%s", p + pl);
+    else n = (size_t)sprintf(out, " %s", p);
+    static const char *from[] = {" .", " ?", " !", " ,", " ' ", " n't", " 'm", " do not", " 's", " 've", " 're"};
+    static const char *to[] = {".", "?", "!", ",", "'", "n't", "'m", " don't", "'s", "'ve", "'re"};
+    for (size_t r = 0; r < sizeof from / sizeof from[0]; r++) { // each a replace-all over the token, in this order
+        size_t fl = strlen(from[r]), tl = strlen(to[r]), o = 0;
+        for (size_t i = 0; i < n;) {
+            if (i + fl <= n && !memcmp(out + i, from[r], fl)) {
+                memcpy(out + o, to[r], tl); // never longer than what it replaces, so in place
+                o += tl, i += fl;
+            } else {
+                out[o++] = out[i++];
+            }
+        }
+        n = o;
+    }
+    return n;
+}
+
 hn_status hn_tokenizer_decode(const hn_tokenizer *tk, const int32_t *ids, int64_t n, char **out) {
     *out = NULL;
     size_t total = 1;
@@ -658,18 +683,21 @@ hn_status hn_tokenizer_decode(const hn_tokenizer *tk, const int32_t *ids, int64_
         if (ids[i] < 0 || ids[i] >= tk->n_vocab)
             return hn_fail(HN_ERR_ARG, "decode: token %lld is %d, expected 0 to %d", (long long)i, ids[i],
                            tk->n_vocab - 1);
-        total += tk->bytes_off[ids[i] + 1] - tk->bytes_off[ids[i]];
+        total += tk->bytes_off[ids[i] + 1] - tk->bytes_off[ids[i]] + 8; // room for a space or a "##" prefix (bert)
     }
     char *s = hn_alloc(total, "decoded text");
     if (!s) return HN_ERR_NOMEM;
     size_t k = 0;
     for (int64_t i = 0; i < n; i++) {
+        if (tk->kind == HN_TOKENIZER_BERT) {
+            k += wordpiece_token(tk, ids[i], i == 0, s + k);
+            continue;
+        }
         uint32_t len = tk->bytes_off[ids[i] + 1] - tk->bytes_off[ids[i]];
         const uint8_t *b = tk->bytes + tk->bytes_off[ids[i]];
-        // The space a word-start piece stands for is dropped at the start of the text (BERT's decoder) and, for
-        // SentencePiece, where it is the "▁" the normaliser prepended (its Strip decoder).
+        // SentencePiece: the space of the "▁" the normaliser prepended is dropped (its Strip decoder)
         bool first = i == 0 && len && b[0] == ' ' && tk->type[ids[i]] == HN_TT_NORMAL;
-        if (first && (tk->kind == HN_TOKENIZER_BERT || tk->strip_space)) b++, len--;
+        if (first && tk->strip_space) b++, len--;
         memcpy(s + k, b, len);
         k += len;
     }

@@ -1,16 +1,19 @@
 // io/tokenizer.h — tokenizers built from a model's metadata (GGUF tokenizer.ggml.*) or from a Hugging Face directory
-// (tokenizer.json + tokenizer_config.json, or a BERT vocab.txt). Three families, each equal to Hugging Face
-// `tokenizers` on the golden corpus (tests/test_tokenizer.c, tests/test_tokenizer_hf.c):
+// (tokenizer.json + tokenizer_config.json, vocab.json + merges.txt, or a BERT vocab.txt), and written back to either.
+// Three families, each equal to Hugging Face `tokenizers` on the golden corpus (tests/test_tokenizer.c,
+// tests/test_tokenizer_hf.c):
 //   gpt2  byte-level BPE (SmolLM2, GPT-2, Llama 3, Qwen2): the pre-tokenizer's split regexes run through PCRE2;
 //   llama BPE over characters with byte fallback (<0xXX> tokens) and "▁" for spaces (Llama 2, TinyLlama);
 //   bert  WordPiece with BERT's normaliser (clean text, CJK splitting, NFD accent stripping, lower case) and
 //         pre-tokenizer (whitespace, punctuation), greedy longest match with "##" continuations.
 //
 //   hn_tokenizer *tk;
-//   if (hn_tokenizer_from_gguf(&tk, &g)) ...;
+//   if (hn_tokenizer_from_hf_dir(&tk, "all-MiniLM-L6-v2")) ...;             // or hn_tokenizer_from_gguf(&tk, &g)
 //   int32_t *ids; int64_t n;
-//   hn_tokenizer_encode(tk, "Hello world", -1, HN_TOK_SPECIAL, &ids, &n);   // ids: malloc'd, caller frees
-//   char piece[256]; hn_tokenizer_decode_piece(tk, ids[0], ...);
+//   hn_tokenizer_encode(tk, "Hello world", -1, HN_TOK_SPECIAL | HN_TOK_ADD_SPECIAL, &ids, &n); // malloc'd
+//   // ids: [CLS] hello world [SEP] = 101 7592 2088 102; hn_tokenizer_cls(tk) == 101, hn_tokenizer_pad(tk) == 0
+//   char *text; hn_tokenizer_decode(tk, ids, n, &text);                      // "[CLS] hello world [SEP]"
+//   free(text); free(ids);
 //   hn_tokenizer_destroy(tk);
 #ifndef HN_TOKENIZER_H
 #define HN_TOKENIZER_H
@@ -64,9 +67,10 @@ hn_status hn_tokenizer_encode(const hn_tokenizer *tk, const char *text, int64_t 
 // The bytes a token stands for (byte-level BPE: the raw bytes, which may be a partial UTF-8 sequence).
 // Returns the number of bytes (written up to cap), or -1 for an id out of range.
 int hn_tokenizer_token_bytes(const hn_tokenizer *tk, int32_t id, char *buf, int cap);
-// Decode a whole sequence to a malloc'd NUL-terminated string (caller frees). Control tokens decode to their text.
-// llama: "▁" is a space, and the space of the first token is dropped (the prepended one); bert: word-start pieces are
-// joined with a space, continuations ("##ing") without.
+// Decode a whole sequence to a malloc'd NUL-terminated string (caller frees). Control tokens decode to their text
+// (Hugging Face's decode(ids, skip_special_tokens=False)). llama: "▁" is a space, and the space of the first token is
+// dropped (the prepended one); bert: Hugging Face's WordPiece decoder — tokens joined with spaces, continuations
+// ("##ing") without, the space before . , ! ? dropped.
 hn_status hn_tokenizer_decode(const hn_tokenizer *tk, const int32_t *ids, int64_t n, char **out);
 // The vocabulary entry as stored (e.g. "Ġworld"), borrowed.
 const char *hn_tokenizer_piece(const hn_tokenizer *tk, int32_t id);

@@ -121,6 +121,41 @@ static int check_golden(const hn_tokenizer *tk, const char *name, const char *go
     return lines;
 }
 
+// Hugging Face's decode of the framed ids (decode.tsv: CASE<TAB>HEX(text)) against hone's.
+static void check_decode(const hn_tokenizer *tk, const char *name, const char *golden) {
+    FILE *f = fopen(golden, "r");
+    CHECK(f != NULL, "%s: cannot open %s", name, golden);
+    if (!f) return;
+    char *line = NULL, *want = NULL;
+    size_t cap = 0;
+    int lines = 0, bad = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        int idx, off;
+        if (line[0] == '#' || sscanf(line, "%d%n", &idx, &off) != 1 || idx < 0 || idx >= n_cases) continue;
+        while (line[off] == '\t') off++;
+        want = realloc(want, (size_t)len);
+        size_t wn = unhex(line + off, strcspn(line + off, "\r\n"), want);
+        want[wn] = '\0';
+        int32_t *ids;
+        int64_t n;
+        char *text = NULL;
+        hn_status s = hn_tokenizer_encode(tk, cases[idx], (int64_t)case_len[idx], HN_TOK_SPECIAL | HN_TOK_ADD_SPECIAL,
+                                          &ids, &n);
+        if (!s) s = hn_tokenizer_decode(tk, ids, n, &text);
+        if ((s || strcmp(text, want)) && bad++ < 3)
+            fprintf(stderr, "%s: decode of case %d: \"%.80s\", tokenizers \"%.80s\"\n", name, idx, text ? text : "",
+                    want);
+        if (!s) free(ids);
+        free(text);
+        lines++;
+    }
+    CHECK(bad == 0 && lines > 100, "%s: %d of %d decodes differ from tokenizers'", name, bad, lines);
+    free(line);
+    free(want);
+    fclose(f);
+}
+
 // decode(encode(s)) == s for every valid UTF-8 case (plain text: special-token text stays text).
 static void check_round_trip(const hn_tokenizer *tk, const char *name, bool skip_leading_space) {
     int tried = 0, bad = 0;
@@ -276,6 +311,9 @@ static void family(const char *name, hn_tokenizer_kind kind, int lossless, const
     if (!tk) return;
     CHECK(hn_tokenizer_kind_of(tk) == kind, "%s: kind %d, expected %d", name, hn_tokenizer_kind_of(tk), kind);
     check_golden(tk, name, golden);
+    char decode[300];
+    snprintf(decode, sizeof decode, "%s/decode.tsv", dir);
+    check_decode(tk, name, decode);
     if (lossless) check_round_trip(tk, name, lossless == 2);
     check_gguf_trip(tk, name, gguf_golden);
     if (kind == HN_TOKENIZER_LLAMA) check_gguf_scores_only(tk, name, gguf_golden);
@@ -597,7 +635,19 @@ int main(void) {
         tk = load_dir(minilm);
         if (tk && getenv("HONE_TOK_KEEP")) check_hf_trip(tk, "minilm", "tests/data/tok_minilm_golden.tsv");
         if (tk) {
+            // io/tokenizer.h's example
+            int32_t *ids;
+            int64_t n;
+            char *text = NULL;
+            hn_status es = hn_tokenizer_encode(tk, "Hello world", -1, HN_TOK_SPECIAL | HN_TOK_ADD_SPECIAL, &ids, &n);
+            if (!es) es = hn_tokenizer_decode(tk, ids, n, &text);
+            CHECK(!es && n == 4 && ids[0] == 101 && ids[1] == 7592 && ids[2] == 2088 && ids[3] == 102 &&
+                      !strcmp(text, "[CLS] hello world [SEP]"),
+                  "the header's example: %s", es ? hn_errmsg() : text);
+            if (!es) free(ids);
+            free(text);
             check_golden(tk, "all-MiniLM-L6-v2", "tests/data/tok_minilm_golden.tsv");
+            check_decode(tk, "all-MiniLM-L6-v2", "tests/data/tok_minilm_decode.tsv");
             CHECK(hn_tokenizer_n_vocab(tk) == 30522 && hn_tokenizer_cls(tk) == 101 && hn_tokenizer_sep(tk) == 102 &&
                       hn_tokenizer_pad(tk) == 0,
                   "all-MiniLM-L6-v2: %d tokens, cls %d, sep %d, pad %d", hn_tokenizer_n_vocab(tk),

@@ -21,7 +21,9 @@ Shakespeare, Chinese instructions) and configured exactly as its family's publis
                transformers' BertTokenizerFast must encode identically (checked here). 3000 tokens.
 
 The inputs go to tests/data/tok_corpus.tsv: "# hone tokenizer corpus v1", then one HEX(input bytes) a line (case i
-is line i after the header). Each directory gets tokenizer.json, tokenizer_config.json, golden.tsv and (but tok_llama2_meta) tokenizer.gguf, the
+is line i after the header). Each directory gets tokenizer.json, tokenizer_config.json, golden.tsv, decode.tsv (Hugging Face's decode of the
+framed ids of the first 150 cases, skip_special_tokens=False: CASE<TAB>HEX(text)) and (but tok_llama2_meta)
+tokenizer.gguf, the
 same tokenizer as llama.cpp's converter writes it, vocab only (gguf package: tokenizer.ggml.model gpt2 with its pre
 name and merges, llama with scores and no merges, bert in llama.cpp's phantom-space spelling):
     "# hone hf tokenizer golden v1", then MODE<TAB>CASE<TAB>space-separated ids, MODE one of
@@ -112,6 +114,29 @@ def training_text():
     return [x for x in lines if x.strip()]
 
 
+def write_decode_golden(tok, cases, path):
+    """decode(encode(text, add_special_tokens=True).ids, skip_special_tokens=False) for the first 150 cases:
+    CASE<TAB>HEX(decoded text)."""
+    lines = ["# hone hf decode golden v1"]
+    for i, raw in enumerate(cases[:150]):
+        ids = tok.encode(raw.decode("utf-8", "replace"), add_special_tokens=True).ids
+        lines.append("%d\t%s" % (i, tok.decode(ids, skip_special_tokens=False).encode("utf-8").hex()))
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def decode_goldens(outdir, cases, minilm):
+    """decode.tsv beside each committed tokenizer.json (and tok_minilm_decode.tsv), from the files as written."""
+    for name in ("tok_gpt2", "tok_llama3", "tok_llama2", "tok_llama2_meta", "tok_bert"):
+        tok = Tokenizer.from_file(os.path.join(outdir, name, "tokenizer.json"))
+        write_decode_golden(tok, cases, os.path.join(outdir, name, "decode.tsv"))
+    if os.path.isdir(minilm):
+        tok = Tokenizer.from_file(os.path.join(minilm, "tokenizer.json"))
+        tok.no_truncation()
+        tok.no_padding()
+        write_decode_golden(tok, cases, os.path.join(outdir, "tok_minilm_decode.tsv"))
+
+
 def write_golden(tok, cases, path):
     """Every case in mode special; plain and framed for the first 60 and for those with "<" or "[" (specials)."""
     lines = ["# hone hf tokenizer golden v1"]
@@ -184,11 +209,11 @@ def llama2(text):
         tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", fuse_unk=True, byte_fallback=True))
         if metaspace:
             tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=False)
-            tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="first", split=False)
         else:
             tok.normalizer = normalizers.Sequence([normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")])
-            tok.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse(),
-                                             decoders.Strip(" ", 1, 0)])
+        # transformers' LlamaConverter writes this decoder either way
+        tok.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse(),
+                                         decoders.Strip(" ", 1, 0)])
         tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in ("<unk>", "<s>", "</s>")])
         tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B:1",
                                                            special_tokens=[("<s>", 1)])
@@ -387,6 +412,7 @@ def main():
         b = tok.encode(text_, add_special_tokens=True).ids
         assert a == b, (raw, a, b)
 
+    decode_goldens(outdir, cases, minilm)
     write_gguf(os.path.join(outdir, "tok_gpt2"), "gpt2", "gpt2")
     write_gguf(os.path.join(outdir, "tok_llama3"), "gpt2", "llama-bpe")
     write_gguf(os.path.join(outdir, "tok_llama2"), "llama", "default")
