@@ -52,6 +52,17 @@ check "q5_k fallback is q5_1" '[ "$(type_of $f blk.0.attn_q.weight)" = q5_1 ] &&
 f=$tmp/syn-q2_k.gguf
 check "q2_k: ffn_down q3_k, attn_q falls back to q4_0" '[ "$(type_of $f blk.0.ffn_down.weight)" = q3_k ] &&
   [ "$(type_of $f blk.0.attn_q.weight)" = q4_0 ]'
+# A file whose q4_k tensor has rows of 64 (not a whole 256-block): one line naming the tensor and the block size.
+{
+    printf GGUF; le 3 4; le 1 8; le 1 8
+    gstr general.architecture; le 8 4; gstr llama
+    gstr w.weight; le 2 4; le 64 8; le 4 8; le 12 4; le 0 8
+} >"$tmp/bad.gguf"
+size=$(stat -c %s "$tmp/bad.gguf")
+head -c $(((32 - size % 32) % 32 + 576)) /dev/zero >>"$tmp/bad.gguf"
+err=$("$HONE" info "$tmp/bad.gguf" 2>&1 >/dev/null); rc=$?
+check "q4_k rows of 64 refused in one line" '[ $rc -eq 1 ] && [ "$(wc -l <<<"$err")" -eq 1 ] && grep -q "w" <<<"$err" &&
+  grep -q "256" <<<"$err"'
 err=$("$HONE" quantize "$syn" -o "$tmp/x.gguf" --type q7_k 2>&1 >/dev/null); rc=$?
 check "unknown type: one line, exit 2" '[ $rc -eq 2 ] && [ "$(wc -l <<<"$err")" -eq 1 ] && grep -q "q4_k" <<<"$err"'
 
