@@ -266,12 +266,7 @@ static json_t *decoder_json(const hn_tokenizer *tk) {
                          "use_regex", 1);
     if (tk->kind == HN_TOKENIZER_BERT)
         return json_pack("{s:s, s:s, s:b}", "type", "WordPiece", "prefix", tk->wp_prefix, "cleanup", 1);
-    for (int i = 0; i < tk->n_pre; i++)
-        if (tk->pre[i].kind == HN_PRE_METASPACE)
-            return json_pack("{s:s, s:s, s:s, s:b}", "type", "Metaspace", "replacement", "\xE2\x96\x81",
-                             "prepend_scheme",
-                             tk->pre[i].prepend_always ? "always" : tk->pre[i].prepend_first ? "first" : "never",
-                             "split", tk->pre[i].split);
+    // llama, with the Prepend normaliser or Metaspace alike: the decoder transformers' LlamaConverter writes
     json_t *seq = json_pack("[{s:s, s:{s:s}, s:s}, {s:s}, {s:s}]", "type", "Replace", "pattern", "String",
                             "\xE2\x96\x81", "content", " ", "type", "ByteFallback", "type", "Fuse");
     if (tk->strip_space)
