@@ -10,6 +10,7 @@
 #include "tensor/kernels.h"
 
 #include <immintrin.h>
+#include <string.h>
 
 static inline float h2f(hn_f16 h) { return _cvtsh_ss(h); }
 
@@ -29,18 +30,24 @@ typedef struct {
     float c[8][2];
 } kq_consts;
 
+// The 8 six-bit scales and mins of Q4_K/Q5_K, unpacked four at a time in 32-bit words (FORMATS.md 2.5: bytes 0-3
+// hold scales 0-3 and the top bits of scales 4-7, bytes 4-7 the same for the mins, bytes 8-11 the low nibbles of
+// scales and mins 4-7), then converted and scaled 8 at a time.
 static inline void consts_k4(const uint8_t *scales, float d, float dmin, kq_consts *k) {
+    uint32_t a[3];
+    memcpy(a, scales, 12);
+    uint32_t sc_lo = a[0] & 0x3f3f3f3fu, m_lo = a[1] & 0x3f3f3f3fu;
+    uint32_t sc_hi = (a[2] & 0x0f0f0f0fu) | (((a[0] >> 6) & 0x03030303u) << 4);
+    uint32_t m_hi = ((a[2] >> 4) & 0x0f0f0f0fu) | (((a[1] >> 6) & 0x03030303u) << 4);
+    float s[8], c[8];
+    __m256 fs = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_setr_epi32((int)sc_lo, (int)sc_hi, 0, 0)));
+    __m256 fm = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_setr_epi32((int)m_lo, (int)m_hi, 0, 0)));
+    _mm256_storeu_ps(s, _mm256_mul_ps(fs, _mm256_set1_ps(d)));
+    _mm256_storeu_ps(c, _mm256_mul_ps(fm, _mm256_set1_ps(-dmin))); // m * -dmin = -(dmin * m) exactly
+    #pragma GCC unroll 8
     for (int j = 0; j < 8; j++) {
-        int sc, m;
-        if (j < 4) {
-            sc = scales[j] & 63;
-            m = scales[j + 4] & 63;
-        } else {
-            sc = (scales[j + 4] & 0x0f) | ((scales[j - 4] >> 6) << 4);
-            m = (scales[j + 4] >> 4) | ((scales[j] >> 6) << 4);
-        }
-        k->s[j][0] = k->s[j][1] = d * (float)sc;
-        k->c[j][0] = k->c[j][1] = -(dmin * (float)m);
+        k->s[j][0] = k->s[j][1] = s[j];
+        k->c[j][0] = k->c[j][1] = c[j];
     }
 }
 
