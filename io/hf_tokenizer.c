@@ -233,6 +233,8 @@ static hn_status parse_vocab(hf_ctx *c, const json_t *model, const json_t *added
         goto done;
     }
     json_object_foreach(vocab, k, v) pieces[json_integer_value(v)] = k;
+    int n_unapplied = 0;
+    size_t first_unapplied = 0;
     for (int64_t t = 0; t < n; t++) types[t] = HN_TT_NORMAL;
     json_array_foreach(added, i, v) {
         int64_t id = json_integer_value(json_object_get(v, "id"));
@@ -245,11 +247,14 @@ static hn_status parse_vocab(hf_ctx *c, const json_t *model, const json_t *added
         pieces[id] = content;
         types[id] = jbool(v, "special", false) ? HN_TT_CONTROL : HN_TT_USER;
         // hone matches added tokens in the raw text, exactly; these options change where Hugging Face matches them
-        if (jbool(v, "lstrip", false) || jbool(v, "rstrip", false) || jbool(v, "single_word", false) ||
-            (jbool(v, "normalized", types[id] == HN_TT_USER) && c->tk->n_norm))
-            hn_warn("%s: added_tokens[%zu] \"%.40s\": lstrip/rstrip/single_word/normalized are not applied (hone "
-                    "matches the exact text)", c->path, i, content);
+        if ((jbool(v, "lstrip", false) || jbool(v, "rstrip", false) || jbool(v, "single_word", false) ||
+             (jbool(v, "normalized", types[id] == HN_TT_USER) && c->tk->n_norm)) &&
+            !n_unapplied++)
+            first_unapplied = i;
     }
+    if (n_unapplied)
+        hn_warn("%s: added_tokens[%zu] and %d more: lstrip/rstrip/single_word/normalized are not applied (hone "
+                "matches the exact text)", c->path, first_unapplied, n_unapplied - 1);
     for (int64_t t = 0; t < n; t++) {
         if (!pieces[t]) {
             s = hn_fail(HN_ERR_FORMAT, "%s: model.vocab: no token has id %lld (ids must run from 0 to %lld)", c->path,
