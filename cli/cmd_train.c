@@ -293,17 +293,23 @@ static int run(const hn_train_config *c) {
     mp.quantize = c->quantize == HN_LOAD_NF4 ? HN_NF4 : 0;
     hn_status s = hn_model_load(&m, c->model, &mp);
     if (s) goto out;
+    int max_len = c->max_len;
+    if (m->pos_embd && max_len > m->hp.n_ctx_train) { // learned positions (GPT-2): none past the table
+        max_len = m->hp.n_ctx_train;
+        fprintf(stderr, "max_len %d: the model has %d learned positions; sequences are cut to %d tokens\n",
+                c->max_len, max_len, max_len);
+    }
 
     hn_data_params dp = hn_data_default_params();
     dp.format = c->format;
-    dp.max_len = c->max_len;
+    dp.max_len = max_len;
     dp.loss_all = c->loss_on == HN_LOSS_ON_ALL;
     dp.skip_bad = c->skip_bad_lines;
     dp.chat = hn_gguf_find(&m->gguf, "tokenizer.chat_template") != NULL; // base models see plain text
     dp.chat_template = m->chat;
     dp.system_prompt = m->default_system;
-    if ((s = load_files(&ds, &c->data, m, &dp, c->max_len))) goto out;
-    if (c->val_data.n) s = load_files(&val, &c->val_data, m, &dp, c->max_len);
+    if ((s = load_files(&ds, &c->data, m, &dp, max_len))) goto out;
+    if (c->val_data.n) s = load_files(&val, &c->val_data, m, &dp, max_len);
     else if (c->val_split > 0) {
         s = hn_dataset_split(&ds, &val, c->val_split, (uint64_t)c->seed);
         if (!s) fprintf(stderr, "validation: %d of %d examples held out\n", val.n, ds.n + val.n);
@@ -312,7 +318,7 @@ static int run(const hn_train_config *c) {
 
     hn_loader_params lp = hn_loader_default_params();
     lp.batch = c->batch_size;
-    lp.seq_len = c->max_len;
+    lp.seq_len = max_len;
     lp.pack = c->packing;
     lp.shuffle = c->shuffle;
     lp.seed = (uint64_t)c->seed;

@@ -4,6 +4,7 @@
 #   - hone train with GPT-2's target names (c_attn, c_proj, c_fc): the loss falls; the PEFT directory has GPT-2's
 #     module names and fan_in_fan_out (what PEFT writes for Conv1D layers); generate --adapter runs with it, and
 #     hone merge gives a model with the same greedy text
+#   - a max_len past the model's learned positions is cut to them
 #   - a Llama-only target on GPT-2: one line, non-zero exit
 # Under HONE_SANITIZED the run is 4 steps.
 set -u
@@ -40,6 +41,13 @@ check "generate with the trained adapter" '[ $rc -eq 0 ] && [ -n "$c" ]'
 d=$("$HONE" generate -m "$tmp/merged.gguf" -p "The quick" -n 12 --temp 0 --exact --threads 2 2>/dev/null)
 check "merge (c_attn, both c_proj, c_fc folded in): the same greedy text as base + adapter" '[ $rc -eq 0 ] &&
   [ "$d" = "$c" ]'
+
+long=$(printf 'the quick brown fox jumps over the lazy dog %.0s' 1 2 3 4 5 6 7 8) # ~80 tokens
+for i in 1 2 3 4; do printf '{"text": "%s"}\n' "$long"; done >"$tmp/long.jsonl"
+"$HONE" train -m "$gguf" --data "$tmp/long.jsonl" -o "$tmp/run3" --max-steps 1 --max-len 128 --target-modules c_fc \
+  --threads 2 >"$tmp/log3" 2>&1; rc=$?
+check "max_len past the 64 learned positions: cut to 64, trains" '[ $rc -eq 0 ] &&
+  grep -q "max_len 128: the model has 64 learned positions" "$tmp/log3" && grep -q "truncated to 64" "$tmp/log3"'
 
 err=$("$HONE" train -m "$gguf" --data "$src/tests/data/train_text.jsonl" -o "$tmp/run2" --max-steps 1 \
   --target-modules q_proj --threads 2 2>&1 >/dev/null); rc=$?
