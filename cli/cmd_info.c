@@ -1,7 +1,8 @@
 // cli/cmd_info.c — `hone info MODEL [--json]`: architecture, hyper-parameters, file type, parameter count and size,
-// the metadata (arrays summarised), and the tensor table.
+// the metadata (arrays summarised), and the tensor table; MODEL a GGUF file, a Hugging Face directory or a name.
 #include "cli/cli.h"
 #include "io/gguf.h"
+#include "io/hf.h"
 #include "model/registry.h"
 
 #include <stdio.h>
@@ -158,15 +159,23 @@ static void report(FILE *f, const hn_gguf *g, bool json) {
                 (unsigned long long)g->alignment, (unsigned long long)g->data_offset);
     } else {
         fprintf(f, "file           %s\n", g->path);
-        fprintf(f, "format         GGUF v%u, %llu metadata keys, %llu tensors, alignment %llu, data at byte %llu\n",
-                g->version, (unsigned long long)g->n_kv, (unsigned long long)g->n_tensors,
-                (unsigned long long)g->alignment, (unsigned long long)g->data_offset);
+        if (!g->tensor_offset) // a view of a Hugging Face directory: its metadata as hone maps it into GGUF keys
+            fprintf(f, "format         Hugging Face directory, read as %llu GGUF metadata keys and %llu tensors\n",
+                    (unsigned long long)g->n_kv, (unsigned long long)g->n_tensors);
+        else
+            fprintf(f, "format         GGUF v%u, %llu metadata keys, %llu tensors, alignment %llu, data at byte %llu\n",
+                    g->version, (unsigned long long)g->n_kv, (unsigned long long)g->n_tensors,
+                    (unsigned long long)g->alignment, (unsigned long long)g->data_offset);
         fprintf(f, "architecture   %.*s\n", (int)arch.len, arch.str);
         if (has_ft) fprintf(f, "file type      %u (%s)\n", ft, ftype_name(ft));
         else fprintf(f, "file type      (general.file_type absent)\n");
         fprintf(f, "parameters     %llu (%.2f M)\n", (unsigned long long)params, params / 1e6);
-        fprintf(f, "size           %.2f MB file, %.2f MB tensor data, %.2f bits per parameter\n", g->map.size / 1e6,
-                tbytes / 1e6, params ? 8.0 * tbytes / params : 0.0);
+        if (g->tensor_offset)
+            fprintf(f, "size           %.2f MB file, %.2f MB tensor data, %.2f bits per parameter\n",
+                    g->map.size / 1e6, tbytes / 1e6, params ? 8.0 * tbytes / params : 0.0);
+        else
+            fprintf(f, "size           %.2f MB tensor data, %.2f bits per parameter\n", tbytes / 1e6,
+                    params ? 8.0 * tbytes / params : 0.0);
         fprintf(f, "\nhyper-parameters\n");
     }
     bool first = true;
@@ -211,14 +220,19 @@ static void report(FILE *f, const hn_gguf *g, bool json) {
             put_str(f, t->name, strlen(t->name), 0, true);
             fprintf(f, ", \"type\": \"%s\", \"shape\": ", hn_dtype_name(t->type));
             print_shape(f, t, true);
-            fprintf(f, ", \"offset\": %llu, \"bytes\": %zu}", (unsigned long long)g->tensor_offset[i], t->nbytes);
+            // A view (a Hugging Face directory) has no file offsets: null.
+            if (g->tensor_offset) fprintf(f, ", \"offset\": %llu", (unsigned long long)g->tensor_offset[i]);
+            else fputs(", \"offset\": null", f);
+            fprintf(f, ", \"bytes\": %zu}", t->nbytes);
         } else {
             char shape[64];
             int o = 0;
             for (int d = 0; d < t->ndim; d++)
                 o += snprintf(shape + o, sizeof shape - (size_t)o, d ? " x %lld" : "%lld", (long long)t->ne[d]);
-            fprintf(f, "  %-5llu %-34s %-6s %-22s %12llu %12zu\n", (unsigned long long)i, t->name,
-                    hn_dtype_name(t->type), shape, (unsigned long long)g->tensor_offset[i], t->nbytes);
+            char off[24] = "-";
+            if (g->tensor_offset) snprintf(off, sizeof off, "%llu", (unsigned long long)g->tensor_offset[i]);
+            fprintf(f, "  %-5llu %-34s %-6s %-22s %12s %12zu\n", (unsigned long long)i, t->name,
+                    hn_dtype_name(t->type), shape, off, t->nbytes);
         }
     }
     if (json) fputs("]}\n", f);
@@ -247,7 +261,8 @@ int cmd_info(int argc, char **argv) {
     char *path;
     if (hn_model_resolve(model, &path)) return cli_fail();
     hn_gguf g;
-    hn_status s = hn_gguf_open(&g, path);
+    // A Hugging Face directory is shown as the GGUF view hone loads it as (no file offsets).
+    hn_status s = hn_hf_is_dir(path) ? hn_hf_open_ex(&g, path, true) : hn_gguf_open(&g, path);
     free(path);
     if (s) return cli_fail();
     report(stdout, &g, json);

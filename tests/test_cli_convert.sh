@@ -20,6 +20,11 @@ check "convert gpt2" '[ $rc -eq 0 ] && grep -Eq "^architecture +gpt2$" <<<"$out"
 err=$("$HONE" convert tests/data/tiny_llama -o "$tmp/l8.gguf" --type q8_0 2>&1 >/dev/null); rc=$?
 out=$("$HONE" info "$tmp/l8.gguf" 2>&1)
 check "convert llama to q8_0" '[ $rc -eq 0 ] && grep -Eq "blk.0.ffn_up.weight +q8_0" <<<"$out" && grep -Eq "blk.0.attn_norm.weight +f32" <<<"$out"'
+out=$("$HONE" info "$G" 2>&1); rc=$?
+check "info on a Hugging Face directory lists its tensors by GGUF name, without file offsets" '[ $rc -eq 0 ] &&
+  grep -q "^format  *Hugging Face directory" <<<"$out" && grep -Eq "blk.1.attn_qkv.weight .* - +[0-9]+$" <<<"$out"'
+out=$("$HONE" info --json "$G" 2>&1); rc=$?
+check "info --json on a directory: offsets are null" '[ $rc -eq 0 ] && grep -q "\"offset\": null" <<<"$out"'
 err=$("$HONE" export "$tmp/g.gguf" -o "$tmp/g_hf" 2>&1); rc=$?
 check "export gpt2" '[ $rc -eq 0 ] && [ -s "$tmp/g_hf/model.safetensors" ] && grep -q "\"model_type\": \"gpt2\"" "$tmp/g_hf/config.json"'
 
