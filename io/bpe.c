@@ -552,3 +552,43 @@ hn_status hn_tokenizer_encode(const hn_tokenizer *tk, const char *text, int64_t 
     *n = e.n;
     return HN_OK;
 }
+
+hn_status hn_tokenizer_encode_pair(const hn_tokenizer *tk, const char *a, int64_t alen, const char *b, int64_t blen,
+                                   int flags, int32_t **ids, int32_t **type_ids, int64_t *n) {
+    *ids = NULL;
+    *n = 0;
+    if (type_ids) *type_ids = NULL;
+    int32_t *ia, *ib;
+    int64_t na, nb;
+    hn_status st = hn_tokenizer_encode(tk, a, alen, flags & HN_TOK_SPECIAL, &ia, &na);
+    if (st) return st;
+    if ((st = hn_tokenizer_encode(tk, b, blen, flags & HN_TOK_SPECIAL, &ib, &nb))) {
+        free(ia);
+        return st;
+    }
+    bool bert = tk->kind == HN_TOKENIZER_BERT, frame = flags & HN_TOK_ADD_SPECIAL;
+    int32_t first = bert ? tk->cls : tk->bos, last = bert ? tk->sep : tk->eos;
+    bool pre = frame && tk->add_bos && first >= 0, post = frame && tk->add_eos && last >= 0;
+    // BERT: [CLS] a [SEP] | b [SEP]; others: BOS a EOS | BOS b EOS
+    int64_t len_a = na + pre + post, len = len_a + nb + (!bert && pre) + post;
+    int32_t *out = hn_calloc((size_t)len + 1, sizeof *out, "token pair");
+    int32_t *types = type_ids ? hn_calloc((size_t)len + 1, sizeof *types, "token types") : NULL;
+    if (!out || (type_ids && !types)) {
+        free(ia), free(ib), free(out), free(types);
+        return HN_ERR_NOMEM;
+    }
+    int64_t k = 0;
+    if (pre) out[k++] = first;
+    memcpy(out + k, ia, (size_t)na * sizeof *out), k += na;
+    if (post) out[k++] = last;
+    if (!bert && pre) out[k++] = first;
+    memcpy(out + k, ib, (size_t)nb * sizeof *out), k += nb;
+    if (post) out[k++] = last;
+    for (int64_t i = len_a; types && i < len; i++) types[i] = 1;
+    free(ia);
+    free(ib);
+    *ids = out;
+    *n = len;
+    if (type_ids) *type_ids = types;
+    return HN_OK;
+}

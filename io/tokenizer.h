@@ -64,6 +64,13 @@ void hn_tokenizer_destroy(hn_tokenizer *tk);
 hn_status hn_tokenizer_encode(const hn_tokenizer *tk, const char *text, int64_t len, int flags, int32_t **ids,
                               int64_t *n);
 
+// A pair of texts (a sentence pair for a cross-encoder, question + passage): both encoded with flags'
+// HN_TOK_SPECIAL, then with HN_TOK_ADD_SPECIAL framed as the post-processor frames pairs — BERT "[CLS] a [SEP] b
+// [SEP]", others "BOS a EOS BOS b EOS" with the BOS/EOS the tokenizer adds. *type_ids (malloc'd; pass NULL to skip)
+// gets 0 over the first part and 1 over the second (its framing included), Hugging Face's token_type_ids.
+hn_status hn_tokenizer_encode_pair(const hn_tokenizer *tk, const char *a, int64_t alen, const char *b, int64_t blen,
+                                   int flags, int32_t **ids, int32_t **type_ids, int64_t *n);
+
 // The bytes a token stands for (byte-level BPE: the raw bytes, which may be a partial UTF-8 sequence).
 // Returns the number of bytes (written up to cap), or -1 for an id out of range.
 int hn_tokenizer_token_bytes(const hn_tokenizer *tk, int32_t id, char *buf, int cap);

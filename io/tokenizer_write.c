@@ -299,6 +299,8 @@ static json_t *post_processor_json(const hn_tokenizer *tk) {
                             json_pack("{s:s, s:[i], s:[s]}", "id", piece(tk, last), "ids", last, "tokens",
                                       piece(tk, last)));
     }
+    if (first >= 0 && !bert) // as hn_tokenizer_encode_pair: BOS a EOS BOS b EOS, BERT [CLS] a [SEP] b [SEP]
+        json_array_append_new(pair, json_pack(st, "SpecialToken", "id", piece(tk, first), "type_id", 1));
     json_array_append_new(pair, b);
     if (last >= 0)
         json_array_append_new(pair, json_pack(st, "SpecialToken", "id", piece(tk, last), "type_id", 1));

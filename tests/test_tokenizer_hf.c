@@ -156,6 +156,60 @@ static void check_decode(const hn_tokenizer *tk, const char *name, const char *g
     fclose(f);
 }
 
+// Sentence pairs (pairs.tsv: MODE<TAB>I<TAB>ids<TAB>type ids for cases I and I + 1) against tokenizers'.
+static int parse_ids(char *p, char **end, int32_t *out, int max) {
+    int n = 0;
+    for (;;) {
+        while (*p == ' ') p++;
+        if (*p < '0' || *p > '9' || n == max) break;
+        out[n++] = (int32_t)strtol(p, &p, 10);
+    }
+    *end = p;
+    return n;
+}
+
+static void check_pairs(const hn_tokenizer *tk, const char *name, const char *golden) {
+    FILE *f = fopen(golden, "r");
+    CHECK(f != NULL, "%s: cannot open %s", name, golden);
+    if (!f) return;
+    enum { MAXP = 20000 };
+    int32_t *want = malloc(MAXP * sizeof *want), *want_t = malloc(MAXP * sizeof *want_t);
+    char *line = NULL;
+    size_t cap = 0;
+    int lines = 0, bad = 0;
+    while (getline(&line, &cap, f) > 0) {
+        char mode[16], *p;
+        int idx, off;
+        if (line[0] == '#' || sscanf(line, "%15s %d%n", mode, &idx, &off) != 2 || idx < 0 || idx + 1 >= n_cases)
+            continue;
+        p = line + off;
+        while (*p == '\t') p++;
+        int nw = parse_ids(p, &p, want, MAXP);
+        while (*p == '\t') p++;
+        int nt = parse_ids(p, &p, want_t, MAXP);
+        int32_t *ids, *types;
+        int64_t n;
+        int flags = HN_TOK_SPECIAL | (!strcmp(mode, "framed") ? HN_TOK_ADD_SPECIAL : 0);
+        hn_status s = hn_tokenizer_encode_pair(tk, cases[idx], (int64_t)case_len[idx], cases[idx + 1],
+                                               (int64_t)case_len[idx + 1], flags, &ids, &types, &n);
+        bool same = !s && n == nw && nt == nw && (!n || (!memcmp(ids, want, (size_t)n * sizeof *ids) &&
+                                                          !memcmp(types, want_t, (size_t)n * sizeof *types)));
+        if (!same && bad++ < 3) {
+            fprintf(stderr, "%s: pair %d (%s) differs from tokenizers (%s)\n", name, idx, mode, s ? hn_errmsg() : "");
+            print_ids("tokenizers", want, nw);
+            print_ids("tokenizers types", want_t, nt);
+            if (!s) print_ids("hone", ids, n), print_ids("hone types", types, n);
+        }
+        if (!s) free(ids), free(types);
+        lines++;
+    }
+    CHECK(bad == 0 && lines >= 100, "%s: %d of %d pairs differ from tokenizers'", name, bad, lines);
+    free(want);
+    free(want_t);
+    free(line);
+    fclose(f);
+}
+
 // decode(encode(s)) == s for every valid UTF-8 case (plain text: special-token text stays text).
 static void check_round_trip(const hn_tokenizer *tk, const char *name, bool skip_leading_space) {
     int tried = 0, bad = 0;
@@ -314,6 +368,8 @@ static void family(const char *name, hn_tokenizer_kind kind, int lossless, const
     char decode[300];
     snprintf(decode, sizeof decode, "%s/decode.tsv", dir);
     check_decode(tk, name, decode);
+    snprintf(decode, sizeof decode, "%s/pairs.tsv", dir);
+    check_pairs(tk, name, decode);
     if (lossless) check_round_trip(tk, name, lossless == 2);
     check_gguf_trip(tk, name, gguf_golden);
     if (kind == HN_TOKENIZER_LLAMA) check_gguf_scores_only(tk, name, gguf_golden);
@@ -648,6 +704,7 @@ int main(void) {
             free(text);
             check_golden(tk, "all-MiniLM-L6-v2", "tests/data/tok_minilm_golden.tsv");
             check_decode(tk, "all-MiniLM-L6-v2", "tests/data/tok_minilm_decode.tsv");
+            check_pairs(tk, "all-MiniLM-L6-v2", "tests/data/tok_minilm_pairs.tsv");
             CHECK(hn_tokenizer_n_vocab(tk) == 30522 && hn_tokenizer_cls(tk) == 101 && hn_tokenizer_sep(tk) == 102 &&
                       hn_tokenizer_pad(tk) == 0,
                   "all-MiniLM-L6-v2: %d tokens, cls %d, sep %d, pad %d", hn_tokenizer_n_vocab(tk),

@@ -22,7 +22,8 @@ Shakespeare, Chinese instructions) and configured exactly as its family's publis
 
 The inputs go to tests/data/tok_corpus.tsv: "# hone tokenizer corpus v1", then one HEX(input bytes) a line (case i
 is line i after the header). Each directory gets tokenizer.json, tokenizer_config.json, golden.tsv, decode.tsv (Hugging Face's decode of the
-framed ids of the first 150 cases, skip_special_tokens=False: CASE<TAB>HEX(text)) and (but tok_llama2_meta)
+framed ids of the first 150 cases, skip_special_tokens=False: CASE<TAB>HEX(text)), pairs.tsv (sentence pairs, see
+write_pair_golden) and (but tok_llama2_meta)
 tokenizer.gguf, the
 same tokenizer as llama.cpp's converter writes it, vocab only (gguf package: tokenizer.ggml.model gpt2 with its pre
 name and merges, llama with scores and no merges, bert in llama.cpp's phantom-space spelling):
@@ -125,16 +126,31 @@ def write_decode_golden(tok, cases, path):
         f.write("\n".join(lines) + "\n")
 
 
+def write_pair_golden(tok, cases, path):
+    """Pairs (case i, case i + 1) for the first 80 cases: MODE<TAB>I<TAB>ids<TAB>type ids, MODE special (no framing)
+    or framed (the post-processor's pair template)."""
+    lines = ["# hone hf pair golden v1"]
+    for i in range(80):
+        a, b = cases[i].decode("utf-8", "replace"), cases[i + 1].decode("utf-8", "replace")
+        for mode in ("special", "framed"):
+            e = tok.encode(a, b, add_special_tokens=mode == "framed")
+            lines.append("%s\t%d\t%s\t%s" % (mode, i, " ".join(map(str, e.ids)), " ".join(map(str, e.type_ids))))
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
 def decode_goldens(outdir, cases, minilm):
     """decode.tsv beside each committed tokenizer.json (and tok_minilm_decode.tsv), from the files as written."""
     for name in ("tok_gpt2", "tok_llama3", "tok_llama2", "tok_llama2_meta", "tok_bert"):
         tok = Tokenizer.from_file(os.path.join(outdir, name, "tokenizer.json"))
         write_decode_golden(tok, cases, os.path.join(outdir, name, "decode.tsv"))
+        write_pair_golden(tok, cases, os.path.join(outdir, name, "pairs.tsv"))
     if os.path.isdir(minilm):
         tok = Tokenizer.from_file(os.path.join(minilm, "tokenizer.json"))
         tok.no_truncation()
         tok.no_padding()
         write_decode_golden(tok, cases, os.path.join(outdir, "tok_minilm_decode.tsv"))
+        write_pair_golden(tok, cases, os.path.join(outdir, "tok_minilm_pairs.tsv"))
 
 
 def write_golden(tok, cases, path):
@@ -184,7 +200,7 @@ def llama3(text):
         show_progress=False))
     bos = tok.token_to_id("<|begin_of_text|>")
     tok.post_processor = processors.TemplateProcessing(single="<|begin_of_text|> $A",
-                                                       pair="<|begin_of_text|> $A <|begin_of_text|> $B:1",
+                                                       pair="<|begin_of_text|> $A <|begin_of_text|>:1 $B:1",
                                                        special_tokens=[("<|begin_of_text|>", bos)])
     return tok, {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<|begin_of_text|>",
                  "eos_token": "<|eot_id|>", "model_max_length": 8192}
@@ -215,7 +231,7 @@ def llama2(text):
         tok.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse(),
                                          decoders.Strip(" ", 1, 0)])
         tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in ("<unk>", "<s>", "</s>")])
-        tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B:1",
+        tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s>:1 $B:1",
                                                            special_tokens=[("<s>", 1)])
         return tok
     config = {"tokenizer_class": "LlamaTokenizerFast", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
@@ -261,6 +277,9 @@ def check_export(keep):
                 bad += ours.encode(c, add_special_tokens=framed).ids != want
                 bad += auto(c, add_special_tokens=framed)["input_ids"] != want
             bad += ours.decode(want) != theirs.decode(want)
+        for i in range(80):  # pairs: ids and type ids
+            e, w = ours.encode(cases[i], cases[i + 1]), theirs.encode(cases[i], cases[i + 1])
+            bad += e.ids != w.ids or e.type_ids != w.type_ids
         print("%s: %d differences over %d cases (tokenizers, transformers, decode)" % (name, bad, len(cases)))
         bad_dirs += bad > 0
     sys.exit(1 if bad_dirs else 0)
