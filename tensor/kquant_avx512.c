@@ -25,9 +25,14 @@ static inline __m512 iota16(void) { return _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7
 // the added constant of each (Q4_K/Q5_K). -(dmin * m) = m * -dmin exactly.
 typedef struct {
     // Q4_K/Q5_K: s[j] = d * sc[j], s[8 + j] = -(dmin * m[j]); Q6_K, Q3_K: s[i] = d * scale[i];
-    // Q2_K: s[i] = d * sc[i], s[16 + i] = -(dmin * m[i])
-    float s[32];
+    // Q2_K: s[i] = d * sc[i], s[16 + i] = -(dmin * m[i]). Held in registers: s[i] is lane i % 16 of v[i / 16].
+    __m512 v[2];
 } kq_scales;
+
+// s[i] broadcast to all lanes (a register permute, no store and reload).
+static inline __m512 kq_s(const kq_scales *k, int i) {
+    return _mm512_permutexvar_ps(_mm512_set1_epi32(i & 15), k->v[i >> 4]);
+}
 
 static inline __attribute__((always_inline)) void block_scales(const int type, const uint8_t *blk, kq_scales *k) {
     if (type == HN_Q2_K) {
@@ -35,24 +40,25 @@ static inline __attribute__((always_inline)) void block_scales(const int type, c
         __m512i sc = u8x16(b->scales);
         __m512 lo = _mm512_cvtepi32_ps(_mm512_and_si512(sc, _mm512_set1_epi32(0x0f)));
         __m512 hi = _mm512_cvtepi32_ps(_mm512_srli_epi32(sc, 4));
-        _mm512_storeu_ps(k->s, _mm512_mul_ps(lo, _mm512_set1_ps(h2f(b->d))));
-        _mm512_storeu_ps(k->s + 16, _mm512_mul_ps(hi, _mm512_set1_ps(-h2f(b->dmin))));
+        k->v[0] = _mm512_mul_ps(lo, _mm512_set1_ps(h2f(b->d)));
+        k->v[1] = _mm512_mul_ps(hi, _mm512_set1_ps(-h2f(b->dmin)));
         return;
     }
     if (type == HN_Q3_K) {
         const hn_block_q3_k *b = (const hn_block_q3_k *)blk;
-        float d = h2f(b->d);
+        float d = h2f(b->d), s[16];
         for (int i = 0; i < 16; i++) {
             int low4 = i < 8 ? b->scales[i] & 0x0f : b->scales[i - 8] >> 4;
             int high2 = (b->scales[8 + i % 4] >> (2 * (i / 4))) & 3;
-            k->s[i] = d * (float)((low4 | high2 << 4) - 32);
+            s[i] = d * (float)((low4 | high2 << 4) - 32);
         }
+        k->v[0] = _mm512_loadu_ps(s);
         return;
     }
     if (type == HN_Q6_K) {
         const hn_block_q6_k *b = (const hn_block_q6_k *)blk;
         __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b->scales)));
-        _mm512_storeu_ps(k->s, _mm512_mul_ps(sc, _mm512_set1_ps(h2f(b->d))));
+        k->v[0] = _mm512_mul_ps(sc, _mm512_set1_ps(h2f(b->d)));
         return;
     }
     // Q4_K and Q5_K start alike: d, dmin, scales[12]. The 6-bit fields unpacked four at a time in 32-bit words
@@ -67,7 +73,7 @@ static inline __attribute__((always_inline)) void block_scales(const int type, c
     __m128i bytes = _mm_setr_epi32((int)sc_lo, (int)sc_hi, (int)m_lo, (int)m_hi);
     __m512 f = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes));
     __m512 dd = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(h2f(b->d)), _mm512_set1_ps(-h2f(b->dmin)));
-    _mm512_storeu_ps(k->s, _mm512_mul_ps(f, dd)); // s[0..7] = d * sc, s[8..15] = -dmin * m
+    k->v[0] = _mm512_mul_ps(f, dd); // s[0..7] = d * sc, s[8..15] = -dmin * m
 }
 
 // Elements 64p .. 64p + 63 of a K-quant block (p = 0..3) as w[0..3].
@@ -78,8 +84,7 @@ static inline __attribute__((always_inline)) void pair_w(const int type, const u
         qs += 32 * p;
         __m512i a = u8x16(qs), b = u8x16(qs + 16); // sub-block 2p in the low nibbles, 2p + 1 in the high ones
         __m512i idx[4] = {a, b, _mm512_srli_epi32(a, 4), _mm512_srli_epi32(b, 4)};
-        __m512 ss[2] = {_mm512_set1_ps(k->s[2 * p]), _mm512_set1_ps(k->s[2 * p + 1])};
-        __m512 cc[2] = {_mm512_set1_ps(k->s[8 + 2 * p]), _mm512_set1_ps(k->s[8 + 2 * p + 1])};
+        __m512 ss[2] = {kq_s(k, 2 * p), kq_s(k, 2 * p + 1)}, cc[2] = {kq_s(k, 8 + 2 * p), kq_s(k, 9 + 2 * p)};
         if (type == HN_Q4_K) {
             __m512 t[2] = {_mm512_fmadd_ps(iota16(), ss[0], cc[0]), _mm512_fmadd_ps(iota16(), ss[1], cc[1])};
             #pragma GCC unroll 8
@@ -110,28 +115,34 @@ static inline __attribute__((always_inline)) void pair_w(const int type, const u
             int j = 2 * (p % 2) + v / 2;
             __m512i q = _mm512_and_si512(_mm512_srli_epi32(u8x16(qs + 16 * (v % 2)), 2 * j), _mm512_set1_epi32(3));
             if (type == HN_Q2_K) {
-                w[v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(q), _mm512_set1_ps(k->s[4 * p + v]),
-                                       _mm512_set1_ps(k->s[16 + 4 * p + v]));
+                w[v] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(q), kq_s(k, 4 * p + v), kq_s(k, 16 + 4 * p + v));
             } else {
                 const uint8_t *hm = ((const hn_block_q3_k *)blk)->hmask + 16 * (v % 2);
                 __mmask16 set = _mm512_test_epi32_mask(u8x16(hm), _mm512_set1_epi32(1 << (4 * h + j)));
                 q = _mm512_mask_sub_epi32(q, (__mmask16)~set, q, _mm512_set1_epi32(4));
-                w[v] = _mm512_mul_ps(_mm512_cvtepi32_ps(q), _mm512_set1_ps(k->s[4 * p + v]));
+                w[v] = _mm512_mul_ps(_mm512_cvtepi32_ps(q), kq_s(k, 4 * p + v));
             }
         }
-    } else { // Q6_K: quarters r = 2p % 4 and r + 1 of half h = p / 2; elements 128h + 32r + l
+    } else {
+        // Q6_K: quarters r0 = 2 (p % 2) and r0 + 1 of half h = p / 2, elements 128h + 32r + l. The pair's 64 quants
+        // are built as bytes: low nibbles of ql[64h .. 64h + 63] (high nibbles for r0 = 2), bits 2r of qh[32h + l]
+        // (qh loaded twice, shifted by 2r0 for the first 32 bytes and 2r0 + 2 for the last), minus 32; then 16 at a
+        // time widened, converted and scaled.
         const hn_block_q6_k *b = (const hn_block_q6_k *)blk;
-        int h = p / 2;
-        const uint8_t *qh = b->qh + 32 * h;
+        int h = p / 2, r0 = 2 * (p % 2);
+        __m512i ql = _mm512_loadu_si512((const void *)(b->ql + 64 * h));
+        __m512i lo = _mm512_and_si512(r0 ? _mm512_srli_epi16(ql, 4) : ql, _mm512_set1_epi8(0x0f));
+        __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b->qh + 32 * h)));
+        __m512i cnt = _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * r0)), _mm256_set1_epi16((short)(2 * r0 + 2)), 1);
+        __m512i hi = _mm512_and_si512(_mm512_srlv_epi16(qh, cnt), _mm512_set1_epi8(3));
+        __m512i q = _mm512_sub_epi8(_mm512_or_si512(lo, _mm512_slli_epi16(hi, 4)), _mm512_set1_epi8(32));
+        __m128i part[4] = {_mm512_castsi512_si128(q), _mm512_extracti32x4_epi32(q, 1), _mm512_extracti32x4_epi32(q, 2),
+                           _mm512_extracti32x4_epi32(q, 3)};
         #pragma GCC unroll 8
         for (int v = 0; v < 4; v++) {
-            int r = 2 * (p % 2) + v / 2, half = v % 2; // half: l < 16 or l >= 16
-            const uint8_t *ql = b->ql + 64 * h + 32 * (r & 1) + 16 * half;
-            __m512i lo = u8x16(ql);
-            lo = r >= 2 ? _mm512_srli_epi32(lo, 4) : _mm512_and_si512(lo, _mm512_set1_epi32(0x0f));
-            __m512i hi = _mm512_and_si512(_mm512_srli_epi32(u8x16(qh + 16 * half), 2 * r), _mm512_set1_epi32(3));
-            __m512i q = _mm512_sub_epi32(_mm512_or_si512(lo, _mm512_slli_epi32(hi, 4)), _mm512_set1_epi32(32));
-            w[v] = _mm512_mul_ps(_mm512_cvtepi32_ps(q), _mm512_set1_ps(k->s[8 * h + 2 * r + half]));
+            int r = r0 + v / 2, half = v % 2; // half: l < 16 or l >= 16
+            __m512i qv = _mm512_cvtepi8_epi32(part[v]);
+            w[v] = _mm512_mul_ps(_mm512_cvtepi32_ps(qv), kq_s(k, 8 * h + 2 * r + half));
         }
     }
 }
