@@ -664,12 +664,16 @@ int main(void) {
     hn_tokenizer *tk = load_dir("tests/data/tok_gpt2_files");
     if (tk) {
         check_golden(tk, "tok_gpt2_files", "tests/data/tok_gpt2/golden.tsv");
+        check_gguf_trip(tk, "tok_gpt2_files", "tests/data/tok_gpt2/golden.tsv");
+        check_hf_trip(tk, "tok_gpt2_files", "tests/data/tok_gpt2/golden.tsv");
         hn_tokenizer_destroy(tk);
     }
     // vocab.txt alone: BertTokenizer's defaults give the same ids as the tokenizer.json with that vocabulary.
     tk = load_dir("tests/data/tok_bert_vocab");
     if (tk) {
         check_golden(tk, "tok_bert_vocab", "tests/data/tok_bert/golden.tsv");
+        check_gguf_trip(tk, "tok_bert_vocab", "tests/data/tok_bert/golden.tsv");
+        check_hf_trip(tk, "tok_bert_vocab", "tests/data/tok_bert/golden.tsv");
         CHECK(hn_tokenizer_cls(tk) == 2 && hn_tokenizer_sep(tk) == 3 && hn_tokenizer_pad(tk) == 0 &&
                   hn_tokenizer_unk(tk) == 1 && hn_tokenizer_mask(tk) == 4,
               "tok_bert_vocab: cls %d sep %d pad %d unk %d mask %d", hn_tokenizer_cls(tk), hn_tokenizer_sep(tk),
