@@ -207,11 +207,46 @@ static void test_forward(void) {
     hn_arena_deinit(&a);
 }
 
+// Rows are independent and each is summed in a fixed order: 1 thread and 2 give the same bits (the EXACT path's
+// thread invariance), forward and backward, on sizes that take the threaded loops.
+static void test_threads(void) {
+    int64_t N = 96, C = 768;
+    float *x = vec(N * C, 1, 0.3f, 30), *w = vec(C, 1, 1, 31), *b = vec(C, 1, 0, 32), *R = vec(N * C, 1, 0, 33);
+    float *out[2][4] = {{0}};
+    for (int k = 0; k < 2; k++) {
+        hn_threads_set(k + 1);
+        hn_arena a = {0};
+        hn_tape tape = {0};
+        hn_ctx c = {.arena = &a, .tape = &tape, .mm = HN_MM_EXACT};
+        float *gw = calloc(C, 4), *gb = calloc(C, 4);
+        hn_var *xv = hn_var_wrap(&c, x, N, C, true);
+        hn_var *y = hn_op_gelu(&c, hn_op_layernorm(&c, xv, w, b, gw, gb, 1e-5f), true);
+        hn_var *y2 = hn_op_gelu(&c, y, false);
+        if (!y2) break;
+        memcpy(hn_var_grad(&c, y2), R, (size_t)(N * C) * 4);
+        CHECK(hn_backward(&c) == HN_OK, "backward");
+        out[k][0] = malloc((size_t)(N * C) * 4), out[k][1] = malloc((size_t)(N * C) * 4);
+        memcpy(out[k][0], y2->d, (size_t)(N * C) * 4);
+        memcpy(out[k][1], xv->g, (size_t)(N * C) * 4);
+        out[k][2] = gw, out[k][3] = gb;
+        hn_arena_deinit(&a);
+    }
+    hn_threads_set(2);
+    bool same = out[1][0];
+    for (int i = 0; same && i < 4; i++) same = !memcmp(out[0][i], out[1][i], (size_t)(i < 2 ? N * C : C) * 4);
+    CHECK(same, "1 and 2 threads give the same bits (y, dx, dw, db)");
+    printf("  layernorm + gelu forward and backward: 1 thread and 2 give identical bits: %s\n", same ? "yes" : "no");
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < 4; i++) free(out[k][i]);
+    free(x), free(w), free(b), free(R);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     hn_threads_set(2);
     test_forward();
     test_fd();
+    test_threads();
     hn_arena_deinit(&g_arena);
     return test_done();
 }
