@@ -11,7 +11,7 @@ Writes into tests/data/tiny_gpt2/ (or the directory given as the first argument)
                                          position_embd, blk.N.{attn_norm, attn_qkv, attn_output, ffn_norm, ffn_up,
                                          ffn_down}.{weight,bias}, output_norm; no output.weight (tied). Conv1D weights
                                          transposed to (out, in), i.e. ggml ne = {in, out}. Matrices F16, vectors F32.
-                                         Tokenizer keys: tokenizer.ggml.model "gpt2", pre "gpt2", tokens, token_type,
+                                         Tokenizer keys: tokenizer.ggml.model "gpt2", pre "gpt-2", tokens, token_type,
                                          merges, bos = eos = <|endoftext|>.
     peft_adapter/                        PEFT LoRA (r=4, lora_alpha=8, c_attn + c_proj + c_fc, dropout 0)
     golden.bin                           the numbers below
@@ -151,7 +151,7 @@ def write_gguf(path, model, cfg, tokens, merges):
     w.add_layer_norm_eps(cfg.layer_norm_epsilon)
     w.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
     w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("gpt2")
+    w.add_tokenizer_pre("gpt-2")  # llama.cpp's name for GPT-2's pre-tokenizer (src/llama-vocab.cpp)
     w.add_token_list(tokens)
     w.add_token_types([gguf.TokenType.NORMAL] * (len(tokens) - 1) + [gguf.TokenType.CONTROL])
     w.add_token_merges(merges)
