@@ -204,6 +204,10 @@ bool hn_hf_has_tokenizer(const char *dir) {
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
     if (!stat(path, &st)) return true;
     snprintf(path, sizeof path, "%s/vocab.txt", dir);
+    if (!stat(path, &st)) return true;
+    snprintf(path, sizeof path, "%s/vocab.json", dir); // GPT-2's older pair: vocab.json + merges.txt
+    if (stat(path, &st)) return false;
+    snprintf(path, sizeof path, "%s/merges.txt", dir);
     return !stat(path, &st);
 }
 
@@ -471,7 +475,7 @@ static hn_status pad_vocab(hf_loader *L, hf_owner *o, const char *tmp) {
 // so the keys go through a temporary metadata-only GGUF that stays mapped (unlinked at once) while the view lives.
 static hn_status add_tokenizer_meta(hf_loader *L, hf_owner *o, hn_gguf *g) {
     if (!hn_hf_has_tokenizer(L->dir)) {
-        hn_warn("%s: no tokenizer.json or vocab.txt: the result has no tokenizer", L->dir);
+        hn_warn("%s: no tokenizer.json, vocab.txt or vocab.json + merges.txt: the result has no tokenizer", L->dir);
         return HN_OK;
     }
     hn_tokenizer *tk = NULL;
