@@ -23,7 +23,7 @@ static const char *pre_name(const hn_tokenizer *tk) {
     const hn_pre_step *p = tk->pre;
     for (int i = 0; i < tk->n_pre; i++)
         if (p[i].kind != HN_PRE_SPLIT || p[i].removed) return NULL;
-    if (tk->n_pre == 1 && !strcmp(p[0].pattern, hn_gpt2_split_pattern)) return "gpt2";
+    if (tk->n_pre == 1 && !strcmp(p[0].pattern, hn_gpt2_split_pattern)) return "gpt-2"; // llama.cpp refuses "gpt2"
     if (tk->n_pre == 2 && !strcmp(p[0].pattern, "\\p{N}") && !strcmp(p[1].pattern, hn_gpt2_split_pattern))
         return "smollm";
     if (tk->n_pre == 1 && !strcmp(p[0].pattern, llama3_pat)) return "llama-bpe";
