@@ -25,10 +25,10 @@ static void help(void) {
            "K-quants follow llama.cpp's mostly-K mixes (q4_k = Q4_K_M, q5_k = Q5_K_M, q6_k = Q6_K, q3_k = Q3_K_S,\n"
            "q2_k = Q2_K): the output weight (or the token embedding when it is tied) becomes q6_k (q8_0 when its\n"
            "rows are not 256-wide); for q4_k and q5_k, attn_v and ffn_down of the first and last eighth of the\n"
-           "layers and of every third layer between become q6_k (attn_qkv: q5_k / q6_k); for q2_k, attn_v,\n"
-           "attn_output and ffn_down become q3_k. A tensor whose rows are not a multiple of 256 falls back as\n"
-           "llama.cpp does: q4_k -> q5_0, q5_k -> q5_1, q6_k -> q8_0, q2_k/q3_k -> q4_0 (f16 if that does not fit\n"
-           "either). A summary goes to stderr.\n");
+           "layers and of every third layer between become q6_k (attn_qkv: q5_k / q6_k); for q2_k, attn_output\n"
+           "and ffn_down become q3_k, attn_v q3_k (q4_k with 4 or more query heads per key/value head). A tensor\n"
+           "whose rows are not a multiple of 256 falls back as llama.cpp does: q4_k -> q5_0, q5_k -> q5_1,\n"
+           "q6_k -> q8_0, q2_k/q3_k -> q4_0 (f16 if that does not fit either). A summary goes to stderr.\n");
 }
 
 // The target types and llama.cpp's LLAMA_FTYPE number for "mostly that type" (FORMATS.md 1.9).
@@ -41,9 +41,24 @@ static const struct {
 // What the whole model tells the per-tensor choice: its layer count and whether the output is tied.
 typedef struct {
     int n_layer;
+    int n_gqa; // query heads per key/value head (1 when the metadata does not say)
     bool tied; // no output.weight: token_embd is the output too
     int fallbacks;
 } mix_info;
+
+// <arch>.attention.head_count / head_count_kv, as llama.cpp's n_gqa(); 1 when either is missing.
+static int gqa_of(const hn_gguf *g) {
+    hn_gguf_str arch;
+    if (!hn_gguf_find(g, "general.architecture") || hn_gguf_get_str(g, "general.architecture", &arch)) return 1;
+    char key[160];
+    double h = 0, kv = 0;
+    const hn_gguf_kv *e;
+    snprintf(key, sizeof key, "%.*s.attention.head_count", (int)(arch.len < 100 ? arch.len : 100), arch.str);
+    if (!(e = hn_gguf_find(g, key)) || !hn_gguf_num(e, &h)) return 1;
+    snprintf(key, sizeof key, "%.*s.attention.head_count_kv", (int)(arch.len < 100 ? arch.len : 100), arch.str);
+    if (!(e = hn_gguf_find(g, key)) || !hn_gguf_num(e, &kv) || kv < 1 || h < kv) return 1;
+    return (int)(h / kv);
+}
 
 typedef struct {
     const hn_gguf *g;
@@ -68,7 +83,8 @@ static hn_dtype k_mix(const char *name, hn_dtype target, const mix_info *mi) {
     int layer = -1;
     sscanf(name, "blk.%d.", &layer);
     bool v = ends_with(name, "attn_v.weight"), down = ends_with(name, "ffn_down.weight");
-    if (target == HN_Q2_K && (v || down || ends_with(name, "attn_output.weight"))) return HN_Q3_K;
+    if (target == HN_Q2_K && v) return mi->n_gqa >= 4 ? HN_Q4_K : HN_Q3_K;
+    if (target == HN_Q2_K && (down || ends_with(name, "attn_output.weight"))) return HN_Q3_K;
     if ((target == HN_Q4_K || target == HN_Q5_K) && (v || down) && layer >= 0 && more_bits(layer, mi->n_layer))
         return HN_Q6_K;
     if (ends_with(name, "attn_qkv.weight")) return target == HN_Q4_K ? HN_Q5_K : target == HN_Q5_K ? HN_Q6_K : target;
@@ -150,6 +166,7 @@ static hn_status quantize(const hn_gguf *g, const char *out, hn_dtype target, ui
         s = hn_gguf_writer_set_u32(w, "general.quantization_version", 2);
     *bytes_out = 0;
     mi->tied = !hn_gguf_tensor(g, "output.weight");
+    mi->n_gqa = gqa_of(g);
     for (uint64_t i = 0; i < g->n_tensors; i++) mi->n_layer += ends_with(g->tensors[i].name, "ffn_down.weight");
     for (uint64_t i = 0; i < g->n_tensors && !s; i++) {
         const hn_tensor *t = &g->tensors[i];
