@@ -20,7 +20,8 @@ steps=20
 
 a=$("$HONE" generate -m "$gguf" -p "The quick" -n 12 --temp 0 --exact --threads 2 2>/dev/null); rc1=$?
 b=$("$HONE" generate -m "$dir" -p "The quick" -n 12 --temp 0 --exact --threads 2 2>/dev/null); rc2=$?
-check "greedy text from the GGUF and the HF directory" '[ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] && [ -n "$a" ] && [ "$a" = "$b" ]'
+check "greedy text from the GGUF and the HF directory" '[ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] && [ -n "$a" ] &&
+  [ "$a" = "$b" ]'
 
 "$HONE" train -m "$gguf" --data "$src/tests/data/train_text.jsonl" -o "$tmp/run" --max-steps $steps --lr 1e-2 \
   --batch 2 --max-len 32 --rank 4 --alpha 8 --target-modules c_attn,c_proj,c_fc --threads 2 >"$tmp/log" 2>&1; rc=$?

@@ -95,7 +95,9 @@ static void fd_check(fd *t, int64_t max_fd) {
     free(R);
 }
 
-static hn_var *f_ln(hn_ctx *c, fd *t) { return hn_op_layernorm(c, t->x, t->in[1], t->in[2], t->gw[1], t->gw[2], 1e-5f); }
+static hn_var *f_ln(hn_ctx *c, fd *t) {
+    return hn_op_layernorm(c, t->x, t->in[1], t->in[2], t->gw[1], t->gw[2], 1e-5f);
+}
 static hn_var *f_ln_nobias(hn_ctx *c, fd *t) { return hn_op_layernorm(c, t->x, t->in[1], NULL, t->gw[1], NULL, 1e-5f); }
 static hn_var *f_gelu_tanh(hn_ctx *c, fd *t) { return hn_op_gelu(c, t->x, true); }
 static hn_var *f_gelu_erf(hn_ctx *c, fd *t) { return hn_op_gelu(c, t->x, false); }

@@ -26,9 +26,9 @@ Deviations from defaults, on purpose:
   * fan_in_fan_out=True in LoraConfig: GPT-2's layers are Conv1D (weight (in, out)); PEFT needs the flag to merge.
     lora_A (r, in) and lora_B (out, r) are the same as for nn.Linear.
 
-    hone_adapter_logits.bin              with --hone-adapter: PEFT's logits for hone_adapter/ (a PEFT directory that hone
-                                         wrote: `build/tests/test_gpt2 --regenerate`), after checking that PEFT loaded
-                                         every tensor of its file with the file's values
+    hone_adapter_logits.bin              with --hone-adapter: PEFT's logits for hone_adapter/ (a PEFT directory that
+                                         hone wrote: `build/tests/test_gpt2 --regenerate`), after checking that PEFT
+                                         loaded every tensor of its file with the file's values
 
 Regenerate (not run by `make test`), from the source root:
     /root/.cache/hone/refvenv/bin/python tools/reference/tiny_gpt2_ref.py [tests/data/tiny_gpt2]
@@ -94,19 +94,6 @@ TOK_TEXTS = ["The quick brown fox didn't jump.", "  leading spaces,\ttabs\n\nand
              "café 中文 🙂 <|endoftext|> the end", "She's sure they'll see the shore's shells."]
 HF_TO_GGUF = {"attn.c_attn": "attn_qkv", "attn.c_proj": "attn_output", "mlp.c_fc": "ffn_up",
               "mlp.c_proj": "ffn_down"}
-
-
-def bytes_to_unicode():
-    """GPT-2's byte -> printable character table (the order of its first 256 tokens)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return [chr(c) for c in cs]
 
 
 def train_tokenizer():
