@@ -118,7 +118,7 @@ def main():
     print(f"- hone: commit {git_rev(repo)}")
     print(f"- llama.cpp: {'llama-bench, commit ' + a.llama_version if llama else 'not measured (LLAMA_BENCH not set)'}")
     print(f"- Command: `{a.command}`")
-    print(f"- Model: SmolLM2-135M-Instruct; Q4_1 is the pulled file, Q8_0 is made from it with `hone quantize`.")
+    print(f"- Model: SmolLM2-135M-Instruct; Q4_1 is the pulled file, the other types are made from it with `hone quantize` (K-quants with llama.cpp's mixes: rows that are not a multiple of 256 fall back as llama-quantize does).")
     print(f"- Prompt: a {a.prompt_tokens}-token prose prompt (hone) beside llama-bench's pp512; decode: 128 greedy "
           "tokens after a short prompt (hone) beside llama-bench's tg128 (which starts from an empty context). Best "
           f"of {a.reps} runs for both, hone's and llama-bench's runs alternating. OPENBLAS_CORETYPE and "

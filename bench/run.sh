@@ -2,15 +2,17 @@
 # bench/run.sh HONE_BINARY [--record]
 #
 # Prompt and decode speed of hone beside llama.cpp's llama-bench, on the same GGUF files, in the same run:
-# SmolLM2-135M-Instruct in Q4_1 (the pulled file) and Q8_0 (made here with `hone quantize`, kept in the cache),
-# at 1 and 2 threads.
+# SmolLM2-135M-Instruct in Q4_1 (the pulled file) and Q8_0, Q4_K, Q6_K (made here with `hone quantize`, kept in
+# the cache), at 1 and 2 threads.
 #   prompt: a 512-token prompt (prose, its length checked with `hone tokenize --ids`)   ~ llama-bench pp512
 #   decode: 128 greedy tokens after a short prompt                                      ~ llama-bench tg128
 # Each figure is the best of 3 runs, for hone and llama-bench alike; their runs alternate.
 #
 # llama.cpp is found through env LLAMA_BENCH (the llama-bench binary; scripts/build-llama-cpp.sh builds one);
 # without it, hone's figures are printed alone. --record also writes bench/RESULTS.md.
-# Env: HONE_HOME (model cache, default ~/.cache/hone), BENCH_REPS (default 3), BENCH_THREADS (default "1 2").
+# Env: HONE_HOME (model cache, default ~/.cache/hone), BENCH_REPS (default 3), BENCH_THREADS (default "1 2"),
+# BENCH_TYPES (default "q4_1 q8_0 q4_k q6_k").
+# --record replaces the part of bench/RESULTS.md between the bench-infer markers (the other sections stay).
 set -euo pipefail
 
 if [ $# -lt 1 ] || [ ! -x "$1" ]; then
@@ -35,9 +37,17 @@ for v in OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; do
 done
 
 q41=$("$hone" pull smollm2-135m-instruct | tail -1)
-q80=$work/SmolLM2-135M-Instruct.Q8_0.gguf
-# Re-made every run so that it always reflects the current quantizer; it takes seconds.
-"$hone" quantize "$q41" -o "$q80" --type q8_0 >&2
+# The other types are made from the pulled Q4_1 file with `hone quantize` (llama.cpp's mixes for the K-quants: rows
+# that are not a multiple of 256 fall back as llama-quantize does), re-made every run so that they reflect the
+# current quantizer; it takes seconds.
+models=()
+for ty in ${BENCH_TYPES:-q4_1 q8_0 q4_k q6_k}; do
+  if [ "$ty" = q4_1 ]; then models+=("$q41"); continue; fi
+  up=$(tr a-z A-Z <<<"$ty")
+  f=$work/SmolLM2-135M-Instruct.$up.gguf
+  "$hone" quantize "$q41" -o "$f" --type "$ty" >&2
+  models+=("$f")
+done
 
 # --- the prompts ---------------------------------------------------------------------------------------------
 prose="The river runs slowly through the valley in the late summer, carrying leaves and small branches past the old \
@@ -124,7 +134,7 @@ lversion=unknown
 results=$work/results.tsv
 : >"$results"
 [ $have_llama = 1 ] && echo "bench: llama-bench runs as: $LLAMA_BENCH -m MODEL -p 512 -n 128 -t N -r 1 -o json" >&2
-for model in "$q41" "$q80"; do
+for model in "${models[@]}"; do
   name=$(basename "$model" .gguf)
   qtype=${name##*.}
   for t in $threads; do
@@ -150,6 +160,17 @@ python3 "$here/report.py" --results "$results" --prompt-tokens "$n512" --reps "$
   --llama-version "$lversion" --load "$load, at the end $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)" >"$work/latest.md"
 cat "$work/latest.md"
 if [ $record = 1 ]; then
-  cp "$work/latest.md" "$here/RESULTS.md"
-  echo "bench: wrote $here/RESULTS.md" >&2
+  python3 - "$here/RESULTS.md" "$work/latest.md" <<'EOF2'
+import re, sys
+path, new = sys.argv[1], open(sys.argv[2]).read().rstrip("\n") + "\n"
+sec = "<!-- bench-infer:start (written by bench/run.sh --record) -->\n" + new + "<!-- bench-infer:end -->\n"
+try:
+    text = open(path).read()
+except FileNotFoundError:
+    text = ""
+pat = re.compile(r"<!-- bench-infer:start.*?<!-- bench-infer:end -->\n?", re.S)
+text = pat.sub(lambda m: sec, text) if pat.search(text) else sec + ("\n" + text if text else "")
+open(path, "w").write(text)
+EOF2
+  echo "bench: wrote the inference section of $here/RESULTS.md" >&2
 fi
