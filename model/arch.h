@@ -33,13 +33,11 @@ typedef struct {
     const char *name; // general.architecture
     // Reads hyper-parameters and binds weight tensors of m->gguf (already open) into m.
     hn_status (*load)(hn_model *m);
-    // Runs T <= kv->n_batch tokens at kv->pos (room already checked); writes logits rows for the last token
-    // (mode LAST) or every token (mode ALL) to `logits`. Does not advance kv->pos.
-    hn_status (*forward)(hn_model *m, hn_kv_cache *kv, const int32_t *ids, int T, hn_logits_mode mode,
-                         float *logits);
     // Token ids (s->B * s->T) to the final normed hidden state (B*T, n_embd), through c's ops: the one body
-    // that inference (forward) and training (hn_model_hidden) share.
+    // that inference (hn_model_forward: with the KV cache, then m->output) and training (hn_model_hidden) share.
     hn_var *(*hidden)(hn_ctx *c, const hn_model *m, const int32_t *ids, const hn_seq *s);
+    // An encoder (BERT): no language-model head and no KV cache, so hn_model_forward refuses it.
+    bool encoder;
 } hn_arch_impl;
 
 extern const hn_arch_impl hn_arch_llama;

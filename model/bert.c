@@ -157,10 +157,4 @@ static hn_var *bert_hidden(hn_ctx *c, const hn_model *m, const int32_t *ids, con
     return x;
 }
 
-static hn_status bert_forward(hn_model *m, hn_kv_cache *kv, const int32_t *ids, int T, hn_logits_mode mode,
-                              float *logits) {
-    return hn_fail(HN_ERR_UNSUPPORTED, "%s: a BERT encoder has no language-model head to generate with; use "
-                   "hone embed", m->path);
-}
-
-const hn_arch_impl hn_arch_bert = {.name = "bert", .load = bert_load, .forward = bert_forward, .hidden = bert_hidden};
+const hn_arch_impl hn_arch_bert = {.name = "bert", .load = bert_load, .hidden = bert_hidden, .encoder = true};

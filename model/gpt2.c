@@ -184,20 +184,4 @@ static hn_var *gpt2_hidden(hn_ctx *c, const hn_model *m, const int32_t *ids, con
     return hn_op_layernorm(c, x, m->out_norm->data, m->out_norm_b->data, NULL, NULL, hp->norm_eps);
 }
 
-static hn_status gpt2_forward(hn_model *m, hn_kv_cache *kv, const int32_t *ids, int T, hn_logits_mode mode,
-                              float *logits) {
-    hn_arena_reset(&kv->arena, (hn_arena_mark){0});
-    hn_arena_reset(&kv->blocks, (hn_arena_mark){0});
-    hn_ctx c = {.arena = &kv->arena, .scratch = &kv->blocks, .mm = m->mm_mode};
-    hn_seq s = {.B = 1, .T = T, .pos0 = kv->pos, .rope = kv->rope, .kv = kv};
-    hn_var *h = gpt2_hidden(&c, m, ids, &s); // (T, C)
-    if (!h || !logits) return c.err;
-    int64_t C = m->hp.n_embd, first = mode == HN_LOGITS_ALL ? 0 : T - 1;
-    hn_var *rows = hn_var_wrap(&c, h->d + first * C, T - first, C, false);
-    hn_var *y = hn_linear_forward(&c, &m->output, rows); // (rows, V)
-    if (!y) return c.err;
-    memcpy(logits, y->d, (size_t)(y->rows * y->cols) * sizeof(float));
-    return HN_OK;
-}
-
-const hn_arch_impl hn_arch_gpt2 = {.name = "gpt2", .load = gpt2_load, .forward = gpt2_forward, .hidden = gpt2_hidden};
+const hn_arch_impl hn_arch_gpt2 = {.name = "gpt2", .load = gpt2_load, .hidden = gpt2_hidden};

@@ -217,25 +217,8 @@ static hn_var *llama_hidden(hn_ctx *c, const hn_model *m, const int32_t *ids, co
     return hn_op_rmsnorm(c, x, m->out_norm->data, NULL, hp->norm_eps);
 }
 
-static hn_status llama_forward(hn_model *m, hn_kv_cache *kv, const int32_t *ids, int T, hn_logits_mode mode,
-                               float *logits) {
-    hn_arena_reset(&kv->arena, (hn_arena_mark){0});
-    hn_arena_reset(&kv->blocks, (hn_arena_mark){0});
-    hn_ctx c = {.arena = &kv->arena, .scratch = &kv->blocks, .mm = m->mm_mode};
-    hn_seq s = {.B = 1, .T = T, .pos0 = kv->pos, .rope = kv->rope, .kv = kv};
-    hn_var *h = llama_hidden(&c, m, ids, &s); // (T, C)
-    if (!h || !logits) return c.err;
-    // The head runs on every row (ALL) or on the last one only (LAST).
-    int64_t C = m->hp.n_embd, first = mode == HN_LOGITS_ALL ? 0 : T - 1;
-    hn_var *rows = hn_var_wrap(&c, h->d + first * C, T - first, C, false);
-    hn_var *y = hn_linear_forward(&c, &m->output, rows); // (rows, V)
-    if (!y) return c.err;
-    memcpy(logits, y->d, (size_t)(y->rows * y->cols) * sizeof(float));
-    return HN_OK;
-}
-
 static hn_status llama_load(hn_model *m) { return family_load(m, "llama", false); }
 static hn_status qwen2_load(hn_model *m) { return family_load(m, "qwen2", true); }
 
-const hn_arch_impl hn_arch_llama = {.name = "llama", .load = llama_load, .forward = llama_forward, .hidden = llama_hidden};
-const hn_arch_impl hn_arch_qwen2 = {.name = "qwen2", .load = qwen2_load, .forward = llama_forward, .hidden = llama_hidden};
+const hn_arch_impl hn_arch_llama = {.name = "llama", .load = llama_load, .hidden = llama_hidden};
+const hn_arch_impl hn_arch_qwen2 = {.name = "qwen2", .load = qwen2_load, .hidden = llama_hidden};

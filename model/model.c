@@ -246,6 +246,25 @@ void hn_kv_cache_truncate(hn_kv_cache *kv, int pos) {
     if (pos >= 0 && pos < kv->pos) kv->pos = pos;
 }
 
+// Runs T <= kv->n_batch tokens at kv->pos (room already checked) through the architecture's body with the KV cache,
+// and the output head over every row when logits covers T rows (`all`), the last row otherwise (logits NULL: no
+// head, the chunk only fills the cache). Does not advance kv->pos.
+static hn_status decoder_step(hn_model *m, const hn_arch_impl *impl, hn_kv_cache *kv, const int32_t *ids, int T,
+                              bool all, float *logits) {
+    hn_arena_reset(&kv->arena, (hn_arena_mark){0});
+    hn_arena_reset(&kv->blocks, (hn_arena_mark){0});
+    hn_ctx c = {.arena = &kv->arena, .scratch = &kv->blocks, .mm = m->mm_mode};
+    hn_seq s = {.B = 1, .T = T, .pos0 = kv->pos, .rope = kv->rope, .kv = kv};
+    hn_var *h = impl->hidden(&c, m, ids, &s); // (T, C)
+    if (!h || !logits) return c.err;
+    int64_t C = m->hp.n_embd, first = all ? 0 : T - 1;
+    hn_var *rows = hn_var_wrap(&c, h->d + first * C, T - first, C, false);
+    hn_var *y = hn_linear_forward(&c, &m->output, rows); // (rows, V)
+    if (!y) return c.err;
+    memcpy(logits, y->d, (size_t)(y->rows * y->cols) * sizeof(float));
+    return HN_OK;
+}
+
 hn_status hn_model_forward(hn_model *m, hn_kv_cache *kv, const int32_t *ids, int T, hn_logits_mode mode,
                            float **logits) {
     *logits = NULL;
@@ -270,13 +289,16 @@ hn_status hn_model_forward(hn_model *m, hn_kv_cache *kv, const int32_t *ids, int
         kv->logits_rows = rows;
     }
     const hn_arch_impl *impl = arch_table[m->hp.arch];
+    if (impl->encoder)
+        return hn_fail(HN_ERR_UNSUPPORTED, "%s: a %s encoder has no language-model head to generate with; use hone "
+                       "embed", m->path, impl->name);
     int pos0 = kv->pos;
     for (int t0 = 0; t0 < T; t0 += kv->n_batch) {
         int n = T - t0 < kv->n_batch ? T - t0 : kv->n_batch;
         bool last_chunk = t0 + n == T;
         // LAST mode needs the head only on the final chunk; earlier chunks just fill the cache.
         float *out = mode == HN_LOGITS_ALL ? kv->logits + (int64_t)t0 * V : last_chunk ? kv->logits : NULL;
-        hn_status s = impl->forward(m, kv, ids + t0, n, mode, out);
+        hn_status s = decoder_step(m, impl, kv, ids + t0, n, mode == HN_LOGITS_ALL, out);
         if (s) {
             kv->pos = pos0; // the cache past pos0 may be half written: forget it
             return s;

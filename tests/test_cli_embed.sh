@@ -105,5 +105,10 @@ if [ $rc -eq 0 ]; then
     check "MiniLM: cosine > 0.9999 for all 119 sentences" '[ "$n" = 119 ] && [ "$ok" = 119 ]'
 fi
 
+# An encoder cannot generate: one line that says what to use instead.
+err=$("$HONE" generate -m tests/data/tiny_bert/tiny_bert.gguf -p hi -n 2 2>&1 >/dev/null); rc=$?
+check "generate with an encoder: a one-line error" '[ $rc -eq 1 ] && [ "$(wc -l <<<"$err")" -eq 1 ] &&
+  grep -q "encoder has no language-model head.*hone embed" <<<"$err"'
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
