@@ -40,6 +40,19 @@ typedef struct {
     bool encoder;
 } hn_arch_impl;
 
+// What each block of an architecture receives (as hn_block_fn's user pointer): the model, the step's layout, the
+// layer.
+typedef struct {
+    const hn_model *m;
+    const hn_seq *s;
+    int l;
+} hn_block_args;
+// Runs blocks 0 .. n_layer-1 of fn over x. Without a tape each block's intermediates are dropped when it ends (the
+// checkpoint op without a tape); with one, a block keeps its activations (or recomputes them when s->checkpoint)
+// and its gradients live only while its own backward runs (hn_op_scope). The arguments (and a copy of s) live in
+// c's arena, because a checkpointed block runs again during the backward.
+hn_var *hn_arch_blocks(hn_ctx *c, const hn_model *m, const hn_seq *s, hn_block_fn fn, hn_var *x);
+
 extern const hn_arch_impl hn_arch_llama;
 extern const hn_arch_impl hn_arch_qwen2;
 extern const hn_arch_impl hn_arch_gpt2;

@@ -102,15 +102,9 @@ static hn_status bert_load(hn_model *m) {
     return HN_OK;
 }
 
-typedef struct {
-    const hn_model *m;
-    const hn_seq *s;
-    int l;
-} block_args;
-
 // One post-norm block. Padded keys are masked; padded queries are computed like the others and ignored by pooling.
 static hn_var *bert_block(hn_ctx *c, void *user, hn_var *x) {
-    const block_args *a = user;
+    const hn_block_args *a = user;
     const hn_hparams *hp = &a->m->hp;
     const hn_layer *L = &a->m->layers[a->l];
     const hn_seq *s = a->s;
@@ -141,19 +135,7 @@ static hn_var *bert_hidden(hn_ctx *c, const hn_model *m, const int32_t *ids, con
     hn_var *x = hn_op_add(c, hn_op_embed(c, m->tok_embd, NULL, ids, N), hn_op_embed(c, m->pos_embd, NULL, pos, N));
     if (m->type_embd) x = hn_op_add(c, x, hn_op_embed(c, m->type_embd, NULL, type, N));
     x = hn_op_layernorm(c, x, m->embd_norm->data, m->embd_norm_b->data, NULL, NULL, hp->norm_eps);
-    // As in model/llama.c: without a tape each block's intermediates are dropped when it ends; with one, blocks
-    // are scoped (or checkpointed). Their arguments live in the arena for a checkpointed block's rerun.
-    block_args *args = x ? hn_arena_alloc(c->arena, (size_t)hp->n_layer * sizeof *args) : NULL;
-    hn_seq *sc = args ? hn_arena_alloc(c->arena, sizeof *sc) : NULL;
-    int32_t *lens = sc && s->lens ? hn_arena_alloc(c->arena, (size_t)s->B * sizeof *lens) : NULL;
-    if (x && (!sc || (s->lens && !lens))) return hn_op_fail(c, HN_ERR_NOMEM);
-    if (sc) *sc = *s;
-    if (lens) memcpy(lens, s->lens, (size_t)s->B * sizeof *lens), sc->lens = lens;
-    for (int l = 0; l < hp->n_layer && x; l++) {
-        args[l] = (block_args){m, sc, l};
-        x = s->checkpoint || !c->tape ? hn_op_checkpoint(c, bert_block, &args[l], x)
-                                      : hn_op_scope(c, bert_block, &args[l], x);
-    }
+    x = hn_arch_blocks(c, m, s, bert_block, x);
     return x;
 }
 

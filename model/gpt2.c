@@ -124,16 +124,10 @@ static bool split3(hn_ctx *c, hn_var *x, hn_var *part[3]) {
     return true;
 }
 
-typedef struct {
-    const hn_model *m;
-    const hn_seq *s;
-    int l;
-} block_args;
-
 // One pre-LayerNorm block: x + attn_output(attention(split(c_attn(ln_1(x))))), then x + down(gelu(up(ln_2(x)))).
 // Inference (a KV cache, no tape) and training (B rows, a tape) run this same code.
 static hn_var *gpt2_block(hn_ctx *c, void *user, hn_var *x) {
-    const block_args *a = user;
+    const hn_block_args *a = user;
     const hn_hparams *hp = &a->m->hp;
     const hn_layer *L = &a->m->layers[a->l];
     const hn_seq *s = a->s;
@@ -170,17 +164,7 @@ static hn_var *gpt2_hidden(hn_ctx *c, const hn_model *m, const int32_t *ids, con
     if (!pos) return hn_op_fail(c, HN_ERR_NOMEM);
     for (int64_t i = 0; i < N; i++) pos[i] = (int32_t)(s->pos0 + i % s->T);
     hn_var *x = hn_op_add(c, hn_op_embed(c, m->tok_embd, NULL, ids, N), hn_op_embed(c, m->pos_embd, NULL, pos, N));
-    // As in model/llama.c: without a tape a block's intermediates are dropped when it ends; with one, a block
-    // keeps its activations (or recomputes them, checkpointed) and its gradients live only during its backward.
-    block_args *args = x ? hn_arena_alloc(c->arena, (size_t)hp->n_layer * sizeof *args) : NULL;
-    hn_seq *sc = args ? hn_arena_alloc(c->arena, sizeof *sc) : NULL;
-    if (x && !sc) return hn_op_fail(c, HN_ERR_NOMEM);
-    if (sc) *sc = *s;
-    for (int l = 0; l < hp->n_layer && x; l++) {
-        args[l] = (block_args){m, sc, l};
-        x = s->checkpoint || !c->tape ? hn_op_checkpoint(c, gpt2_block, &args[l], x)
-                                      : hn_op_scope(c, gpt2_block, &args[l], x);
-    }
+    x = hn_arch_blocks(c, m, s, gpt2_block, x);
     return hn_op_layernorm(c, x, m->out_norm->data, m->out_norm_b->data, NULL, NULL, hp->norm_eps);
 }
 

@@ -162,16 +162,10 @@ static hn_status family_load(hn_model *m, const char *arch, bool neox) {
     return HN_OK;
 }
 
-typedef struct {
-    const hn_model *m;
-    const hn_seq *s;
-    int l;
-} block_args;
-
 // One pre-norm block: x + attention(norm(x)), then + MLP(norm(x)). The same code runs inference (a KV cache, no
 // tape) and training (B rows, a tape); methods act only through hn_linear_forward.
 static hn_var *llama_block(hn_ctx *c, void *user, hn_var *x) {
-    const block_args *a = user;
+    const hn_block_args *a = user;
     const hn_hparams *hp = &a->m->hp;
     const hn_layer *L = &a->m->layers[a->l];
     const hn_seq *s = a->s;
@@ -201,19 +195,7 @@ static hn_var *llama_block(hn_ctx *c, void *user, hn_var *x) {
 static hn_var *llama_hidden(hn_ctx *c, const hn_model *m, const int32_t *ids, const hn_seq *s) {
     const hn_hparams *hp = &m->hp;
     hn_var *x = hn_op_embed(c, m->tok_embd, NULL, ids, (int64_t)s->B * s->T); // (N, C)
-    // Without a tape a block's intermediates are dropped as soon as it ends (the checkpoint op without a tape).
-    // With one, a block keeps its activations (or recomputes them, checkpointed) and its gradients live only
-    // while its own backward runs (a scope).
-    // The blocks' arguments live in the arena: a checkpointed block runs again during the backward.
-    block_args *args = x ? hn_arena_alloc(c->arena, (size_t)hp->n_layer * sizeof *args) : NULL;
-    hn_seq *sc = args ? hn_arena_alloc(c->arena, sizeof *sc) : NULL;
-    if (x && !sc) return hn_op_fail(c, HN_ERR_NOMEM);
-    if (sc) *sc = *s;
-    for (int l = 0; l < hp->n_layer && x; l++) {
-        args[l] = (block_args){m, sc, l};
-        x = s->checkpoint || !c->tape ? hn_op_checkpoint(c, llama_block, &args[l], x)
-                                      : hn_op_scope(c, llama_block, &args[l], x);
-    }
+    x = hn_arch_blocks(c, m, s, llama_block, x);
     return hn_op_rmsnorm(c, x, m->out_norm->data, NULL, hp->norm_eps);
 }
 

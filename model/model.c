@@ -309,6 +309,21 @@ hn_status hn_model_forward(hn_model *m, hn_kv_cache *kv, const int32_t *ids, int
     return HN_OK;
 }
 
+hn_var *hn_arch_blocks(hn_ctx *c, const hn_model *m, const hn_seq *s, hn_block_fn fn, hn_var *x) {
+    if (!x) return NULL;
+    hn_block_args *args = hn_arena_alloc(c->arena, (size_t)m->hp.n_layer * sizeof *args);
+    hn_seq *sc = args ? hn_arena_alloc(c->arena, sizeof *sc) : NULL;
+    int32_t *lens = sc && s->lens ? hn_arena_alloc(c->arena, (size_t)s->B * sizeof *lens) : NULL;
+    if (!sc || (s->lens && !lens)) return hn_op_fail(c, HN_ERR_NOMEM);
+    *sc = *s;
+    if (lens) memcpy(lens, s->lens, (size_t)s->B * sizeof *lens), sc->lens = lens;
+    for (int l = 0; l < m->hp.n_layer && x; l++) {
+        args[l] = (hn_block_args){m, sc, l};
+        x = s->checkpoint || !c->tape ? hn_op_checkpoint(c, fn, &args[l], x) : hn_op_scope(c, fn, &args[l], x);
+    }
+    return x;
+}
+
 hn_var *hn_model_hidden_ex(hn_ctx *c, const hn_model *m, const int32_t *ids, const int32_t *lens, int B, int T,
                            const float *rope, bool checkpoint) {
     if (c->err) return NULL;
