@@ -1,6 +1,7 @@
 // tests/test_llama_family.c — the Llama family's variants against transformers (tests/data/tiny_family, made by
 // tools/reference/tiny_family_ref.py): Qwen2 (q/k/v biases, unpermuted rows rotated as halves, tied head), Llama
-// with linear rope scaling, and Llama with Llama 3's rope_freqs. Logits of 40 positions (past the original context of
+// with linear rope scaling, Llama with Llama 3's rope_freqs, and a Llama with tied embeddings as a Hugging Face
+// checkpoint (F16 safetensors without lm_head). Logits of 40 positions (past the original context of
 // 16) by the KV-cache forward and by the training forward (hn_model_hidden, no cache), DESIGN.md 7's tiny-model row
 // (max abs diff <= 1e-4). Then metadata the loader must refuse: an unknown scaling type, a bad rope_freqs.
 #include "model/model.h"
@@ -22,6 +23,7 @@ static float max_diff(const float *a, const float *b, int64_t n) {
 static void check_model(const char *name, const tg_file *g) {
     char path[256], key[64];
     snprintf(path, sizeof path, DIR "/%s.gguf", name);
+    if (access(path, R_OK)) snprintf(path, sizeof path, DIR "/%s", name); // a Hugging Face directory
     snprintf(key, sizeof key, "%s.logits", name);
     const tg_array *ids = tg_get(g, "input_ids"), *want = tg_get(g, key);
     CHECK(ids && want, "%s: golden arrays missing", name);
@@ -29,6 +31,7 @@ static void check_model(const char *name, const tg_file *g) {
     const int T = (int)ids->dims[1], V = (int)want->dims[2];
     hn_model_params p = hn_model_default_params();
     p.mm_mode = HN_MM_EXACT;
+    p.allow_no_tokenizer = true; // the directory has weights and config.json only
     hn_model *m;
     hn_status s = hn_model_load(&m, path, &p);
     CHECK(s == HN_OK, "load %s: %s", path, hn_errmsg());
@@ -123,6 +126,7 @@ int main(void) {
     check_model("qwen2", &g);
     check_model("llama_linear", &g);
     check_model("llama3_rope", &g);
+    check_model("llama_tied", &g);
     tg_free(&g);
     refusals();
     return test_done();

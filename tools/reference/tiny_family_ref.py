@@ -10,7 +10,10 @@ Writes into tests/data/tiny_family/ (or the directory given as the first argumen
     llama3_rope.gguf    LlamaForCausalLM with Llama 3 rope scaling (factor 8, low_freq_factor 1, high_freq_factor 4,
                         original_max_position_embeddings 16): the per-pair factors as the tensor rope_freqs.weight,
                         computed as llama.cpp's converter computes them
-    golden.bin          input_ids i32 (1, T); qwen2.logits, llama_linear.logits, llama3_rope.logits f32 (1, T, V)
+    llama_tied/         LlamaForCausalLM with tied embeddings as a Hugging Face checkpoint (config.json +
+                        model.safetensors in F16, no lm_head tensor)
+    golden.bin          input_ids i32 (1, T); qwen2.logits, llama_linear.logits, llama3_rope.logits,
+                        llama_tied.logits f32 (1, T, V)
 All: 2 layers, hidden 64, 4 heads, 2 KV heads, head size 16, MLP 128, vocab 259 (256 byte-level tokens, 2 merges,
 <|endoftext|>), matrices F16 in the GGUF (the reference model's weights are rounded to fp16 first, so both sides
 compute on the same values), norms and biases F32, T = 40 positions (past the original context of 16, so that scaling matters),
@@ -22,6 +25,7 @@ Regenerate (not run by `make test`):
 Versions used for the committed files: torch 2.15.0, transformers 5.24.0, gguf from the refvenv, numpy 2.4.6; fp32
 on the CPU, eager attention, one thread.
 """
+import copy
 import math
 import os
 import struct
@@ -168,8 +172,20 @@ def main():
     write_gguf(os.path.join(out_dir, "llama3_rope.gguf"), "llama", l3, l3cfg, permute=True,
                freqs=llama3_factors(l3cfg, 16))
 
+    # A Llama with tied embeddings as a Hugging Face checkpoint (no lm_head in the file), F16 safetensors.
+    tcfg = LlamaConfig(tie_word_embeddings=True, rope_theta=10000.0, **COMMON)
+    tied = randomize_norms(LlamaForCausalLM(tcfg))
+    with torch.no_grad():  # every parameter as the F16 file holds it (norms included)
+        for p in tied.parameters():
+            p.copy_(p.half().float())
+    # A copy is halved for saving: halving the model itself would also round its rotary inv_freq buffer.
+    copy.deepcopy(tied).half().save_pretrained(os.path.join(out_dir, "llama_tied"), safe_serialization=True)
+    for extra in ("generation_config.json",):
+        if os.path.exists(os.path.join(out_dir, "llama_tied", extra)):
+            os.remove(os.path.join(out_dir, "llama_tied", extra))
+
     with torch.no_grad():
-        for name, m in (("qwen2", qwen), ("llama_linear", lin), ("llama3_rope", l3)):
+        for name, m in (("qwen2", qwen), ("llama_linear", lin), ("llama3_rope", l3), ("llama_tied", tied)):
             arrays.append((name + ".logits", m(input_ids=ids).logits.numpy()))
         # Scaling must matter: the same weights without it give other logits past the original context.
         for name, m in (("llama_linear", lin), ("llama3_rope", l3)):
