@@ -7,6 +7,7 @@
 //
 // Tolerances. Codes must be equal. The offset is a mean: hone sums in double and rounds once, torch sums in float,
 // so it may differ in the last bits (relative 1e-6 allowed); the dequantized values follow it within the same.
+#define _GNU_SOURCE // memmem, mkdtemp
 #include "adapt/lora.h"
 #include "io/gguf.h"
 #include "tensor/kernels.h"
@@ -20,6 +21,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 static uint32_t bits(float f) {
     uint32_t u;
@@ -238,6 +240,36 @@ static void test_refusals(void) {
               strstr(hn_errmsg(), "only in memory"),
           "GGUF writer refuses NF4: %s", hn_errmsg());
     hn_gguf_writer_destroy(gw);
+    // A file whose tensor claims type 64 (NF4's in-memory number): refused like any number GGUF does not define.
+    char dir[] = "/tmp/hone-test-nf4-XXXXXX", path[64];
+    CHECK(mkdtemp(dir) != NULL, "temp dir");
+    snprintf(path, sizeof path, "%s/t.gguf", dir);
+    gw = hn_gguf_writer_create();
+    int64_t ne64[1] = {64};
+    CHECK(!hn_gguf_writer_add_tensor(gw, "w", HN_F32, 1, ne64, z) && !hn_gguf_writer_write(gw, path), "%s", hn_errmsg());
+    hn_gguf_writer_destroy(gw);
+    hn_map fm;
+    CHECK(!hn_map_open(&fm, path), "%s", hn_errmsg());
+    uint8_t *bytes = malloc(fm.size);
+    memcpy(bytes, fm.data, fm.size);
+    size_t size = fm.size;
+    hn_map_close(&fm);
+    // The tensor info: name length 1, "w", n_dims 1, ne[0] 64, then the type.
+    static const uint8_t info[] = {1, 0, 0, 0, 0, 0, 0, 0, 'w', 1, 0, 0, 0, 64, 0, 0, 0, 0, 0, 0, 0};
+    uint8_t *at = memmem(bytes, size, info, sizeof info);
+    CHECK(at != NULL, "tensor info found");
+    if (at) {
+        at[sizeof info] = 64;
+        FILE *fp = fopen(path, "wb");
+        fwrite(bytes, 1, size, fp);
+        fclose(fp);
+        hn_gguf g;
+        CHECK(hn_gguf_open(&g, path) == HN_ERR_FORMAT && strstr(hn_errmsg(), "got 64"), "type 64 in a file: %s",
+              hn_errmsg());
+    }
+    free(bytes);
+    remove(path);
+    rmdir(dir);
     hn_nf4_state st;
     CHECK(hn_nf4_state_of(&q, &st) && st.offset == 0.0f, "all-zero tensor: offset 0");
     float out[64];
