@@ -268,8 +268,8 @@ hn_status hn_nf4_quantize(hn_tensor *dst, const hn_tensor *src) {
         return hn_fail(HN_ERR_UNSUPPORTED, "nf4: tensor '%s': dtype %s cannot be quantized to NF4", src->name,
                        hn_dtype_name(src->type));
     if (K <= 0 || K % HN_NF4_BLOCK || rows <= 0)
-        return hn_fail(HN_ERR_UNSUPPORTED, "nf4: tensor '%s': ne[0] = %lld, expected a positive multiple of %d (the NF4 "
-                       "block)", src->name, (long long)K, HN_NF4_BLOCK);
+        return hn_fail(HN_ERR_UNSUPPORTED, "nf4: tensor '%s': ne[0] = %lld, expected a positive multiple of %d (the "
+                       "NF4 block)", src->name, (long long)K, HN_NF4_BLOCK);
     const int64_t n = K * rows, nblocks = n / HN_NF4_BLOCK, ngroups = (nblocks + HN_NF4_GROUP - 1) / HN_NF4_GROUP;
     size_t off_scales = align64(sizeof(nf4_header)), off_q8 = off_scales + (size_t)ngroups * sizeof(float),
            off_codes = align64(off_q8 + (size_t)nblocks), total = off_codes + (size_t)(n / 2);

@@ -119,7 +119,8 @@ static void test_golden(const char *path) {
     }
     CHECK(bad_deq == 0, "%s: %d of %lld dequantized values off bitsandbytes' by more than rounding", path, bad_deq,
           (long long)n);
-    if (inexact) printf("%s: %d of %lld dequantized values differ in the last bits (offset)\n", path, inexact, (long long)n);
+    if (inexact)
+        printf("%s: %d of %lld dequantized values differ in the last bits (offset)\n", path, inexact, (long long)n);
     // The scalar formula (the kernel without AVX2) gives the same bits as the active kernel.
     int bad_formula = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -173,7 +174,8 @@ static void test_matmul(void) {
         // EXACT: the same fp32 weights through the same panel kernel: bit for bit.
         CHECK(!hn_matmul(y0, x, &f, T, HN_MM_EXACT) && !hn_matmul(y1, x, &q, T, HN_MM_EXACT), "%s", hn_errmsg());
         CHECK(!memcmp(y0, y1, T * N * 4), "T=%lld: EXACT matmul over NF4 equals its dequantized fp32", (long long)T);
-        CHECK(!hn_matmul_dx_mm(dx0, dy, &f, T, false, HN_MM_EXACT) && !hn_matmul_dx_mm(dx1, dy, &q, T, false, HN_MM_EXACT),
+        CHECK(!hn_matmul_dx_mm(dx0, dy, &f, T, false, HN_MM_EXACT) &&
+                  !hn_matmul_dx_mm(dx1, dy, &q, T, false, HN_MM_EXACT),
               "%s", hn_errmsg());
         CHECK(!memcmp(dx0, dx1, T * K * 4), "T=%lld: EXACT dx over NF4 equals its dequantized fp32", (long long)T);
         // FAST (dot path for short inputs, slabs for long ones) and its dx: other summation orders.
@@ -246,7 +248,8 @@ static void test_refusals(void) {
     snprintf(path, sizeof path, "%s/t.gguf", dir);
     gw = hn_gguf_writer_create();
     int64_t ne64[1] = {64};
-    CHECK(!hn_gguf_writer_add_tensor(gw, "w", HN_F32, 1, ne64, z) && !hn_gguf_writer_write(gw, path), "%s", hn_errmsg());
+    CHECK(!hn_gguf_writer_add_tensor(gw, "w", HN_F32, 1, ne64, z) && !hn_gguf_writer_write(gw, path), "%s",
+          hn_errmsg());
     hn_gguf_writer_destroy(gw);
     hn_map fm;
     CHECK(!hn_map_open(&fm, path), "%s", hn_errmsg());
@@ -349,7 +352,8 @@ static void test_tiny_qlora(void) {
     tiny_logits(m0, ids, T, l0);
     tiny_logits(m, ids, T, l1);
     double d2 = 0, n2 = 0;
-    for (int64_t i = 0; i < (int64_t)T * V; i++) d2 += (double)(l1[i] - l0[i]) * (l1[i] - l0[i]), n2 += (double)l0[i] * l0[i];
+    for (int64_t i = 0; i < (int64_t)T * V; i++)
+        d2 += (double)(l1[i] - l0[i]) * (l1[i] - l0[i]), n2 += (double)l0[i] * l0[i];
     printf("tiny Llama over NF4: logits at relative distance %.3f from the fp32 model's\n", sqrt(d2 / n2));
     CHECK(n2 > 0 && sqrt(d2 / n2) < 0.6, "logits at relative distance %.3f", sqrt(d2 / n2));
     free(l0), free(l1);
