@@ -654,11 +654,15 @@ int main(void) {
     // normaliser, so the same vocabulary through GGUF encodes as tok_llama2 does.
     family("tok_llama2_meta", HN_TOKENIZER_LLAMA, 2, "tok_llama2");
     family("tok_bert", HN_TOKENIZER_BERT, 0, NULL);
+    // Qwen2 (tools/reference/tokenizer_qwen2_ref.py): NFC first, so not lossless; GGUF has no normaliser key, so
+    // its copy meets the goldens of the same vocabulary without NFC (as llama.cpp splits the text as it is).
+    family("tok_qwen2", HN_TOKENIZER_GPT2, 0, "tok_qwen2_gguf");
 
     check_reference_gguf("tok_gpt2", HN_TOKENIZER_GPT2);
     check_reference_gguf("tok_llama3", HN_TOKENIZER_GPT2);
     check_reference_gguf("tok_llama2", HN_TOKENIZER_LLAMA);
     check_reference_gguf("tok_bert", HN_TOKENIZER_BERT);
+    check_reference_gguf("tok_qwen2_gguf", HN_TOKENIZER_GPT2);
 
     // GPT-2's vocab.json + merges.txt (the same vocabulary as tok_gpt2): the same ids.
     hn_tokenizer *tk = load_dir("tests/data/tok_gpt2_files");
