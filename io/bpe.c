@@ -419,12 +419,14 @@ static hn_status pre_step(enc *e, int k, const uint8_t *s, size_t len, bool at_s
     return HN_OK;
 }
 
-// Text between special tokens: normalised, then pre-tokenized, then the model. at_start: it begins the input.
-static hn_status segment(enc *e, const uint8_t *s, size_t len, bool at_start) {
+// Text between special tokens: normalised, then pre-tokenized, then the model. at_start: it begins the input;
+// cont: it continues text encoded before (HN_TOK_CONTINUE), so no prefix space is added to its start.
+static hn_status segment(enc *e, const uint8_t *s, size_t len, bool at_start, bool cont) {
+    if (cont) at_start = false;
     if (!e->tk->n_norm) return pre_step(e, 0, s, len, at_start);
     uint8_t *norm;
     size_t nlen;
-    hn_status st = hn_tok_normalize(e->tk, s, len, &norm, &nlen);
+    hn_status st = hn_tok_normalize(e->tk, s, len, cont, &norm, &nlen);
     if (st) return st;
     st = pre_step(e, 0, norm, nlen, at_start);
     free(norm);
@@ -501,6 +503,13 @@ static const hn_special *special_at(const hn_tokenizer *tk, const uint8_t *s, si
     return NULL;
 }
 
+bool hn_tokenizer_has_special_text(const hn_tokenizer *tk, const char *text, size_t len) {
+    const uint8_t *s = (const uint8_t *)text;
+    for (size_t i = 0; i < len; i++)
+        if (tk->special_first[s[i]] && special_at(tk, s + i, len - i, HN_TOK_SPECIAL)) return true;
+    return false;
+}
+
 static hn_status encode(enc *e, const uint8_t *s, size_t len, int flags) {
     const hn_tokenizer *tk = e->tk;
     hn_status st = HN_OK;
@@ -515,12 +524,13 @@ static hn_status encode(enc *e, const uint8_t *s, size_t len, int flags) {
             i++;
             continue;
         }
-        if (i > start) st = segment(e, s + start, i - start, start == 0);
+        if (i > start) st = segment(e, s + start, i - start, start == 0, start == 0 && (flags & HN_TOK_CONTINUE));
         if (!st) st = push(e, sp->id);
         i += sp->len;
         start = i;
     }
-    if (!st && start < len) st = segment(e, s + start, len - start, start == 0);
+    if (!st && start < len)
+        st = segment(e, s + start, len - start, start == 0, start == 0 && (flags & HN_TOK_CONTINUE));
     if (!st && (flags & HN_TOK_ADD_SPECIAL) && tk->add_eos && last >= 0) st = push(e, last);
     return st;
 }

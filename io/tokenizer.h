@@ -31,6 +31,10 @@ enum {
     HN_TOK_ADD_SPECIAL = 1 << 2, // frame the text as the model's post-processor does (Hugging Face's
                              // add_special_tokens=True): BERT "[CLS] text [SEP]"; Llama BOS (and EOS where
                              // add_eos_token); GPT-2 style nothing, or BOS where add_bos_token. Implies HN_TOK_ADD_BOS.
+    HN_TOK_CONTINUE = 1 << 3, // the text goes on from text encoded before it, with no special token between (a
+                             // conversation encoded a part at a time): its start gets no SentencePiece space
+                             // prefix (the normaliser's Prepend, Metaspace's first-piece "▁"), as the joined text's
+                             // middle would not.
 };
 
 // Which family a tokenizer is (its GGUF tokenizer.ggml.model name).
@@ -63,6 +67,9 @@ void hn_tokenizer_destroy(hn_tokenizer *tk);
 // which are dropped as in Hugging Face). A BERT tokenizer normalises (lower case, accents), so it does not round-trip.
 hn_status hn_tokenizer_encode(const hn_tokenizer *tk, const char *text, int64_t len, int flags, int32_t **ids,
                               int64_t *n);
+
+// Whether text holds the text of a special token (one that HN_TOK_SPECIAL would turn into that token).
+bool hn_tokenizer_has_special_text(const hn_tokenizer *tk, const char *text, size_t len);
 
 // A pair of texts (a sentence pair for a cross-encoder, question + passage): both encoded with flags'
 // HN_TOK_SPECIAL, then with HN_TOK_ADD_SPECIAL framed as the post-processor frames pairs — BERT "[CLS] a [SEP] b

@@ -123,7 +123,9 @@ extern const char hn_gpt2_split_pattern[]; // the GPT-2 split regex in Oniguruma
 
 // io/wordpiece.c
 typedef hn_status (*hn_piece_fn)(void *user, const uint8_t *s, size_t len);
-hn_status hn_tok_normalize(const hn_tokenizer *tk, const uint8_t *s, size_t len, uint8_t **out, size_t *out_len);
+// skip_prepend: the Prepend steps are left out (text that continues a segment, HN_TOK_CONTINUE).
+hn_status hn_tok_normalize(const hn_tokenizer *tk, const uint8_t *s, size_t len, bool skip_prepend, uint8_t **out,
+                           size_t *out_len);
 hn_status hn_bert_pre_split(const uint8_t *s, size_t len, hn_piece_fn fn, void *user);
 hn_status hn_wordpiece(const hn_tokenizer *tk, const uint8_t *s, size_t len, hn_status (*push)(void *, int32_t),
                        void *user);

@@ -215,7 +215,8 @@ done:
     return r;
 }
 
-hn_status hn_tok_normalize(const hn_tokenizer *tk, const uint8_t *s, size_t len, uint8_t **out, size_t *out_len) {
+hn_status hn_tok_normalize(const hn_tokenizer *tk, const uint8_t *s, size_t len, bool skip_prepend, uint8_t **out,
+                           size_t *out_len) {
     buf x = {0}, y = {0};
     *out = NULL;
     if (!put(&x, s, len) || !put(&x, "", 1)) { // a NUL after the text, so that x.p is never NULL
@@ -224,6 +225,7 @@ hn_status hn_tok_normalize(const hn_tokenizer *tk, const uint8_t *s, size_t len,
     }
     x.n = len;
     for (int i = 0; i < tk->n_norm && x.n; i++) { // every step keeps empty text empty
+        if (skip_prepend && tk->norm[i].kind == HN_NORM_PREPEND) continue;
         hn_status st = norm_step(&tk->norm[i], &x, &y);
         if (st) {
             free(x.p);

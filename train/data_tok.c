@@ -112,21 +112,49 @@ static hn_status push_text(tokbuf *b, const hn_tokenizer *tk, const char *s, siz
 
 static hn_status push_id(tokbuf *b, int32_t id, bool loss) { return push_ids(b, &id, 1, loss); }
 
+// Whether a span of a rendered conversation is in the loss: an assistant's content and end-of-turn marker.
+static bool span_loss(const hn_data_sample *s, const hn_chat_span *sp) {
+    bool assistant = sp->msg >= 0 && !strcmp(s->msgs[sp->msg].role, "assistant");
+    return assistant && (sp->kind == HN_CHAT_SPAN_CONTENT || sp->kind == HN_CHAT_SPAN_END);
+}
+
 static hn_status render_chat(tokbuf *b, const hn_data_sample *s, const hn_tokenizer *tk, const hn_data_params *p) {
     char *text;
     hn_chat_span *sp;
     int nsp;
     hn_status st = hn_chat_render_spans(p->chat_template, p->system_prompt, s->msgs, s->n_msgs, false, &text, &sp, &nsp);
     if (st) return st;
+    // The rendering is tokenized in runs of parts with the same loss (a loss run: an assistant's content and its
+    // end-of-turn marker), so that each token's loss is known and the tokens come out as the whole rendering's:
+    // within a run, merges cross from markup into content as they would in the whole text (SentencePiece has no
+    // pre-tokenizer, so Llama 2 merges "." and "\n" across them). A run goes on from the one before without a special
+    // token between (HN_TOK_CONTINUE: no SentencePiece space prefix), and spaces that end a run move to the loss run
+    // after it, as tokenizers attach a space to the word it precedes ("[/INST] " + "4": "▁4"). A message's content
+    // is never read as special tokens: a run whose content holds special-token text is tokenized a part at a time,
+    // its content as plain text.
+    size_t carry = 0; // trailing spaces of the run before, taken over by this one
+    bool first = true;
     for (int i = 0, j; i < nsp && !st; i = j) {
-        bool assistant = sp[i].msg >= 0 && !strcmp(s->msgs[sp[i].msg].role, "assistant");
-        bool content = sp[i].kind == HN_CHAT_SPAN_CONTENT;
-        bool loss = assistant && (content || sp[i].kind == HN_CHAT_SPAN_END);
-        // Neighbouring markup is tokenized as one text, as the whole rendering would be.
-        size_t len = sp[i].len;
-        for (j = i + 1; sp[i].kind == HN_CHAT_SPAN_MARKUP && j < nsp && sp[j].kind == HN_CHAT_SPAN_MARKUP; j++)
+        bool loss = span_loss(s, &sp[i]), plain_content = false;
+        size_t off = sp[i].off - carry, len = carry;
+        for (j = i; j < nsp && span_loss(s, &sp[j]) == loss; j++) {
             len += sp[j].len;
-        st = push_text(b, tk, text + sp[i].off, len, content ? 0 : HN_TOK_SPECIAL, loss);
+            plain_content = plain_content || (sp[j].kind == HN_CHAT_SPAN_CONTENT &&
+                                              hn_tokenizer_has_special_text(tk, text + sp[j].off, sp[j].len));
+        }
+        carry = 0;
+        if (!loss && j < nsp)
+            while (carry < len && text[off + len - 1 - carry] == ' ') carry++;
+        len -= carry;
+        for (int k = i; k < (plain_content ? j : i + 1) && !st; k++) {
+            size_t o = plain_content ? (k == i ? off : sp[k].off) : off;
+            size_t l = plain_content ? (k == i ? sp[k].off + sp[k].len - off : sp[k].len) : len;
+            if (plain_content && k == j - 1) l = off + len - o; // the run's end (less what moved on)
+            bool content = plain_content && sp[k].kind == HN_CHAT_SPAN_CONTENT;
+            bool cont = !first && b->n > 0 && !hn_tokenizer_is_control(tk, b->ids[b->n - 1]);
+            st = push_text(b, tk, text + o, l, (content ? 0 : HN_TOK_SPECIAL) | (cont ? HN_TOK_CONTINUE : 0), loss);
+            first = first && !l;
+        }
     }
     free(sp);
     free(text);
@@ -139,8 +167,8 @@ hn_status hn_data_add(hn_dataset *ds, const hn_data_sample *s, const hn_tokenize
     if (hn_tokenizer_wants_bos(tk)) st = push_id(&b, hn_tokenizer_bos(tk), false);
     if (!st && s->chat) st = render_chat(&b, s, tk, p);
     else if (!st) {
-        for (int i = 0; i < s->n_pieces && !st; i++)
-            st = push_text(&b, tk, s->pieces[i].s, s->pieces[i].len, 0, s->pieces[i].loss);
+        for (int i = 0; i < s->n_pieces && !st; i++) // later pieces go on from the text before them
+            st = push_text(&b, tk, s->pieces[i].s, s->pieces[i].len, i ? HN_TOK_CONTINUE : 0, s->pieces[i].loss);
         int32_t eos = hn_tokenizer_eos(tk);
         if (!st && s->eos && eos >= 0) st = push_id(&b, eos, s->n_pieces ? s->pieces[s->n_pieces - 1].loss : true);
     }
