@@ -70,6 +70,9 @@ typedef struct {
     float lr, weight_decay;
     int lora_r;
     float lora_alpha;
+    // The run directory (`-o DIR`), known before train so that a method can cache there (feature: the training
+    // texts' embeddings, reused by a rerun into the same DIR); NULL: no cache.
+    const char *run_dir;
 } hn_cls_options;
 
 hn_cls_options hn_cls_default_options(void);
