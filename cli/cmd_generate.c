@@ -47,6 +47,13 @@ static const char *gen_usage_tail =
     "chat reads one user message a line from stdin, until end of input or /exit.\n";
 
 // Parses the flags of both commands; returns -1 to go on, or an exit code.
+// A model file without a chat template (a base model) is talked to in ChatML; say so once (a template hone does not
+// recognise was already named when the model loaded).
+static void warn_no_template(const hn_model *m) {
+    if (!hn_gguf_find(&m->gguf, "tokenizer.chat_template"))
+        hn_warn("%s has no chat template; using ChatML, which a base model was not trained on", m->path);
+}
+
 static int parse(int argc, char **argv, gen_opts *o, bool is_chat) {
     *o = (gen_opts){.n_predict = is_chat ? -1 : 128, .sp = hn_sampler_default_params()};
     if (cli_wants_help(argc, argv)) {
@@ -144,6 +151,7 @@ int cmd_generate(int argc, char **argv) {
     if (load(&o, &m)) FAIL();
     const char *prompt = o.prompt;
     if (o.chat) {
+        warn_no_template(m);
         hn_chat_msg msgs[2];
         int nm = 0;
         if (o.system) msgs[nm++] = (hn_chat_msg){"system", o.system};
@@ -242,6 +250,7 @@ int cmd_chat(int argc, char **argv) {
     int n_ctx = o.n_ctx ? o.n_ctx : default_ctx(m, 4096);
     if (!(kv = hn_kv_cache_create(m, n_ctx)) || !(s = hn_sampler_create(&o.sp, m->hp.n_vocab))) FAIL();
     if (o.system && !conv_add(&conv, "system", o.system)) FAIL();
+    warn_no_template(m);
     for (;;) {
         if (tty) fputs("> ", stderr);
         ssize_t got = getline(&line, &line_cap, stdin);

@@ -57,6 +57,11 @@ static char *default_system(const char *t, size_t n) {
     return NULL;
 }
 
+bool hn_chat_known(const char *t, size_t n) {
+    return find(t, n, "<|im_start|>") || (find(t, n, "<|start_header_id|>") && find(t, n, "<|eot_id|>")) ||
+           (find(t, n, "[INST]") && find(t, n, "<<SYS>>"));
+}
+
 hn_chat_template hn_chat_detect(const hn_gguf *g, char **default_sys) {
     *default_sys = NULL;
     hn_gguf_str t;

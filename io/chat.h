@@ -27,6 +27,8 @@ typedef struct {
 // conversation has none (malloc'd, caller frees; NULL if none).
 hn_chat_template hn_chat_detect(const hn_gguf *g, char **default_system);
 const char *hn_chat_template_name(hn_chat_template t);
+// Whether a template (Jinja text) is one of the formats hone renders.
+bool hn_chat_known(const char *tmpl, size_t len);
 
 // Renders a conversation to text. add_generation_prompt appends the opening of an assistant turn.
 // default_system (may be NULL) is inserted first when msgs has no system message. *out is malloc'd.

@@ -174,8 +174,13 @@ hn_status hn_model_load(hn_model **out, const char *model, const hn_model_params
                     (int)hn_tokenizer_n_vocab(m->tok), m->hp.n_vocab);
         goto fail;
     }
-    // An encoder has no chat; detection would only warn that the file has no template.
-    if (m->hp.arch != HN_ARCH_BERT) m->chat = hn_chat_detect(&m->gguf, &m->default_system);
+    // A file without a template (a base model, an encoder) is not warned about here: the chat users say it when
+    // they fall back to ChatML (hn_chat_detect warns about a template it does not recognise).
+    if (m->hp.arch != HN_ARCH_BERT && hn_gguf_find(&m->gguf, "tokenizer.chat_template")) {
+        m->chat = hn_chat_detect(&m->gguf, &m->default_system);
+        hn_gguf_str t;
+        m->has_chat = !hn_gguf_get_str(&m->gguf, "tokenizer.chat_template", &t) && hn_chat_known(t.str, t.len);
+    }
     *out = m;
     return HN_OK;
 fail:

@@ -76,7 +76,8 @@ typedef struct hn_model {
     hn_linear output;          // tied to tok_embd when the file has no output.weight
     hn_layer *layers;
     hn_tokenizer *tok;
-    hn_chat_template chat;
+    hn_chat_template chat;     // ChatML when the file has no template (has_chat false)
+    bool has_chat;             // the file has a chat template (tokenizer.chat_template) that hone recognised
     char *default_system;      // the template's default system prompt, or NULL
     hn_mm_mode mm_mode;        // HN_MM_FAST by default; HN_MM_EXACT for the fp32 reference path
 } hn_model;

@@ -88,6 +88,9 @@ static void detection(void) {
     CHECK(t == HN_CHAT_CHATML && !sys && strstr(warned, "ChatML") && strstr(warned, "chat_template"),
           "absent template: warning '%s'", warned);
     CHECK(!strcmp(hn_chat_template_name(HN_CHAT_CHATML), "chatml"), "template name");
+    const char *known[] = {smollm2_template, "[INST] <<SYS>>", "<|start_header_id|> <|eot_id|>"};
+    for (int i = 0; i < 3; i++) CHECK(hn_chat_known(known[i], strlen(known[i])), "known template %d", i);
+    CHECK(!hn_chat_known("[INST] {{ m }} [/INST]", 22), "Mistral's [INST] without <<SYS>> is not one of hone's");
 }
 
 static size_t unhex(const char *h, size_t n, char *out) {

@@ -56,5 +56,11 @@ err=$(grep "^hone:" <<<"$err" | grep -v "^hone: warning") # after the data summa
 check "q_proj on GPT-2: one line, non-zero exit ($err)" '[ $rc -ne 0 ] && one_line "$err" &&
   grep -q "none of the target modules" <<<"$err"'
 
+# A base model without a chat template: plain generate says nothing of templates; --chat says it uses ChatML.
+err=$("$HONE" generate -m "$gguf" -p "The quick" -n 2 --temp 0 --threads 2 2>&1 >/dev/null)
+check "plain generate on a base model: no template warning" '! grep -q "template" <<<"$err"'
+err=$("$HONE" generate -m "$gguf" --chat -p "The quick" -n 2 --temp 0 --threads 2 2>&1 >/dev/null)
+check "generate --chat on a base model: one warning naming ChatML" '[ "$(grep -c "no chat template; using ChatML" <<<"$err")" -eq 1 ]'
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
