@@ -113,18 +113,20 @@ static void put_value(FILE *f, const hn_gguf_kv *kv, bool json) {
 
 typedef struct {
     const char *label, *key; // key without the "<arch>." prefix
+    bool optional;           // a row shown only when the file has the key (the norm of another architecture)
 } hparam;
 
 static const hparam hparams[] = {
     {"blocks", "block_count"},
     {"embedding length", "embedding_length"},
     {"heads", "attention.head_count"},
-    {"kv heads", "attention.head_count_kv"},
+    {"kv heads", "attention.head_count_kv", true},
     {"ff length", "feed_forward_length"},
     {"context length", "context_length"},
-    {"rope base", "rope.freq_base"},
-    {"rope dims", "rope.dimension_count"},
-    {"rms norm eps", "attention.layer_norm_rms_epsilon"},
+    {"rope base", "rope.freq_base", true},
+    {"rope dims", "rope.dimension_count", true},
+    {"rms norm eps", "attention.layer_norm_rms_epsilon", true},
+    {"layer norm eps", "attention.layer_norm_epsilon", true},
     {"vocab size", "vocab_size"},
 };
 
@@ -184,6 +186,7 @@ static void report(FILE *f, const hn_gguf *g, bool json) {
         snprintf(key, sizeof key, "%.*s.%s", (int)(arch.len < 100 ? arch.len : 100), arch.str, hparams[i].key);
         const hn_gguf_kv *kv = hn_gguf_find(g, key);
         bool from_tokens = !kv && !strcmp(hparams[i].key, "vocab_size") && tokens && tokens->type == HN_GGUF_ARRAY;
+        if (!kv && hparams[i].optional) continue;
         if (json) {
             if (!kv && !from_tokens) continue;
             fprintf(f, "%s\"%s\": ", first ? "" : ", ", hparams[i].key);
