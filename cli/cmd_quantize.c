@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 static void help(void) {
@@ -208,6 +209,9 @@ int cmd_quantize(int argc, char **argv) {
     if (hn_dtype_parse(type, &target))
         for (int k = 0; k < (int)(sizeof targets / sizeof targets[0]); k++)
             if (targets[k].type == target) ti = k;
+    if (ti < 0 && !strcasecmp(type, "nf4"))
+        return cli_usage_error("quantize: nf4 is not a file type (GGUF has none): load a model with --quantize nf4 "
+                               "(train, generate, chat, score) to quantize its linear weights in memory");
     if (ti < 0)
         return cli_usage_error("quantize: --type expects f32, f16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, "
                                "q5_k or q6_k, got '%s'", type);

@@ -63,6 +63,8 @@ err=$("$HONE" quantize "$syn" -o "$tmp/no/such/dir/x.gguf" --type q8_0 2>&1 >/de
 check "quantize into a missing directory" 'one_line_error $rc "$err"'
 err=$("$HONE" quantize "$syn" -o "$tmp/x.gguf" --type q7_k 2>&1 >/dev/null); rc=$?
 check "unknown --type is a usage error" '[ $rc -eq 2 ] && grep -q "q7_k" <<<"$err"'
+err=$("$HONE" quantize "$syn" -o "$tmp/x.gguf" --type nf4 2>&1 >/dev/null); rc=$?
+check "--type nf4 points to --quantize nf4" '[ $rc -eq 2 ] && grep -q -- "--quantize nf4" <<<"$err"'
 err=$(HONE_HOME=$tmp/nohome "$HONE" info smollm2-135m-instruct 2>&1 >/dev/null); rc=$?
 check "missing model says how to pull it" 'one_line_error $rc "$err" && grep -q "hone pull smollm2-135m-instruct" <<<"$err"'
 err=$(HONE_HOME=$tmp/nohome "$HONE" quantize smollm2-135m-instruct -o "$tmp/x.gguf" --type q8_0 2>&1 >/dev/null); rc=$?
