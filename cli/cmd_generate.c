@@ -49,6 +49,13 @@ static const char *gen_usage_tail =
 // Parses the flags of both commands; returns -1 to go on, or an exit code.
 // A model file without a chat template (a base model) is talked to in ChatML; say so once (a template hone does not
 // recognise was already named when the model loaded).
+// The ids a sampler may pick: the tokenizer's. A Hugging Face model may pad its embedding past them (rows no text
+// ever encodes to), and hone convert pads the vocabulary to match; those rows must never be sampled.
+static int sample_vocab(const hn_model *m) {
+    int n = m->tok ? hn_tokenizer_n_vocab(m->tok) : m->hp.n_vocab;
+    return n < m->hp.n_vocab ? n : m->hp.n_vocab;
+}
+
 static void warn_no_template(const hn_model *m) {
     if (!hn_gguf_find(&m->gguf, "tokenizer.chat_template"))
         hn_warn("%s has no chat template; using ChatML, which a base model was not trained on", m->path);
@@ -165,7 +172,7 @@ int cmd_generate(int argc, char **argv) {
         goto out;
     }
     int n_ctx = o.n_ctx ? o.n_ctx : default_ctx(m, n + (o.n_predict < 0 ? 0 : o.n_predict));
-    if (!(kv = hn_kv_cache_create(m, n_ctx)) || !(s = hn_sampler_create(&o.sp, m->hp.n_vocab))) FAIL();
+    if (!(kv = hn_kv_cache_create(m, n_ctx)) || !(s = hn_sampler_create(&o.sp, sample_vocab(m)))) FAIL();
     if (n > INT32_MAX) n = INT32_MAX; // far past any context: the forward pass refuses it
     hn_generate_params gp = {.n_predict = o.n_predict, .stop = o.stop, .n_stop = o.n_stop, .on_text = to_stdout};
     hn_generate_stats st;
@@ -248,7 +255,7 @@ int cmd_chat(int argc, char **argv) {
     bool tty = isatty(0);
     if (load(&o, &m)) FAIL();
     int n_ctx = o.n_ctx ? o.n_ctx : default_ctx(m, 4096);
-    if (!(kv = hn_kv_cache_create(m, n_ctx)) || !(s = hn_sampler_create(&o.sp, m->hp.n_vocab))) FAIL();
+    if (!(kv = hn_kv_cache_create(m, n_ctx)) || !(s = hn_sampler_create(&o.sp, sample_vocab(m)))) FAIL();
     if (o.system && !conv_add(&conv, "system", o.system)) FAIL();
     warn_no_template(m);
     for (;;) {
