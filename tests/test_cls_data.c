@@ -69,7 +69,8 @@ static void test_jsonl(void) {
     hn_cls_data_deinit(&d);
 
     // Integer labels are kept as their decimal text; other keys through text_col / label_col.
-    f = put("b.jsonl", "{\"sentence\": \"x\", \"y\": 1}\n{\"sentence\": \"z\", \"y\": 0}\n{\"sentence\": \"w\", \"y\": 1}\n");
+    f = put("b.jsonl",
+            "{\"sentence\": \"x\", \"y\": 1}\n{\"sentence\": \"z\", \"y\": 0}\n{\"sentence\": \"w\", \"y\": 1}\n");
     hn_cls_load_params p = hn_cls_load_default_params();
     p.text_col = "sentence", p.label_col = "y";
     if (load1(&d, f, &p)) {

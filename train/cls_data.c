@@ -366,7 +366,8 @@ hn_status hn_cls_data_load(hn_cls_data *d, const char *const *specs, int n_specs
         strcat(d->source, specs[i]);
     }
     if (p->classes) {
-        if (p->n_classes < 2) st = hn_fail(HN_ERR_ARG, "a class list needs at least two classes (got %d)", p->n_classes);
+        if (p->n_classes < 2)
+            st = hn_fail(HN_ERR_ARG, "a class list needs at least two classes (got %d)", p->n_classes);
         if (!st && !(d->classes = hn_calloc((size_t)p->n_classes, sizeof *d->classes, "classes"))) st = HN_ERR_NOMEM;
         for (int c = 0; !st && c < p->n_classes; c++) {
             if (!(d->classes[c] = dup_n(p->classes[c], strlen(p->classes[c])))) st = HN_ERR_NOMEM;

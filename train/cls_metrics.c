@@ -18,7 +18,8 @@ hn_status hn_cls_metrics_compute(hn_cls_metrics *mt, const int32_t *pred, const 
             return hn_fail(HN_ERR_ARG, "metrics: example %d has label %d / prediction %d, outside [0, %d)", i,
                            gold[i], pred[i], n_classes);
     size_t cells;
-    if (!hn_mul_ok((size_t)n_classes, (size_t)n_classes, &cells)) return hn_fail(HN_ERR_RANGE, "metrics: too many classes");
+    if (!hn_mul_ok((size_t)n_classes, (size_t)n_classes, &cells))
+        return hn_fail(HN_ERR_RANGE, "metrics: too many classes");
     mt->confusion = hn_calloc(cells, sizeof *mt->confusion, "confusion matrix");
     if (!mt->confusion) return HN_ERR_NOMEM;
     mt->n_classes = n_classes, mt->n = n;
