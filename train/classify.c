@@ -101,7 +101,7 @@ hn_status hn_cls_run_write(const char *dir, const hn_model *m, const char *metho
                                   "label_words", lw, "epochs", o->epochs, "batch", o->batch, "lr", (double)o->lr,
                                   "weight_decay", (double)o->weight_decay, "lora_r", o->lora_r, "lora_alpha",
                                   (double)o->lora_alpha));
-    char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(7));
     json_decref(j);
     char *path = json_path(dir);
     if (!text || !path) {
