@@ -18,6 +18,8 @@ int cmd_train(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_classify(int argc, char **argv);
 
 // Prints "hone: MESSAGE" (the library's last message) on stderr and returns 1.
 int cli_fail(void);

@@ -4,6 +4,7 @@
 // every flag and --set as given, so a later one wins. The flags are the key table's (train/config.h): a flag is a
 // key's short name on the command line, parsed and checked exactly as that key in a recipe.
 #include "cli/cli.h"
+#include "cli/cls.h"
 #include "adapt/lora.h"
 #include "io/adapter.h"
 #include "model/model.h"
@@ -393,6 +394,17 @@ out:
 }
 
 int cmd_train(int argc, char **argv) {
+    // --task classify is the classification branch (cli/cmd_train_cls.c); --task lm, the default, is taken out here.
+    for (int i = 1; i < argc; i++) {
+        bool two = !strcmp(argv[i], "--task") && i + 1 < argc;
+        const char *t = two ? argv[i + 1] : !strncmp(argv[i], "--task=", 7) ? argv[i] + 7 : NULL;
+        if (!t) continue;
+        if (!strcmp(t, "classify")) return cmd_train_classify(argc, argv);
+        if (strcmp(t, "lm")) return cli_usage_error("train: --task expects lm or classify, got '%s'", t);
+        int k = two ? 2 : 1;
+        memmove(argv + i, argv + i + k, (size_t)(argc - i - k) * sizeof *argv);
+        argc -= k, i--;
+    }
     if (cli_wants_help(argc, argv)) {
         help();
         return 0;

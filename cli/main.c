@@ -20,6 +20,8 @@ static const command commands[] = {
     {"embed", cmd_embed, "one vector per line of a file (sentence embeddings), as .npy or JSON lines"},
     {"quantize", cmd_quantize, "rewrite a GGUF with another weight type"},
     {"train", cmd_train, "fine-tune a model from a recipe or flags (LoRA or full)"},
+    {"eval", cmd_eval, "score a classification run on labelled data (accuracy, macro-F1, confusion)"},
+    {"classify", cmd_classify, "label texts with a classification run"},
     {"merge", cmd_merge, "fold LoRA adapters into a model's weights, writing a new GGUF"},
     {"convert", cmd_convert, "write a Hugging Face model directory as a GGUF file"},
     {"export", cmd_export, "write a model as a Hugging Face directory (safetensors, config, tokenizer)"},
