@@ -97,6 +97,8 @@ typedef struct {
 
 // The methods hone has, by name (NULL + hn_fail naming the known ones if unknown).
 const hn_cls_method *hn_cls_method_find(const char *name);
+// Every method this build has (up to cap into out, for --help and the bakeoff); returns how many there are.
+int hn_cls_method_list(const hn_cls_method **out, int cap);
 // Writes / reads DIR/classify.json (atomically); read checks the model against the base record.
 hn_status hn_cls_run_write(const char *dir, const hn_model *m, const char *method, const hn_cls_data *d,
                            const hn_cls_options *o);
