@@ -26,7 +26,8 @@ static hn_status read_stdin(char ***texts, int *n, int *cap, char ***owned, int 
             char **t = realloc(*texts, (size_t)nc * sizeof *t), **o;
             if (!t) return free(line), hn_fail(HN_ERR_NOMEM, "out of memory");
             *texts = t;
-            if (!(o = realloc(*owned, (size_t)nc * sizeof *o))) return free(line), hn_fail(HN_ERR_NOMEM, "out of memory");
+            if (!(o = realloc(*owned, (size_t)nc * sizeof *o)))
+                return free(line), hn_fail(HN_ERR_NOMEM, "out of memory");
             *owned = o, *cap = nc;
         }
         char *c = strdup(line);

@@ -53,7 +53,8 @@ static const char *metavar(const hn_cfg_key *k, char buf[200]) {
 static void help(void) {
     printf("usage: hone train RECIPE.yaml [--set key=value]... [flags]\n"
            "       hone train -m MODEL --data FILE --method lora -o DIR [flags]\n"
-           "       hone train --help-recipe\n\n"
+           "       hone train --help-recipe\n"
+           "       hone train --task classify -m MODEL --method NAME --data FILE... -o DIR   (--help: its flags)\n\n"
            "Fine-tunes MODEL on the examples in FILE, writing checkpoints, metrics.jsonl and the adapter into DIR.\n"
            "A recipe is a YAML file of keys (`hone train --help-recipe` lists every key with its default); flags and\n"
            "--set change keys after the recipe, in the order given. --data is repeatable.\n\n"

@@ -17,8 +17,11 @@ static void help(void) {
            "plain-text file of one example a line (--data pos.txt:pos --data neg.txt:neg).\n\n"
            "flags:\n"
            "  -m, --model MODEL         the base model\n"
-           "  --method NAME             the method (the list: hone train --task classify --method x)\n"
-           "  --data FILE[:LABEL]       training data (repeatable)\n"
+           "  --method NAME             the method, one of:\n");
+    const hn_cls_method *ms[16];
+    int n = hn_cls_method_list(ms, 16);
+    for (int i = 0; i < n && i < 16; i++) printf("      %-10s %s\n", ms[i]->name, ms[i]->about);
+    printf("  --data FILE[:LABEL]       training data (repeatable)\n"
            "  --val FILE[:LABEL]        validation data (repeatable; default: --val-split of the training data)\n"
            "  --val-split F             fraction held out for validation, stratified (default 0.2; 0: none)\n"
            "  --text-col C, --label-col L   CSV/TSV columns or JSONL keys (default text / label)\n"

@@ -27,18 +27,21 @@ hn_cls_options hn_cls_default_options(void) {
                             .weight_decay = 0.0f, .lora_r = 8, .lora_alpha = 16.0f};
 }
 
-// The linked methods, in the order --help lists them; returns how many.
-static int methods(const hn_cls_method **out) {
+// The linked methods, in the order --help lists them.
+int hn_cls_method_list(const hn_cls_method **out, int cap) {
     const hn_cls_method *all[] = {&hn_cls_feature, &hn_cls_head, &hn_cls_lora, &hn_cls_icl};
     int n = 0;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        if (all[i]) out[n++] = all[i];
+        if (all[i]) {
+            if (n < cap) out[n] = all[i];
+            n++;
+        }
     return n;
 }
 
 const hn_cls_method *hn_cls_method_find(const char *name) {
     const hn_cls_method *ms[8];
-    int n = methods(ms);
+    int n = hn_cls_method_list(ms, 8);
     for (int i = 0; i < n; i++)
         if (name && !strcmp(ms[i]->name, name)) return ms[i];
     char known[256] = "";
