@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 // Texts go to the method in chunks, so that the probabilities stay small for large evaluation sets.
 #define CHUNK 64
@@ -12,7 +13,11 @@ hn_status cli_cls_predict(const hn_cls_method *me, hn_model *m, void *state, con
     float *p = hn_calloc((size_t)CHUNK * (size_t)n_classes, sizeof *p, "class probabilities");
     if (!p) return HN_ERR_NOMEM;
     hn_status s = HN_OK;
+    bool show = n > CHUNK && isatty(2); // a count on the terminal while a long evaluation runs
+    double t0 = hn_now();
     for (int i = 0; i < n && !s; i += CHUNK) {
+        if (show && i)
+            fprintf(stderr, "\rpredicting: %d of %d texts (%.0f s left)  ", i, n, (hn_now() - t0) / i * (n - i));
         int k = n - i < CHUNK ? n - i : CHUNK;
         if ((s = me->predict(m, state, texts + i, k, p))) break;
         for (int j = 0; j < k; j++) {
@@ -24,6 +29,7 @@ hn_status cli_cls_predict(const hn_cls_method *me, hn_model *m, void *state, con
             if (prob) prob[i + j] = row[best];
         }
     }
+    if (show) fprintf(stderr, "\r%*s\r", 60, "");
     free(p);
     return s;
 }
