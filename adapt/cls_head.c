@@ -26,14 +26,14 @@ static float normal(hn_rng *r) {
     return sqrtf(-2.0f * logf(1.0f - u1)) * cosf(6.28318530717958647692f * u2);
 }
 
-hn_status hn_cls_head_new(hn_cls_head **out, const hn_model *m, int n_classes, uint64_t seed) {
+hn_status hn_cls_head_new(hn_seq_head **out, const hn_model *m, int n_classes, uint64_t seed) {
     *out = NULL;
     if (n_classes < 2) return hn_fail(HN_ERR_ARG, "classification head: %d classes, expected at least 2", n_classes);
     hn_pool pool = hn_model_default_pool(m);
     if (pool != HN_POOL_MEAN && pool != HN_POOL_CLS && pool != HN_POOL_LAST)
         return hn_fail(HN_ERR_UNSUPPORTED, "%s: the model pools by %s; a trained head needs mean, cls or last",
                        m->path, hn_pool_name(pool));
-    hn_cls_head *hd = hn_calloc(1, sizeof *hd, "classification head");
+    hn_seq_head *hd = hn_calloc(1, sizeof *hd, "classification head");
     if (!hd) return HN_ERR_NOMEM;
     hd->n_classes = n_classes, hd->n_embd = m->hp.n_embd;
     hd->has_bias = m->hp.arch == HN_ARCH_BERT;
@@ -60,17 +60,17 @@ hn_status hn_cls_head_new(hn_cls_head **out, const hn_model *m, int n_classes, u
     return HN_OK;
 }
 
-void hn_cls_head_destroy(hn_cls_head *hd) {
+void hn_cls_head_destroy(hn_seq_head *hd) {
     if (!hd) return;
     free(hd->W.data), free(hd->W.grad), free(hd->b.data), free(hd->b.grad);
     hn_param_list_deinit(&hd->params);
     free(hd);
 }
 
-hn_param_list *hn_cls_head_params(hn_cls_head *hd) { return &hd->params; }
-int64_t hn_cls_head_n_params(const hn_cls_head *hd) { return hd->W.n + (hd->has_bias ? hd->b.n : 0); }
+hn_param_list *hn_cls_head_params(hn_seq_head *hd) { return &hd->params; }
+int64_t hn_cls_head_n_params(const hn_seq_head *hd) { return hd->W.n + (hd->has_bias ? hd->b.n : 0); }
 
-hn_var *hn_cls_head_logits(hn_ctx *c, hn_cls_head *hd, hn_var *x) {
+hn_var *hn_cls_head_logits(hn_ctx *c, hn_seq_head *hd, hn_var *x) {
     if (x && x->cols != hd->n_embd)
         return hn_op_fail(c, hn_fail(HN_ERR_ARG, "classification head: input width %lld, expected %d",
                                      (long long)x->cols, hd->n_embd));
@@ -78,7 +78,7 @@ hn_var *hn_cls_head_logits(hn_ctx *c, hn_cls_head *hd, hn_var *x) {
     return hd->has_bias ? hn_op_add_bias(c, y, hd->b.data, hd->b.grad) : y;
 }
 
-hn_var *hn_cls_head_forward(hn_ctx *c, hn_cls_head *hd, hn_var *h, int64_t B, int64_t T, const int32_t *lens) {
+hn_var *hn_cls_head_forward(hn_ctx *c, hn_seq_head *hd, hn_var *h, int64_t B, int64_t T, const int32_t *lens) {
     return hn_cls_head_logits(c, hd, hn_op_pool(c, h, B, T, lens, hd->pool));
 }
 

@@ -4,7 +4,7 @@
 // model's own pooling: mean or [CLS]). W and b are trainable hn_params; the forward is built from tensor/grad.h's
 // ops, so gradients reach W, b, and through the pooling whatever is trainable in the body (LoRA, ...).
 //
-//   hn_cls_head *hd;
+//   hn_seq_head *hd;
 //   hn_cls_head_new(&hd, m, n_classes, seed);              // W ~ N(0, 0.02), b = 0 (transformers' _init_weights)
 //   hn_var *h = hn_model_hidden_ex(&c, m, ids, lens, B, T, rope, false);
 //   hn_var *logits = hn_cls_head_forward(&c, hd, h, B, T, lens);   // (B, n_classes)
@@ -23,22 +23,22 @@ typedef struct {
     hn_grad_pool pool;   // how a padded row becomes one vector
     hn_param W, b;       // W (n_classes, n_embd) named "<prefix>.weight"; b (n_classes) "<prefix>.bias" if has_bias
     hn_param_list params;
-} hn_cls_head;
+} hn_seq_head;
 
 // The module's name in transformers' *ForSequenceClassification: "classifier" for BERT, "score" otherwise.
 const char *hn_cls_head_module(const hn_model *m);
 // A fresh head for m: W ~ N(0, 0.02) drawn from seed (transformers' initializer_range), b = 0; the pooling is the
 // model's (hn_model_default_pool: last token for decoders, mean or [CLS] for encoders). HN_ERR_UNSUPPORTED for a
 // pooling with no backward (max).
-hn_status hn_cls_head_new(hn_cls_head **out, const hn_model *m, int n_classes, uint64_t seed);
-void hn_cls_head_destroy(hn_cls_head *hd);
-hn_param_list *hn_cls_head_params(hn_cls_head *hd);
-int64_t hn_cls_head_n_params(const hn_cls_head *hd);
+hn_status hn_cls_head_new(hn_seq_head **out, const hn_model *m, int n_classes, uint64_t seed);
+void hn_cls_head_destroy(hn_seq_head *hd);
+hn_param_list *hn_cls_head_params(hn_seq_head *hd);
+int64_t hn_cls_head_n_params(const hn_seq_head *hd);
 
 // logits (B, n_classes) from pooled rows x (B, n_embd).
-hn_var *hn_cls_head_logits(hn_ctx *c, hn_cls_head *hd, hn_var *x);
+hn_var *hn_cls_head_logits(hn_ctx *c, hn_seq_head *hd, hn_var *x);
 // Pooling then logits, from the hidden states h (B*T, n_embd) of a right-padded batch.
-hn_var *hn_cls_head_forward(hn_ctx *c, hn_cls_head *hd, hn_var *h, int64_t B, int64_t T, const int32_t *lens);
+hn_var *hn_cls_head_forward(hn_ctx *c, hn_seq_head *hd, hn_var *h, int64_t B, int64_t T, const int32_t *lens);
 
 // Mean softmax cross-entropy of logits (B, K) against labels (B): *loss_sum += the sum of -log p[label], *correct
 // += rows whose argmax is the label. With a tape, logits' gradient += scale * (softmax - onehot) (then

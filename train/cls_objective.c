@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-hn_status hn_cls_objective_init(hn_cls_objective *o, hn_model *m, hn_cls_head *head, const hn_param_list *extra) {
+hn_status hn_cls_objective_init(hn_cls_objective *o, hn_model *m, hn_seq_head *head, const hn_param_list *extra) {
     memset(o, 0, sizeof *o);
     o->m = m, o->head = head;
     hn_status s = HN_OK;

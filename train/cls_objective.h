@@ -26,7 +26,7 @@ typedef struct {
 
 typedef struct {
     hn_model *m;
-    hn_cls_head *head;     // borrowed
+    hn_seq_head *head;     // borrowed
     hn_param_list params;  // head's + extra (borrowed pointers)
     hn_arena arena, scratch;
     hn_tape tape;
@@ -36,7 +36,7 @@ typedef struct {
     size_t cap;
 } hn_cls_objective;
 
-hn_status hn_cls_objective_init(hn_cls_objective *o, hn_model *m, hn_cls_head *head, const hn_param_list *extra);
+hn_status hn_cls_objective_init(hn_cls_objective *o, hn_model *m, hn_seq_head *head, const hn_param_list *extra);
 void hn_cls_objective_deinit(hn_cls_objective *o);
 // Forward + backward: *loss_sum += sum of -log p(label), *correct += argmax hits; grads += d(scale * loss_sum).
 hn_status hn_cls_objective_loss_grad(hn_cls_objective *o, const hn_cls_batch *b, float scale, double *loss_sum,
