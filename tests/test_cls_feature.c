@@ -254,12 +254,14 @@ static void test_minilm(void) {
     free(path);
     CHECK(s == HN_OK, "load all-MiniLM-L6-v2: %s", hn_errmsg());
     if (s) return;
-    enum { NT = 200, NV = 100 }; // per class: 400 to train, 200 held out
-    char *pos[NT + NV], *neg[NT + NV];
+    bool sanitized = getenv("HONE_SANITIZED") != NULL; // the sanitizers' build: a few sentences, no threshold
+    enum { NTMAX = 200, NVMAX = 100 };                 // per class: 400 to train, 200 held out
+    int NT = sanitized ? 10 : NTMAX, NV = sanitized ? 5 : NVMAX;
+    char *pos[NTMAX + NVMAX], *neg[NTMAX + NVMAX];
     int np = read_lines(RT "pos", 0, NT + NV, pos), nn = read_lines(RT "neg", 0, NT + NV, neg);
     CHECK(np == NT + NV && nn == NT + NV, "read rt-polarity");
-    const char *tr[2 * NT], *va[2 * NV];
-    int trl[2 * NT], val[2 * NV];
+    const char *tr[2 * NTMAX], *va[2 * NVMAX];
+    int trl[2 * NTMAX], val[2 * NVMAX];
     for (int i = 0; i < NT; i++) tr[2 * i] = neg[i], trl[2 * i] = 0, tr[2 * i + 1] = pos[i], trl[2 * i + 1] = 1;
     for (int i = 0; i < NV; i++)
         va[2 * i] = neg[NT + i], val[2 * i] = 0, va[2 * i + 1] = pos[NT + i], val[2 * i + 1] = 1;
@@ -278,7 +280,7 @@ static void test_minilm(void) {
     double acc = (double)right / (2 * NV);
     printf("all-MiniLM-L6-v2 feature-based, %d rt-polarity sentences to train, %d held out: accuracy %.3f (%.1f s)\n",
            2 * NT, 2 * NV, acc, hn_now() - t0);
-    CHECK(acc > 0.65, "accuracy %.3f, want > 0.65", acc);
+    CHECK(sanitized || acc > 0.65, "accuracy %.3f, want > 0.65", acc);
     hn_cls_feature.free(st);
     free(probs);
     data_free(&d);

@@ -239,12 +239,14 @@ static void test_smollm2(void) {
     free(path);
     CHECK(s == HN_OK, "load SmolLM2: %s", hn_errmsg());
     if (s) return;
-    enum { N = 50 };
-    char *pos[N], *neg[N];
+    bool sanitized = getenv("HONE_SANITIZED") != NULL; // the sanitizers' build: a few sentences, no threshold
+    enum { NMAX = 50 };
+    int N = sanitized ? 3 : NMAX;
+    char *pos[NMAX], *neg[NMAX];
     int np = read_lines(RT "pos", 1000, N, pos), nn = read_lines(RT "neg", 1000, N, neg);
     CHECK(np == N && nn == N, "read rt-polarity");
-    const char *texts[2 * N];
-    int labels[2 * N];
+    const char *texts[2 * NMAX];
+    int labels[2 * NMAX];
     for (int i = 0; i < N; i++) texts[2 * i] = neg[i], labels[2 * i] = 0, texts[2 * i + 1] = pos[i], labels[2 * i + 1] = 1;
     hn_cls_data d;
     data_init(&d, texts, labels, 2 * N, (const char *const[]){"neg", "pos"}, 2);
@@ -263,7 +265,7 @@ static void test_smollm2(void) {
     double acc = (double)right / (2 * N);
     printf("SmolLM2-135M-Instruct zero-shot icl on %d rt-polarity sentences: accuracy %.3f (%.1f s)\n", 2 * N, acc,
            hn_now() - t0);
-    CHECK(acc > 0.5, "zero-shot accuracy %.3f, want > 0.5", acc);
+    CHECK(sanitized || acc > 0.5, "zero-shot accuracy %.3f, want > 0.5", acc);
     hn_cls_icl.free(st);
     free(probs);
     data_free(&d);
