@@ -2,7 +2,9 @@
 // the pooling op and the head's softmax cross-entropy against finite differences; the freezing rules (exactly the
 // head's params, or the head's + LoRA's, get gradients and optimizer state, and the model's weights stay
 // bit-identical); a tiny decoder (tests/data/tiny_gpt2) and a tiny encoder (tests/data/tiny_bert) learn a separable
-// toy task; save -> load gives the same probabilities (head.safetensors; PEFT's SEQ_CLS layout for LoRA); and a short
+// toy task; save -> load gives the same probabilities (head.safetensors; PEFT's SEQ_CLS layout for LoRA); PEFT's own
+// SEQ_CLS adapter (tests/data/tiny_gpt2/peft_seq_cls, tools/reference/cls_peft_ref.py) gives transformers'
+// probabilities; and a short
 // head-only run on SmolLM2-135M with rt-polarity beats the majority class (skipped when either is absent).
 #include "adapt/cls_head.h"
 #include "adapt/lora.h"
@@ -355,6 +357,36 @@ out:
     data_free(&d);
 }
 
+// PEFT's own SEQ_CLS adapter (tools/reference/cls_peft_ref.py): hone's lora method loads it and gives
+// transformers' probabilities.
+static void test_peft_golden(hn_model *m) {
+    const char *dir = "tests/data/tiny_gpt2/peft_seq_cls";
+    char path[256];
+    snprintf(path, sizeof path, "%s/probs.json", dir);
+    json_t *j = json_load_file(path, 0, NULL);
+    json_t *texts = json_object_get(j, "texts"), *probs = json_object_get(j, "probs");
+    int n = (int)json_array_size(texts);
+    CHECK(j && n == 5 && json_array_size(probs) == (size_t)n, "%s", path);
+    void *st = NULL;
+    CHECK(hn_cls_lora.load(m, dir, &st) == HN_OK, "%s", hn_errmsg());
+    if (st && n == 5) {
+        const char *tx[5];
+        float p[10];
+        for (int i = 0; i < n; i++) tx[i] = json_string_value(json_array_get(texts, i));
+        CHECK(hn_cls_lora.predict(m, st, tx, n, p) == HN_OK, "%s", hn_errmsg());
+        double worst = 0;
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < 2; k++) {
+                double want = json_real_value(json_array_get(json_array_get(probs, i), k));
+                if (fabs(want - p[i * 2 + k]) > worst) worst = fabs(want - p[i * 2 + k]);
+            }
+        CHECK(worst < 1e-4, "PEFT's SEQ_CLS adapter: probabilities off by %g", worst);
+        printf("PEFT SEQ_CLS adapter on tiny_gpt2: probabilities within %.2g of transformers'\n", worst);
+    }
+    if (st) hn_cls_lora.free(st);
+    json_decref(j);
+}
+
 static void test_bad_input(hn_model *m) {
     hn_cls_data d;
     toy_data(&d, 6, 3);
@@ -477,6 +509,7 @@ int main(void) {
     test_learn(gpt2, &hn_cls_lora, "tiny_gpt2 lora");
     test_learn(bert, &hn_cls_head, "tiny_bert head");
     CHECK(hn_cls_lora.applies(bert) == HN_ERR_UNSUPPORTED && strstr(hn_errmsg(), "BERT"), "%s", hn_errmsg());
+    test_peft_golden(gpt2);
     test_bad_input(gpt2);
     hn_model_destroy(gpt2);
     hn_model_destroy(bert);
