@@ -3,6 +3,8 @@
 // bias, pooled on the last valid token; BertForSequenceClassification's `classifier`: with a bias, here on the
 // model's own pooling: mean or [CLS]). W and b are trainable hn_params; the forward is built from tensor/grad.h's
 // ops, so gradients reach W, b, and through the pooling whatever is trainable in the body (LoRA, ...).
+// Unlike BertForSequenceClassification, an encoder's head reads the sentence embedding (the model's pooling) and
+// not BERT's pooler (tanh(dense([CLS]))), which hone does not load: a head saved for BERT is not transformers'.
 //
 //   hn_seq_head *hd;
 //   hn_cls_head_new(&hd, m, n_classes, seed);              // W ~ N(0, 0.02), b = 0 (transformers' _init_weights)
