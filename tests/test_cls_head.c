@@ -282,6 +282,63 @@ out:
     data_free(&d);
 }
 
+// A right-padded batch gives each row what the row alone gives: probabilities, and (with LoRA's B made non-zero)
+// the gradients of every trainable param, summed over the rows. Padding must not leak through attention or pooling.
+static void test_padding(hn_model *m, bool lora) {
+    hn_seq_head *hd = NULL;
+    hn_lora *lo = NULL;
+    hn_lora_config lc = hn_lora_default_config();
+    lc.r = 2, lc.alpha = 4;
+    hn_status s = hn_cls_head_new(&hd, m, 3, 4);
+    if (!s && lora) s = hn_lora_attach_new(&lo, m, &lc);
+    hn_cls_objective o = {0};
+    if (!s) s = hn_cls_objective_init(&o, m, hd, lo ? hn_lora_params(lo) : NULL);
+    CHECK(!s, "%s", hn_errmsg());
+    if (s) goto out;
+    hn_rng rng;
+    hn_rng_seed(&rng, 9);
+    for (int i = 0; i < o.params.n; i++)
+        for (int64_t j = 0; j < o.params.items[i]->n; j++) o.params.items[i]->data[j] = 0.2f * (hn_rng_f32(&rng) - 0.5f);
+    enum { B = 3, T = 7 };
+    const int32_t lens[B] = {7, 3, 5}, labels[B] = {2, 0, 1};
+    int32_t ids[B * T];
+    for (int i = 0; i < B * T; i++) ids[i] = 1 + (int32_t)(hn_rng_u64(&rng) % (uint64_t)(m->hp.n_vocab - 1));
+    float pb[B * 3], p1[3];
+    hn_cls_batch cb = {.B = B, .T = T, .ids = ids, .lens = lens, .labels = labels};
+    CHECK(hn_cls_objective_probs(&o, &cb, pb) == HN_OK, "%s", hn_errmsg());
+    int64_t n_all = hn_param_count(&o.params);
+    float *g_batch = calloc((size_t)n_all, sizeof *g_batch), *g_rows = calloc((size_t)n_all, sizeof *g_rows);
+    hn_param_zero_grads(&o.params);
+    double loss_b = 0, loss_r = 0;
+    CHECK(hn_cls_objective_loss_grad(&o, &cb, 1.0f, &loss_b, NULL) == HN_OK, "%s", hn_errmsg());
+    for (int i = 0, k = 0; i < o.params.n; k += (int)o.params.items[i]->n, i++)
+        memcpy(g_batch + k, o.params.items[i]->grad, (size_t)o.params.items[i]->n * sizeof(float));
+    hn_param_zero_grads(&o.params);
+    double worst_p = 0;
+    for (int b = 0; b < B; b++) { // each row alone, unpadded; gradients add up over the calls
+        hn_cls_batch one = {.B = 1, .T = lens[b], .ids = ids + b * T, .lens = lens + b, .labels = labels + b};
+        CHECK(hn_cls_objective_probs(&o, &one, p1) == HN_OK, "%s", hn_errmsg());
+        for (int k = 0; k < 3; k++)
+            if (fabs(p1[k] - pb[b * 3 + k]) > worst_p) worst_p = fabs(p1[k] - pb[b * 3 + k]);
+        CHECK(hn_cls_objective_loss_grad(&o, &one, 1.0f, &loss_r, NULL) == HN_OK, "%s", hn_errmsg());
+    }
+    for (int i = 0, k = 0; i < o.params.n; k += (int)o.params.items[i]->n, i++)
+        memcpy(g_rows + k, o.params.items[i]->grad, (size_t)o.params.items[i]->n * sizeof(float));
+    double worst_g = 0, scale = 0;
+    for (int64_t i = 0; i < n_all; i++) {
+        if (fabs(g_batch[i] - g_rows[i]) > worst_g) worst_g = fabs(g_batch[i] - g_rows[i]);
+        if (fabs(g_rows[i]) > scale) scale = fabs(g_rows[i]);
+    }
+    CHECK(worst_p < 1e-5 && fabs(loss_b - loss_r) < 1e-5 * (1 + loss_r) && worst_g < 1e-4 * (1 + scale),
+          "%s%s: padded batch vs rows alone: probs %g, loss %g vs %g, gradients %g (largest %g)",
+          m->hp.arch == HN_ARCH_BERT ? "bert" : "gpt2", lora ? " + lora" : "", worst_p, loss_b, loss_r, worst_g, scale);
+    free(g_batch), free(g_rows);
+out:
+    hn_cls_objective_deinit(&o);
+    hn_lora_destroy(lo);
+    hn_cls_head_destroy(hd);
+}
+
 // ---- training, save, load ----
 
 static void test_learn(hn_model *m, const hn_cls_method *me, const char *what) {
@@ -505,6 +562,8 @@ int main(void) {
     test_freezing(gpt2, false);
     test_freezing(gpt2, true);
     test_freezing(bert, false);
+    test_padding(gpt2, true);
+    test_padding(bert, false);
     test_learn(gpt2, &hn_cls_head, "tiny_gpt2 head");
     test_learn(gpt2, &hn_cls_lora, "tiny_gpt2 lora");
     test_learn(bert, &hn_cls_head, "tiny_bert head");
