@@ -131,6 +131,10 @@ static void test_tiny(void) {
         CHECK(hn_cls_icl.predict(m, st, queries + 2, 1, alone) == HN_OK, "predict alone: %s", hn_errmsg());
         CHECK(hn_cls_icl.predict(m, st, queries, 3, batch) == HN_OK, "predict batch: %s", hn_errmsg());
         CHECK(fabsf(alone[0] - batch[4]) < 1e-5f, "alone %g, after two other texts %g", alone[0], batch[4]);
+        // One text a call (the cache and its prompt are kept between calls) gives the batch's probabilities.
+        float one[6];
+        for (int i = 0; i < 3; i++) CHECK(hn_cls_icl.predict(m, st, queries + i, 1, one + 2 * i) == HN_OK, "one");
+        for (int i = 0; i < 6; i++) CHECK(fabsf(one[i] - batch[i]) < 1e-5f, "one a call: %g, batch %g", one[i], batch[i]);
     }
     hn_cls_icl.free(st);
 

@@ -49,6 +49,11 @@ typedef struct {
     int32_t *ex_label;
     float *ex_emb; // (n_ex, n_embd) with nearest, else NULL
     int n_embd;
+    // Kept between predict calls (a caller may predict a few texts at a time): the KV cache and the prompt it holds.
+    hn_kv_cache *kv;
+    const hn_model *kv_model;
+    int32_t *prev;
+    int64_t prev_n;
 } icl_state;
 
 static void icl_free(void *p) {
@@ -62,6 +67,8 @@ static void icl_free(void *p) {
     free(st->classes), free(st->words), free(st->n_words);
     for (int i = 0; st->ex_text && i < st->n_ex; i++) free(st->ex_text[i]);
     free(st->ex_text), free(st->ex_label), free(st->ex_emb);
+    hn_kv_cache_destroy(st->kv);
+    free(st->prev);
     free(st);
 }
 
@@ -328,7 +335,9 @@ static hn_status icl_predict(hn_model *m, void *state, const char *const *texts,
     double *base = hn_calloc(nv, sizeof *base, "icl log-probabilities"), *row = hn_calloc(nv, sizeof *row, "icl");
     double *wscore = hn_calloc(n_all, sizeof *wscore, "icl scores");
     double *cscore = hn_calloc(st->n_classes, sizeof *cscore, "icl scores");
-    hn_kv_cache *kv = NULL;
+    int32_t *prev = st->prev, *old = st->prev; // the prompt in st->kv; given back to st at the end
+    int64_t prev_n = st->prev_n;
+    st->prev = NULL, st->prev_n = 0;
     if (!wid || !wn || !pid || !pn || !ex || (st->nearest && !qemb) || !base || !row || !wscore || !cscore)
         s = HN_ERR_NOMEM;
     for (int c = 0, w = 0; !s && c < st->n_classes; c++)
@@ -354,9 +363,16 @@ static hn_status icl_predict(hn_model *m, void *state, const char *const *texts,
     if (!s && need > limit)
         s = hn_fail(HN_ERR_RANGE, "icl: a prompt of %lld tokens (with its label word) is longer than the model's "
                     "context of %lld; use fewer shots or a smaller max_len", (long long)need, (long long)limit);
-    if (!s && !(kv = hn_kv_cache_create(m, (int)need))) s = HN_ERR_NOMEM;
-    int32_t *prev = NULL;
-    int64_t prev_n = 0;
+    if (!s && st->kv && (st->kv_model != m || hn_kv_cache_size(st->kv) < need)) {
+        hn_kv_cache_destroy(st->kv);
+        st->kv = NULL, prev_n = 0;
+    }
+    if (!s && !st->kv) {
+        int64_t size = 2 * need < limit ? 2 * need : limit; // room for longer texts in later calls
+        if (!(st->kv = hn_kv_cache_create(m, (int)size))) s = HN_ERR_NOMEM;
+        st->kv_model = m, prev_n = 0;
+    }
+    hn_kv_cache *kv = st->kv;
     for (int i = 0; !s && i < n; i++) {
         // Keep the tokens this prompt shares with the last one; at least one token runs, for its logits.
         int64_t common = 0;
@@ -393,7 +409,11 @@ static hn_status icl_predict(hn_model *m, void *state, const char *const *texts,
         for (int c = 0; c < st->n_classes; c++) z += exp(cp[c] - mx);
         for (int c = 0; c < st->n_classes; c++) probs[(size_t)i * st->n_classes + c] = (float)(exp(cp[c] - mx) / z);
     }
-    hn_kv_cache_destroy(kv);
+    if (!s) { // what the cache holds now (after an error: unknown, so the next call starts afresh)
+        st->prev = pid[n - 1], st->prev_n = pn[n - 1];
+        pid[n - 1] = NULL;
+    }
+    free(old);
     for (int w = 0; wid && w < n_all; w++) free(wid[w]);
     for (int i = 0; pid && i < n; i++) free(pid[i]);
     free(wid), free(wn), free(pid), free(pn), free(ex), free(qemb), free(base), free(row), free(wscore),
