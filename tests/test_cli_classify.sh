@@ -93,6 +93,17 @@ check "eval accuracy = classify's labels against the gold ($right of 4, eval $ac
 stdin_labels=$(printf 'a great, lovely film\ndull and bad\n' | "$HONE" classify -m "$model" --run "$run" - 2>/dev/null)
 check "classify - reads stdin" '[ "$stdin_labels" = "$(head -2 <<<"$labels")" ]'
 
+# --val FILE: validation from a file, with the training classes (an unseen label there is an error).
+printf '{"text": "fine film", "label": "pos"}\n{"text": "poor", "label": "neg"}\n' > "$tmp/val.jsonl"
+out=$("$HONE" train --task classify -m "$model" --method $method --data "$tmp/train.jsonl" --val "$tmp/val.jsonl" $extra \
+      -o "$tmp/run2" 2>&1); rc=$?
+check "--val FILE: 12 + 2 examples" '[ $rc -eq 0 ] && grep -q "12 training examples, 2 classes (pos, neg), 2 for validation" <<<"$out" &&
+    grep -q "(2 examples)" <<<"$out"'
+printf '{"text": "fine film", "label": "ok"}\n' > "$tmp/val_bad.jsonl"
+err=$("$HONE" train --task classify -m "$model" --method $method --data "$tmp/train.jsonl" --val "$tmp/val_bad.jsonl" \
+      $extra -o "$tmp/run3" 2>&1); rc=$?
+check "--val with an unseen label: exit 1, file:line" '[ $rc -eq 1 ] && one_line && grep -q "val_bad.jsonl:1" <<<"$err"'
+
 # Evaluation errors.
 printf '{"text": "fine", "label": "pos"}\n{"text": "meh", "label": "neutral"}\n' > "$tmp/unseen.jsonl"
 err=$("$HONE" eval -m "$model" --run "$run" --data "$tmp/unseen.jsonl" 2>&1); rc=$?
