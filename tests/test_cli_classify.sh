@@ -2,7 +2,8 @@
 # `hone train --task classify`, `hone eval --task classify` and `hone classify` on the tiny models of tests/data:
 # a run trained and saved (classify.json: task, method, classes in order of first appearance, the base record),
 # eval's accuracy / macro-F1 / confusion (text and --json) agreeing with the labels `hone classify` prints for the
-# same texts, a run refused for another model; usage errors exit 2 and data errors exit 1, each one line (missing
+# same texts, every method's saved run scoring its validation file in eval as train did in memory, a run refused
+# for another model; usage errors exit 2 and data errors exit 1, each one line (missing
 # file, missing column naming the header's, one class, unseen labels at evaluation, bad UTF-8); --task lm (the
 # default) still reaches the LM path. The method is icl on the tiny GPT-2 when this build has it, else head on the
 # tiny BERT (the test skips when the build has neither).
@@ -103,6 +104,18 @@ printf '{"text": "fine film", "label": "ok"}\n' > "$tmp/val_bad.jsonl"
 err=$("$HONE" train --task classify -m "$model" --method $method --data "$tmp/train.jsonl" --val "$tmp/val_bad.jsonl" \
       $extra -o "$tmp/run3" 2>&1); rc=$?
 check "--val with an unseen label: exit 1, file:line" '[ $rc -eq 1 ] && one_line && grep -q "val_bad.jsonl:1" <<<"$err"'
+
+# Every method of this build on the tiny GPT-2: the run saved and loaded by eval scores the validation file exactly
+# as train scored it in memory.
+printf 'good fun\nsuperb\nlovely cast\n' > "$tmp/vpos.txt"; printf 'dull\nawful mess\nweak plot\n' > "$tmp/vneg.txt"
+for me in $(tr -d ',' <<<"$methods"); do
+    out=$("$HONE" train --task classify -m "$gpt2" --method $me --data "$tmp/train.jsonl" --val "$tmp/vpos.txt:pos" \
+          --val "$tmp/vneg.txt:neg" --shots 1 --max-len 16 --epochs 2 --batch 4 -o "$tmp/m_$me" 2>&1); rc=$?
+    want=$(sed -n 's/^validation: accuracy \([0-9.]*\), macro-F1 \([0-9.]*\) .*/\1 \2/p' <<<"$out")
+    got=$("$HONE" eval -m "$gpt2" --run "$tmp/m_$me" --data "$tmp/vpos.txt:pos" --data "$tmp/vneg.txt:neg" 2>&1 |
+          awk '/^accuracy/ { a = $2 } /^macro-F1/ { f = $2 } END { print a, f }')
+    check "$me: train's validation ($want) = eval of the saved run ($got)" '[ $rc -eq 0 ] && [ -n "$want" ] && [ "$want" = "$got" ]'
+done
 
 # Evaluation errors.
 printf '{"text": "fine", "label": "pos"}\n{"text": "meh", "label": "neutral"}\n' > "$tmp/unseen.jsonl"
