@@ -65,7 +65,8 @@ typedef struct {
     bool nearest;           // pick the k nearest training examples by embedding (else seeded random, balanced)
     const char *const *label_words; // per class one or more words "pos=great|good" (NULL: the class names)
     int n_label_words;
-    bool no_calibrate;      // icl: compare the raw likelihoods (default: calibrated against a content-free input)
+    bool no_calibrate;      // icl: compare the raw likelihoods (default: less the prompt's prior over the classes,
+                            // measured on 16 training texts)
     // trained methods (feature, head, lora, ...)
     int epochs, batch;
     float lr, weight_decay;
