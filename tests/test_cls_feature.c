@@ -4,6 +4,7 @@
 // is zero), the embedding cache is reused by a rerun and ignored when the texts change, a broken feature.safetensors
 // is refused; and all-MiniLM-L6-v2 on rt-polarity (400 sentences to train, 200 held out; ../shared/data, skipped
 // when the model or the data is absent) beats 0.65 accuracy.
+#include "cls_test.h"
 #include "test.h"
 #include "io/safetensors.h"
 #include "train/classify.h"
@@ -17,40 +18,6 @@
 extern const hn_cls_method hn_cls_feature;
 
 #define BERT "tests/data/tiny_bert/tiny_bert.gguf"
-#define RT "../shared/data/rt-polarity/rt-polarity."
-
-static char *sdup(const char *s) {
-    char *d = malloc(strlen(s) + 1);
-    strcpy(d, s);
-    return d;
-}
-
-// A hand-built data set (the loader is train/cls_data.c's; these tests do not need it).
-static void data_init(hn_cls_data *d, const char *const *texts, const int *labels, int n, const char *const *classes,
-                      int nc) {
-    memset(d, 0, sizeof *d);
-    d->texts = calloc(n, sizeof *d->texts);
-    d->labels = calloc(n, sizeof *d->labels);
-    d->classes = calloc(nc, sizeof *d->classes);
-    for (int i = 0; i < n; i++) d->texts[i] = sdup(texts[i]), d->labels[i] = labels[i];
-    for (int c = 0; c < nc; c++) d->classes[c] = sdup(classes[c]);
-    d->n = n, d->n_classes = nc;
-}
-
-static void data_free(hn_cls_data *d) {
-    for (int i = 0; i < d->n; i++) free(d->texts[i]);
-    for (int c = 0; c < d->n_classes; c++) free(d->classes[c]);
-    free(d->texts), free(d->labels), free(d->classes);
-}
-
-static char *tmpdir(void) {
-    char *d = sdup("/tmp/hone_cls_feature_XXXXXX");
-    if (!mkdtemp(d)) {
-        free(d);
-        return NULL;
-    }
-    return d;
-}
 
 static void rmrun(const char *dir) {
     char p[512];
@@ -129,7 +96,7 @@ static void test_tiny(void) {
     toy_texts(false, buf, texts, labels);
     toy_texts(true, tbuf, toy_test, toy_test_labels);
     data_init(&d, texts, labels, N_TOY, (const char *const[]){"a", "b"}, 2);
-    char *dir = tmpdir();
+    char *dir = tmpdir_for("feature");
     hn_cls_options o;
     memset(&o, 0, sizeof o);
     o.run_dir = dir;
@@ -222,24 +189,8 @@ out:
     hn_cls_feature.free(st);
     rmrun(dir);
     free(dir);
-    data_free(&d);
+    hn_cls_data_deinit(&d);
     hn_model_destroy(m);
-}
-
-// n lines of a file after skip (malloc'd, trailing space and newline cut); the number read.
-static int read_lines(const char *path, int skip, int n, char **out) {
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    char line[4096];
-    int k = 0;
-    for (int i = 0; k < n && fgets(line, sizeof line, f); i++) {
-        if (i < skip) continue;
-        size_t len = strlen(line);
-        while (len && (line[len - 1] == '\n' || line[len - 1] == ' ')) line[--len] = 0;
-        out[k++] = sdup(line);
-    }
-    fclose(f);
-    return k;
 }
 
 static void test_minilm(void) {
@@ -283,7 +234,7 @@ static void test_minilm(void) {
     CHECK(sanitized || acc > 0.65, "accuracy %.3f, want > 0.65", acc);
     hn_cls_feature.free(st);
     free(probs);
-    data_free(&d);
+    hn_cls_data_deinit(&d);
     for (int i = 0; i < NT + NV; i++) free(pos[i]), free(neg[i]);
     hn_model_destroy(m);
 }

@@ -165,13 +165,6 @@ static void toy_data(hn_cls_data *d, int n, uint64_t seed) {
     }
 }
 
-static void data_free(hn_cls_data *d) {
-    for (int i = 0; i < d->n; i++) free(d->texts[i]);
-    for (int k = 0; k < d->n_classes; k++) free(d->classes[k]);
-    free(d->texts), free(d->labels), free(d->classes), free(d->source);
-    memset(d, 0, sizeof *d);
-}
-
 static hn_cls_options toy_options(void) {
     return (hn_cls_options){.seed = 11, .threads = 2, .max_len = 32, .epochs = 30, .batch = 8, .lr = 5e-3f,
                             .weight_decay = 0.0f, .lora_r = 4, .lora_alpha = 8};
@@ -279,7 +272,7 @@ out:
     hn_cls_objective_deinit(&o);
     hn_lora_destroy(lo);
     hn_cls_head_destroy(hd);
-    data_free(&d);
+    hn_cls_data_deinit(&d);
 }
 
 // A right-padded batch gives each row what the row alone gives: probabilities, and (with LoRA's B made non-zero)
@@ -411,7 +404,7 @@ static void test_learn(hn_model *m, const hn_cls_method *me, const char *what) {
 out:
     if (st) me->free(st);
     free(p1), free(p2);
-    data_free(&d);
+    hn_cls_data_deinit(&d);
 }
 
 // PEFT's own SEQ_CLS adapter (tools/reference/cls_peft_ref.py): hone's lora method loads it and gives
@@ -461,7 +454,7 @@ static void test_bad_input(hn_model *m) {
           hn_errmsg());
     d.n_classes = 2;
     CHECK(st == NULL, "state left after a failure");
-    data_free(&d);
+    hn_cls_data_deinit(&d);
 }
 
 // ---- a short real run: SmolLM2-135M, head only, rt-polarity ----
@@ -544,8 +537,8 @@ static void test_real(void) {
         free(pr);
         hn_cls_head.free(st);
     }
-    data_free(&tr);
-    data_free(&te);
+    hn_cls_data_deinit(&tr);
+    hn_cls_data_deinit(&te);
     hn_model_destroy(m);
 }
 

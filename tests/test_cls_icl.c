@@ -3,6 +3,7 @@
 // of their probabilities, the KV cache's shared prefix gives the scores of a fresh run, save/load predicts the same,
 // nearest shots, bad label words and a broken icl.json are refused, an encoder is refused); and zero-shot
 // SmolLM2-135M-Instruct on 100 rt-polarity sentences (../shared/data; skipped when the model or the data is absent).
+#include "cls_test.h"
 #include "test.h"
 #include "train/classify.h"
 
@@ -17,31 +18,6 @@ extern const hn_cls_method hn_cls_icl;
 
 #define GPT2 "tests/data/tiny_gpt2/tiny_gpt2.gguf"
 #define BERT "tests/data/tiny_bert/tiny_bert.gguf"
-#define RT "../shared/data/rt-polarity/rt-polarity."
-
-static char *sdup(const char *s) {
-    char *d = malloc(strlen(s) + 1);
-    strcpy(d, s);
-    return d;
-}
-
-// A hand-built data set (the loader is train/cls_data.c's; these tests do not need it).
-static void data_init(hn_cls_data *d, const char *const *texts, const int *labels, int n, const char *const *classes,
-                      int nc) {
-    memset(d, 0, sizeof *d);
-    d->texts = calloc(n, sizeof *d->texts);
-    d->labels = calloc(n, sizeof *d->labels);
-    d->classes = calloc(nc, sizeof *d->classes);
-    for (int i = 0; i < n; i++) d->texts[i] = sdup(texts[i]), d->labels[i] = labels[i];
-    for (int c = 0; c < nc; c++) d->classes[c] = sdup(classes[c]);
-    d->n = n, d->n_classes = nc;
-}
-
-static void data_free(hn_cls_data *d) {
-    for (int i = 0; i < d->n; i++) free(d->texts[i]);
-    for (int c = 0; c < d->n_classes; c++) free(d->classes[c]);
-    free(d->texts), free(d->labels), free(d->classes);
-}
 
 static hn_cls_options opts(int shots, bool nearest) {
     hn_cls_options o;
@@ -65,15 +41,6 @@ static void check_probs(const float *p, int n, int nc, const char *what) {
     }
 }
 
-static char *tmpdir(void) {
-    char *d = sdup("/tmp/hone_cls_icl_XXXXXX");
-    if (!mkdtemp(d)) {
-        free(d);
-        return NULL;
-    }
-    return d;
-}
-
 static void rmrun(const char *dir) {
     char p[512];
     snprintf(p, sizeof p, "%s/icl.json", dir), unlink(p);
@@ -90,7 +57,7 @@ static void roundtrip(hn_model *m, const hn_cls_data *d, hn_cls_options o, const
     s = hn_cls_icl.predict(m, st, queries, 3, probs);
     CHECK(s == HN_OK, "%s: predict: %s", what, hn_errmsg());
     check_probs(probs, 3, 2, what);
-    char *dir = tmpdir();
+    char *dir = tmpdir_for("icl");
     s = hn_cls_icl.save(m, st, dir);
     CHECK(s == HN_OK, "%s: save: %s", what, hn_errmsg());
     s = hn_cls_icl.load(m, dir, &st2);
@@ -205,7 +172,7 @@ static void test_tiny(void) {
     }
 
     // A broken or missing icl.json.
-    char *dir = tmpdir(), path[512];
+    char *dir = tmpdir_for("icl"), path[512];
     snprintf(path, sizeof path, "%s/icl.json", dir);
     st = NULL;
     CHECK(hn_cls_icl.load(m, dir, &st) != HN_OK && st == NULL, "a run without icl.json is refused");
@@ -229,7 +196,7 @@ static void test_tiny(void) {
     }
     rmrun(dir);
     free(dir);
-    data_free(&d);
+    hn_cls_data_deinit(&d);
     hn_model_destroy(m);
 
     s = hn_model_load(&m, BERT, NULL);
@@ -239,22 +206,6 @@ static void test_tiny(void) {
         CHECK(s == HN_ERR_UNSUPPORTED && strstr(hn_errmsg(), "encoder"), "an encoder is refused: %s", hn_errmsg());
         hn_model_destroy(m);
     }
-}
-
-// The first n lines of a file (malloc'd strings, trailing space and newline cut), or 0 if it cannot be read.
-static int read_lines(const char *path, int skip, int n, char **out) {
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    char line[4096];
-    int k = 0;
-    for (int i = 0; k < n && fgets(line, sizeof line, f); i++) {
-        if (i < skip) continue;
-        size_t len = strlen(line);
-        while (len && (line[len - 1] == '\n' || line[len - 1] == ' ')) line[--len] = 0;
-        out[k++] = sdup(line);
-    }
-    fclose(f);
-    return k;
 }
 
 static void test_smollm2(void) {
@@ -298,7 +249,7 @@ static void test_smollm2(void) {
     CHECK(sanitized || acc > 0.5, "zero-shot accuracy %.3f, want > 0.5", acc);
     hn_cls_icl.free(st);
     free(probs);
-    data_free(&d);
+    hn_cls_data_deinit(&d);
     for (int i = 0; i < N; i++) free(pos[i]), free(neg[i]);
     hn_model_destroy(m);
 }
