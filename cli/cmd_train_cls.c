@@ -28,7 +28,8 @@ static void help(void) {
            "  --shots K                 icl: examples in the prompt (default 4; 0: zero-shot)\n"
            "  --nearest                 icl: the K nearest training examples by embedding (default: random)\n"
            "  --label-words W           icl: a class's words, 'pos=great|good' (repeatable)\n"
-           "  --epochs N, --lr X, --batch N, --weight-decay X   trained methods\n"
+           "  --epochs N, --lr X, --batch N, --weight-decay X   trained methods (epochs: 3; head: 40, as its\n"
+           "                            epochs run on pooled states computed once and cost little)\n"
            "  --max-len N               tokens per text (default 128)\n"
            "  --rank R, --alpha X       LoRA rank and alpha (default 8, 16)\n"
            "  --seed S                  seed of the split, the data order and the initialisation (default 42)\n"
@@ -121,6 +122,11 @@ int cmd_train_classify(int argc, char **argv) {
                              "--shots 0 or more");
     const hn_cls_method *me = NULL;
     if (!err && !rc && !(me = hn_cls_method_find(method))) rc = cli_usage_error("%s", hn_errmsg());
+    // The head trains on the frozen body's pooled states, computed once: its epochs are nearly free, and 3 of them
+    // would leave it under-trained.
+    bool epochs_given = false;
+    for (int i = 1; i < argc; i++) epochs_given = epochs_given || !strcmp(argv[i], "--epochs");
+    if (me && !strcmp(me->name, "head") && !epochs_given) o.epochs = 40;
     if (err || rc) {
         free(data), free(val), free(words);
         return rc ? rc : 2;

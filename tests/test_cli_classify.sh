@@ -117,6 +117,14 @@ for me in $(tr -d ',' <<<"$methods"); do
     check "$me: train's validation ($want) = eval of the saved run ($got)" '[ $rc -eq 0 ] && [ -n "$want" ] && [ "$want" = "$got" ]'
 done
 
+# The head's default epochs are 40 (its epochs run on pooled states computed once); --epochs still rules.
+if grep -qw head <<<"$methods"; then
+    "$HONE" train --task classify -m "$gpt2" --method head --data "$tmp/train.jsonl" --max-len 16 -o "$tmp/h40" \
+      >/dev/null 2>&1; rc=$?
+    check "head: 40 epochs by default (classify.json)" '[ $rc -eq 0 ] && grep -Eq "\"epochs\": *40" "$tmp/h40/classify.json"'
+    check "head: --epochs 2 as given" 'grep -Eq "\"epochs\": *2[,}]" "$tmp/m_head/classify.json"'
+fi
+
 # Evaluation errors.
 printf '{"text": "fine", "label": "pos"}\n{"text": "meh", "label": "neutral"}\n' > "$tmp/unseen.jsonl"
 err=$("$HONE" eval -m "$model" --run "$run" --data "$tmp/unseen.jsonl" 2>&1); rc=$?
