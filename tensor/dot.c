@@ -80,21 +80,29 @@ void hn_gemm_panel_ref(int64_t T, int64_t K, const float *x, const float *pack, 
     }
 }
 
-// Decode kernels' reference: each block dequantized once (to_f32 of one block) for up to 16 tokens at a time; each
-// output one in-order float sum over k.
-static void mv_ref(void (*to_f32)(const void *, float *, int64_t), size_t block_bytes, int64_t K, const void *w,
-                   size_t row_bytes, int64_t nr, const float *x, int64_t T, float *y, int64_t ldy) {
-    float deq[HN_QK], sum[16];
+float hn_dot_blocks_ref(hn_to_f32_fn to_f32, int block, size_t block_bytes, int64_t n, const void *w, const float *x) {
+    float deq[HN_QK_K], sum = 0.0f;
+    for (int64_t b = 0; b < n / block; b++) {
+        to_f32((const uint8_t *)w + (size_t)b * block_bytes, deq, block);
+        for (int j = 0; j < block; j++) sum += deq[j] * x[b * block + j];
+    }
+    return sum;
+}
+
+// Each block dequantized once for up to 16 tokens at a time.
+void hn_mv_blocks_ref(hn_to_f32_fn to_f32, int block, size_t block_bytes, int64_t K, const void *w, size_t row_bytes,
+                      int64_t nr, const float *x, int64_t T, float *y, int64_t ldy) {
+    float deq[HN_QK_K], sum[16];
     for (int64_t r = 0; r < nr; r++) {
         const uint8_t *wr = (const uint8_t *)w + (size_t)r * row_bytes;
         for (int64_t t0 = 0; t0 < T; t0 += 16) {
             int tn = T - t0 < 16 ? (int)(T - t0) : 16;
             for (int t = 0; t < tn; t++) sum[t] = 0.0f;
-            for (int64_t b = 0; b < K / HN_QK; b++) {
-                to_f32(wr + (size_t)b * block_bytes, deq, HN_QK);
+            for (int64_t b = 0; b < K / block; b++) {
+                to_f32(wr + (size_t)b * block_bytes, deq, block);
                 for (int t = 0; t < tn; t++) {
-                    const float *xb = x + (t0 + t) * K + b * HN_QK;
-                    for (int j = 0; j < HN_QK; j++) sum[t] += deq[j] * xb[j];
+                    const float *xb = x + (t0 + t) * K + b * block;
+                    for (int j = 0; j < block; j++) sum[t] += deq[j] * xb[j];
                 }
             }
             for (int t = 0; t < tn; t++) y[(t0 + t) * ldy + r] = sum[t];
@@ -104,15 +112,15 @@ static void mv_ref(void (*to_f32)(const void *, float *, int64_t), size_t block_
 
 void hn_mv_q4_0_ref(int64_t K, const void *w, size_t row_bytes, int64_t nr, const float *x, int64_t T, float *y,
                     int64_t ldy) {
-    mv_ref(hn_q4_0_to_f32_ref, sizeof(hn_block_q4_0), K, w, row_bytes, nr, x, T, y, ldy);
+    hn_mv_blocks_ref(hn_q4_0_to_f32_ref, HN_QK, sizeof(hn_block_q4_0), K, w, row_bytes, nr, x, T, y, ldy);
 }
 
 void hn_mv_q4_1_ref(int64_t K, const void *w, size_t row_bytes, int64_t nr, const float *x, int64_t T, float *y,
                     int64_t ldy) {
-    mv_ref(hn_q4_1_to_f32_ref, sizeof(hn_block_q4_1), K, w, row_bytes, nr, x, T, y, ldy);
+    hn_mv_blocks_ref(hn_q4_1_to_f32_ref, HN_QK, sizeof(hn_block_q4_1), K, w, row_bytes, nr, x, T, y, ldy);
 }
 
 void hn_mv_q8_0_ref(int64_t K, const void *w, size_t row_bytes, int64_t nr, const float *x, int64_t T, float *y,
                     int64_t ldy) {
-    mv_ref(hn_q8_0_to_f32_ref, sizeof(hn_block_q8_0), K, w, row_bytes, nr, x, T, y, ldy);
+    hn_mv_blocks_ref(hn_q8_0_to_f32_ref, HN_QK, sizeof(hn_block_q8_0), K, w, row_bytes, nr, x, T, y, ldy);
 }

@@ -25,6 +25,14 @@ typedef void (*hn_gemm_panel_fn)(int64_t T, int64_t K, const float *x, const flo
 typedef void (*hn_mv_fn)(int64_t K, const void *w, size_t row_bytes, int64_t nr, const float *x, int64_t T, float *y,
                          int64_t ldy);
 
+// The references behind the fp32-activation kernels of a block type: w's blocks of `block` elements (block_bytes
+// bytes each, block <= HN_QK_K) dequantized by to_f32 one at a time, each output one in-order float sum over k, so
+// that mv and dot agree bit for bit. hn_mv_blocks_ref takes the decode kernel's arguments after the type's.
+typedef void (*hn_to_f32_fn)(const void *src, float *dst, int64_t n);
+float hn_dot_blocks_ref(hn_to_f32_fn to_f32, int block, size_t block_bytes, int64_t n, const void *w, const float *x);
+void hn_mv_blocks_ref(hn_to_f32_fn to_f32, int block, size_t block_bytes, int64_t K, const void *w, size_t row_bytes,
+                      int64_t nr, const float *x, int64_t T, float *y, int64_t ldy);
+
 typedef struct {
     hn_mv_fn mv[HN_TYPE_COUNT];                                  // weight type -> fp32-activation decode kernel
     hn_vec_dot_fn dot[HN_TYPE_COUNT];                            // weight type -> dot with its vec_dot_type row

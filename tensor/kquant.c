@@ -457,47 +457,14 @@ void hn_q3_k_from_f32_ref(const float *src, void *dst, int64_t n) {
 
 // ---- dot products with fp32 activations, and the decode kernels ----
 
-// One block at a time: dequantized by the reference, then summed in order of k (the SIMD kernels differ only in
-// the order of float additions).
-static float dot_f32(void (*to_f32)(const void *, float *, int64_t), size_t block_bytes, int64_t n, const void *w,
-                     const float *x) {
-    float deq[HN_QK_K], sum = 0.0f;
-    for (int64_t b = 0; b < n / HN_QK_K; b++) {
-        to_f32((const uint8_t *)w + (size_t)b * block_bytes, deq, HN_QK_K);
-        for (int j = 0; j < HN_QK_K; j++) sum += deq[j] * x[b * HN_QK_K + j];
-    }
-    return sum;
-}
-
-// Decode kernel reference: each block dequantized once for up to 16 tokens, each output one in-order sum over k
-// (the same sums as dot_f32, so mv and dot agree bit for bit).
-static void mv_k(void (*to_f32)(const void *, float *, int64_t), size_t block_bytes, int64_t K, const void *w,
-                 size_t row_bytes, int64_t nr, const float *x, int64_t T, float *y, int64_t ldy) {
-    float deq[HN_QK_K], sum[16];
-    for (int64_t r = 0; r < nr; r++) {
-        const uint8_t *wr = (const uint8_t *)w + (size_t)r * row_bytes;
-        for (int64_t t0 = 0; t0 < T; t0 += 16) {
-            int tn = T - t0 < 16 ? (int)(T - t0) : 16;
-            for (int t = 0; t < tn; t++) sum[t] = 0.0f;
-            for (int64_t b = 0; b < K / HN_QK_K; b++) {
-                to_f32(wr + (size_t)b * block_bytes, deq, HN_QK_K);
-                for (int t = 0; t < tn; t++) {
-                    const float *xb = x + (t0 + t) * K + b * HN_QK_K;
-                    for (int j = 0; j < HN_QK_K; j++) sum[t] += deq[j] * xb[j];
-                }
-            }
-            for (int t = 0; t < tn; t++) y[(t0 + t) * ldy + r] = sum[t];
-        }
-    }
-}
-
+// The reference kernels: hn_dot_blocks_ref / hn_mv_blocks_ref over super-blocks of HN_QK_K.
 #define K_KERNELS(name, block)                                                                                       \
-    float hn_dot_##name##_f32_ref(int64_t n, const void *w, const void *x) {                                          \
-        return dot_f32(hn_##name##_to_f32_ref, sizeof(block), n, w, x);                                              \
+    float hn_dot_##name##_f32_ref(int64_t n, const void *w, const void *x) {                                         \
+        return hn_dot_blocks_ref(hn_##name##_to_f32_ref, HN_QK_K, sizeof(block), n, w, x);                           \
     }                                                                                                                \
     void hn_mv_##name##_ref(int64_t K, const void *w, size_t row_bytes, int64_t nr, const float *x, int64_t T,       \
                             float *y, int64_t ldy) {                                                                 \
-        mv_k(hn_##name##_to_f32_ref, sizeof(block), K, w, row_bytes, nr, x, T, y, ldy);                              \
+        hn_mv_blocks_ref(hn_##name##_to_f32_ref, HN_QK_K, sizeof(block), K, w, row_bytes, nr, x, T, y, ldy);         \
     }
 K_KERNELS(q2_k, hn_block_q2_k)
 K_KERNELS(q3_k, hn_block_q3_k)

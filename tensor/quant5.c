@@ -94,50 +94,20 @@ void hn_q5_1_from_f32_ref(const float *src, void *dst, int64_t n) {
 
 // ---- dot products with fp32 activations and decode kernels: each block dequantized, summed in order of k ----
 
-static float dot_f32(void (*to_f32)(const void *, float *, int64_t), size_t block_bytes, int64_t n, const void *w,
-                     const float *x) {
-    float deq[HN_QK], sum = 0.0f;
-    for (int64_t b = 0; b < n / HN_QK; b++) {
-        to_f32((const uint8_t *)w + (size_t)b * block_bytes, deq, HN_QK);
-        for (int j = 0; j < HN_QK; j++) sum += deq[j] * x[b * HN_QK + j];
-    }
-    return sum;
-}
-
-static void mv_5(void (*to_f32)(const void *, float *, int64_t), size_t block_bytes, int64_t K, const void *w,
-                 size_t row_bytes, int64_t nr, const float *x, int64_t T, float *y, int64_t ldy) {
-    float deq[HN_QK], sum[16];
-    for (int64_t r = 0; r < nr; r++) {
-        const uint8_t *wr = (const uint8_t *)w + (size_t)r * row_bytes;
-        for (int64_t t0 = 0; t0 < T; t0 += 16) {
-            int tn = T - t0 < 16 ? (int)(T - t0) : 16;
-            for (int t = 0; t < tn; t++) sum[t] = 0.0f;
-            for (int64_t b = 0; b < K / HN_QK; b++) {
-                to_f32(wr + (size_t)b * block_bytes, deq, HN_QK);
-                for (int t = 0; t < tn; t++) {
-                    const float *xb = x + (t0 + t) * K + b * HN_QK;
-                    for (int j = 0; j < HN_QK; j++) sum[t] += deq[j] * xb[j];
-                }
-            }
-            for (int t = 0; t < tn; t++) y[(t0 + t) * ldy + r] = sum[t];
-        }
-    }
-}
-
 float hn_dot_q5_0_f32_ref(int64_t n, const void *w, const void *x) {
-    return dot_f32(hn_q5_0_to_f32_ref, sizeof(hn_block_q5_0), n, w, x);
+    return hn_dot_blocks_ref(hn_q5_0_to_f32_ref, HN_QK, sizeof(hn_block_q5_0), n, w, x);
 }
 
 float hn_dot_q5_1_f32_ref(int64_t n, const void *w, const void *x) {
-    return dot_f32(hn_q5_1_to_f32_ref, sizeof(hn_block_q5_1), n, w, x);
+    return hn_dot_blocks_ref(hn_q5_1_to_f32_ref, HN_QK, sizeof(hn_block_q5_1), n, w, x);
 }
 
 void hn_mv_q5_0_ref(int64_t K, const void *w, size_t row_bytes, int64_t nr, const float *x, int64_t T, float *y,
                     int64_t ldy) {
-    mv_5(hn_q5_0_to_f32_ref, sizeof(hn_block_q5_0), K, w, row_bytes, nr, x, T, y, ldy);
+    hn_mv_blocks_ref(hn_q5_0_to_f32_ref, HN_QK, sizeof(hn_block_q5_0), K, w, row_bytes, nr, x, T, y, ldy);
 }
 
 void hn_mv_q5_1_ref(int64_t K, const void *w, size_t row_bytes, int64_t nr, const float *x, int64_t T, float *y,
                     int64_t ldy) {
-    mv_5(hn_q5_1_to_f32_ref, sizeof(hn_block_q5_1), K, w, row_bytes, nr, x, T, y, ldy);
+    hn_mv_blocks_ref(hn_q5_1_to_f32_ref, HN_QK, sizeof(hn_block_q5_1), K, w, row_bytes, nr, x, T, y, ldy);
 }
