@@ -122,11 +122,10 @@ int cmd_train_classify(int argc, char **argv) {
                              "--shots 0 or more");
     const hn_cls_method *me = NULL;
     if (!err && !rc && !(me = hn_cls_method_find(method))) rc = cli_usage_error("%s", hn_errmsg());
-    // The head trains on the frozen body's pooled states, computed once: its epochs are nearly free, and 3 of them
-    // would leave it under-trained.
-    bool epochs_given = false;
-    for (int i = 1; i < argc; i++) epochs_given = epochs_given || !strcmp(argv[i], "--epochs");
-    if (me && !strcmp(me->name, "head") && !epochs_given) o.epochs = 40;
+    bool epochs_given = false; // else the method's own default, where it has one
+    for (int i = 1; i < argc; i++)
+        epochs_given = epochs_given || (!strncmp(argv[i], "--epochs", 8) && (!argv[i][8] || argv[i][8] == '='));
+    if (me && me->default_epochs && !epochs_given) o.epochs = me->default_epochs;
     if (err || rc) {
         free(data), free(val), free(words);
         return rc ? rc : 2;

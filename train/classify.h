@@ -95,6 +95,9 @@ typedef struct {
     void (*free)(void *state);
     // Trainable parameters the method trained (for the bakeoff's chart); 0 for icl.
     int64_t (*n_trainable)(void *state);
+    // Epochs when the user names none (0: hn_cls_default_options'); the head's run on pooled states computed once
+    // and cost little, so it takes many.
+    int default_epochs;
 } hn_cls_method;
 
 // The methods hone has, by name (NULL + hn_fail naming the known ones if unknown).

@@ -437,6 +437,7 @@ const hn_cls_method hn_cls_head = {
     .load = head_load,
     .free = state_free,
     .n_trainable = cls_n_trainable,
+    .default_epochs = 40, // epochs on cached pooled states are nearly free; 3 left the head under-trained
 };
 
 // ---- lora ----
