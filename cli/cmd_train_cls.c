@@ -28,8 +28,12 @@ static void help(void) {
            "  --shots K                 icl: examples in the prompt (default 4; 0: zero-shot)\n"
            "  --nearest                 icl: the K nearest training examples by embedding (default: random)\n"
            "  --label-words W           icl: a class's words, 'pos=great|good' (repeatable)\n"
-           "  --epochs N, --lr X, --batch N, --weight-decay X   trained methods (epochs: 3; head: 40, as its\n"
-           "                            epochs run on pooled states computed once and cost little)\n"
+           "  --epochs N, --lr X, --batch N, --weight-decay X   trained methods (default: the method's; epochs 3\n"
+           "                            and lr 1e-3 unless it names others: head 40 epochs, as its epochs run on\n"
+           "                            pooled states computed once; methods that train the body's weights a\n"
+           "                            smaller lr)\n"
+           "  --last-k K                last-k: the blocks unfrozen from the top (default 2)\n"
+           "  --unfreeze-every N        gradual: optimizer steps between unfreezing one more block (default 50)\n"
            "  --max-len N               tokens per text (default 128)\n"
            "  --rank R, --alpha X       LoRA rank and alpha (default 8, 16)\n"
            "  --seed S                  seed of the split, the data order and the initialisation (default 42)\n"
@@ -84,6 +88,8 @@ int cmd_train_classify(int argc, char **argv) {
         if (cli_flag_int(argc, argv, &i, NULL, "--batch", &o.batch, &err)) continue;
         if (cli_flag_int(argc, argv, &i, NULL, "--max-len", &o.max_len, &err)) continue;
         if (cli_flag_int(argc, argv, &i, NULL, "--rank", &o.lora_r, &err)) continue;
+        if (cli_flag_int(argc, argv, &i, NULL, "--last-k", &o.last_k, &err)) continue;
+        if (cli_flag_int(argc, argv, &i, NULL, "--unfreeze-every", &o.unfreeze_every, &err)) continue;
         if (cli_flag_float(argc, argv, &i, NULL, "--alpha", &o.lora_alpha, &err)) continue;
         if (cli_flag_float(argc, argv, &i, NULL, "--lr", &o.lr, &err)) continue;
         if (cli_flag_float(argc, argv, &i, NULL, "--weight-decay", &o.weight_decay, &err)) continue;
@@ -117,15 +123,13 @@ int cmd_train_classify(int argc, char **argv) {
     else if (!err && !out) rc = cli_usage_error("train --task classify: no run directory (-o DIR)");
     else if (!err && (val_split < 0 || val_split >= 1))
         rc = cli_usage_error("--val-split expects a fraction in [0, 1), got %g", (double)val_split);
-    else if (!err && (o.epochs < 1 || o.batch < 1 || o.max_len < 1 || o.shots < 0 || o.lora_r < 1 || !(o.lr > 0)))
-        rc = cli_usage_error("train --task classify: --epochs, --batch, --max-len, --rank and --lr must be positive, "
-                             "--shots 0 or more");
+    else if (!err && (o.epochs < 0 || o.batch < 1 || o.max_len < 1 || o.shots < 0 || o.lora_r < 1 || o.lr < 0 ||
+                      o.last_k < 1 || o.unfreeze_every < 1))
+        rc = cli_usage_error("train --task classify: --batch, --max-len, --rank, --last-k and --unfreeze-every must "
+                             "be positive, --epochs, --lr and --shots 0 or more (0: the method's default)");
     const hn_cls_method *me = NULL;
     if (!err && !rc && !(me = hn_cls_method_find(method))) rc = cli_usage_error("%s", hn_errmsg());
-    bool epochs_given = false; // else the method's own default, where it has one
-    for (int i = 1; i < argc; i++)
-        epochs_given = epochs_given || (!strncmp(argv[i], "--epochs", 8) && (!argv[i][8] || argv[i][8] == '='));
-    if (me && me->default_epochs && !epochs_given) o.epochs = me->default_epochs;
+    if (me) hn_cls_resolve_options(me, &o); // epochs and lr the user left at 0
     if (err || rc) {
         free(data), free(val), free(words);
         return rc ? rc : 2;

@@ -23,8 +23,13 @@ extern const hn_cls_method hn_cls_lora __attribute__((weak));
 extern const hn_cls_method hn_cls_icl __attribute__((weak));
 
 hn_cls_options hn_cls_default_options(void) {
-    return (hn_cls_options){.seed = 42, .max_len = 128, .shots = 4, .epochs = 3, .batch = 16, .lr = 1e-3f,
-                            .weight_decay = 0.0f, .lora_r = 8, .lora_alpha = 16.0f};
+    return (hn_cls_options){.seed = 42, .max_len = 128, .shots = 4, .batch = 16, .weight_decay = 0.0f, .lora_r = 8,
+                            .lora_alpha = 16.0f, .last_k = 2, .unfreeze_every = 50};
+}
+
+void hn_cls_resolve_options(const hn_cls_method *me, hn_cls_options *o) {
+    if (o->epochs == 0) o->epochs = me && me->default_epochs ? me->default_epochs : 3;
+    if (o->lr == 0) o->lr = me && me->default_lr > 0 ? me->default_lr : 1e-3f;
 }
 
 // The linked methods, in the order --help lists them.

@@ -67,11 +67,13 @@ typedef struct {
     int n_label_words;
     bool no_calibrate;      // icl: compare the raw likelihoods (default: less the prompt's prior over the classes,
                             // measured on 16 training texts)
-    // trained methods (feature, head, lora, ...)
+    // trained methods (feature, head, lora, ...); epochs and lr 0: the method's defaults (hn_cls_resolve_options)
     int epochs, batch;
     float lr, weight_decay;
     int lora_r;
     float lora_alpha;
+    int last_k;             // last-k: the blocks unfrozen from the top (default 2)
+    int unfreeze_every;     // gradual: optimizer steps between unfreezing one more block, from the top (default 50)
     // The run directory (`-o DIR`), known before train so that a method can cache there (feature: the training
     // texts' embeddings, reused by a rerun into the same DIR); NULL: no cache.
     const char *run_dir;
@@ -95,10 +97,14 @@ typedef struct {
     void (*free)(void *state);
     // Trainable parameters the method trained (for the bakeoff's chart); 0 for icl.
     int64_t (*n_trainable)(void *state);
-    // Epochs when the user names none (0: hn_cls_default_options'); the head's run on pooled states computed once
-    // and cost little, so it takes many.
+    // Epochs and learning rate when the user names none (0: 3 epochs, lr 1e-3); the head's epochs run on pooled
+    // states computed once and cost little, so it takes many; training the body's own weights wants a small lr.
     int default_epochs;
+    float default_lr;
 } hn_cls_method;
+
+// Fills the options left at 0 (epochs, lr) with the method's defaults.
+void hn_cls_resolve_options(const hn_cls_method *me, hn_cls_options *o);
 
 // The methods hone has, by name (NULL + hn_fail naming the known ones if unknown).
 const hn_cls_method *hn_cls_method_find(const char *name);
