@@ -27,6 +27,10 @@ hn_cls_options hn_cls_default_options(void) {
                             .lora_alpha = 16.0f, .last_k = 2, .unfreeze_every = 50};
 }
 
+void hn_cls_progress(const hn_cls_options *o, int64_t done, int64_t total) {
+    if (o && o->progress) o->progress(o->progress_user, done, total);
+}
+
 void hn_cls_resolve_options(const hn_cls_method *me, hn_cls_options *o) {
     if (o->epochs == 0) o->epochs = me && me->default_epochs ? me->default_epochs : 3;
     if (o->lr == 0) o->lr = me && me->default_lr > 0 ? me->default_lr : 1e-3f;

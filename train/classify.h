@@ -74,12 +74,18 @@ typedef struct {
     float lora_alpha;
     int last_k;             // last-k: the blocks unfrozen from the top (default 2)
     int unfreeze_every;     // gradual: optimizer steps between unfreezing one more block, from the top (default 50)
+    // Called by train and predict as work proceeds (done of total units: optimizer steps, texts embedded, ...) so that
+    // a caller can show progress and an ETA; NULL: none.
+    void (*progress)(void *user, int64_t done, int64_t total);
+    void *progress_user;
     // The run directory (`-o DIR`), known before train so that a method can cache there (feature: the training
     // texts' embeddings, reused by a rerun into the same DIR); NULL: no cache.
     const char *run_dir;
 } hn_cls_options;
 
 hn_cls_options hn_cls_default_options(void);
+// o->progress(o->progress_user, done, total) if set.
+void hn_cls_progress(const hn_cls_options *o, int64_t done, int64_t total);
 
 typedef struct {
     const char *name;  // "feature", "head", "last-k", "gradual", "bitfit", "full", "lora", "icl"

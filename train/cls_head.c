@@ -253,6 +253,7 @@ static hn_status train_loop(cls_state *st, const hn_cls_data *d, const hn_cls_da
                 break;
             }
             hn_adamw_step(&opt, hn_lr_at(&sch, step));
+            hn_cls_progress(o, step + 1, sch.total);
         }
         if (!s) hn_info("epoch %d/%d: loss %.4f, train accuracy %.3f", ep + 1, o->epochs, loss / n, (double)correct / n);
     }
