@@ -1,31 +1,18 @@
-// train/cls_head.c — the classification methods that train a head on the model's pooled hidden states:
-//   head  the body frozen, only the head (adapt/cls_head.h) trains. The body's pooled states never change, so they
-//         are computed once and the head is trained on them (the same gradients as through the whole graph).
-//   lora  LoRA (adapt/lora.h) on every linear layer + the head trained fully, as PEFT's task_type SEQ_CLS does it
-//         (the head is in modules_to_save).
-// Both: AdamW (train/optim.h) over batches of a seeded shuffle for o->epochs at o->lr with transformers' default
+// train/cls_head.c — what the classification methods that train through the model share (train/cls_impl.h), and
+// the head method: the body frozen, only the head (adapt/cls_head.h) trains. The body's pooled states never change,
+// so they are computed once and the head is trained on them (the same gradients as through the whole graph).
+// The loop: AdamW (train/optim.h) over batches of a seeded shuffle for o->epochs at o->lr with transformers' default
 // schedule (linear decay, no warmup) and gradient clipping at 1.0; deterministic for a seed and a thread count.
 // Not train/trainer.c's loop: its batches are the LM's (token masks, no labels).
 //
-// Saved files in the run directory:
-//   head  head.safetensors: "score.weight" (n_classes, n_embd) — "classifier.weight" + ".bias" for BERT — the names
-//         of transformers' *ForSequenceClassification head
-//   lora  adapter_config.json + adapter_model.safetensors as PEFT 0.21 saves a SEQ_CLS LoRA: task_type "SEQ_CLS",
-//         modules_to_save ["classifier", "score"], the LoRA tensors under base_model.model.model.layers.N..., and the
-//         head as base_model.model.score.weight (PEFT's in-memory name base_model.model.score.modules_to_save.
-//         default.weight loses "modules_to_save.default." when saved; checked against peft 0.21.2's save_pretrained).
+// The head method's file in the run directory: head.safetensors: "score.weight" (n_classes, n_embd) —
+// "classifier.weight" + ".bias" for BERT — the names of transformers' *ForSequenceClassification head.
 #define _GNU_SOURCE
-#include "adapt/cls_head.h"
-#include "adapt/lora.h"
-#include "io/hf.h"
-#include "io/safetensors.h"
+#include "train/cls_impl.h"
 #include "model/embed.h"
-#include "train/classify.h"
-#include "train/cls_objective.h"
 #include "train/optim.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,23 +20,8 @@
 #include <sys/stat.h>
 
 #define PRED_BATCH 16
-#define PEFT_PREFIX "base_model.model."
 
-typedef struct {
-    hn_model *m;
-    hn_seq_head *head;
-    hn_lora *lora; // NULL: the head method
-    hn_cls_objective obj;
-    int max_len;
-} cls_state;
-
-typedef struct {
-    int32_t **ids;
-    int32_t *lens;
-    int n, max_T;
-} tok_set;
-
-static void tok_set_free(tok_set *ts) {
+void hn_cls_tokens_free(hn_cls_tokens *ts) {
     for (int i = 0; ts->ids && i < ts->n; i++) free(ts->ids[i]);
     free(ts->ids);
     free(ts->lens);
@@ -58,7 +30,7 @@ static void tok_set_free(tok_set *ts) {
 
 // Texts framed as the model reads a sequence: [CLS] text [SEP] for BERT (cut keeping [SEP]), BOS + text for a
 // decoder that wants one (cut at the end); at most max_len tokens (and the model's positions).
-static hn_status tokenize(const hn_model *m, const char *const *texts, int n, int max_len, tok_set *ts) {
+hn_status hn_cls_tokenize(const hn_model *m, const char *const *texts, int n, int max_len, hn_cls_tokens *ts) {
     memset(ts, 0, sizeof *ts);
     if (!m->tok) return hn_fail(HN_ERR_UNSUPPORTED, "%s: the model has no tokenizer to classify text with", m->path);
     int max = max_len > 0 ? max_len : 512;
@@ -71,7 +43,7 @@ static hn_status tokenize(const hn_model *m, const char *const *texts, int n, in
     ts->ids = hn_calloc(n ? (size_t)n : 1, sizeof *ts->ids, "tokens");
     ts->lens = hn_calloc(n ? (size_t)n : 1, sizeof *ts->lens, "token counts");
     if (!ts->ids || !ts->lens) {
-        tok_set_free(ts);
+        hn_cls_tokens_free(ts);
         return HN_ERR_NOMEM;
     }
     ts->n = n;
@@ -80,19 +52,19 @@ static hn_status tokenize(const hn_model *m, const char *const *texts, int n, in
         int64_t len;
         hn_status s = hn_tokenizer_encode(m->tok, texts[i], -1, enc ? 0 : HN_TOK_ADD_BOS, &t, &len);
         if (s) {
-            tok_set_free(ts);
+            hn_cls_tokens_free(ts);
             return s;
         }
         int64_t keep = enc ? (len + 2 < max ? len + 2 : max) : (len < max ? len : max);
         if (keep == 0) {
             free(t);
-            tok_set_free(ts);
+            hn_cls_tokens_free(ts);
             return hn_fail(HN_ERR_ARG, "classification: text %d (\"%.40s\") gives no tokens", i, texts[i]);
         }
         ts->ids[i] = hn_calloc((size_t)keep, sizeof *t, "tokens");
         if (!ts->ids[i]) {
             free(t);
-            tok_set_free(ts);
+            hn_cls_tokens_free(ts);
             return HN_ERR_NOMEM;
         }
         if (enc) {
@@ -110,7 +82,7 @@ static hn_status tokenize(const hn_model *m, const char *const *texts, int n, in
 }
 
 // The batch of examples idx[0..B) right-padded to the longest; buf holds B * ts->max_T ids.
-static hn_cls_batch make_batch(const tok_set *ts, const int *idx, int B, const int32_t *all_labels, int32_t *buf,
+hn_cls_batch hn_cls_make_batch(const hn_cls_tokens *ts, const int *idx, int B, const int32_t *all_labels, int32_t *buf,
                                int32_t *lens, int32_t *labels) {
     int T = 1;
     for (int b = 0; b < B; b++)
@@ -125,7 +97,7 @@ static hn_cls_batch make_batch(const tok_set *ts, const int *idx, int B, const i
 }
 
 // The examples in order of length (stable), so that a batch of neighbours pads little. malloc'd; NULL on failure.
-static int *length_order(const tok_set *ts) {
+int *hn_cls_length_order(const hn_cls_tokens *ts) {
     int *o = hn_calloc(ts->n ? (size_t)ts->n : 1, sizeof *o, "order");
     if (!o) return NULL;
     for (int i = 0; i < ts->n; i++) o[i] = i;
@@ -144,33 +116,34 @@ static int *length_order(const tok_set *ts) {
     return o;
 }
 
-static void state_free(void *p) {
-    cls_state *st = p;
+void hn_cls_state_free(void *state) {
+    hn_cls_state *st = state;
     if (!st) return;
     hn_cls_objective_deinit(&st->obj);
-    hn_lora_destroy(st->lora);
+    if (st->body && st->body_free) st->body_free(st->body);
     hn_cls_head_destroy(st->head);
     free(st);
 }
 
-// A head (and LoRA when lora_r > 0) on m, with the objective over their params.
-static hn_status state_new(cls_state **out, hn_model *m, int n_classes, uint64_t seed, const hn_lora_config *lc,
-                           int max_len) {
-    cls_state *st = hn_calloc(1, sizeof *st, "classification state");
+hn_status hn_cls_state_new(hn_cls_state **out, hn_model *m, int n_classes, uint64_t seed, int max_len) {
+    *out = NULL;
+    hn_cls_state *st = hn_calloc(1, sizeof *st, "classification state");
     if (!st) return HN_ERR_NOMEM;
     st->m = m, st->max_len = max_len;
-    hn_status s = hn_cls_head_new(&st->head, m, n_classes, seed);
-    if (!s && lc) s = hn_lora_attach_new(&st->lora, m, lc);
-    if (!s) s = hn_cls_objective_init(&st->obj, m, st->head, st->lora ? hn_lora_params(st->lora) : NULL);
+    hn_status s = n_classes > 0 ? hn_cls_head_new(&st->head, m, n_classes, seed) : HN_OK; // 0: read_head makes it
     if (s) {
-        state_free(st);
+        hn_cls_state_free(st);
         return s;
     }
     *out = st;
     return HN_OK;
 }
 
-static hn_status check_data(const hn_cls_data *d, const hn_cls_options *o) {
+hn_status hn_cls_state_ready(hn_cls_state *st) {
+    return hn_cls_objective_init(&st->obj, st->m, st->head, st->body_params);
+}
+
+hn_status hn_cls_check_data(const hn_cls_data *d, const hn_cls_options *o) {
     if (!d || d->n < 1) return hn_fail(HN_ERR_ARG, "classification: no training examples");
     if (d->n_classes < 2) return hn_fail(HN_ERR_ARG, "%s: one class only, nothing to classify", d->source ? d->source : "data");
     for (int i = 0; i < d->n; i++)
@@ -184,13 +157,13 @@ static hn_status check_data(const hn_cls_data *d, const hn_cls_options *o) {
     return HN_OK;
 }
 
-static hn_status predict_ts(cls_state *st, const tok_set *ts, float *probs);
+static hn_status predict_tokens(hn_cls_state *st, const hn_cls_tokens *ts, float *probs);
 
 // The training loop shared by both methods. Head only: features once, then the head on them.
-static hn_status train_loop(cls_state *st, const hn_cls_data *d, const hn_cls_data *val, const hn_cls_options *o) {
+hn_status hn_cls_train_loop(hn_cls_state *st, const hn_cls_data *d, const hn_cls_data *val, const hn_cls_options *o) {
     const int n = d->n, C = st->m->hp.n_embd, bs = o->batch < n ? o->batch : n;
-    tok_set ts;
-    hn_status s = tokenize(st->m, (const char *const *)d->texts, n, st->max_len, &ts);
+    hn_cls_tokens ts;
+    hn_status s = hn_cls_tokenize(st->m, (const char *const *)d->texts, n, st->max_len, &ts);
     if (s) return s;
     int *order = hn_calloc((size_t)n, sizeof *order, "order");
     int32_t *buf = hn_calloc((size_t)bs * ts.max_T, sizeof *buf, "batch");
@@ -198,17 +171,17 @@ static hn_status train_loop(cls_state *st, const hn_cls_data *d, const hn_cls_da
     float *feats = NULL, *xb = NULL;
     hn_adamw opt = {0};
     s = order && buf && blens && blabels ? HN_OK : HN_ERR_NOMEM;
-    bool frozen = !st->lora;
+    bool frozen = !st->body_params;
     if (!s && frozen) { // the body's pooled states, once, in batches of similar lengths
         feats = hn_calloc((size_t)n * C, sizeof *feats, "pooled states");
         xb = hn_calloc((size_t)(bs > PRED_BATCH ? bs : PRED_BATCH) * C, sizeof *xb, "pooled batch");
-        int *by_len = feats && xb ? length_order(&ts) : NULL;
+        int *by_len = feats && xb ? hn_cls_length_order(&ts) : NULL;
         int32_t *fb = by_len ? hn_calloc((size_t)PRED_BATCH * ts.max_T, sizeof *fb, "batch") : NULL;
         s = fb ? HN_OK : HN_ERR_NOMEM;
         for (int b0 = 0; b0 < n && !s; b0 += PRED_BATCH) {
             int B = n - b0 < PRED_BATCH ? n - b0 : PRED_BATCH;
             int32_t fl[PRED_BATCH];
-            hn_cls_batch cb = make_batch(&ts, by_len + b0, B, NULL, fb, fl, NULL);
+            hn_cls_batch cb = hn_cls_make_batch(&ts, by_len + b0, B, NULL, fb, fl, NULL);
             s = hn_cls_objective_pooled(&st->obj, &cb, xb);
             for (int b = 0; b < B && !s; b++)
                 memcpy(feats + (size_t)by_len[b0 + b] * C, xb + (size_t)b * C, (size_t)C * sizeof *xb);
@@ -242,7 +215,7 @@ static hn_status train_loop(cls_state *st, const hn_cls_data *d, const hn_cls_da
                 }
                 s = hn_cls_objective_head_grad(&st->obj, xb, blabels, B, 1.0f / B, &loss, &correct, NULL);
             } else {
-                hn_cls_batch cb = make_batch(&ts, order + b0, B, d->labels, buf, blens, blabels);
+                hn_cls_batch cb = hn_cls_make_batch(&ts, order + b0, B, d->labels, buf, blens, blabels);
                 s = hn_cls_objective_loss_grad(&st->obj, &cb, 1.0f / B, &loss, &correct);
             }
             if (s) break;
@@ -253,16 +226,17 @@ static hn_status train_loop(cls_state *st, const hn_cls_data *d, const hn_cls_da
                 break;
             }
             hn_adamw_step(&opt, hn_lr_at(&sch, step));
+            if (st->on_step) st->on_step(st, step + 1, o);
             hn_cls_progress(o, step + 1, sch.total);
         }
         if (!s) hn_info("epoch %d/%d: loss %.4f, train accuracy %.3f", ep + 1, o->epochs, loss / n, (double)correct / n);
     }
     if (!s && val && val->n > 0) { // the validation accuracy, for the log
-        tok_set vs;
+        hn_cls_tokens vs;
         float *p = NULL;
-        if (!(s = tokenize(st->m, (const char *const *)val->texts, val->n, st->max_len, &vs))) {
+        if (!(s = hn_cls_tokenize(st->m, (const char *const *)val->texts, val->n, st->max_len, &vs))) {
             p = hn_calloc((size_t)val->n * d->n_classes, sizeof *p, "probabilities");
-            s = p ? predict_ts(st, &vs, p) : HN_ERR_NOMEM;
+            s = p ? predict_tokens(st, &vs, p) : HN_ERR_NOMEM;
             int hit = 0;
             for (int i = 0; i < val->n && !s; i++) {
                 int arg = 0;
@@ -271,20 +245,20 @@ static hn_status train_loop(cls_state *st, const hn_cls_data *d, const hn_cls_da
                 hit += arg == val->labels[i];
             }
             if (!s) hn_info("validation accuracy %.3f (%d of %d)", (double)hit / val->n, hit, val->n);
-            tok_set_free(&vs);
+            hn_cls_tokens_free(&vs);
         }
         free(p);
     }
     hn_adamw_deinit(&opt);
     free(order), free(buf), free(blens), free(blabels), free(feats), free(xb);
-    tok_set_free(&ts);
+    hn_cls_tokens_free(&ts);
     return s;
 }
 
-static hn_status predict_ts(cls_state *st, const tok_set *ts, float *probs) {
+static hn_status predict_tokens(hn_cls_state *st, const hn_cls_tokens *ts, float *probs) {
     const int K = st->head->n_classes;
     int32_t *buf = hn_calloc((size_t)PRED_BATCH * (ts->max_T ? ts->max_T : 1), sizeof *buf, "batch");
-    int *by_len = buf ? length_order(ts) : NULL;
+    int *by_len = buf ? hn_cls_length_order(ts) : NULL;
     if (!by_len) {
         free(buf);
         return HN_ERR_NOMEM;
@@ -296,7 +270,7 @@ static hn_status predict_ts(cls_state *st, const tok_set *ts, float *probs) {
     for (int b0 = 0; b0 < ts->n && !s; b0 += PRED_BATCH) {
         int B = ts->n - b0 < PRED_BATCH ? ts->n - b0 : PRED_BATCH;
         int32_t lens[PRED_BATCH];
-        hn_cls_batch cb = make_batch(ts, by_len + b0, B, NULL, buf, lens, NULL);
+        hn_cls_batch cb = hn_cls_make_batch(ts, by_len + b0, B, NULL, buf, lens, NULL);
         s = hn_cls_objective_probs(&st->obj, &cb, tmp);
         for (int b = 0; b < B && !s; b++)
             memcpy(probs + (size_t)by_len[b0 + b] * K, tmp + (size_t)b * K, (size_t)K * sizeof *tmp);
@@ -307,24 +281,24 @@ static hn_status predict_ts(cls_state *st, const tok_set *ts, float *probs) {
     return s;
 }
 
-static hn_status cls_predict(hn_model *m, void *state, const char *const *texts, int n, float *probs) {
-    cls_state *st = state;
+hn_status hn_cls_state_predict(hn_model *m, void *state, const char *const *texts, int n, float *probs) {
+    hn_cls_state *st = state;
     if (st->m != m) return hn_fail(HN_ERR_ARG, "classification: predict with another model than the one trained");
-    tok_set ts;
-    hn_status s = tokenize(m, texts, n, st->max_len, &ts);
-    if (!s) s = predict_ts(st, &ts, probs);
-    tok_set_free(&ts);
+    hn_cls_tokens ts;
+    hn_status s = hn_cls_tokenize(m, texts, n, st->max_len, &ts);
+    if (!s) s = predict_tokens(st, &ts, probs);
+    hn_cls_tokens_free(&ts);
     return s;
 }
 
-static int64_t cls_n_trainable(void *state) {
-    cls_state *st = state;
-    return hn_cls_head_n_params(st->head) + (st->lora ? hn_param_count(hn_lora_params(st->lora)) : 0);
+int64_t hn_cls_state_n_trainable(void *state) {
+    hn_cls_state *st = state;
+    return hn_cls_head_n_params(st->head) + (st->body_params ? hn_param_count(st->body_params) : 0);
 }
 
 // ---- head ----
 
-static hn_status head_applies(const hn_model *m) {
+hn_status hn_cls_head_applies(const hn_model *m) {
     hn_pool p = hn_model_default_pool(m);
     if (p == HN_POOL_MAX)
         return hn_fail(HN_ERR_UNSUPPORTED, "%s pools by max; a trained head needs mean, cls or last", m->path);
@@ -334,23 +308,24 @@ static hn_status head_applies(const hn_model *m) {
 static hn_status head_train(hn_model *m, const hn_cls_data *train, const hn_cls_data *val, const hn_cls_options *o,
                             void **state) {
     *state = NULL;
-    hn_status s = check_data(train, o);
-    cls_state *st = NULL;
-    if (!s) s = state_new(&st, m, train->n_classes, o->seed, NULL, o->max_len);
-    if (!s) s = train_loop(st, train, val, o);
-    if (s) state_free(st);
+    hn_status s = hn_cls_check_data(train, o);
+    hn_cls_state *st = NULL;
+    if (!s) s = hn_cls_state_new(&st, m, train->n_classes, o->seed, o->max_len);
+    if (!s) s = hn_cls_state_ready(st);
+    if (!s) s = hn_cls_train_loop(st, train, val, o);
+    if (s) hn_cls_state_free(st);
     else *state = st;
     return s;
 }
 
-static hn_status make_dir(const char *dir) {
+hn_status hn_cls_make_dir(const char *dir) {
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) return hn_fail(HN_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
     return HN_OK;
 }
 
 // Adds the head's tensors to w under prefix ("" or PEFT's "base_model.model."), and the token limit the texts were
 // cut at (prediction after a load cuts them alike).
-static hn_status add_head(hn_safetensors_writer *w, const cls_state *st, const char *prefix) {
+hn_status hn_cls_add_head(hn_safetensors_writer *w, const hn_cls_state *st, const char *prefix) {
     const hn_seq_head *hd = st->head;
     char name[256], ml[16];
     snprintf(ml, sizeof ml, "%d", st->max_len);
@@ -367,14 +342,14 @@ static hn_status add_head(hn_safetensors_writer *w, const cls_state *st, const c
 
 static hn_status head_save(const hn_model *m, void *state, const char *dir) {
     (void)m;
-    cls_state *st = state;
-    hn_status s = make_dir(dir);
+    hn_cls_state *st = state;
+    hn_status s = hn_cls_make_dir(dir);
     if (s) return s;
     hn_safetensors_writer *w = hn_safetensors_writer_create();
     if (!w) return HN_ERR_NOMEM;
     char path[4096];
     snprintf(path, sizeof path, "%s/head.safetensors", dir);
-    s = add_head(w, st, "");
+    s = hn_cls_add_head(w, st, "");
     if (!s) s = hn_safetensors_writer_set_meta(w, "format", "pt");
     if (!s) s = hn_safetensors_writer_write(w, path);
     hn_safetensors_writer_destroy(w);
@@ -382,8 +357,7 @@ static hn_status head_save(const hn_model *m, void *state, const char *dir) {
 }
 
 // Reads the head's tensors (prefix + "score.weight", ...) from an open file into a fresh head of st.
-static hn_status read_head(cls_state *st, const hn_safetensors *f, const char *path, const char *prefix,
-                           uint64_t seed) {
+hn_status hn_cls_read_head(hn_cls_state *st, const hn_safetensors *f, const char *path, const char *prefix) {
     const hn_model *m = st->m;
     char wname[256], bname[256];
     snprintf(wname, sizeof wname, "%s%s.weight", prefix, hn_cls_head_module(m));
@@ -403,7 +377,7 @@ static hn_status read_head(cls_state *st, const hn_safetensors *f, const char *p
     long v = ml ? strtol(ml, &end, 10) : 0;
     if (ml && (*end || v < 0 || v > 1 << 24)) return hn_fail(HN_ERR_FORMAT, "%s: metadata hone.max_len '%.20s': expected a token count", path, ml);
     st->max_len = (int)v;
-    hn_status s = hn_cls_head_new(&st->head, m, (int)w->ne[1], seed);
+    hn_status s = hn_cls_head_new(&st->head, m, (int)w->ne[1], 0);
     if (s) return s;
     memcpy(st->head->W.data, w->data, (size_t)st->head->W.n * sizeof(float));
     if (b) memcpy(st->head->b.data, b->data, (size_t)st->head->b.n * sizeof(float));
@@ -417,13 +391,12 @@ static hn_status head_load(hn_model *m, const char *dir, void **state) {
     hn_safetensors f;
     hn_status s = hn_safetensors_open(&f, path);
     if (s) return s;
-    cls_state *st = hn_calloc(1, sizeof *st, "classification state");
-    if (!st) s = HN_ERR_NOMEM;
-    else st->m = m;
-    if (!s) s = read_head(st, &f, path, "", 0);
-    if (!s) s = hn_cls_objective_init(&st->obj, m, st->head, NULL);
+    hn_cls_state *st = NULL;
+    s = hn_cls_state_new(&st, m, 0, 0, 0);
+    if (!s) s = hn_cls_read_head(st, &f, path, "");
+    if (!s) s = hn_cls_state_ready(st);
     hn_safetensors_close(&f);
-    if (s) state_free(st);
+    if (s) hn_cls_state_free(st);
     else *state = st;
     return s;
 }
@@ -431,195 +404,13 @@ static hn_status head_load(hn_model *m, const char *dir, void **state) {
 const hn_cls_method hn_cls_head = {
     .name = "head",
     .about = "train a new classification head on the frozen model's pooled hidden states",
-    .applies = head_applies,
+    .applies = hn_cls_head_applies,
     .train = head_train,
-    .predict = cls_predict,
+    .predict = hn_cls_state_predict,
     .save = head_save,
     .load = head_load,
-    .free = state_free,
-    .n_trainable = cls_n_trainable,
+    .free = hn_cls_state_free,
+    .n_trainable = hn_cls_state_n_trainable,
     .default_epochs = 40, // epochs on cached pooled states are nearly free; 3 left the head under-trained
 };
 
-// ---- lora ----
-
-static hn_status lora_applies(const hn_model *m) {
-    if (m->hp.arch == HN_ARCH_BERT)
-        return hn_fail(HN_ERR_UNSUPPORTED, "%s: LoRA classification on BERT is not written yet (PEFT names BERT's "
-                       "modules bert.encoder.layer.N.attention.self.query, ...); use head or feature", m->path);
-    return head_applies(m);
-}
-
-static hn_lora_config lora_config(const hn_cls_options *o) {
-    hn_lora_config lc = hn_lora_default_config();
-    if (o->lora_r > 0) lc.r = o->lora_r;
-    lc.alpha = o->lora_alpha > 0 ? o->lora_alpha : 2.0f * (float)lc.r;
-    lc.seed = o->seed + 1; // apart from the head's draw
-    return lc;
-}
-
-static hn_status lora_train(hn_model *m, const hn_cls_data *train, const hn_cls_data *val, const hn_cls_options *o,
-                            void **state) {
-    *state = NULL;
-    hn_status s = lora_applies(m);
-    if (!s) s = check_data(train, o);
-    hn_lora_config lc = lora_config(o);
-    cls_state *st = NULL;
-    if (!s) s = state_new(&st, m, train->n_classes, o->seed, &lc, o->max_len);
-    if (!s) s = train_loop(st, train, val, o);
-    if (s) state_free(st);
-    else *state = st;
-    return s;
-}
-
-// Rewrites adapter_config.json as PEFT writes a SEQ_CLS adapter.
-static hn_status seq_cls_config(const char *dir) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
-    json_error_t err;
-    json_t *c = json_load_file(path, 0, &err);
-    if (!c) return hn_fail(HN_ERR_FORMAT, "%s: %s (line %d)", path, err.text, err.line);
-    json_object_set_new(c, "task_type", json_string("SEQ_CLS"));
-    json_t *mts = json_array(); // PEFT's SEQ_CLS default: both names transformers gives a classification head
-    json_array_append_new(mts, json_string("classifier"));
-    json_array_append_new(mts, json_string("score"));
-    json_object_set_new(c, "modules_to_save", mts);
-    char *text = json_dumps(c, JSON_INDENT(2) | JSON_SORT_KEYS);
-    json_decref(c);
-    if (!text) return hn_fail(HN_ERR_NOMEM, "%s: cannot encode", path);
-    hn_afile f;
-    hn_status s = hn_afile_open(&f, path);
-    if (!s) s = hn_afile_write(&f, text, strlen(text));
-    if (!s) s = hn_afile_write(&f, "\n", 1);
-    if (!s) s = hn_afile_commit(&f);
-    else hn_afile_abort(&f);
-    free(text);
-    return s;
-}
-
-static hn_status lora_save(const hn_model *m, void *state, const char *dir) {
-    cls_state *st = state;
-    hn_adapter *a;
-    hn_status s = hn_lora_export(st->lora, &a);
-    if (s) return s;
-    s = hn_peft_write(a, dir, m->hp.n_head, m->hp.n_head_kv); // the LoRA tensors, B rows back in HF order
-    hn_adapter_destroy(a);
-    if (s) return s;
-    // The same file with the head added under PEFT's saved name.
-    char path[4096];
-    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
-    hn_safetensors f;
-    if ((s = hn_safetensors_open(&f, path))) return s;
-    hn_safetensors_writer *w = hn_safetensors_writer_create();
-    s = w ? HN_OK : HN_ERR_NOMEM;
-    for (size_t i = 0; i < f.n_tensors && !s; i++)
-        s = hn_safetensors_writer_add(w, f.names[i], f.tensors[i].type, f.tensors[i].ndim, f.tensors[i].ne,
-                                      f.tensors[i].data);
-    for (size_t i = 0; i < f.n_meta && !s; i++) s = hn_safetensors_writer_set_meta(w, f.meta_keys[i], f.meta_vals[i]);
-    if (!s) s = add_head(w, st, PEFT_PREFIX);
-    if (!s) s = hn_safetensors_writer_write(w, path);
-    hn_safetensors_writer_destroy(w);
-    hn_safetensors_close(&f);
-    if (!s) s = seq_cls_config(dir);
-    return s;
-}
-
-// LoRA's config from adapter_config.json (what lora_save wrote: r, lora_alpha, use_rslora, target_modules).
-static hn_status read_lora_config(const char *dir, hn_lora_config *lc) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
-    json_error_t err;
-    json_t *c = json_load_file(path, 0, &err);
-    if (!c) return hn_fail(HN_ERR_FORMAT, "%s: %s (line %d)", path, err.text, err.line);
-    *lc = hn_lora_default_config();
-    hn_status s = HN_OK;
-    json_t *tt = json_object_get(c, "task_type"), *r = json_object_get(c, "r"), *al = json_object_get(c, "lora_alpha");
-    json_t *rs = json_object_get(c, "use_rslora"), *tm = json_object_get(c, "target_modules");
-    if (!json_is_string(tt) || strcmp(json_string_value(tt), "SEQ_CLS"))
-        s = hn_fail(HN_ERR_FORMAT, "%s: 'task_type': expected \"SEQ_CLS\"", path);
-    else if (!json_is_integer(r) || json_integer_value(r) < 1)
-        s = hn_fail(HN_ERR_FORMAT, "%s: 'r': expected a positive integer", path);
-    else if (!json_is_number(al))
-        s = hn_fail(HN_ERR_FORMAT, "%s: 'lora_alpha': expected a number", path);
-    else if (!json_is_array(tm) || !json_array_size(tm) || json_array_size(tm) > 16)
-        s = hn_fail(HN_ERR_FORMAT, "%s: 'target_modules': expected a list of 1 to 16 module names", path);
-    if (!s) {
-        lc->r = (int)json_integer_value(r);
-        lc->alpha = (float)json_number_value(al);
-        lc->use_rslora = json_is_true(rs);
-        const char *names[16];
-        for (size_t i = 0; i < json_array_size(tm) && !s; i++)
-            if (!(names[i] = json_string_value(json_array_get(tm, i))))
-                s = hn_fail(HN_ERR_FORMAT, "%s: 'target_modules' item %zu: expected a string", path, i);
-        if (!s && (s = hn_lora_parse_targets(names, (int)json_array_size(tm), &lc->targets))) {
-            char msg[512];
-            snprintf(msg, sizeof msg, "%s", hn_errmsg());
-            s = hn_fail(s, "%s: %s", path, msg);
-        }
-    }
-    json_decref(c);
-    return s;
-}
-
-// Copies LoRA's A and B (B of q/k permuted back to GGUF's row order) from the file into the attached modules.
-static hn_status read_lora_tensors(cls_state *st, const hn_safetensors *f, const char *path) {
-    const hn_model *m = st->m;
-    int n_lora = 0;
-    for (size_t i = 0; i < f->n_tensors; i++) n_lora += strstr(f->names[i], ".lora_A.") || strstr(f->names[i], ".lora_B.");
-    hn_param_list *pl = hn_lora_params(st->lora);
-    if (n_lora != pl->n)
-        return hn_fail(HN_ERR_FORMAT, "%s: %d LoRA tensors, expected %d for the model and adapter_config.json", path,
-                       n_lora, pl->n);
-    for (int layer = 0; layer < m->hp.n_layer; layer++)
-        for (int p = 0; p < HN_PROJ_COUNT; p++) {
-            hn_param *A, *B;
-            if (!hn_lora_module_params(st->lora, layer, (hn_proj)p, &A, &B)) continue;
-            hn_param *ab[2] = {A, B};
-            for (int k = 0; k < 2; k++) {
-                const hn_tensor *t = hn_safetensors_tensor(f, ab[k]->name);
-                if (!t) return hn_fail(HN_ERR_FORMAT, "%s: no tensor '%s'", path, ab[k]->name);
-                if (t->type != HN_F32 || t->ndim != 2 || t->ne[0] != ab[k]->ne[0] || t->ne[1] != ab[k]->ne[1])
-                    return hn_fail(HN_ERR_FORMAT, "%s: '%s' is not F32 [%lld, %lld]", path, ab[k]->name,
-                                   (long long)ab[k]->ne[1], (long long)ab[k]->ne[0]);
-                int heads = k == 1 ? (p == HN_PROJ_Q ? m->hp.n_head : p == HN_PROJ_K ? m->hp.n_head_kv : 0) : 0;
-                if (heads) hn_hf_permute_rows(ab[k]->data, t->data, ab[k]->ne[1], ab[k]->ne[0], heads, true);
-                else memcpy(ab[k]->data, t->data, (size_t)ab[k]->n * sizeof(float));
-            }
-        }
-    return HN_OK;
-}
-
-static hn_status lora_load(hn_model *m, const char *dir, void **state) {
-    *state = NULL;
-    hn_status s = lora_applies(m);
-    hn_lora_config lc;
-    if (!s) s = read_lora_config(dir, &lc);
-    if (s) return s;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
-    hn_safetensors f;
-    if ((s = hn_safetensors_open(&f, path))) return s;
-    cls_state *st = hn_calloc(1, sizeof *st, "classification state");
-    if (!st) s = HN_ERR_NOMEM;
-    else st->m = m;
-    if (!s) s = read_head(st, &f, path, PEFT_PREFIX, 0);
-    if (!s) s = hn_lora_attach_new(&st->lora, m, &lc);
-    if (!s) s = read_lora_tensors(st, &f, path);
-    if (!s) s = hn_cls_objective_init(&st->obj, m, st->head, hn_lora_params(st->lora));
-    hn_safetensors_close(&f);
-    if (s) state_free(st);
-    else *state = st;
-    return s;
-}
-
-const hn_cls_method hn_cls_lora = {
-    .name = "lora",
-    .about = "LoRA on every linear layer + a classification head trained fully (PEFT's SEQ_CLS layout)",
-    .applies = lora_applies,
-    .train = lora_train,
-    .predict = cls_predict,
-    .save = lora_save,
-    .load = lora_load,
-    .free = state_free,
-    .n_trainable = cls_n_trainable,
-};
