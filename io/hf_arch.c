@@ -222,6 +222,11 @@ static const hf_name bert_globals[] = {
     {"embeddings.position_embeddings.weight", "position_embd.weight", HF_AS_IS},
     {"embeddings.LayerNorm.weight", "token_embd_norm.weight", HF_AS_IS},
     {"embeddings.LayerNorm.bias", "token_embd_norm.bias", HF_AS_IS},
+    // BERT's pooler, tanh(dense(h[CLS])), which BertForSequenceClassification classifies from: llama.cpp's "cls"
+    // (its BERT graph applies cls.weight/bias then tanh to [CLS]); optional (sentence-transformers copies often keep
+    // it, BertModel(add_pooling_layer=False) has none).
+    {"pooler.dense.weight", "cls.weight", HF_AS_IS},
+    {"pooler.dense.bias", "cls.bias", HF_AS_IS},
 };
 
 static const hf_name bert_layers[] = {
@@ -243,8 +248,9 @@ static const hf_name bert_layers[] = {
     {"output.LayerNorm.bias", "layer_output_norm.bias", HF_AS_IS},
 };
 
-// Buffers and heads that sentence embeddings do not use (llama.cpp drops the same).
-static const char *const bert_ignore[] = {"embeddings.position_ids", "pooler.*", "cls.*", NULL};
+// Buffers and heads that are not the encoder's: the masked-LM and next-sentence heads, and a trained
+// classification head (BertForSequenceClassification's classifier belongs to a classification run, not the base).
+static const char *const bert_ignore[] = {"embeddings.position_ids", "cls.*", "classifier.*", NULL};
 
 static const hf_name distilbert_globals[] = {
     {"embeddings.word_embeddings.weight", "token_embd.weight", HF_AS_IS},
@@ -275,14 +281,16 @@ static const hf_name distilbert_layers[] = {
 static const char *const distilbert_ignore[] = {"embeddings.position_ids", "vocab_*", "pre_classifier.*",
                                                 "classifier.*", "qa_outputs.*", NULL};
 
-// sentence-transformers' 1_Pooling/config.json -> llama.cpp's pooling enum (0 none, 1 mean, 2 cls, 3 last); mean
-// when there is none.
-static hn_status pooling(hf_loader *L, uint32_t *out) {
+// sentence-transformers' 1_Pooling/config.json -> llama.cpp's pooling enum (0 none, 1 mean, 2 cls, 3 last);
+// *stated false when there is none (a plain BERT: no bert.pooling_type key, as llama.cpp's converter writes it; hone
+// then pools sentence embeddings by mean, and classifies through the pooler when there is one, adapt/cls_head.h).
+static hn_status pooling(hf_loader *L, uint32_t *out, bool *stated) {
     char path[4096];
     snprintf(path, sizeof path, "%s/1_Pooling/config.json", L->dir);
-    *out = 1;
+    *out = 1, *stated = false;
     struct stat st;
     if (stat(path, &st)) return HN_OK;
+    *stated = true;
     json_error_t err;
     json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
     if (!j) return hn_fail(HN_ERR_FORMAT, "%s: line %d: %s", path, err.line, err.text);
@@ -311,7 +319,8 @@ static hn_status pooling(hf_loader *L, uint32_t *out) {
 static hn_status bert_put(hf_loader *L, uint32_t n_embd, uint32_t n_layer, uint32_t n_ff, uint32_t n_ctx,
                           double eps, uint32_t n_types) {
     uint32_t pool;
-    hn_status s = pooling(L, &pool);
+    bool stated;
+    hn_status s = pooling(L, &pool, &stated);
     if (s) return s;
     if (n_embd % L->n_head)
         return hn_fail(HN_ERR_FORMAT, "%s/config.json: hidden size %u is not a multiple of %u heads", L->dir, n_embd,
@@ -324,7 +333,7 @@ static hn_status bert_put(hf_loader *L, uint32_t n_embd, uint32_t n_layer, uint3
     hf_put_u32(L, "bert.context_length", n_ctx);
     hf_put_f32(L, "bert.attention.layer_norm_epsilon", (float)eps);
     hf_put_bool(L, "bert.attention.causal", false);
-    hf_put_u32(L, "bert.pooling_type", pool);
+    if (stated) hf_put_u32(L, "bert.pooling_type", pool);
     hf_put_u32(L, "tokenizer.ggml.token_type_count", n_types);
     return HN_OK;
 }

@@ -149,7 +149,9 @@ static void test_bert(void) {
           !hn_gguf_get_bool(&g, "bert.attention.causal", &causal) && !causal &&
           u32_of(&g, "tokenizer.ggml.token_type_count") == 2, "bert metadata");
     CHECK(u32_of(&g, "bert.pooling_type") == 2, "CLS pooling from 1_Pooling/config.json");
-    CHECK(g.n_tensors == 37, "%llu tensors (pooler dropped)", (unsigned long long)g.n_tensors);
+    CHECK(g.n_tensors == 39, "%llu tensors (the pooler kept as cls.weight/bias)", (unsigned long long)g.n_tensors);
+    same(&g, &st, "cls.weight", "pooler.dense.weight", false);
+    same(&g, &st, "cls.bias", "pooler.dense.bias", false);
     same(&g, &st, "token_embd.weight", "embeddings.word_embeddings.weight", false);
     same(&g, &st, "token_types.weight", "embeddings.token_type_embeddings.weight", false);
     same(&g, &st, "position_embd.weight", "embeddings.position_embeddings.weight", false);
@@ -165,7 +167,8 @@ static void test_bert(void) {
             }
     // The same weights as BertForMaskedLM names them, in a pytorch_model.bin: the same view.
     CHECK(!hn_hf_open(&gb, ARCH_DIR "/bert_bin"), "open bin: %s", hn_errmsg());
-    CHECK(gb.n_tensors == g.n_tensors && u32_of(&gb, "bert.pooling_type") == 1, "bin: %llu tensors, mean pooling",
+    // no 1_Pooling/config.json: no pooling stated (as llama.cpp's converter leaves it; hone pools by mean)
+    CHECK(gb.n_tensors == g.n_tensors && !hn_gguf_find(&gb, "bert.pooling_type"), "bin: %llu tensors, no pooling key",
           (unsigned long long)gb.n_tensors);
     for (uint64_t i = 0; i < g.n_tensors; i++) {
         const hn_tensor *a = &g.tensors[i], *b = hn_gguf_tensor(&gb, a->name);
@@ -192,7 +195,7 @@ static void test_distilbert(void) {
     CHECK(str_is(&g, "general.architecture", "bert") && u32_of(&g, "bert.block_count") == 2 &&
           u32_of(&g, "bert.embedding_length") == 16 && u32_of(&g, "bert.feed_forward_length") == 24 &&
           u32_of(&g, "bert.attention.head_count") == 2 && u32_of(&g, "tokenizer.ggml.token_type_count") == 1 &&
-          u32_of(&g, "bert.pooling_type") == 1, "distilbert metadata");
+          !hn_gguf_find(&g, "bert.pooling_type"), "distilbert metadata");
     CHECK(g.n_tensors == 36 && !hn_gguf_tensor(&g, "token_types.weight"), "%llu tensors",
           (unsigned long long)g.n_tensors);
     static const char *const pairs[][2] = {
