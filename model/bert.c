@@ -112,10 +112,12 @@ static hn_var *bert_block(hn_ctx *c, void *user, hn_var *x) {
            *v = hn_linear_forward(c, &L->v, x);                                         // (N, C)
     hn_var *att = hn_op_attention_ex(c, q, k, v, s->B, s->T, hp->n_head, hp->n_head, hp->head_dim, false, s->lens);
     x = hn_op_add(c, x, hn_linear_forward(c, &L->o, att));
-    x = hn_op_layernorm(c, x, L->attn_norm->data, L->attn_norm_b->data, NULL, NULL, hp->norm_eps);
+    x = hn_op_layernorm(c, x, L->attn_norm->data, L->attn_norm_b->data, L->attn_norm->grad, L->attn_norm_b->grad,
+                        hp->norm_eps);
     hn_var *h = hn_op_gelu(c, hn_linear_forward(c, &L->up, x), false);                 // (N, F)
     x = hn_op_add(c, x, hn_linear_forward(c, &L->down, h));
-    return hn_op_layernorm(c, x, L->ffn_norm->data, L->ffn_norm_b->data, NULL, NULL, hp->norm_eps);
+    return hn_op_layernorm(c, x, L->ffn_norm->data, L->ffn_norm_b->data, L->ffn_norm->grad, L->ffn_norm_b->grad,
+                           hp->norm_eps);
 }
 
 static hn_var *bert_hidden(hn_ctx *c, const hn_model *m, const int32_t *ids, const hn_seq *s) {
@@ -132,9 +134,11 @@ static hn_var *bert_hidden(hn_ctx *c, const hn_model *m, const int32_t *ids, con
     if (!pos) return hn_op_fail(c, HN_ERR_NOMEM);
     int32_t *type = pos + N;
     for (int64_t i = 0; i < N; i++) pos[i] = (int32_t)(i % s->T), type[i] = 0;
-    hn_var *x = hn_op_add(c, hn_op_embed(c, m->tok_embd, NULL, ids, N), hn_op_embed(c, m->pos_embd, NULL, pos, N));
-    if (m->type_embd) x = hn_op_add(c, x, hn_op_embed(c, m->type_embd, NULL, type, N));
-    x = hn_op_layernorm(c, x, m->embd_norm->data, m->embd_norm_b->data, NULL, NULL, hp->norm_eps);
+    hn_var *x = hn_op_add(c, hn_op_embed(c, m->tok_embd, m->tok_embd->grad, ids, N),
+                          hn_op_embed(c, m->pos_embd, m->pos_embd->grad, pos, N));
+    if (m->type_embd) x = hn_op_add(c, x, hn_op_embed(c, m->type_embd, m->type_embd->grad, type, N));
+    x = hn_op_layernorm(c, x, m->embd_norm->data, m->embd_norm_b->data, m->embd_norm->grad, m->embd_norm_b->grad,
+                        hp->norm_eps);
     x = hn_arch_blocks(c, m, s, bert_block, x);
     return x;
 }

@@ -133,7 +133,8 @@ static hn_var *gpt2_block(hn_ctx *c, void *user, hn_var *x) {
     const hn_seq *s = a->s;
     const int hd = hp->head_dim;
 
-    hn_var *h = hn_op_layernorm(c, x, L->attn_norm->data, L->attn_norm_b->data, NULL, NULL, hp->norm_eps);
+    hn_var *h = hn_op_layernorm(c, x, L->attn_norm->data, L->attn_norm_b->data, L->attn_norm->grad,
+                                L->attn_norm_b->grad, hp->norm_eps);
     hn_var *qkv[3];
     if (!split3(c, hn_linear_forward(c, &L->qkv, h), qkv)) return NULL; // (N, 3C) -> 3 x (N, C)
     hn_kv_slot slot, *cache = NULL;
@@ -148,7 +149,8 @@ static hn_var *gpt2_block(hn_ctx *c, void *user, hn_var *x) {
                                   s->pos0);
     x = hn_op_add(c, x, hn_linear_forward(c, &L->o, att));
 
-    h = hn_op_layernorm(c, x, L->ffn_norm->data, L->ffn_norm_b->data, NULL, NULL, hp->norm_eps);
+    h = hn_op_layernorm(c, x, L->ffn_norm->data, L->ffn_norm_b->data, L->ffn_norm->grad, L->ffn_norm_b->grad,
+                        hp->norm_eps);
     hn_var *g = hn_op_gelu(c, hn_linear_forward(c, &L->up, h), true); // (N, F)
     return hn_op_add(c, x, hn_linear_forward(c, &L->down, g));
 }
@@ -163,9 +165,11 @@ static hn_var *gpt2_hidden(hn_ctx *c, const hn_model *m, const int32_t *ids, con
     int32_t *pos = hn_arena_alloc(c->arena, (size_t)N * sizeof *pos);
     if (!pos) return hn_op_fail(c, HN_ERR_NOMEM);
     for (int64_t i = 0; i < N; i++) pos[i] = (int32_t)(s->pos0 + i % s->T);
-    hn_var *x = hn_op_add(c, hn_op_embed(c, m->tok_embd, NULL, ids, N), hn_op_embed(c, m->pos_embd, NULL, pos, N));
+    hn_var *x = hn_op_add(c, hn_op_embed(c, m->tok_embd, m->tok_embd->grad, ids, N),
+                          hn_op_embed(c, m->pos_embd, m->pos_embd->grad, pos, N));
     x = hn_arch_blocks(c, m, s, gpt2_block, x);
-    return hn_op_layernorm(c, x, m->out_norm->data, m->out_norm_b->data, NULL, NULL, hp->norm_eps);
+    return hn_op_layernorm(c, x, m->out_norm->data, m->out_norm_b->data, m->out_norm->grad, m->out_norm_b->grad,
+                           hp->norm_eps);
 }
 
 const hn_arch_impl hn_arch_gpt2 = {.name = "gpt2", .load = gpt2_load, .hidden = gpt2_hidden};

@@ -171,7 +171,7 @@ static hn_var *llama_block(hn_ctx *c, void *user, hn_var *x) {
     const hn_seq *s = a->s;
     const int hd = hp->head_dim;
 
-    hn_var *h = hn_op_rmsnorm(c, x, L->attn_norm->data, NULL, hp->norm_eps);       // (N, C)
+    hn_var *h = hn_op_rmsnorm(c, x, L->attn_norm->data, L->attn_norm->grad, hp->norm_eps); // (N, C)
     hn_var *q = hn_linear_forward(c, &L->q, h);                                    // (N, H*hd)
     hn_var *k = hn_linear_forward(c, &L->k, h), *v = hn_linear_forward(c, &L->v, h); // (N, KVH*hd)
     q = hn_op_rope(c, q, hp->n_head, hd, s->rope, s->T, s->pos0, hp->rope_neox);
@@ -187,16 +187,16 @@ static hn_var *llama_block(hn_ctx *c, void *user, hn_var *x) {
     hn_var *att = hn_op_attention(c, q, k, v, s->B, s->T, hp->n_head, hp->n_head_kv, hd, cache, s->pos0);
     x = hn_op_add(c, x, hn_linear_forward(c, &L->o, att));
 
-    h = hn_op_rmsnorm(c, x, L->ffn_norm->data, NULL, hp->norm_eps);
+    h = hn_op_rmsnorm(c, x, L->ffn_norm->data, L->ffn_norm->grad, hp->norm_eps);
     hn_var *g = hn_op_swiglu(c, hn_linear_forward(c, &L->gate, h), hn_linear_forward(c, &L->up, h)); // (N, F)
     return hn_op_add(c, x, hn_linear_forward(c, &L->down, g));
 }
 
 static hn_var *llama_hidden(hn_ctx *c, const hn_model *m, const int32_t *ids, const hn_seq *s) {
     const hn_hparams *hp = &m->hp;
-    hn_var *x = hn_op_embed(c, m->tok_embd, NULL, ids, (int64_t)s->B * s->T); // (N, C)
+    hn_var *x = hn_op_embed(c, m->tok_embd, m->tok_embd->grad, ids, (int64_t)s->B * s->T); // (N, C)
     x = hn_arch_blocks(c, m, s, llama_block, x);
-    return hn_op_rmsnorm(c, x, m->out_norm->data, NULL, hp->norm_eps);
+    return hn_op_rmsnorm(c, x, m->out_norm->data, m->out_norm->grad, hp->norm_eps);
 }
 
 static hn_status llama_load(hn_model *m) { return family_load(m, "llama", false); }

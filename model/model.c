@@ -188,6 +188,29 @@ fail:
     return s;
 }
 
+static void linear_weights(hn_linear *l, int layer, hn_wrole role, hn_weight_fn fn, void *user) {
+    if (l->w) fn(user, &l->w, layer, role);
+    if (l->b) fn(user, &l->b, layer, role == HN_W_HEAD ? HN_W_HEAD : HN_W_BIAS);
+}
+
+void hn_model_weights(hn_model *m, hn_weight_fn fn, void *user) {
+    const hn_tensor **before[] = {&m->tok_embd, &m->pos_embd, &m->type_embd, &m->embd_norm, &m->embd_norm_b};
+    const hn_wrole before_role[] = {HN_W_EMBED, HN_W_EMBED, HN_W_EMBED, HN_W_NORM, HN_W_NORM_BIAS};
+    for (int i = 0; i < 5; i++)
+        if (*before[i]) fn(user, before[i], -1, before_role[i]);
+    for (int l = 0; l < m->hp.n_layer; l++) {
+        hn_layer *L = &m->layers[l];
+        const hn_tensor **norms[] = {&L->attn_norm, &L->attn_norm_b, &L->ffn_norm, &L->ffn_norm_b};
+        for (int i = 0; i < 4; i++)
+            if (*norms[i]) fn(user, norms[i], l, i % 2 ? HN_W_NORM_BIAS : HN_W_NORM);
+        hn_linear *lin[] = {&L->q, &L->k, &L->v, &L->qkv, &L->o, &L->gate, &L->up, &L->down};
+        for (int i = 0; i < 8; i++) linear_weights(lin[i], l, HN_W_LINEAR, fn, user);
+    }
+    if (m->out_norm) fn(user, &m->out_norm, m->hp.n_layer, HN_W_NORM);
+    if (m->out_norm_b) fn(user, &m->out_norm_b, m->hp.n_layer, HN_W_NORM_BIAS);
+    linear_weights(&m->output, m->hp.n_layer, HN_W_HEAD, fn, user);
+}
+
 void hn_model_destroy(hn_model *m) {
     if (!m) return;
     if (m->tok) hn_tokenizer_destroy(m->tok);

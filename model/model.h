@@ -99,6 +99,22 @@ hn_status hn_model_load(hn_model **out, const char *model, const hn_model_params
 void hn_model_destroy(hn_model *m);
 
 
+// The weights model code reads, each through a slot (the pointer it follows) that a method may point at a
+// trainable copy (adapt/unfreeze.h). layer is where the weight acts: -1 before the blocks (embeddings and their
+// norm), 0..n_layer-1 in a block, n_layer after them (the final norm and the output head). A tensor in two slots
+// (an output head tied to the embedding) is visited in both.
+typedef enum {
+    HN_W_LINEAR,    // a linear layer's weight
+    HN_W_BIAS,      // a linear layer's bias
+    HN_W_NORM,      // a norm's scale
+    HN_W_NORM_BIAS, // a LayerNorm's bias
+    HN_W_EMBED,     // an embedding table (tokens, positions, token types)
+    HN_W_HEAD,      // the language-model output head (weight and bias)
+    HN_W_ROLES
+} hn_wrole;
+typedef void (*hn_weight_fn)(void *user, const hn_tensor **slot, int layer, hn_wrole role);
+void hn_model_weights(hn_model *m, hn_weight_fn fn, void *user);
+
 // The rotary table (cos/sin, n_pos * head_dim floats) for positions [0, n_pos) with the model's theta and scaling.
 void hn_model_rope_table(const hn_model *m, float *cs, int n_pos);
 

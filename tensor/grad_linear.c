@@ -129,6 +129,13 @@ hn_var *hn_op_linear(hn_ctx *c, hn_var *x, const hn_tensor *w, const hn_tensor *
     if (x->cols != w->ne[0])
         return hn_op_fail(c, hn_fail(HN_ERR_ARG, "linear %s: input has %lld columns, the weight takes %lld", w->name,
                                      (long long)x->cols, (long long)w->ne[0]));
+    if (w->grad || (b && b->grad)) { // a trainable weight or bias (tensor.h): the fp32 ops that record their backward
+        if (w->grad && w->type != HN_F32)
+            return hn_op_fail(c, hn_fail(HN_ERR_UNSUPPORTED, "linear %s: a trainable weight must be f32, not %s",
+                                         w->name, hn_dtype_name(w->type)));
+        hn_var *y = w->grad ? hn_op_matmul_f32(c, x, w->data, w->grad, w->ne[1]) : hn_op_linear(c, x, w, NULL);
+        return b ? hn_op_add_bias(c, y, b->data, b->grad) : y;
+    }
     hn_var *y = hn_var_new(c, x->rows, w->ne[1]);
     if (!y) return NULL;
     hn_status s = hn_matmul(y->d, x->d, w, x->rows, c->mm);

@@ -15,6 +15,7 @@ typedef struct {
     int ndim;
     int64_t ne[2];   // ne[0] innermost
     bool no_decay;   // excluded from weight decay (norms, biases)
+    bool frozen;     // held still for now (gradual unfreezing): no gradient reaches it, the optimizer skips it
 } hn_param;
 
 typedef struct {

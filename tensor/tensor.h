@@ -108,6 +108,10 @@ typedef struct hn_tensor {
     void *data;              // borrowed (e.g. from a mapped file) unless `owned`
     size_t nbytes;
     bool owned;
+    // The gradient (same shape, fp32) of a trainable fp32 tensor: a method that trains the model's own weights
+    // (adapt/unfreeze.h) puts such copies in the model's place; NULL for the file's tensors. Model code hands it to
+    // every op beside the data, so gradients reach it without the model knowing which method is in use.
+    float *grad;
 } hn_tensor;
 
 static inline int64_t hn_nelem(const hn_tensor *t) { return t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]; }

@@ -19,6 +19,10 @@
 
 extern const hn_cls_method hn_cls_feature __attribute__((weak));
 extern const hn_cls_method hn_cls_head __attribute__((weak));
+extern const hn_cls_method hn_cls_last_k __attribute__((weak));
+extern const hn_cls_method hn_cls_gradual __attribute__((weak));
+extern const hn_cls_method hn_cls_bitfit __attribute__((weak));
+extern const hn_cls_method hn_cls_full __attribute__((weak));
 extern const hn_cls_method hn_cls_lora __attribute__((weak));
 extern const hn_cls_method hn_cls_icl __attribute__((weak));
 
@@ -38,7 +42,8 @@ void hn_cls_resolve_options(const hn_cls_method *me, hn_cls_options *o) {
 
 // The linked methods, in the order --help lists them.
 int hn_cls_method_list(const hn_cls_method **out, int cap) {
-    const hn_cls_method *all[] = {&hn_cls_feature, &hn_cls_head, &hn_cls_lora, &hn_cls_icl};
+    const hn_cls_method *all[] = {&hn_cls_feature, &hn_cls_head,  &hn_cls_last_k, &hn_cls_gradual,
+                                  &hn_cls_bitfit,  &hn_cls_full,  &hn_cls_lora,   &hn_cls_icl};
     int n = 0;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (all[i]) {
@@ -49,8 +54,8 @@ int hn_cls_method_list(const hn_cls_method **out, int cap) {
 }
 
 const hn_cls_method *hn_cls_method_find(const char *name) {
-    const hn_cls_method *ms[8];
-    int n = hn_cls_method_list(ms, 8);
+    const hn_cls_method *ms[32];
+    int n = hn_cls_method_list(ms, 32);
     for (int i = 0; i < n; i++)
         if (name && !strcmp(ms[i]->name, name)) return ms[i];
     char known[256] = "";

@@ -293,7 +293,10 @@ hn_status hn_cls_state_predict(hn_model *m, void *state, const char *const *text
 
 int64_t hn_cls_state_n_trainable(void *state) {
     hn_cls_state *st = state;
-    return hn_cls_head_n_params(st->head) + (st->body_params ? hn_param_count(st->body_params) : 0);
+    int64_t n = hn_cls_head_n_params(st->head);
+    for (int i = 0; st->body_params && i < st->body_params->n; i++)
+        n += st->body_params->items[i]->frozen ? 0 : st->body_params->items[i]->n;
+    return n;
 }
 
 // ---- head ----
@@ -340,7 +343,7 @@ hn_status hn_cls_add_head(hn_safetensors_writer *w, const hn_cls_state *st, cons
     return s;
 }
 
-static hn_status head_save(const hn_model *m, void *state, const char *dir) {
+hn_status hn_cls_head_save(const hn_model *m, void *state, const char *dir) {
     (void)m;
     hn_cls_state *st = state;
     hn_status s = hn_cls_make_dir(dir);
@@ -375,7 +378,8 @@ hn_status hn_cls_read_head(hn_cls_state *st, const hn_safetensors *f, const char
     const char *ml = hn_safetensors_meta(f, "hone.max_len");
     char *end = NULL;
     long v = ml ? strtol(ml, &end, 10) : 0;
-    if (ml && (*end || v < 0 || v > 1 << 24)) return hn_fail(HN_ERR_FORMAT, "%s: metadata hone.max_len '%.20s': expected a token count", path, ml);
+    if (ml && (*end || v < 0 || v > 1 << 24))
+        return hn_fail(HN_ERR_FORMAT, "%s: metadata hone.max_len '%.20s': expected a token count", path, ml);
     st->max_len = (int)v;
     hn_status s = hn_cls_head_new(&st->head, m, (int)w->ne[1], 0);
     if (s) return s;
@@ -384,18 +388,23 @@ hn_status hn_cls_read_head(hn_cls_state *st, const hn_safetensors *f, const char
     return HN_OK;
 }
 
-static hn_status head_load(hn_model *m, const char *dir, void **state) {
-    *state = NULL;
+hn_status hn_cls_head_load(hn_cls_state *st, const char *dir) {
     char path[4096];
     snprintf(path, sizeof path, "%s/head.safetensors", dir);
     hn_safetensors f;
     hn_status s = hn_safetensors_open(&f, path);
     if (s) return s;
-    hn_cls_state *st = NULL;
-    s = hn_cls_state_new(&st, m, 0, 0, 0);
-    if (!s) s = hn_cls_read_head(st, &f, path, "");
-    if (!s) s = hn_cls_state_ready(st);
+    s = hn_cls_read_head(st, &f, path, "");
     hn_safetensors_close(&f);
+    return s;
+}
+
+static hn_status head_load(hn_model *m, const char *dir, void **state) {
+    *state = NULL;
+    hn_cls_state *st = NULL;
+    hn_status s = hn_cls_state_new(&st, m, 0, 0, 0);
+    if (!s) s = hn_cls_head_load(st, dir);
+    if (!s) s = hn_cls_state_ready(st);
     if (s) hn_cls_state_free(st);
     else *state = st;
     return s;
@@ -407,7 +416,7 @@ const hn_cls_method hn_cls_head = {
     .applies = hn_cls_head_applies,
     .train = head_train,
     .predict = hn_cls_state_predict,
-    .save = head_save,
+    .save = hn_cls_head_save,
     .load = head_load,
     .free = hn_cls_state_free,
     .n_trainable = hn_cls_state_n_trainable,

@@ -57,7 +57,7 @@ hn_status hn_cls_state_new(hn_cls_state **out, hn_model *m, int n_classes, uint6
 hn_status hn_cls_state_ready(hn_cls_state *st);
 void hn_cls_state_free(void *state); // frees the body through body_free (which detaches it), then the head
 hn_status hn_cls_state_predict(hn_model *m, void *state, const char *const *texts, int n, float *probs);
-int64_t hn_cls_state_n_trainable(void *state);
+int64_t hn_cls_state_n_trainable(void *state); // the head's values + the body's not frozen
 
 // Labels in range, two classes or more, and the optimizer's settings sane.
 hn_status hn_cls_check_data(const hn_cls_data *d, const hn_cls_options *o);
@@ -72,6 +72,9 @@ hn_status hn_cls_add_head(hn_safetensors_writer *w, const hn_cls_state *st, cons
 // The head from an open file (prefix + "score.weight" / "classifier.weight" + ".bias") into st->head, and
 // st->max_len from its metadata.
 hn_status hn_cls_read_head(hn_cls_state *st, const hn_safetensors *f, const char *path, const char *prefix);
+// DIR/head.safetensors (the head with the names of transformers' *ForSequenceClassification), and back into st.
+hn_status hn_cls_head_save(const hn_model *m, void *state, const char *dir);
+hn_status hn_cls_head_load(hn_cls_state *st, const char *dir);
 // A head trains on a pooled state: the model's pooling must have a backward (not max).
 hn_status hn_cls_head_applies(const hn_model *m);
 

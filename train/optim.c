@@ -44,6 +44,7 @@ void hn_adamw_step(hn_adamw *o, double lr) {
     const float step = (float)(-(lr / bc1)), bc2_sqrt = (float)sqrt(bc2), eps = (float)o->p.eps;
     for (int i = 0; i < o->params->n; i++) {
         const hn_param *pr = o->params->items[i];
+        if (pr->frozen) continue; // its moments stay as they were
         float *x = pr->data, *m = o->m + o->off[i], *v = o->v + o->off[i];
         const float *g = pr->grad;
         const float decay = pr->no_decay ? 1.0f : (float)(1.0 - lr * o->p.weight_decay);
@@ -66,6 +67,7 @@ double hn_grad_clip(const hn_param_list *params, double max_norm) {
     double total = 0;
     for (int i = 0; i < params->n; i++) {
         const hn_param *pr = params->items[i];
+        if (pr->frozen) continue;
         const float *g = pr->grad;
         const int64_t nb = (pr->n + CLIP_BLOCK - 1) / CLIP_BLOCK;
         double sum = 0;
@@ -86,6 +88,7 @@ double hn_grad_clip(const hn_param_list *params, double max_norm) {
         if (coef < 1.0) {
             const float c = (float)coef;
             for (int i = 0; i < params->n; i++) {
+                if (params->items[i]->frozen) continue;
                 float *g = params->items[i]->grad;
                 for (int64_t j = 0; j < params->items[i]->n; j++) g[j] *= c;
             }

@@ -16,8 +16,8 @@
 //   t += 1;  p *= 1 - lr * wd;  m += (1 - b1) (g - m);  v = b2 v + (1 - b2) g^2;
 //   p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 // (Loshchilov & Hutter, "Decoupled Weight Decay Regularization", algorithm 2 with torch's placement of eps.)
-// A param with no_decay gets no weight decay. Every element is updated on its own, so the result does not depend
-// on the thread count.
+// A param with no_decay gets no weight decay; a frozen one is skipped (its moments kept). Every element is updated
+// on its own, so the result does not depend on the thread count.
 #ifndef HN_OPTIM_H
 #define HN_OPTIM_H
 
