@@ -102,11 +102,25 @@ static hn_status cache_write(const char *dir, const char *path, const char *th, 
     return s;
 }
 
+// x (n, d) in about 20 parts, each reported to o->progress (the bake-off's display); a part is large enough that
+// its batches still group texts of similar lengths.
+static hn_status embed_parts(hn_model *m, const hn_cls_data *d, const hn_cls_options *o, hn_pool pool, bool norm,
+                             float *x) {
+    int part = d->n / 20 > 64 ? d->n / 20 : 64;
+    hn_status s = HN_OK;
+    for (int i = 0; i < d->n && !s; i += part) {
+        int k = d->n - i < part ? d->n - i : part;
+        s = hn_model_embed_texts(m, (const char *const *)d->texts + i, k, pool, norm, x + (size_t)i * m->hp.n_embd);
+        if (!s) hn_cls_progress(o, i + k, d->n);
+    }
+    return s;
+}
+
 // The training texts' embeddings x (n, d), from the run directory's cache when it holds them.
 static hn_status train_embeddings(hn_model *m, const hn_cls_data *d, const hn_cls_options *o, hn_pool pool,
                                   bool norm, float *x) {
     const char *dir = o->run_dir;
-    if (!dir) return hn_model_embed_texts(m, (const char *const *)d->texts, d->n, pool, norm, x);
+    if (!dir) return embed_parts(m, d, o, pool, norm, x);
     uint64_t bh = 0;
     hn_status s = hn_adapter_base_hash(&m->gguf, &bh);
     if (s) return s;
@@ -118,7 +132,7 @@ static hn_status train_embeddings(hn_model *m, const hn_cls_data *d, const hn_cl
     const char *pn = hn_pool_name(pool), *ns = norm ? "true" : "false";
     if (cache_read(path, th_s, bh_s, pn, ns, d->n, m->hp.n_embd, x)) {
         hn_info("feature: %d embeddings from %s", d->n, path);
-    } else if (!(s = hn_model_embed_texts(m, (const char *const *)d->texts, d->n, pool, norm, x))) {
+    } else if (!(s = embed_parts(m, d, o, pool, norm, x))) {
         // A cache that cannot be written costs a rerun its time, not this run its result.
         if (cache_write(dir, path, th_s, bh_s, pn, ns, d->n, m->hp.n_embd, x))
             hn_warn("feature: embeddings not cached: %s", hn_errmsg());

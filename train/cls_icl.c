@@ -217,15 +217,24 @@ static hn_status icl_train(hn_model *m, const hn_cls_data *train, const hn_cls_d
         if (!(st->ex_text[i] = dup_str(train->texts[j]))) return free(pick), icl_free(st), HN_ERR_NOMEM;
     }
     free(pick);
+    // Progress in texts: the candidates embedded (nearest), then the calibration texts scored.
+    int64_t n_cal = o->no_calibrate ? 0 : train->n < PRIOR_SAMPLE ? train->n : PRIOR_SAMPLE;
+    int64_t total = (st->nearest ? st->n_ex : 0) + n_cal;
     if (st->nearest) {
         st->n_embd = m->hp.n_embd;
         st->ex_emb = hn_calloc((size_t)st->n_ex * st->n_embd, sizeof *st->ex_emb, "icl embeddings");
         if (!st->ex_emb) return icl_free(st), HN_ERR_NOMEM;
-        if ((s = hn_model_embed_texts(m, (const char *const *)st->ex_text, st->n_ex, HN_POOL_MODEL, true,
-                                      st->ex_emb)))
-            return icl_free(st), s;
+        int part = st->n_ex / 20 > 64 ? st->n_ex / 20 : 64; // parts big enough to batch texts of similar lengths
+        for (int i = 0; i < st->n_ex; i += part) {
+            int k = st->n_ex - i < part ? st->n_ex - i : part;
+            if ((s = hn_model_embed_texts(m, (const char *const *)st->ex_text + i, k, HN_POOL_MODEL, true,
+                                          st->ex_emb + (size_t)i * st->n_embd)))
+                return icl_free(st), s;
+            hn_cls_progress(o, i + k, total);
+        }
     }
     if (!o->no_calibrate && (s = estimate_prior(m, st, train, o->seed))) return icl_free(st), s;
+    if (n_cal) hn_cls_progress(o, total, total);
     *state = st;
     return HN_OK;
 }
