@@ -1,0 +1,125 @@
+// train/bakeoff.h — the classification bake-off (issue 6, `hone bakeoff RECIPE.yaml`): several methods on one
+// dataset and one budget, each in its own process, measured alike, written up as report.json and report.html.
+//
+//   hn_bakeoff_recipe r;
+//   if (hn_bakeoff_recipe_load(&r, "bakeoff.yaml")) ...;   // FILE:LINE:COLUMN: key: what was expected
+//   hn_bakeoff b;
+//   if (hn_bakeoff_prepare(&b, &r)) ...;                    // model, data, test split, subsample, majority baseline
+//   hn_bakeoff_run(&b, on_event, user);                     // every method, one child process each
+//   hn_bakeoff_write(&b, "out/");                           // out/report.json, out/report.html (atomic)
+//   hn_bakeoff_deinit(&b), hn_bakeoff_recipe_deinit(&r);
+//
+// The recipe (YAML; relative paths are taken from the recipe's folder):
+//   title: rt-polarity on MiniLM            # optional; default: the recipe's file name
+//   model: all-minilm-l6-v2                 # a pulled name, or a GGUF / Hugging Face directory path
+//   data: [pos.txt:pos, neg.txt:neg]        # as `hone train --task classify --data` takes them
+//   test: [test.jsonl]                      # optional; else test_split of data (default 0.2), stratified
+//   test_split: 0.2
+//   text_col: text                          # CSV/TSV columns or JSONL keys (default text / label)
+//   label_col: label
+//   seed: 42                                # the split, the subsample and every method's seed
+//   budget: {max_train: 1000, max_test: 500, epochs: 0, max_len: 64, batch: 16}  # 0: all / the method's default
+//   methods: [feature, head, lora, icl]     # or `all` (every method this build has)
+//   options:                                # per method; any of: epochs lr batch weight_decay shots nearest
+//     icl: {shots: 4, nearest: true}        #   label_words calibrate rank alpha last_k unfreeze_every
+//     lora: {rank: 8, alpha: 16}
+//
+// Each method runs in a forked child of the process that loaded the model and data, so that its peak resident
+// memory (getrusage's ru_maxrss: the model's pages it touched plus its own) is its own, and a crash or error in one
+// method is reported while the others run. The parent keeps to one thread from prepare to the end of the runs, so
+// that no OpenMP thread team exists when it forks (GNU OpenMP's team does not survive a fork).
+#ifndef HN_BAKEOFF_H
+#define HN_BAKEOFF_H
+
+#include "train/classify.h"
+
+// ---- the recipe ----
+
+typedef struct {
+    const hn_cls_method *me;
+    hn_cls_options o; // the budget, then the recipe's options for this method, then the method's defaults
+} hn_bakeoff_entry;
+
+typedef struct {
+    char *path, *title;
+    char *model;         // absolute when it names a file or folder beside the recipe, else as written (a name)
+    char **data, **test; // FILE[:LABEL] specs, absolute
+    int n_data, n_test;
+    char *text_col, *label_col; // NULL: the loader's defaults
+    double test_split;
+    uint64_t seed;
+    int max_train, max_test;    // 0: all
+    int epochs, max_len, batch; // the budget every method gets (epochs 0: each method's default)
+    hn_bakeoff_entry *methods;  // (n_methods) in the recipe's order; o.label_words owned here
+    int n_methods;
+} hn_bakeoff_recipe;
+
+// Errors name FILE:LINE:COLUMN, the key and what was expected. Method names are checked against this build.
+hn_status hn_bakeoff_recipe_load(hn_bakeoff_recipe *r, const char *path);
+hn_status hn_bakeoff_recipe_load_text(hn_bakeoff_recipe *r, const char *text, size_t len, const char *name,
+                                      const char *base_dir);
+void hn_bakeoff_recipe_deinit(hn_bakeoff_recipe *r);
+
+// ---- the runs ----
+
+typedef enum { HN_BAKEOFF_RAN, HN_BAKEOFF_NOT_APPLICABLE, HN_BAKEOFF_FAILED, HN_BAKEOFF_BASELINE } hn_bakeoff_state;
+
+// One line of the table. Plain data: a child process sends it to the parent through a pipe as it is.
+typedef struct {
+    char method[32];
+    hn_bakeoff_state state;
+    char message[480];         // why not applicable / what failed
+    double accuracy, macro_f1; // on the test set
+    int64_t n_trainable;       // the method's me->n_trainable
+    int64_t peak_rss;          // bytes: ru_maxrss of the method's process at its end
+    double train_s, eval_s;    // wall seconds of me->train, and of predicting the test set
+    // Throughput in the data's own tokens (each text as the tokenizer splits it, cut at max_len): the training set's
+    // tokens / train_s (however many passes the method makes), the test set's / eval_s.
+    double train_tok_s, eval_tok_s;
+} hn_bakeoff_row;
+
+typedef struct {
+    const hn_bakeoff_recipe *r; // borrowed
+    hn_model *m;
+    hn_cls_data train, test;
+    char *test_source; // "the test files" or "20% of the data, stratified"
+    int64_t train_tokens, test_tokens;
+    int64_t model_params;                 // every element of the model's tensors
+    char model_name[128], model_arch[64]; // general.name / general.architecture ("" when absent)
+    int threads;                          // each method's (hn_threads_get() when prepared)
+    char date[32];                        // UTC, ISO 8601, when prepare ran
+    double wall_s;                        // the whole run
+    hn_bakeoff_row baseline;              // the majority class of the training set, predicted for every test text
+    hn_bakeoff_row *rows;                 // (r->n_methods), filled by hn_bakeoff_run
+} hn_bakeoff;
+
+typedef enum { HN_BAKEOFF_START, HN_BAKEOFF_PROGRESS, HN_BAKEOFF_LOG, HN_BAKEOFF_DONE } hn_bakeoff_event_kind;
+
+typedef struct {
+    hn_bakeoff_event_kind kind;
+    int index, count; // the method's place (0-based) among count
+    const char *method;
+    const char *phase;         // PROGRESS: "train" or "eval"
+    int64_t done, total;       // PROGRESS: units of the phase (optimizer steps, texts; total 0: not known yet)
+    double phase_s, method_s;  // seconds since the phase and the method began
+    const char *text;          // LOG: a warning from the method
+    const hn_bakeoff_row *row; // DONE
+} hn_bakeoff_event;
+
+typedef void (*hn_bakeoff_event_fn)(const hn_bakeoff_event *e, void *user);
+
+hn_status hn_bakeoff_prepare(hn_bakeoff *b, const hn_bakeoff_recipe *r);
+// Runs every method of the recipe. A method that does not apply to the model is not run (its row says why); one
+// that fails or crashes gets a FAILED row, and the others still run. fn (may be NULL) sees each method start, its
+// progress (also every quarter second while it is silent), its warnings and its row.
+hn_status hn_bakeoff_run(hn_bakeoff *b, hn_bakeoff_event_fn fn, void *user);
+void hn_bakeoff_deinit(hn_bakeoff *b);
+
+// ---- the report (train/bakeoff_report.c) ----
+
+// DIR/report.json and DIR/report.html (self-contained: inline CSS and SVG, no external URL), each written
+// atomically; DIR is created if missing.
+hn_status hn_bakeoff_write(const hn_bakeoff *b, const char *dir);
+const char *hn_bakeoff_state_name(hn_bakeoff_state s); // "ran", "not-applicable", "failed", "baseline"
+
+#endif
