@@ -6,7 +6,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 MODEL ?= smollm2-135m-instruct
 
-.PHONY: all setup build demo test test-fast test-asan bench clean
+.PHONY: all setup build demo test test-fast test-asan bench clean browser
 
 all: build
 
@@ -27,7 +27,11 @@ demo: pull
 	@bash scripts/demo.sh $(BUILD)/hone $(MODEL)
 
 # The full suite: release build, then the same tests under ASan + UBSan (real-model tests use shorter inputs there).
-test: pull test-fast test-asan
+test: pull browser test-fast test-asan
+
+# Headless Chromium for the bakeoff report's browser test (tests/test_report_browser.sh, which skips without it).
+browser:
+	@bash scripts/setup-browser.sh
 
 test-fast: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

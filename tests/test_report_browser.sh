@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# `hone bakeoff`'s report.html in a real browser: headless Chromium (Debian's chromium; `make test` installs it
+# through scripts/setup-browser.sh) loads the page from disk and dumps its DOM after the scripts ran. The page's
+# script must run to its end without an error (it sets data-script="ok" on <body> last; no "Uncaught" console
+# message), and each chart must hold a point for every method that ran (report.json says which) and none for the
+# others. A copy of the page with a broken script shows that an error would be caught. The bakeoff: the tiny GPT-2
+# of tests/data with head, lora, icl (0 trainable parameters: the log axis's 0 column) and feature on made-up data.
+# Skips (77) when chromium is missing.
+set -u
+fail=0; pass=0
+check() { if eval "$2"; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAILED: $1" >&2; fi; }
+browser=$(command -v chromium || command -v chromium-browser || true)
+if [ -z "$browser" ]; then
+    echo "skipped: chromium is not installed (make test installs it with scripts/setup-browser.sh, as root)"
+    exit 77
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+mkdir -p "$tmp/data"
+for i in $(seq 1 16); do echo "great fun lovely film $i"; done > "$tmp/data/pos.txt"
+for i in $(seq 1 16); do echo "awful boring dull mess $i"; done > "$tmp/data/neg.txt"
+cat > "$tmp/r.yaml" <<EOF
+title: browser check <script>alert(1)</script>
+model: $HONE_SRC/tests/data/tiny_gpt2/tiny_gpt2.gguf
+data: [data/pos.txt:pos, data/neg.txt:neg]
+budget: {max_len: 12, batch: 8}
+methods: [head, lora, icl, feature]
+options:
+  head: {epochs: 3}
+  lora: {epochs: 1, rank: 2}
+  icl: {shots: 1}
+EOF
+"$HONE" bakeoff "$tmp/r.yaml" -o "$tmp/rep" >/dev/null 2>"$tmp/err"; rc=$?
+check "the bakeoff: exit 0" '[ $rc -eq 0 ] || { cat "$tmp/err" >&2; false; }'
+[ $rc -eq 0 ] || { echo "$pass passed, $fail failed"; exit 1; }
+
+# PAGE -> PAGE.dom (the DOM after load) and PAGE.log (the browser's log, console messages included).
+open_page() {
+    timeout 120 "$browser" --headless --no-sandbox --disable-gpu --no-first-run --user-data-dir="$tmp/profile" \
+        --enable-logging=stderr --v=0 --dump-dom "file://$1" >"$1.dom" 2>"$1.log"
+}
+page="$tmp/rep/report.html"
+open_page "$page"; rc=$?
+check "chromium loads the page" '[ $rc -eq 0 ] && grep -q "</html>" "$page.dom" || { tail -5 "$page.log" >&2; false; }'
+check "the script ran to its end (data-script=\"ok\" on <body>)" 'grep -q "<body[^>]* data-script=\"ok\"" "$page.dom"'
+check "no script error in the console" '! grep -q "Uncaught\|:ERROR:CONSOLE" "$page.log" || { grep CONSOLE "$page.log" >&2; false; }'
+check "the recipe's <script> title stayed text" '! grep -q "<script>alert" "$page.dom" && grep -q "&lt;script&gt;alert(1)" "$page.dom"'
+
+ran=$(python3 -c 'import json,sys; print(" ".join(x["method"] for x in json.load(open(sys.argv[1]))["methods"] if x["status"] == "ran"))' "$tmp/rep/report.json")
+other=$(python3 -c 'import json,sys; print(" ".join(x["method"] for x in json.load(open(sys.argv[1]))["methods"] if x["status"] != "ran"))' "$tmp/rep/report.json")
+n=$(wc -w <<<"$ran")
+echo "methods that ran: $ran${other:+; not run: $other}"
+check "every method ran (head, lora, icl, feature)" '[ "$n" -eq 4 ]'
+# The DOM: points in the charts in order, one <g class="point" data-method=...> each.
+chart_methods() { # CHART-ID -> the methods of its points, sorted
+    awk -v id="$1" '/<svg id="/ { on = index($0, "<svg id=\"" id "\"") > 0 } on && /<g class="point"/ {
+        match($0, /data-method="[^"]*"/); print substr($0, RSTART + 13, RLENGTH - 14) } /<\/svg>/ { on = 0 }' "$page.dom" | sort
+}
+want=$(tr ' ' '\n' <<<"$ran" | sort)
+for c in chart-params chart-time; do
+    got=$(chart_methods $c)
+    check "$c: one point per method that ran" '[ "$got" = "$want" ] || { echo "  $c has: $got" >&2; false; }'
+done
+check "the script counted the points (data-points = 2 x $n)" 'grep -q "<body[^>]* data-points=\"$((2 * n))\"" "$page.dom"'
+check "icl (0 trainable parameters) sits in the 0 column of the parameters chart" \
+    'grep -q "<text class=\"tick\"[^>]*>0</text>" "$page.dom"'
+
+# A broken copy: the same checks must catch its error.
+sed 's/document.body.setAttribute(.data-script., .ok.);/undefinedFunction(); &/' "$page" > "$tmp/broken.html"
+open_page "$tmp/broken.html"
+check "a broken script is caught: no data-script, an Uncaught error in the console" \
+    '! grep -q "data-script=\"ok\"" "$tmp/broken.html.dom" && grep -q "Uncaught ReferenceError: undefinedFunction" "$tmp/broken.html.log"'
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
