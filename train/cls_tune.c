@@ -119,4 +119,4 @@ TUNE_METHOD(gradual, TUNE_GRADUAL, "gradual",
             "gradual unfreezing: one more block from the top every --unfreeze-every steps + a new head", 1e-4f)
 TUNE_METHOD(bitfit, TUNE_BITFIT, "bitfit", "BitFit: every bias + a new head (models with biases: BERT, GPT-2, Qwen2)",
             1e-3f)
-TUNE_METHOD(full, TUNE_FULL, "full", "full fine-tuning: every weight the classifier reads + a new head", 2e-5f)
+TUNE_METHOD(full, TUNE_FULL, "full", "full fine-tuning: every weight the classifier reads + a new head", 5e-5f)
