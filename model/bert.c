@@ -60,8 +60,14 @@ static hn_status bert_load(hn_model *m) {
         (s = hn_model_tensor(m, "position_embd.weight", C, n_ctx, true, &m->pos_embd)) ||
         (s = hn_model_tensor(m, "token_types.weight", C, n_types ? n_types : 1, false, &m->type_embd)) ||
         (s = hn_model_tensor(m, "token_embd_norm.weight", C, 0, true, &m->embd_norm)) ||
-        (s = hn_model_tensor(m, "token_embd_norm.bias", C, 0, true, &m->embd_norm_b)))
+        (s = hn_model_tensor(m, "token_embd_norm.bias", C, 0, true, &m->embd_norm_b)) ||
+        (s = hn_model_tensor(m, "cls.weight", C, C, false, &m->pooler.w)) ||
+        (s = hn_model_tensor(m, "cls.bias", C, 0, false, &m->pooler.b)))
         return s;
+    if (!m->pooler.w != !m->pooler.b || (m->pooler.b && m->pooler.b->type != HN_F32))
+        return hn_fail(HN_ERR_FORMAT, "%s: the pooler needs both cls.weight and cls.bias (f32); found %s%s", m->path,
+                       m->pooler.w ? "the weight" : "no weight", m->pooler.b ? (m->pooler.b->type == HN_F32 ?
+                       ", the bias" : ", a bias that is not f32") : ", no bias");
     m->layers = hn_calloc(n_layer, sizeof *m->layers, "layers");
     if (!m->layers) return HN_ERR_NOMEM;
     for (uint32_t l = 0; l < n_layer; l++) {

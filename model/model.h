@@ -74,6 +74,8 @@ typedef struct hn_model {
     int pooling;                 // the model's own sentence pooling (bert.pooling_type, llama.cpp's enum: 1 mean,
                                  // 2 cls, 3 last; 0 none or unknown)
     hn_linear output;          // tied to tok_embd when the file has no output.weight
+    hn_linear pooler;          // BERT's pooler dense, C -> C (cls.weight/bias): BertForSequenceClassification
+                               // classifies from tanh(pooler(h[CLS])) (adapt/cls_head.h); w NULL if the file has none
     hn_layer *layers;
     hn_tokenizer *tok;
     hn_chat_template chat;     // ChatML when the file has no template (has_chat false)
