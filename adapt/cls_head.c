@@ -9,6 +9,15 @@
 
 const char *hn_cls_head_module(const hn_model *m) { return m->hp.arch == HN_ARCH_BERT ? "classifier" : "score"; }
 
+// A pooling the model states: bert.pooling_type (llama.cpp's converter and io/hf_arch.c write it only from a
+// sentence-transformers 1_Pooling/config.json). Without one, hn_model_default_pool falls back to mean for
+// embeddings, while transformers classifies a plain BERT through its pooler.
+bool hn_cls_head_uses_pooler(const hn_model *m) {
+    if (m->hp.arch != HN_ARCH_BERT || !m->pooler.w) return false;
+    hn_pool p = hn_model_default_pool(m);
+    return p == HN_POOL_CLS || (p == HN_POOL_MEAN && !hn_gguf_find(&m->gguf, "bert.pooling_type"));
+}
+
 static hn_status init_param(hn_param *p, const char *name, int ndim, int64_t ne0, int64_t ne1, bool no_decay) {
     snprintf(p->name, sizeof p->name, "%s", name);
     p->ndim = ndim, p->ne[0] = ne0, p->ne[1] = ndim == 2 ? ne1 : 1;
@@ -38,6 +47,7 @@ hn_status hn_cls_head_new(hn_seq_head **out, const hn_model *m, int n_classes, u
     hd->n_classes = n_classes, hd->n_embd = m->hp.n_embd;
     hd->has_bias = m->hp.arch == HN_ARCH_BERT;
     hd->pool = pool == HN_POOL_MEAN ? HN_GPOOL_MEAN : pool == HN_POOL_CLS ? HN_GPOOL_FIRST : HN_GPOOL_LAST;
+    if (hn_cls_head_uses_pooler(m)) hd->pool = HN_GPOOL_FIRST, hd->pooler = &m->pooler;
     const char *mod = hn_cls_head_module(m);
     char name[128];
     snprintf(name, sizeof name, "%s.weight", mod);
@@ -78,8 +88,42 @@ hn_var *hn_cls_head_logits(hn_ctx *c, hn_seq_head *hd, hn_var *x) {
     return hd->has_bias ? hn_op_add_bias(c, y, hd->b.data, hd->b.grad) : y;
 }
 
+// ---- tanh: y = tanh(x), dx += dy * (1 - y^2) ----
+
+typedef struct {
+    hn_tape_rec rec;
+    hn_var *x, *y;
+} tanh_rec;
+
+static void tanh_backward(hn_ctx *c, hn_tape_rec *rec) {
+    tanh_rec *r = (tanh_rec *)rec;
+    if (!r->y->g) return;
+    float *gx = hn_var_grad(c, r->x);
+    if (!gx) return;
+    for (int64_t i = 0; i < r->y->rows * r->y->cols; i++) gx[i] += r->y->g[i] * (1.0f - r->y->d[i] * r->y->d[i]);
+}
+
+hn_var *hn_cls_op_tanh(hn_ctx *c, hn_var *x) {
+    if (c->err || !x) return NULL;
+    hn_var *y = hn_var_new(c, x->rows, x->cols);
+    if (!y) return NULL;
+    for (int64_t i = 0; i < x->rows * x->cols; i++) y->d[i] = tanhf(x->d[i]);
+    y->rg = x->rg;
+    if (hn_grad_on(c, y->rg)) {
+        tanh_rec *r = hn_tape_push(c, tanh_backward, sizeof *r);
+        if (!r) return hn_op_fail(c, HN_ERR_NOMEM);
+        r->x = x, r->y = y;
+    }
+    return y;
+}
+
+hn_var *hn_cls_head_pool(hn_ctx *c, hn_seq_head *hd, hn_var *h, int64_t B, int64_t T, const int32_t *lens) {
+    hn_var *x = hn_op_pool(c, h, B, T, lens, hd->pool); // (B, C)
+    return hd->pooler ? hn_cls_op_tanh(c, hn_linear_forward(c, hd->pooler, x)) : x;
+}
+
 hn_var *hn_cls_head_forward(hn_ctx *c, hn_seq_head *hd, hn_var *h, int64_t B, int64_t T, const int32_t *lens) {
-    return hn_cls_head_logits(c, hd, hn_op_pool(c, h, B, T, lens, hd->pool));
+    return hn_cls_head_logits(c, hd, hn_cls_head_pool(c, hd, h, B, T, lens));
 }
 
 hn_status hn_cls_softmax_ce(hn_ctx *c, hn_var *logits, const int32_t *labels, float scale, double *loss_sum,

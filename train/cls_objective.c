@@ -88,7 +88,7 @@ hn_status hn_cls_objective_pooled(hn_cls_objective *o, const hn_cls_batch *b, fl
     if (s) return s;
     hn_ctx c = {.arena = &o->arena, .scratch = &o->scratch, .mm = o->m->mm_mode};
     hn_var *h = hn_model_hidden_ex(&c, o->m, o->safe, b->lens, b->B, b->T, o->rope, false);
-    hn_var *x = hn_op_pool(&c, h, b->B, b->T, b->lens, o->head->pool);
+    hn_var *x = hn_cls_head_pool(&c, o->head, h, b->B, b->T, b->lens);
     if (!x) return c.err ? c.err : hn_fail(HN_ERR_ARG, "classification: the model's forward failed");
     memcpy(out, x->d, (size_t)b->B * o->head->n_embd * sizeof *out);
     return HN_OK;

@@ -2,16 +2,18 @@
 """A tiny random BERT encoder in Hugging Face layout and as llama.cpp's GGUF, and golden hidden states.
 
 Writes into tests/data/tiny_bert/ (or the directory given as the first argument):
-    config.json, model.safetensors       BertModel (no pooler), stored F16: 2 layers, hidden 64, 4 heads, MLP 128
-                                         (gelu, the erf form), 32 positions, 2 token types, vocabulary below,
-                                         layer_norm_eps 1e-12
+    config.json, model.safetensors       BertModel with its pooler (pooler.dense, as a plain BERT checkpoint has
+                                         it; BertForSequenceClassification classifies from it), stored F16: 2 layers,
+                                         hidden 64, 4 heads, MLP 128 (gelu, the erf form), 32 positions, 2 token
+                                         types, vocabulary below, layer_norm_eps 1e-12
     vocab.txt, tokenizer.json, tokenizer_config.json   a WordPiece vocabulary ([PAD] [UNK] [CLS] [SEP] [MASK], the
                                          letters, "##" continuations, a few words, punctuation, a few CJK characters),
                                          uncased, as BertTokenizerFast saves it
     tiny_bert.gguf                       the same model in llama.cpp's BERT layout (conversion/bert.py): token_embd,
                                          token_types, position_embd, token_embd_norm, blk.N.{attn_q, attn_k, attn_v,
                                          attn_output, attn_output_norm, ffn_up, ffn_down, layer_output_norm}.{weight,
-                                         bias}; matrices F16, vectors F32; keys bert.* with attention.causal false,
+                                         bias} (no pooler: llama.cpp's converter drops it); matrices F16, vectors
+                                         F32; keys bert.* with attention.causal false,
                                          pooling_type 1 (mean); tokenizer.ggml.model "bert" with llama.cpp's spelling
                                          (word starts "\u2581word", continuations without "##", control tokens as
                                          they are) and the special token ids ([CLS] as bos_token_id, as llama.cpp
@@ -178,8 +180,17 @@ def main():
             elif name.endswith("bias"):
                 p.copy_(0.1 * torch.randn_like(p))
             p.copy_(p.half().float())  # exact in F16
-    model.half().save_pretrained(out, safe_serialization=True)
-    model.float()
+    # The saved checkpoint has a pooler, drawn from its own generator so that every other weight (and the golden
+    # numbers below) stay what they were before it was added: weight N(0, 0.2^2) (initializer_range), bias
+    # 0.1 N(0, 1).
+    pooled = BertModel(cfg, add_pooling_layer=True).eval()
+    pooled.load_state_dict(model.state_dict(), strict=False)
+    g = torch.Generator().manual_seed(SEED + 2)
+    with torch.no_grad():
+        pw, pb = pooled.pooler.dense.weight, pooled.pooler.dense.bias
+        pw.copy_((0.2 * torch.randn(pw.shape, generator=g)).half().float())
+        pb.copy_((0.1 * torch.randn(pb.shape, generator=g)).half().float())
+    pooled.half().save_pretrained(out, safe_serialization=True)
     cfgj = json.load(open(os.path.join(out, "config.json")))
     write_tokenizer(out, vocab)
     write_gguf(os.path.join(out, "tiny_bert.gguf"), model, cfg, vocab)
