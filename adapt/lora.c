@@ -32,18 +32,75 @@ hn_lora_config hn_lora_default_config(void) {
     return (hn_lora_config){.r = 8, .alpha = 16, .targets = HN_LORA_ALL_LINEAR};
 }
 
+#define P(x) (1u << HN_PROJ_##x)
+
+// Target names beyond hn_proj_parse's, as PEFT matches them: a name selects every module whose path ends with
+// "." name, so GPT-2's c_proj is both attn.c_proj and mlp.c_proj, BERT's "dense" is attention.output.dense,
+// intermediate.dense and output.dense (and the pooler's, which hone does not adapt), and "output.dense" both
+// attention.output.dense and output.dense.
+static const struct {
+    const char *name;
+    unsigned mask;
+} suffix_targets[] = {
+    {"c_proj", P(O) | P(DOWN)}, {"c_fc", P(UP)},                                                 // GPT-2
+    {"query", P(Q)}, {"key", P(K)}, {"value", P(V)}, {"dense", P(O) | P(UP) | P(DOWN)},         // BERT
+    {"attention.output.dense", P(O)}, {"intermediate.dense", P(UP)}, {"output.dense", P(O) | P(DOWN)},
+    {"q_lin", P(Q)}, {"k_lin", P(K)}, {"v_lin", P(V)}, {"out_lin", P(O)}, {"lin1", P(UP)}, {"lin2", P(DOWN)}, // DistilBERT
+    {"ffn.lin1", P(UP)}, {"ffn.lin2", P(DOWN)},
+};
+#undef P
+
+// A module's path within a block ("self_attn.q_proj", "attention.self.query", ...), one projection each: what
+// follows "layers.N." / "layer.N." / "h.N." in a full module path (PEFT writes "all-linear" out as the paths).
+static const struct {
+    const char *rest;
+    hn_proj proj;
+} block_paths[] = {
+    {"attn.c_attn", HN_PROJ_QKV}, {"attn.c_proj", HN_PROJ_O}, {"mlp.c_fc", HN_PROJ_UP}, {"mlp.c_proj", HN_PROJ_DOWN},
+    {"attention.self.query", HN_PROJ_Q}, {"attention.self.key", HN_PROJ_K}, {"attention.self.value", HN_PROJ_V},
+    {"attention.output.dense", HN_PROJ_O}, {"intermediate.dense", HN_PROJ_UP}, {"output.dense", HN_PROJ_DOWN},
+    {"attention.q_lin", HN_PROJ_Q}, {"attention.k_lin", HN_PROJ_K}, {"attention.v_lin", HN_PROJ_V},
+    {"attention.out_lin", HN_PROJ_O}, {"ffn.lin1", HN_PROJ_UP}, {"ffn.lin2", HN_PROJ_DOWN},
+};
+
+// The projections one target name selects; 0 if none hone knows.
+static unsigned target_mask(const char *name) {
+    hn_proj p;
+    if (!strcmp(name, "all-linear")) return HN_LORA_ALL_LINEAR;
+    for (size_t i = 0; i < sizeof suffix_targets / sizeof suffix_targets[0]; i++)
+        if (!strcmp(name, suffix_targets[i].name)) return suffix_targets[i].mask;
+    if (hn_proj_parse(name, &p)) return 1u << p;
+    // a full path: model.layers.N.self_attn.q_proj, bert.encoder.layer.N.attention.self.query, transformer.h.N...
+    static const char *const blocks[] = {"layers.", "layer.", "h."};
+    for (size_t b = 0; b < sizeof blocks / sizeof blocks[0]; b++) {
+        const char *at = strstr(name, blocks[b]);
+        if (!at || (at != name && at[-1] != '.')) continue;
+        const char *rest = at + strlen(blocks[b]);
+        if (*rest < '0' || *rest > '9') continue;
+        while (*rest >= '0' && *rest <= '9') rest++;
+        if (*rest++ != '.') continue;
+        for (size_t i = 0; i < sizeof block_paths / sizeof block_paths[0]; i++)
+            if (!strcmp(rest, block_paths[i].rest)) return 1u << block_paths[i].proj;
+        const char *last = strrchr(rest, '.');
+        if (hn_proj_parse(last ? last + 1 : rest, &p) && p != HN_PROJ_QKV) return 1u << p;
+    }
+    return 0;
+}
+
 hn_status hn_lora_parse_targets(const char *const *names, int n, unsigned *mask) {
     *mask = 0;
     for (int i = 0; i < n; i++) {
-        hn_proj p;
-        if (!strcmp(names[i], "all-linear")) *mask |= HN_LORA_ALL_LINEAR;
-        else if (!strcmp(names[i], "c_proj")) *mask |= 1u << HN_PROJ_O | 1u << HN_PROJ_DOWN; // GPT-2: attn and mlp
-        else if (!strcmp(names[i], "c_fc")) *mask |= 1u << HN_PROJ_UP;
-        else if (hn_proj_parse(names[i], &p)) *mask |= 1u << p;
-        else
+        unsigned m = target_mask(names[i]);
+        if (!m && strstr(names[i], "pooler"))
+            return hn_fail(HN_ERR_UNSUPPORTED, "LoRA target '%s': hone does not adapt BERT's pooler (it stays frozen, "
+                           "part of the base); target the blocks' layers (query, key, value, attention.output.dense, "
+                           "intermediate.dense, output.dense)", names[i]);
+        if (!m)
             return hn_fail(HN_ERR_ARG, "LoRA target '%s' is not a linear layer hone knows (q_proj, k_proj, v_proj, "
-                           "o_proj, gate_proj, up_proj, down_proj; GPT-2's c_attn, c_proj, c_fc; all-linear)",
-                           names[i]);
+                           "o_proj, gate_proj, up_proj, down_proj; GPT-2's c_attn, c_proj, c_fc; BERT's query, key, "
+                           "value, dense, attention.output.dense, intermediate.dense, output.dense; DistilBERT's "
+                           "q_lin, k_lin, v_lin, out_lin, lin1, lin2; all-linear)", names[i]);
+        *mask |= m;
     }
     if (!*mask) return hn_fail(HN_ERR_ARG, "LoRA: no target modules");
     return HN_OK;
@@ -54,17 +111,39 @@ static hn_linear *proj_linear(hn_layer *L, hn_proj p) {
     return t[p];
 }
 
-// The module's name as Hugging Face spells it, for the trainable tensors' PEFT names and target_modules: Llama's
-// model.layers.N.self_attn.q_proj ..., GPT-2's transformer.h.N.attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj.
+// BERT-family checkpoints name their modules two ways. DistilBERT is the one without token-type embeddings
+// (DistilBertEmbeddings has none; BertEmbeddings always has, and hone exports a DistilBERT as a BertModel with them).
+static bool is_distilbert(const hn_model *m) { return m->hp.arch == HN_ARCH_BERT && !m->type_embd; }
+
+// BERT's and DistilBERT's module paths within a block, indexed by hn_proj (NULL: no such module).
+static const char *const bert_paths[HN_PROJ_COUNT] = {
+    "attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense", NULL,
+    "intermediate.dense", "output.dense", NULL};
+static const char *const distilbert_paths[HN_PROJ_COUNT] = {
+    "attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin", NULL, "ffn.lin1", "ffn.lin2", NULL};
+
+// The module's name as Hugging Face spells it, for target_modules: Llama's q_proj ..., GPT-2's c_attn, c_proj,
+// c_fc; BERT's query, key, value, attention.output.dense, intermediate.dense, output.dense (PEFT would also match
+// "dense" on the pooler, which hone does not adapt; "output.dense" alone matches attention.output.dense as well);
+// DistilBERT's q_lin, k_lin, v_lin, out_lin, lin1, lin2.
 static const char *hf_target(const hn_model *m, hn_proj p) {
-    if (m->hp.arch != HN_ARCH_GPT2) return hn_proj_hf_name(p);
-    return p == HN_PROJ_QKV ? "c_attn" : p == HN_PROJ_UP ? "c_fc" : "c_proj";
+    if (m->hp.arch == HN_ARCH_GPT2) return p == HN_PROJ_QKV ? "c_attn" : p == HN_PROJ_UP ? "c_fc" : "c_proj";
+    if (m->hp.arch != HN_ARCH_BERT) return hn_proj_hf_name(p);
+    const char *path = (is_distilbert(m) ? distilbert_paths : bert_paths)[p]; // NULL: BERT has no such layer
+    return path && (is_distilbert(m) || p <= HN_PROJ_V) ? strrchr(path, '.') + 1 : path;
 }
 
+// The module's path in transformers' model classes (PEFT's tensor names): Llama's model.layers.N.self_attn.q_proj,
+// GPT-2's transformer.h.N.attn.c_attn, BertForSequenceClassification's bert.encoder.layer.N.attention.self.query,
+// DistilBertForSequenceClassification's distilbert.transformer.layer.N.attention.q_lin.
 static void module_path(char *dst, size_t n, const hn_model *m, int layer, hn_proj p) {
     if (m->hp.arch == HN_ARCH_GPT2)
         snprintf(dst, n, "transformer.h.%d.%s.%s", layer, p == HN_PROJ_QKV || p == HN_PROJ_O ? "attn" : "mlp",
                  hf_target(m, p));
+    else if (is_distilbert(m))
+        snprintf(dst, n, "distilbert.transformer.layer.%d.%s", layer, distilbert_paths[p]);
+    else if (m->hp.arch == HN_ARCH_BERT)
+        snprintf(dst, n, "bert.encoder.layer.%d.%s", layer, bert_paths[p]);
     else
         snprintf(dst, n, "model.layers.%d.%s.%s", layer, p <= HN_PROJ_O ? "self_attn" : "mlp", hn_proj_hf_name(p));
 }
@@ -230,10 +309,10 @@ hn_status hn_lora_export(const hn_lora *l, hn_adapter **out) {
     const char *names[HN_PROJ_COUNT];
     int n = 0;
     for (int p = 0; p < HN_PROJ_COUNT; p++) {
-        const char *t = hf_target(l->m, (hn_proj)p);
+        const char *t = l->targets & (1u << p) ? hf_target(l->m, (hn_proj)p) : NULL;
         bool seen = false; // GPT-2's c_proj names two projections
-        for (int k = 0; k < n; k++) seen |= !strcmp(names[k], t);
-        if (l->targets & (1u << p) && !seen) names[n++] = t;
+        for (int k = 0; t && k < n; k++) seen |= !strcmp(names[k], t);
+        if (t && !seen) names[n++] = t;
     }
     hn_adapter *a;
     hn_status s = hn_adapter_create(&a, l->r, l->alpha, l->use_rslora, l->dropout, names, n);

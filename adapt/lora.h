@@ -2,7 +2,9 @@
 // the hn_linear attachment list (DESIGN.md section 10): for every targeted layer,
 //     y = base(x) + scale * (dropout(x) · A^T) · B^T,   A (r, in), B (out, r), scale = alpha / r (alpha / sqrt(r))
 // B's rows are in GGUF order, as in io/adapter.h (the model computes in that order). The trainable tensors are
-// hn_params named as PEFT saves them (base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight, ...).
+// hn_params named as PEFT saves them over transformers' model classes: base_model.model.model.layers.N.self_attn.
+// q_proj.lora_A.weight (Llama), ...transformer.h.N.attn.c_attn... (GPT-2), ...bert.encoder.layer.N.attention.self.
+// query... (BertForSequenceClassification), ...distilbert.transformer.layer.N.attention.q_lin... (DistilBERT).
 //
 //   hn_lora_config cfg = hn_lora_default_config();
 //   cfg.r = 16; cfg.alpha = 32; cfg.targets = HN_LORA_ALL_LINEAR;
@@ -31,8 +33,12 @@ typedef struct {
 } hn_lora_config;
 
 hn_lora_config hn_lora_default_config(void);
-// Target names as PEFT's target_modules spells them ("q_proj", ..., "all-linear"; GGUF names "attn_q", ... too) to
-// a mask. HN_ERR_ARG naming an unknown name and the known ones.
+// Target names as PEFT's target_modules spells them to a mask: "q_proj", ... (GGUF's "attn_q", ... too), GPT-2's
+// "c_attn", "c_proj", "c_fc", BERT's "query", "key", "value", "dense", "attention.output.dense",
+// "intermediate.dense", "output.dense", DistilBERT's "q_lin", ..., "lin2", "all-linear", or full module paths (PEFT
+// saves "all-linear" as the paths it found). A name selects what PEFT's suffix match selects ("dense": the three
+// dense layers of a BERT block). HN_ERR_ARG naming an unknown name and the known ones; HN_ERR_UNSUPPORTED for BERT's
+// pooler (bert.pooler.dense: hone keeps it frozen).
 hn_status hn_lora_parse_targets(const char *const *names, int n, unsigned *mask);
 
 typedef struct hn_lora hn_lora;

@@ -84,6 +84,10 @@ hn_status hn_adapter_check_base(const hn_adapter *a, const hn_gguf *base, bool a
 // base record goes into the safetensors __metadata__ (hone.base_name, hone.base_architecture, hone.base_hash).
 hn_status hn_peft_read(hn_adapter **out, const char *dir, int n_head, int n_head_kv);
 hn_status hn_peft_write(const hn_adapter *a, const char *dir, int n_head, int n_head_kv);
+// DIR/adapter_config.json alone (atomically; dir must exist), for a caller that writes the tensors itself (a
+// classification adapter: task_type "SEQ_CLS", modules_to_save its head; n_mts 0 writes null).
+hn_status hn_peft_write_config(const hn_adapter *a, const char *dir, const char *task_type,
+                               const char *const *modules_to_save, int n_mts);
 
 // llama.cpp LoRA GGUF: general.type = adapter, adapter.type = lora, adapter.lora.alpha (alpha * sqrt(r) for rsLoRA,
 // so that llama.cpp's alpha / r gives the same scale), tensors blk.N.<proj>.weight.lora_a (ne {in, r}) and

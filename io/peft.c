@@ -279,7 +279,8 @@ static bool is_gpt2(const hn_adapter *a) {
     return false;
 }
 
-static hn_status write_config(const hn_adapter *a, const char *dir, bool gpt2) {
+static hn_status write_config(const hn_adapter *a, const char *dir, bool gpt2, const char *task_type,
+                              const char *const *modules_to_save, int n_mts) {
     json_t *c = json_object(), *tm = json_array();
     if (a->n_targets)
         for (int i = 0; i < a->n_targets; i++) json_array_append_new(tm, json_string(a->targets[i]));
@@ -296,7 +297,7 @@ static hn_status write_config(const hn_adapter *a, const char *dir, bool gpt2) {
                 }
     // The keys PEFT's LoraConfig writes that matter for loading; the rest take PEFT's defaults.
     json_object_set_new(c, "peft_type", json_string("LORA"));
-    json_object_set_new(c, "task_type", json_string("CAUSAL_LM"));
+    json_object_set_new(c, "task_type", json_string(task_type));
     json_object_set_new(c, "r", json_integer(a->r));
     json_object_set_new(c, "lora_alpha", a->alpha == floorf(a->alpha) && fabsf(a->alpha) < 1e9f
                                              ? json_integer((json_int_t)a->alpha) : json_real(a->alpha));
@@ -311,7 +312,9 @@ static hn_status write_config(const hn_adapter *a, const char *dir, bool gpt2) {
     json_object_set_new(c, "init_lora_weights", json_true());
     json_object_set_new(c, "base_model_name_or_path", a->base_name ? json_string(a->base_name) : json_null());
     json_object_set_new(c, "revision", json_null());
-    json_object_set_new(c, "modules_to_save", json_null());
+    json_t *mts = n_mts ? json_array() : json_null();
+    for (int i = 0; i < n_mts; i++) json_array_append_new(mts, json_string(modules_to_save[i]));
+    json_object_set_new(c, "modules_to_save", mts);
     json_object_set_new(c, "layers_to_transform", json_null());
     json_object_set_new(c, "layers_pattern", json_null());
     json_object_set_new(c, "rank_pattern", json_object());
@@ -387,6 +390,11 @@ hn_status hn_peft_write(const hn_adapter *a, const char *dir, int n_head, int n_
     hn_safetensors_writer_destroy(w);
     for (int i = 0; hf_b && i < a->n_modules; i++) free(hf_b[i]);
     free(hf_b);
-    if (!s) s = write_config(a, dir, gpt2);
+    if (!s) s = write_config(a, dir, gpt2, "CAUSAL_LM", NULL, 0);
     return s;
+}
+
+hn_status hn_peft_write_config(const hn_adapter *a, const char *dir, const char *task_type,
+                               const char *const *modules_to_save, int n_mts) {
+    return write_config(a, dir, is_gpt2(a), task_type, modules_to_save, n_mts);
 }

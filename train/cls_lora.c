@@ -2,10 +2,14 @@
 // task_type SEQ_CLS does it (the head is in modules_to_save); trained by train/cls_head.c's loop.
 //
 // Saved in the run directory as PEFT 0.21 saves a SEQ_CLS LoRA: adapter_config.json (task_type "SEQ_CLS",
-// modules_to_save ["classifier", "score"]) + adapter_model.safetensors with the LoRA tensors under
-// base_model.model.model.layers.N... and the head as base_model.model.score.weight (PEFT's in-memory name
-// base_model.model.score.modules_to_save.default.weight loses "modules_to_save.default." when saved; checked against
-// peft 0.21.2's save_pretrained).
+// modules_to_save ["classifier", "score"], target_modules as PEFT spells them for the architecture) +
+// adapter_model.safetensors with the LoRA tensors under transformers' module paths (base_model.model.model.layers.N...
+// for Llama, ...transformer.h.N... for GPT-2, ...bert.encoder.layer.N.attention.self.query... for BERT,
+// ...distilbert.transformer.layer.N.attention.q_lin... for DistilBERT) and the head as base_model.model.score.weight
+// (BERT: base_model.model.classifier.weight + .bias). PEFT's in-memory name ...score.modules_to_save.default.weight
+// loses "modules_to_save.default." when saved; checked against peft 0.21.2's save_pretrained. A BERT's pooler, when
+// the head reads it (adapt/cls_head.h), stays frozen: hone adapts the blocks' linear layers only, so PEFT adapters
+// whose targets reach bert.pooler.dense ('dense', 'all-linear') are refused with a message.
 #include "train/cls_impl.h"
 #include "adapt/lora.h"
 #include "io/hf.h"
@@ -15,12 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static hn_status lora_applies(const hn_model *m) {
-    if (m->hp.arch == HN_ARCH_BERT)
-        return hn_fail(HN_ERR_UNSUPPORTED, "%s: LoRA classification on BERT is not written yet (PEFT names BERT's "
-                       "modules bert.encoder.layer.N.attention.self.query, ...); use head or feature", m->path);
-    return hn_cls_head_applies(m);
-}
+static hn_status lora_applies(const hn_model *m) { return hn_cls_head_applies(m); }
 
 static hn_lora_config lora_config(const hn_cls_options *o) {
     hn_lora_config lc = hn_lora_default_config();
@@ -57,59 +56,60 @@ static hn_status lora_train(hn_model *m, const hn_cls_data *train, const hn_cls_
     return s;
 }
 
-// Rewrites adapter_config.json as PEFT writes a SEQ_CLS adapter.
-static hn_status seq_cls_config(const char *dir) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
-    json_error_t err;
-    json_t *c = json_load_file(path, 0, &err);
-    if (!c) return hn_fail(HN_ERR_FORMAT, "%s: %s (line %d)", path, err.text, err.line);
-    json_object_set_new(c, "task_type", json_string("SEQ_CLS"));
-    json_t *mts = json_array(); // PEFT's SEQ_CLS default: both names transformers gives a classification head
-    json_array_append_new(mts, json_string("classifier"));
-    json_array_append_new(mts, json_string("score"));
-    json_object_set_new(c, "modules_to_save", mts);
-    char *text = json_dumps(c, JSON_INDENT(2) | JSON_SORT_KEYS);
-    json_decref(c);
-    if (!text) return hn_fail(HN_ERR_NOMEM, "%s: cannot encode", path);
-    hn_afile f;
-    hn_status s = hn_afile_open(&f, path);
-    if (!s) s = hn_afile_write(&f, text, strlen(text));
-    if (!s) s = hn_afile_write(&f, "\n", 1);
-    if (!s) s = hn_afile_commit(&f);
-    else hn_afile_abort(&f);
-    free(text);
-    return s;
+// B's rows of a Llama q/k projection are in GGUF's rotary order (io/adapter.h), HF's in the file; every other
+// architecture keeps HF's rows.
+static int permuted_heads(const hn_model *m, hn_proj p) {
+    if (m->hp.arch != HN_ARCH_LLAMA) return 0;
+    return p == HN_PROJ_Q ? m->hp.n_head : p == HN_PROJ_K ? m->hp.n_head_kv : 0;
 }
 
+// adapter_model.safetensors: every module's A and B under its param's name (PEFT's, adapt/lora.h), the head, and
+// the base record; then adapter_config.json as PEFT writes a SEQ_CLS adapter.
 static hn_status lora_save(const hn_model *m, void *state, const char *dir) {
     hn_cls_state *st = state;
-    hn_adapter *a;
-    hn_status s = hn_lora_export(st->body, &a);
-    if (s) return s;
-    s = hn_peft_write(a, dir, m->hp.n_head, m->hp.n_head_kv); // the LoRA tensors, B rows back in HF order
-    hn_adapter_destroy(a);
-    if (s) return s;
-    // The same file with the head added under PEFT's saved name.
-    char path[4096];
-    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
-    hn_safetensors f;
-    if ((s = hn_safetensors_open(&f, path))) return s;
-    hn_safetensors_writer *w = hn_safetensors_writer_create();
-    s = w ? HN_OK : HN_ERR_NOMEM;
-    for (size_t i = 0; i < f.n_tensors && !s; i++)
-        s = hn_safetensors_writer_add(w, f.names[i], f.tensors[i].type, f.tensors[i].ndim, f.tensors[i].ne,
-                                      f.tensors[i].data);
-    for (size_t i = 0; i < f.n_meta && !s; i++) s = hn_safetensors_writer_set_meta(w, f.meta_keys[i], f.meta_vals[i]);
+    hn_adapter *a = NULL;
+    hn_status s = hn_cls_make_dir(dir);
+    if (!s) s = hn_lora_export(st->body, &a); // the config and the base record
+    hn_safetensors_writer *w = s ? NULL : hn_safetensors_writer_create();
+    if (!s && !w) s = HN_ERR_NOMEM;
+    float **hf_b = s ? NULL : hn_calloc((size_t)m->hp.n_layer * HN_PROJ_COUNT, sizeof *hf_b, "LoRA B");
+    if (!s && !hf_b) s = HN_ERR_NOMEM;
+    for (int layer = 0; layer < m->hp.n_layer && !s; layer++)
+        for (int p = 0; p < HN_PROJ_COUNT && !s; p++) {
+            hn_param *A, *B;
+            if (!hn_lora_module_params(st->body, layer, (hn_proj)p, &A, &B)) continue;
+            const float *b = B->data;
+            int heads = permuted_heads(m, (hn_proj)p);
+            if (heads) { // back to HF's row order
+                float **slot = &hf_b[layer * HN_PROJ_COUNT + p];
+                if (!(*slot = hn_alloc((size_t)B->n * sizeof(float), "LoRA B"))) s = HN_ERR_NOMEM;
+                else hn_hf_permute_rows(*slot, B->data, B->ne[1], B->ne[0], heads, false), b = *slot;
+            }
+            if (!s) s = hn_safetensors_writer_add(w, A->name, HN_F32, 2, A->ne, A->data);
+            if (!s) s = hn_safetensors_writer_add(w, B->name, HN_F32, 2, B->ne, b);
+        }
+    char hash[32], path[4096];
+    snprintf(hash, sizeof hash, "%016llx", a ? (unsigned long long)a->base_hash : 0ull);
     if (!s) s = hn_cls_add_head(w, st, HN_PEFT_PREFIX);
+    if (!s) s = hn_safetensors_writer_set_meta(w, "format", "pt");
+    if (!s && a->base_hash) s = hn_safetensors_writer_set_meta(w, "hone.base_hash", hash);
+    if (!s && a->base_arch) s = hn_safetensors_writer_set_meta(w, "hone.base_architecture", a->base_arch);
+    if (!s && a->base_name) s = hn_safetensors_writer_set_meta(w, "hone.base_name", a->base_name);
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
     if (!s) s = hn_safetensors_writer_write(w, path);
+    // PEFT's SEQ_CLS default: both names transformers gives a classification head
+    static const char *const mts[] = {"classifier", "score"};
+    if (!s) s = hn_peft_write_config(a, dir, "SEQ_CLS", mts, 2);
+    for (int i = 0; hf_b && i < m->hp.n_layer * HN_PROJ_COUNT; i++) free(hf_b[i]);
+    free(hf_b);
     hn_safetensors_writer_destroy(w);
-    hn_safetensors_close(&f);
-    if (!s) s = seq_cls_config(dir);
+    hn_adapter_destroy(a);
     return s;
 }
 
-// LoRA's config from adapter_config.json (what lora_save wrote: r, lora_alpha, use_rslora, target_modules).
+// LoRA's config from adapter_config.json (r, lora_alpha, use_rslora, target_modules: a list of names or full
+// module paths, as hone and PEFT write them); what would change the adapter's output and hone does not apply
+// (DoRA, per-module ranks or alphas) is refused.
 static hn_status read_lora_config(const char *dir, hn_lora_config *lc) {
     char path[4096];
     snprintf(path, sizeof path, "%s/adapter_config.json", dir);
@@ -120,37 +120,51 @@ static hn_status read_lora_config(const char *dir, hn_lora_config *lc) {
     hn_status s = HN_OK;
     json_t *tt = json_object_get(c, "task_type"), *r = json_object_get(c, "r"), *al = json_object_get(c, "lora_alpha");
     json_t *rs = json_object_get(c, "use_rslora"), *tm = json_object_get(c, "target_modules");
+    json_t *dora = json_object_get(c, "use_dora"), *rp = json_object_get(c, "rank_pattern"),
+           *ap = json_object_get(c, "alpha_pattern");
+    size_t n_tm = json_is_array(tm) ? json_array_size(tm) : json_is_string(tm) ? 1 : 0;
     if (!json_is_string(tt) || strcmp(json_string_value(tt), "SEQ_CLS"))
         s = hn_fail(HN_ERR_FORMAT, "%s: 'task_type': expected \"SEQ_CLS\"", path);
-    else if (!json_is_integer(r) || json_integer_value(r) < 1)
+    else if (!json_is_integer(r) || json_integer_value(r) < 1 || json_integer_value(r) > 65536)
         s = hn_fail(HN_ERR_FORMAT, "%s: 'r': expected a positive integer", path);
     else if (!json_is_number(al))
         s = hn_fail(HN_ERR_FORMAT, "%s: 'lora_alpha': expected a number", path);
-    else if (!json_is_array(tm) || !json_array_size(tm) || json_array_size(tm) > 16)
-        s = hn_fail(HN_ERR_FORMAT, "%s: 'target_modules': expected a list of 1 to 16 module names", path);
+    else if (!n_tm || n_tm > 65536)
+        s = hn_fail(HN_ERR_FORMAT, "%s: 'target_modules': expected a list of module names", path);
+    else if (json_is_true(dora) || json_object_size(rp) || json_object_size(ap))
+        s = hn_fail(HN_ERR_UNSUPPORTED, "%s: '%s' is set; hone does not apply it", path,
+                    json_is_true(dora) ? "use_dora" : json_object_size(rp) ? "rank_pattern" : "alpha_pattern");
+    const char **names = s ? NULL : hn_calloc(n_tm, sizeof *names, "target names");
+    if (!s && !names) s = HN_ERR_NOMEM;
     if (!s) {
         lc->r = (int)json_integer_value(r);
         lc->alpha = (float)json_number_value(al);
         lc->use_rslora = json_is_true(rs);
-        const char *names[16];
-        for (size_t i = 0; i < json_array_size(tm) && !s; i++)
-            if (!(names[i] = json_string_value(json_array_get(tm, i))))
+        for (size_t i = 0; i < n_tm && !s; i++)
+            if (!(names[i] = json_string_value(json_is_array(tm) ? json_array_get(tm, i) : tm)))
                 s = hn_fail(HN_ERR_FORMAT, "%s: 'target_modules' item %zu: expected a string", path, i);
-        if (!s && (s = hn_lora_parse_targets(names, (int)json_array_size(tm), &lc->targets))) {
+        if (!s && (s = hn_lora_parse_targets(names, (int)n_tm, &lc->targets))) {
             char msg[512];
             snprintf(msg, sizeof msg, "%s", hn_errmsg());
             s = hn_fail(s, "%s: %s", path, msg);
         }
     }
+    free(names);
     json_decref(c);
     return s;
 }
 
-// Copies LoRA's A and B (B of q/k permuted back to GGUF's row order) from the file into the attached modules.
+// Copies LoRA's A and B (Llama's q/k B rows into GGUF's order) from the file into the attached modules.
 static hn_status read_lora_tensors(hn_cls_state *st, const hn_safetensors *f, const char *path) {
     const hn_model *m = st->m;
     int n_lora = 0;
-    for (size_t i = 0; i < f->n_tensors; i++) n_lora += strstr(f->names[i], ".lora_A.") || strstr(f->names[i], ".lora_B.");
+    for (size_t i = 0; i < f->n_tensors; i++) {
+        bool lora = strstr(f->names[i], ".lora_A.") || strstr(f->names[i], ".lora_B.");
+        if (lora && strstr(f->names[i], ".pooler."))
+            return hn_fail(HN_ERR_UNSUPPORTED, "%s: '%s': hone does not adapt BERT's pooler (PEFT's target 'dense' "
+                           "or 'all-linear' includes it; it stays frozen in hone)", path, f->names[i]);
+        n_lora += lora;
+    }
     hn_param_list *pl = st->body_params;
     if (n_lora != pl->n)
         return hn_fail(HN_ERR_FORMAT, "%s: %d LoRA tensors, expected %d for the model and adapter_config.json", path,
@@ -166,7 +180,7 @@ static hn_status read_lora_tensors(hn_cls_state *st, const hn_safetensors *f, co
                 if (t->type != HN_F32 || t->ndim != 2 || t->ne[0] != ab[k]->ne[0] || t->ne[1] != ab[k]->ne[1])
                     return hn_fail(HN_ERR_FORMAT, "%s: '%s' is not F32 [%lld, %lld]", path, ab[k]->name,
                                    (long long)ab[k]->ne[1], (long long)ab[k]->ne[0]);
-                int heads = k == 1 ? (p == HN_PROJ_Q ? m->hp.n_head : p == HN_PROJ_K ? m->hp.n_head_kv : 0) : 0;
+                int heads = k == 1 ? permuted_heads(m, (hn_proj)p) : 0;
                 if (heads) hn_hf_permute_rows(ab[k]->data, t->data, ab[k]->ne[1], ab[k]->ne[0], heads, true);
                 else memcpy(ab[k]->data, t->data, (size_t)ab[k]->n * sizeof(float));
             }
@@ -198,7 +212,7 @@ static hn_status lora_load(hn_model *m, const char *dir, void **state) {
 
 const hn_cls_method hn_cls_lora = {
     .name = "lora",
-    .about = "LoRA on every linear layer + a classification head trained fully (PEFT's SEQ_CLS layout)",
+    .about = "LoRA on every linear layer of the blocks + a classification head trained fully (PEFT's SEQ_CLS layout)",
     .applies = lora_applies,
     .train = lora_train,
     .predict = hn_cls_state_predict,
