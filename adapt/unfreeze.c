@@ -44,13 +44,15 @@ typedef struct {
     hn_status s;
 } choose_ctx;
 
-static bool chosen(const hn_unfreeze_rule *r, int layer, hn_wrole role) {
+static bool chosen(const hn_unfreeze_rule *r, const hn_tensor *t, int layer, hn_wrole role) {
+    for (int i = 0; i < 4; i++)
+        if (r->except[i] == t) return false;
     return layer >= r->from_layer && (r->roles & HN_UNFREEZE_ROLE(role));
 }
 
 static void count_one(void *user, const hn_tensor **slot, int layer, hn_wrole role) {
     choose_ctx *cx = user;
-    if (!chosen(cx->rule, layer, role)) return;
+    if (!chosen(cx->rule, *slot, layer, role)) return;
     for (int i = 0; i < cx->n; i++)
         if (cx->seen[i] == *slot) return;
     if (cx->n < (int)(sizeof cx->seen / sizeof cx->seen[0])) cx->seen[cx->n] = *slot;
@@ -106,7 +108,7 @@ static hn_status add_copy(hn_unfreeze *u, const hn_tensor *orig, int layer, hn_w
 
 static void copy_one(void *user, const hn_tensor **slot, int layer, hn_wrole role) {
     choose_ctx *cx = user;
-    if (cx->s || !chosen(cx->rule, layer, role) || find(cx->u, *slot)) return;
+    if (cx->s || !chosen(cx->rule, *slot, layer, role) || find(cx->u, *slot)) return;
     cx->s = add_copy(cx->u, *slot, layer, role, true);
 }
 

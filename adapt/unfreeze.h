@@ -27,10 +27,12 @@
 #define HN_UNFREEZE_BIASES (HN_UNFREEZE_ROLE(HN_W_BIAS) | HN_UNFREEZE_ROLE(HN_W_NORM_BIAS))
 
 // Which weights train: those acting at layer >= from_layer (hn_model_weights' layers: -1 the embeddings side,
-// n_layer the final norm and head) whose role is in roles.
+// n_layer the final norm, the pooler and the head) whose role is in roles, but for the tensors in except (weights
+// nothing reads in this use: a BERT's pooler under a head that pools by mean).
 typedef struct {
     int from_layer;
     unsigned roles; // HN_UNFREEZE_ROLE bits
+    const hn_tensor *except[4];
 } hn_unfreeze_rule;
 
 typedef struct hn_unfreeze hn_unfreeze;

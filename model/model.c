@@ -208,6 +208,7 @@ void hn_model_weights(hn_model *m, hn_weight_fn fn, void *user) {
     }
     if (m->out_norm) fn(user, &m->out_norm, m->hp.n_layer, HN_W_NORM);
     if (m->out_norm_b) fn(user, &m->out_norm_b, m->hp.n_layer, HN_W_NORM_BIAS);
+    linear_weights(&m->pooler, m->hp.n_layer, HN_W_LINEAR, fn, user); // BERT's, read by a classification head
     linear_weights(&m->output, m->hp.n_layer, HN_W_HEAD, fn, user);
 }
 

@@ -103,7 +103,8 @@ void hn_model_destroy(hn_model *m);
 
 // The weights model code reads, each through a slot (the pointer it follows) that a method may point at a
 // trainable copy (adapt/unfreeze.h). layer is where the weight acts: -1 before the blocks (embeddings and their
-// norm), 0..n_layer-1 in a block, n_layer after them (the final norm and the output head). A tensor in two slots
+// norm), 0..n_layer-1 in a block, n_layer after them (the final norm, BERT's pooler and the output head; the pooler
+// is a linear layer, the head has its own role). A tensor in two slots
 // (an output head tied to the embedding) is visited in both.
 typedef enum {
     HN_W_LINEAR,    // a linear layer's weight

@@ -55,8 +55,9 @@ check "--data replaces the recipe's list, repeatable" '[ "$out" = "data: [\"$tmp
 out=$("$HONE" train "$recipe" --print-config | sed -n 's/^\([a-z_]*\):.*/\1/p' | head -3 | tr '\n' ' ')
 check "printed in table order" '[ "$out" = "model method output_dir " ]'
 
-# The documented examples stay valid recipes.
+# The documented examples stay valid recipes (the bake-off recipes are `hone bakeoff`'s, tested there).
 for f in "$src"/examples/recipes/*.yaml; do
+  case $(basename "$f") in bakeoff-*) continue ;; esac
   out=$("$HONE" train "$f" --print-config 2>&1); rc=$?
   check "example $(basename "$f") loads ($out)" '[ $rc -eq 0 ] && grep -q "^data: \[\"/" <<<"$out"'
 done

@@ -309,9 +309,13 @@ int main(void) {
     check_rule(gpt2, "gpt2 bitfit", (hn_unfreeze_rule){-1, HN_UNFREEZE_BIASES}, 6 * Lg + 1,
                Lg * (3 * Cg + Cg + Fg + Cg + 2 * Cg) + Cg);
     const int64_t Cb = bert->hp.n_embd, Fb = bert->hp.n_ff;
-    check_rule(bert, "bert bitfit", (hn_unfreeze_rule){-1, HN_UNFREEZE_BIASES}, 8 * Lb + 1,
-               Lb * (4 * Cb + Fb + Cb + 2 * Cb) + Cb);
-    check_rule(bert, "bert last-1", (hn_unfreeze_rule){Lb - 1, HN_UNFREEZE_BLOCK}, 16,
+    // The tiny BERT is a plain BERT with a pooler (C -> C, weight and bias), which its head reads.
+    check_rule(bert, "bert bitfit", (hn_unfreeze_rule){-1, HN_UNFREEZE_BIASES}, 8 * Lb + 1 + 1,
+               Lb * (4 * Cb + Fb + Cb + 2 * Cb) + Cb + Cb);
+    check_rule(bert, "bert last-1", (hn_unfreeze_rule){Lb - 1, HN_UNFREEZE_BLOCK}, 16 + 2,
+               4 * Cb * Cb + 2 * Cb * Fb + 4 * Cb + Fb + Cb + 4 * Cb + Cb * Cb + Cb);
+    check_rule(bert, "bert last-1 but the pooler",
+               (hn_unfreeze_rule){Lb - 1, HN_UNFREEZE_BLOCK, {bert->pooler.w, bert->pooler.b}}, 16,
                4 * Cb * Cb + 2 * Cb * Fb + 4 * Cb + Fb + Cb + 4 * Cb);
     // GPT-2 full: token and position embeddings, per block 2 LayerNorms (weight, bias) and 4 linear layers (weight,
     // bias), the final LayerNorm; the output head is tied to the token embedding (one copy for both slots).

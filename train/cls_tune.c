@@ -1,15 +1,17 @@
 // train/cls_tune.c — the classification methods that train the model's own weights beside a new head, through
 // adapt/unfreeze.h (trainable fp32 copies in the model's slots) and train/cls_head.c's loop:
-//   last-k   the last k blocks (weights, biases, norms) and the final norm
+//   last-k   the last k blocks (weights, biases, norms), the final norm and BERT's pooler where the head reads it
 //   gradual  gradual unfreezing (ULMFiT, Howard & Ruder 2018): the last block and the final norm first, one more
 //            block below every o->unfreeze_every optimizer steps, down to the first; the embeddings stay frozen
 //   bitfit   every bias (linear layers' and LayerNorms'; Ben Zaken et al. 2022); refused for a model without any
-//   full     everything the classifier reads: embeddings, every block, the final norm (not the unused LM head)
+//   full     everything the classifier reads: embeddings, every block, the final norm, BERT's pooler where the
+//            head reads it (not the unused LM head)
 // Every one trains the head too (the bakeoff counts it in the trainable parameters).
 //
 // Saved in the run directory: head.safetensors (as the head method's) + weights.safetensors, the trained weights
 // as F32 under the model's own tensor names (what differs from the base; the base record in classify.json says
 // which base they belong to).
+#include "adapt/cls_head.h"
 #include "adapt/unfreeze.h"
 #include "train/cls_impl.h"
 
@@ -18,14 +20,17 @@
 
 typedef enum { TUNE_LAST_K, TUNE_GRADUAL, TUNE_BITFIT, TUNE_FULL } tune_kind;
 
+// The weights each method trains; BERT's pooler with them when the head reads it (a plain BERT), as transformers
+// trains it.
 static hn_unfreeze_rule rule(tune_kind k, const hn_model *m, const hn_cls_options *o) {
     const int L = m->hp.n_layer;
-    switch (k) {
-    case TUNE_LAST_K: return (hn_unfreeze_rule){.from_layer = L - (o && o->last_k < L ? o->last_k : L), .roles = HN_UNFREEZE_BLOCK};
-    case TUNE_GRADUAL: return (hn_unfreeze_rule){.from_layer = 0, .roles = HN_UNFREEZE_BLOCK};
-    case TUNE_BITFIT: return (hn_unfreeze_rule){.from_layer = -1, .roles = HN_UNFREEZE_BIASES};
-    default: return (hn_unfreeze_rule){.from_layer = -1, .roles = HN_UNFREEZE_BLOCK | HN_UNFREEZE_ROLE(HN_W_EMBED)};
-    }
+    hn_unfreeze_rule r = {.from_layer = -1, .roles = HN_UNFREEZE_BLOCK | HN_UNFREEZE_ROLE(HN_W_EMBED)}; // full
+    if (k == TUNE_LAST_K) r = (hn_unfreeze_rule){.from_layer = L - (o && o->last_k < L ? o->last_k : L),
+                                                 .roles = HN_UNFREEZE_BLOCK};
+    if (k == TUNE_GRADUAL) r = (hn_unfreeze_rule){.from_layer = 0, .roles = HN_UNFREEZE_BLOCK};
+    if (k == TUNE_BITFIT) r = (hn_unfreeze_rule){.from_layer = -1, .roles = HN_UNFREEZE_BIASES};
+    if (!hn_cls_head_uses_pooler(m)) r.except[0] = m->pooler.w, r.except[1] = m->pooler.b;
+    return r;
 }
 
 static hn_status applies(tune_kind k, const hn_model *m) {
