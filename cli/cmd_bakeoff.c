@@ -24,13 +24,17 @@ static void help(void) {
            "  budget: {max_train: 1000, max_test: 500, epochs: 0, max_len: 128, batch: 16}\n"
            "                                        a seeded stratified subsample of each set (0: all); epochs 0:\n"
            "                                        each method's default\n"
-           "  methods: [feature, head, lora, icl]   or all (this build: ");
+           "  methods: [head, lora, icl-0, icl-4]   method names and variant labels (see options), or all: every\n"
+           "                                        variant, and every method of this build:\n"
+           "                                        ");
     const hn_cls_method *ms[32];
     int n = hn_cls_method_list(ms, 32);
     for (int i = 0; i < n && i < 32; i++) printf("%s%s", i ? ", " : "", ms[i]->name);
-    printf(")\n"
+    printf("\n"
            "  options:                              per method: epochs lr batch weight_decay shots nearest\n"
-           "    icl: {shots: 4, nearest: true}      label_words calibrate rank alpha last_k unfreeze_every\n\n"
+           "    lora: {rank: 8}                     label_words calibrate rank alpha last_k unfreeze_every\n"
+           "    icl-0: {method: icl, shots: 0}      a variant: a method again under a label of its own\n"
+           "    icl-4: {method: icl, shots: 4}      (1 to 31 of A-Z a-z 0-9 _ . -), with its own options\n\n"
            "flags:\n"
            "  -o, --output DIR   where the report goes (default: the recipe's name without .yaml, here)\n"
            "  --threads N        threads of each method (default: the physical cores)\n");
@@ -38,6 +42,7 @@ static void help(void) {
 
 typedef struct {
     bool tty;
+    int width;   // of the label column: the longest label (at least 8)
     double last; // when the progress line was last drawn
 } display;
 
@@ -54,7 +59,7 @@ static void on_event(const hn_bakeoff_event *e, void *user) {
         if (!d->tty || (e->kind == HN_BAKEOFF_PROGRESS && hn_now() - d->last < 0.1)) return;
         d->last = hn_now();
         clock_text(el, sizeof el, e->method_s);
-        fprintf(stderr, "\r\033[K[%d/%d] %-8s", e->index + 1, e->count, e->method);
+        fprintf(stderr, "\r\033[K[%d/%d] %-*s", e->index + 1, e->count, d->width, e->label);
         if (e->phase && e->total > 0) {
             fprintf(stderr, " %s %lld/%lld", e->phase, (long long)e->done, (long long)e->total);
             if (e->done > 0 && e->done < e->total) {
@@ -70,11 +75,11 @@ static void on_event(const hn_bakeoff_event *e, void *user) {
     }
     if (d->tty) fprintf(stderr, "\r\033[K");
     if (e->kind == HN_BAKEOFF_LOG) {
-        fprintf(stderr, "hone: warning: %s: %s\n", e->method, e->text);
+        fprintf(stderr, "hone: warning: %s: %s\n", e->label, e->text);
         return;
     }
     const hn_bakeoff_row *r = e->row;
-    fprintf(stderr, "[%d/%d] %-8s ", e->index + 1, e->count, e->method);
+    fprintf(stderr, "[%d/%d] %-*s ", e->index + 1, e->count, d->width, e->label);
     if (r->state == HN_BAKEOFF_RAN) {
         clock_text(el, sizeof el, r->train_s + r->eval_s);
         fprintf(stderr, "accuracy %.4f  macro-F1 %.4f  %lld trainable  %s\n", r->accuracy, r->macro_f1,
@@ -85,11 +90,14 @@ static void on_event(const hn_bakeoff_event *e, void *user) {
 }
 
 static void print_table(const hn_bakeoff *b) {
-    printf("%-10s %-15s %8s %8s %12s %9s %10s\n", "method", "status", "accuracy", "macro-F1", "trainable", "peak MiB",
-           "seconds");
+    int w = 10;
+    for (int i = 0; i < b->r->n_methods; i++)
+        if ((int)strlen(b->rows[i].label) > w) w = (int)strlen(b->rows[i].label);
+    printf("%-*s %-15s %8s %8s %12s %9s %10s\n", w, "method", "status", "accuracy", "macro-F1", "trainable",
+           "peak MiB", "seconds");
     for (int i = 0; i <= b->r->n_methods; i++) {
         const hn_bakeoff_row *r = i < b->r->n_methods ? &b->rows[i] : &b->baseline;
-        printf("%-10s %-15s ", r->method, hn_bakeoff_state_name(r->state));
+        printf("%-*s %-15s ", w, r->label, hn_bakeoff_state_name(r->state));
         if (r->state == HN_BAKEOFF_RAN)
             printf("%8.4f %8.4f %12lld %9.0f %10.1f\n", r->accuracy, r->macro_f1, (long long)r->n_trainable,
                    r->peak_rss / 1048576.0, r->train_s + r->eval_s);
@@ -137,7 +145,9 @@ int cmd_bakeoff(int argc, char **argv) {
         fprintf(stderr, "bakeoff: %s (%s) on %d training and %d test examples, %d classes; %d method%s\n",
                 b.model_name[0] ? b.model_name : r.model, b.model_arch, b.train.n, b.test.n, b.train.n_classes,
                 r.n_methods, r.n_methods == 1 ? "" : "s");
-        display d = {.tty = isatty(2) == 1};
+        display d = {.tty = isatty(2) == 1, .width = 8};
+        for (int i = 0; i < r.n_methods; i++)
+            if ((int)strlen(r.methods[i].label) > d.width) d.width = (int)strlen(r.methods[i].label);
         s = hn_bakeoff_run(&b, on_event, &d);
     }
     if (!s) s = hn_bakeoff_write(&b, out);

@@ -1,23 +1,26 @@
 // tests/test_bakeoff_recipe.c — the bake-off recipe (train/bakeoff_recipe.c): the example recipes load with their
 // values (paths made absolute from the recipe's folder, `all` = every method of the build, per-method options over
-// the budget over the method's defaults), and broken recipes are refused with FILE:LINE:COLUMN, the key and what
-// was expected: YAML syntax, aliases, nesting past the limit, a second document, missing, unknown and repeated keys,
-// unknown and repeated methods, bad numbers, bad options and label words.
+// the budget over the method's defaults; variants: a method again under a label with options of its own), and broken
+// recipes are refused with FILE:LINE:COLUMN, the key and what was expected: YAML syntax, aliases, nesting past the
+// limit, a second document, missing, unknown and repeated keys, unknown and repeated methods, bad numbers, bad
+// options and label words, and bad variants (no method, an unknown one, a label never defined, a method's name
+// naming another method, repeated or malformed labels).
 #include "test.h"
 #include "train/bakeoff.h"
 
 #include <string.h>
 
 // The methods referenced here are linked into this test (the registry's references are weak).
-extern const hn_cls_method hn_cls_feature, hn_cls_head, hn_cls_lora, hn_cls_icl;
+extern const hn_cls_method hn_cls_feature, hn_cls_head, hn_cls_lora, hn_cls_icl, hn_cls_last_k, hn_cls_gradual,
+    hn_cls_bitfit, hn_cls_full;
 
 static hn_status load(hn_bakeoff_recipe *r, const char *text) {
     return hn_bakeoff_recipe_load_text(r, text, strlen(text), "r.yaml", "/base");
 }
 
-static const hn_bakeoff_entry *entry(const hn_bakeoff_recipe *r, const char *name) {
+static const hn_bakeoff_entry *entry(const hn_bakeoff_recipe *r, const char *label) {
     for (int i = 0; i < r->n_methods; i++)
-        if (!strcmp(r->methods[i].me->name, name)) return &r->methods[i];
+        if (!strcmp(r->methods[i].label, label)) return &r->methods[i];
     return NULL;
 }
 
@@ -27,7 +30,9 @@ static bool ends_with(const char *s, const char *t) {
 }
 
 int main(void) {
-    CHECK(hn_cls_feature.name && hn_cls_head.name && hn_cls_lora.name && hn_cls_icl.name, "methods linked");
+    CHECK(hn_cls_feature.name && hn_cls_head.name && hn_cls_lora.name && hn_cls_icl.name && hn_cls_last_k.name &&
+              hn_cls_gradual.name && hn_cls_bitfit.name && hn_cls_full.name,
+          "methods linked");
     hn_bakeoff_recipe r;
     const hn_cls_method *all[32];
     int n_all = hn_cls_method_list(all, 32);
@@ -40,12 +45,18 @@ int main(void) {
         CHECK(r.n_data == 2 && r.data[0][0] == '/' &&
                   ends_with(r.data[0], "examples/recipes/../../../shared/data/rt-polarity/rt-polarity.pos:pos"),
               "data beside the recipe, absolute: %s", r.n_data ? r.data[0] : "");
-        CHECK(r.n_methods == n_all, "all: %d methods, the build has %d", r.n_methods, n_all);
+        static const char *const labels[] = {"feature", "head", "last-k", "gradual", "bitfit",
+                                             "full",    "lora", "icl-0shot", "icl-4shot"};
+        CHECK(r.n_methods == 9, "9 methods and variants, got %d", r.n_methods);
+        for (int i = 0; i < r.n_methods && i < 9; i++)
+            CHECK(!strcmp(r.methods[i].label, labels[i]), "label %d: %s", i, r.methods[i].label);
         CHECK(r.max_train == 1000 && r.max_test == 500 && r.max_len == 64 && r.batch == 16 && r.epochs == 0 &&
                   r.seed == 42 && r.test_split == 0.2,
               "budget");
-        const hn_bakeoff_entry *icl = entry(&r, "icl"), *head = entry(&r, "head");
-        CHECK(icl && icl->o.shots == 4 && icl->o.nearest && icl->o.max_len == 64, "icl options");
+        const hn_bakeoff_entry *icl0 = entry(&r, "icl-0shot"), *icl = entry(&r, "icl-4shot"), *head = entry(&r, "head");
+        CHECK(icl0 && icl0->me == &hn_cls_icl && icl0->o.shots == 0 && !icl0->o.nearest, "icl-0shot options");
+        CHECK(icl && icl->me == &hn_cls_icl && icl->o.shots == 4 && icl->o.nearest && icl->o.max_len == 64,
+              "icl-4shot options");
         CHECK(head && head->o.epochs == hn_cls_head.default_epochs && head->o.epochs > 0, "head: its own epochs");
         CHECK(!strcmp(r.title, "rt-polarity on SmolLM2-135M-Instruct"), "title: %s", r.title);
         hn_bakeoff_recipe_deinit(&r);
@@ -81,6 +92,49 @@ int main(void) {
               "icl options");
         CHECK(head && head->o.epochs == 9 && head->o.lr == 0.05f && head->o.batch == 4 && head->o.max_len == 32,
               "head options over the budget");
+        hn_bakeoff_recipe_deinit(&r);
+    }
+    // Variants: a method again under a label, with its own options (not the method's), in the list's order.
+    s = load(&r, "model: a\ndata: x\nbudget: {epochs: 2}\n"
+                 "methods: [icl-0, lora, icl-4, lora.r16]\n"
+                 "options:\n"
+                 "  icl: {shots: 2}\n"
+                 "  icl-0: {method: icl, shots: 0}\n"
+                 "  icl-4: {method: icl, shots: 4, nearest: true}\n"
+                 "  lora.r16: {method: lora, rank: 16}\n"
+                 "  lora: {method: lora, rank: 4}     # a method's own name may say so\n"
+                 "  unused_V: {method: head, label_words: [a=b]}\n");
+    CHECK(s == HN_OK, "variants: %s", hn_errmsg());
+    if (!s) {
+        const hn_bakeoff_entry *e = r.methods;
+        CHECK(r.n_methods == 4 && !strcmp(e[0].label, "icl-0") && !strcmp(e[1].label, "lora") &&
+                  !strcmp(e[2].label, "icl-4") && !strcmp(e[3].label, "lora.r16"),
+              "variants: labels in order");
+        CHECK(e[0].me == &hn_cls_icl && e[2].me == &hn_cls_icl && e[1].me == &hn_cls_lora && e[3].me == &hn_cls_lora,
+              "variants: their methods");
+        CHECK(e[0].o.shots == 0 && !e[0].o.nearest && e[2].o.shots == 4 && e[2].o.nearest && e[0].o.epochs == 2,
+              "icl variants' options over the budget");
+        CHECK(e[1].o.lora_r == 4 && e[3].o.lora_r == 16, "lora and lora.r16: rank %d, %d", e[1].o.lora_r,
+              e[3].o.lora_r);
+        hn_bakeoff_recipe_deinit(&r);
+    }
+    // all: every method of the build, each followed by its variants.
+    s = load(&r, "model: a\ndata: x\nmethods: all\n"
+                 "options: {icl-z: {method: icl, shots: 0}, head-1: {method: head, epochs: 1}, head: {epochs: 5}}\n");
+    CHECK(s == HN_OK && r.n_methods == n_all + 2, "all with variants: %d entries: %s", r.n_methods, hn_errmsg());
+    if (!s) {
+        for (int i = 0, k = 0; i < n_all; i++, k++) {
+            CHECK(k < r.n_methods && r.methods[k].me == all[i] && !strcmp(r.methods[k].label, all[i]->name),
+                  "all: %s at %d", all[i]->name, k);
+            const char *var = all[i] == &hn_cls_head ? "head-1" : all[i] == &hn_cls_icl ? "icl-z" : NULL;
+            if (!var) continue;
+            k++;
+            CHECK(k < r.n_methods && r.methods[k].me == all[i] && !strcmp(r.methods[k].label, var), "all: %s after %s",
+                  var, all[i]->name);
+        }
+        CHECK(entry(&r, "head")->o.epochs == 5 && entry(&r, "head-1")->o.epochs == 1 &&
+                  entry(&r, "icl-z")->o.shots == 0 && entry(&r, "icl")->o.shots == 4,
+              "all: each its own options");
         hn_bakeoff_recipe_deinit(&r);
     }
     s = load(&r, "model: some-name\ndata: x.txt\nmethods: head\n");
@@ -121,7 +175,38 @@ int main(void) {
          "r.yaml:4:13: test_split: expected a fraction strictly between 0 and 1, got '0'"},
         {"model: a\ndata: x\ntest: y\ntest_split: 0.1\nmethods: head\n",
          "r.yaml:4:13: test_split: a recipe with test files holds nothing out of data"},
-        {"model: a\ndata: x\nmethods: head\noptions: {nope: {lr: 1}}\n", "r.yaml:4:11: options.nope: not a method"},
+        {"model: a\ndata: x\nmethods: head\noptions: {nope: {lr: 1}}\n",
+         "r.yaml:4:11: options.nope: a variant label needs method: NAME (not a method of this build: feature, "},
+        // variants
+        {"model: a\ndata: x\nmethods: icl-0\noptions: {icl-0: {shots: 0}}\n",
+         "r.yaml:4:11: options.icl-0: a variant label needs method: NAME"},
+        {"model: a\ndata: x\nmethods: icl-0\noptions:\n  icl-0:\n", "r.yaml:5:3: options.icl-0: a variant label needs"},
+        {"model: a\ndata: x\nmethods: icl-0\noptions: {icl-0: {method: icll}}\n",
+         "r.yaml:4:27: options.icl-0.method: unknown method 'icll' (this build has: feature, "},
+        {"model: a\ndata: x\nmethods: icl-0\noptions: {icl-0: {method: [icl]}}\n",
+         "r.yaml:4:27: options.icl-0.method: expected a text value, got a list"},
+        {"model: a\ndata: x\nmethods: [head, icl-0]\noptions: {icl-1: {method: icl}}\n",
+         "r.yaml:3:17: methods: unknown method 'icl-0' (this build has: all, "},
+        {"model: a\ndata: x\nmethods: icl\noptions: {icl: {method: lora, rank: 4}}\n",
+         "r.yaml:4:25: options.icl.method: 'icl' is a method's name, so its method is icl: give the variant of lora a "
+         "label of its own"},
+        {"model: a\ndata: x\nmethods: v\noptions: {v: {method: icl}, v: {method: head}}\n",
+         "r.yaml:4:29: options.v: given twice (first on line 4)"},
+        {"model: a\ndata: x\nmethods: [v, v]\noptions: {v: {method: icl}}\n",
+         "r.yaml:3:14: methods: 'v' is listed twice"},
+        {"model: a\ndata: x\nmethods: head\noptions: {'icl 0': {method: icl}}\n",
+         "r.yaml:4:11: options.icl 0: not a variant label (1 to 31 of A-Z a-z 0-9 _ . -, not 'all') nor a method"},
+        {"model: a\ndata: x\nmethods: head\noptions: {all: {method: icl}}\n",
+         "r.yaml:4:11: options.all: not a variant label"},
+        {"model: a\ndata: x\nmethods: head\noptions: {abcdefghijklmnopqrstuvwxyz012345: {method: icl}}\n",
+         "r.yaml:4:11: options.abcdefghijklmnopqrstuvwxyz012345: not a variant label"},
+        {"model: a\ndata: x\nmethods: v\noptions: {v: {method: icl, shots: -1}}\n",
+         "r.yaml:4:35: options.v.shots: expected a whole number >= 0, got '-1'"},
+        // errors after label words were read (the sanitizer build checks that nothing leaks)
+        {"model: a\ndata: x\nmethods: v\noptions: {v: {method: icl, label_words: [a=b]}, w: {shots: 1}}\n",
+         "r.yaml:4:49: options.w: a variant label needs method: NAME"},
+        {"model: a\ndata: x\nmethods: [v, w]\noptions: {v: {method: icl, label_words: [a=b]}}\n",
+         "r.yaml:3:14: methods: unknown method 'w'"},
         {"model: a\ndata: x\nmethods: head\noptions: {head: 3}\n", "r.yaml:4:17: options.head: expected a mapping"},
         {"model: a\ndata: x\nmethods: head\noptions: {head: {lr: -1}}\n",
          "r.yaml:4:22: options.head.lr: expected a number in [0, 1e+09], got '-1'"},

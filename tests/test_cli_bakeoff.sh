@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `hone bakeoff RECIPE.yaml -o DIR`: on the tiny BERT of tests/data with made-up data, feature and head run and
-# icl is listed as not applicable (an encoder); report.json has every row with its measured numbers and the
+# `hone bakeoff RECIPE.yaml -o DIR`: on the tiny BERT of tests/data with made-up data, feature, head and a variant
+# of head (head-fast: its own label and options) run and icl is listed as not applicable (an encoder); report.json
+# has every row with its label and measured numbers and the
 # majority baseline; report.html is self-contained (no '://' anywhere) and escapes the recipe's title; on the tiny
 # GPT-2 a method that fails (icl with a label word for no class) is reported while head still runs (exit 1, the
 # report written); bad inputs (no recipe, missing key, unknown method, a data file that does not exist, broken YAML,
@@ -27,26 +28,31 @@ data: [data/pos.txt:pos, data/neg.txt:neg]   # relative to the recipe's folder
 test_split: 0.25
 seed: 3
 budget: {max_train: 30, max_len: 16, batch: 8}
-methods: [feature, head, icl]
+methods: [feature, head, head-fast, icl]
 options:
   head: {epochs: 4, lr: 0.01}
+  head-fast: {method: head, epochs: 1, lr: 0.1}
 EOF
 
 # A bakeoff on the tiny BERT.
 out=$(cd / && "$HONE" bakeoff "$tmp/ok.yaml" -o "$tmp/rep" 2>"$tmp/err"); rc=$?
 check "tiny BERT: exit 0" '[ $rc -eq 0 ] || { cat "$tmp/err" >&2; false; }'
-check "stderr: one line a method with its place" 'grep -q "^\[1/3\] feature .*accuracy" "$tmp/err" && grep -q "^\[2/3\] head .*accuracy" "$tmp/err" &&
-    grep -q "^\[3/3\] icl .*not-applicable: .*decoder" "$tmp/err"'
-check "stdout: the table and the report's path" 'grep -q "^majority *baseline" <<<"$out" && grep -q "report: $tmp/rep/report.html" <<<"$out"'
+check "stderr: one line a method with its place and label" 'grep -q "^\[1/4\] feature .*accuracy" "$tmp/err" &&
+    grep -q "^\[2/4\] head .*accuracy" "$tmp/err" && grep -q "^\[3/4\] head-fast .*accuracy" "$tmp/err" &&
+    grep -q "^\[4/4\] icl .*not-applicable: .*decoder" "$tmp/err"'
+check "stdout: the table and the report's path" 'grep -q "^majority *baseline" <<<"$out" && grep -q "^head-fast *ran" <<<"$out" &&
+    grep -q "report: $tmp/rep/report.html" <<<"$out"'
 check "report.json and report.html, no temporary file left" '[ -f "$tmp/rep/report.json" ] && [ -f "$tmp/rep/report.html" ] && [ $(ls "$tmp/rep" | wc -l) -eq 2 ]'
-check "report.json: rows feature ran, head ran, icl not-applicable with its reason" "json '$tmp/rep/report.json' '
-m = {x[\"method\"]: x for x in r[\"methods\"]}
-assert [x[\"method\"] for x in r[\"methods\"]] == [\"feature\", \"head\", \"icl\"]
-assert m[\"feature\"][\"status\"] == \"ran\" and m[\"head\"][\"status\"] == \"ran\"
+check "report.json: rows feature, head, head-fast (a head) ran, icl not-applicable with its reason" "json '$tmp/rep/report.json' '
+m = {x[\"label\"]: x for x in r[\"methods\"]}
+assert [x[\"label\"] for x in r[\"methods\"]] == [\"feature\", \"head\", \"head-fast\", \"icl\"]
+assert [x[\"method\"] for x in r[\"methods\"]] == [\"feature\", \"head\", \"head\", \"icl\"]
+assert m[\"feature\"][\"status\"] == \"ran\" and m[\"head\"][\"status\"] == \"ran\" and m[\"head-fast\"][\"status\"] == \"ran\"
+assert m[\"head-fast\"][\"options\"][\"epochs\"] == 1 and abs(m[\"head-fast\"][\"options\"][\"lr\"] - 0.1) < 1e-6
 assert m[\"icl\"][\"status\"] == \"not-applicable\" and \"decoder\" in m[\"icl\"][\"message\"] and m[\"icl\"][\"accuracy\"] is None
 '"
 check "report.json: every number of a row that ran" "json '$tmp/rep/report.json' '
-for x in r[\"methods\"][:2]:
+for x in r[\"methods\"][:3]:
     assert 0 <= x[\"accuracy\"] <= 1 and 0 <= x[\"macro_f1\"] <= 1, x
     assert x[\"trainable_parameters\"] > 0 and x[\"peak_rss_bytes\"] > 1000000, x
     assert x[\"train_seconds\"] > 0 and x[\"eval_seconds\"] > 0 and abs(x[\"wall_seconds\"] - x[\"train_seconds\"] - x[\"eval_seconds\"]) < 1e-3
@@ -62,15 +68,17 @@ assert r[\"budget\"][\"seed\"] == 3 and r[\"budget\"][\"max_len\"] == 16 and r[\
 b = r[\"baseline\"]
 assert b[\"status\"] == \"baseline\" and b[\"accuracy\"] == 0.5 and b[\"trainable_parameters\"] == 0
 '"
-check "report.html: self-contained (no URL), a table row and two chart points per method that ran" \
+check "report.html: self-contained (no URL), a table row and two chart points per label that ran" \
     '! grep -q "://" "$tmp/rep/report.html" && ! grep -qi "<link\|src=\|@import" "$tmp/rep/report.html" &&
-     [ $(grep -c "<g class=\"point\" data-method=\"feature\"" "$tmp/rep/report.html") -eq 2 ] &&
-     [ $(grep -c "<g class=\"point\" data-method=\"head\"" "$tmp/rep/report.html") -eq 2 ] &&
-     ! grep -q "class=\"point\" data-method=\"icl\"" "$tmp/rep/report.html" && grep -q "<tr class=\"na\" data-method=\"icl\"" "$tmp/rep/report.html"'
+     [ $(grep -c "<g class=\"point\" data-label=\"feature\"" "$tmp/rep/report.html") -eq 2 ] &&
+     [ $(grep -c "<g class=\"point\" data-label=\"head\"" "$tmp/rep/report.html") -eq 2 ] &&
+     [ $(grep -c "<g class=\"point\" data-label=\"head-fast\"" "$tmp/rep/report.html") -eq 2 ] &&
+     grep -q "<tr class=\"ran\" data-label=\"head-fast\"><td data-v=\"\" title=\"a variant of head\">" "$tmp/rep/report.html" &&
+     ! grep -q "class=\"point\" data-label=\"icl\"" "$tmp/rep/report.html" && grep -q "<tr class=\"na\" data-label=\"icl\"" "$tmp/rep/report.html"'
 check "report.html: the title escaped" 'grep -q "<h1>tiny &lt;b&gt;bake&lt;/b&gt; &amp; &quot;off&quot;</h1>" "$tmp/rep/report.html" && ! grep -q "<b>bake" "$tmp/rep/report.html"'
 # The same recipe again: the same data, the same accuracies (seeded), the report replaced in place.
 "$HONE" bakeoff "$tmp/ok.yaml" -o "$tmp/rep2" >/dev/null 2>&1
-acc() { json "$1" 'print(" ".join("%.6f" % x["accuracy"] for x in r["methods"][:2]))'; }
+acc() { json "$1" 'print(" ".join("%.6f" % x["accuracy"] for x in r["methods"][:3]))'; }
 check "a rerun: the same accuracies" '[ "$(acc "$tmp/rep/report.json")" = "$(acc "$tmp/rep2/report.json")" ]'
 
 # A method that fails: reported, the others run, exit 1, the report written.
@@ -135,7 +143,7 @@ check "no recipe: usage error" '[ $rc -eq 2 ] && one_line && grep -q "no recipe"
 err=$("$HONE" bakeoff "$tmp/ok.yaml" --bogus 2>&1); rc=$?
 check "unknown flag: usage error" '[ $rc -eq 2 ] && one_line && grep -q -- "--bogus" <<<"$err"'
 out=$("$HONE" bakeoff --help); rc=$?
-check "--help names the recipe keys and this build's methods" '[ $rc -eq 0 ] && grep -q "max_train" <<<"$out" && grep -q "all (this build: feature, head" <<<"$out"'
+check "--help names the recipe keys and this build's methods" '[ $rc -eq 0 ] && grep -q "max_train" <<<"$out" && grep -q "every method of this build:" <<<"$out" && grep -q "^  *feature, head, " <<<"$out" && grep -q "icl-0: {method: icl" <<<"$out"'
 
 # all-MiniLM-L6-v2 on rt-polarity: head beats the majority class on real data.
 data="${HONE_SHARED_DATA:-$HONE_SRC/../shared/data}/rt-polarity"

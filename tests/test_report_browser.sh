@@ -3,8 +3,9 @@
 # through scripts/setup-browser.sh) loads the page from disk and dumps its DOM after the scripts ran. The page's
 # script must run to its end without an error (it sets data-script="ok" on <body> last; no "Uncaught" console
 # message), and each chart must hold a point for every method that ran (report.json says which) and none for the
-# others. A copy of the page with a broken script shows that an error would be caught. The bakeoff: the tiny GPT-2
-# of tests/data with head, lora, icl (0 trainable parameters: the log axis's 0 column) and feature on made-up data.
+# others, by label. A copy of the page with a broken script shows that an error would be caught. The bakeoff: the
+# tiny GPT-2 of tests/data with head, lora, two variants of icl (icl-0shot and icl-1shot, each its own point; 0
+# trainable parameters: the log axis's 0 column) and feature on made-up data.
 # Skips (77) when chromium is missing.
 set -u
 fail=0; pass=0
@@ -25,11 +26,12 @@ title: browser check <script>alert(1)</script>
 model: $HONE_SRC/tests/data/tiny_gpt2/tiny_gpt2.gguf
 data: [data/pos.txt:pos, data/neg.txt:neg]
 budget: {max_len: 12, batch: 8}
-methods: [head, lora, icl, feature]
+methods: [head, lora, icl-0shot, icl-1shot, feature]
 options:
   head: {epochs: 3}
   lora: {epochs: 1, rank: 2}
-  icl: {shots: 1}
+  icl-0shot: {method: icl, shots: 0}
+  icl-1shot: {method: icl, shots: 1}
 EOF
 "$HONE" bakeoff "$tmp/r.yaml" -o "$tmp/rep" >/dev/null 2>"$tmp/err"; rc=$?
 check "the bakeoff: exit 0" '[ $rc -eq 0 ] || { cat "$tmp/err" >&2; false; }'
@@ -47,20 +49,20 @@ check "the script ran to its end (data-script=\"ok\" on <body>)" 'grep -q "<body
 check "no script error in the console" '! grep -q "Uncaught\|:ERROR:CONSOLE" "$page.log" || { grep CONSOLE "$page.log" >&2; false; }'
 check "the recipe's <script> title stayed text" '! grep -q "<script>alert" "$page.dom" && grep -q "&lt;script&gt;alert(1)" "$page.dom"'
 
-ran=$(python3 -c 'import json,sys; print(" ".join(x["method"] for x in json.load(open(sys.argv[1]))["methods"] if x["status"] == "ran"))' "$tmp/rep/report.json")
-other=$(python3 -c 'import json,sys; print(" ".join(x["method"] for x in json.load(open(sys.argv[1]))["methods"] if x["status"] != "ran"))' "$tmp/rep/report.json")
+ran=$(python3 -c 'import json,sys; print(" ".join(x["label"] for x in json.load(open(sys.argv[1]))["methods"] if x["status"] == "ran"))' "$tmp/rep/report.json")
+other=$(python3 -c 'import json,sys; print(" ".join(x["label"] for x in json.load(open(sys.argv[1]))["methods"] if x["status"] != "ran"))' "$tmp/rep/report.json")
 n=$(wc -w <<<"$ran")
 echo "methods that ran: $ran${other:+; not run: $other}"
-check "every method ran (head, lora, icl, feature)" '[ "$n" -eq 4 ]'
-# The DOM: points in the charts in order, one <g class="point" data-method=...> each.
-chart_methods() { # CHART-ID -> the methods of its points, sorted
+check "every method ran (head, lora, icl-0shot, icl-1shot, feature)" '[ "$ran" = "head lora icl-0shot icl-1shot feature" ]'
+# The DOM: points in the charts in order, one <g class="point" data-label=...> each.
+chart_methods() { # CHART-ID -> the labels of its points, sorted
     awk -v id="$1" '/<svg id="/ { on = index($0, "<svg id=\"" id "\"") > 0 } on && /<g class="point"/ {
-        match($0, /data-method="[^"]*"/); print substr($0, RSTART + 13, RLENGTH - 14) } /<\/svg>/ { on = 0 }' "$page.dom" | sort
+        match($0, /data-label="[^"]*"/); print substr($0, RSTART + 12, RLENGTH - 13) } /<\/svg>/ { on = 0 }' "$page.dom" | sort
 }
 want=$(tr ' ' '\n' <<<"$ran" | sort)
 for c in chart-params chart-time; do
     got=$(chart_methods $c)
-    check "$c: one point per method that ran" '[ "$got" = "$want" ] || { echo "  $c has: $got" >&2; false; }'
+    check "$c: one point per label that ran" '[ "$got" = "$want" ] || { echo "  $c has: $got" >&2; false; }'
 done
 check "the script counted the points (data-points = 2 x $n)" 'grep -q "<body[^>]* data-points=\"$((2 * n))\"" "$page.dom"'
 check "icl (0 trainable parameters) sits in the 0 column of the parameters chart" \

@@ -77,6 +77,7 @@ static hn_status baseline(hn_bakeoff *b) {
     }
     if (!s) {
         snprintf(row->method, sizeof row->method, "majority");
+        snprintf(row->label, sizeof row->label, "majority");
         row->state = HN_BAKEOFF_BASELINE;
         snprintf(row->message, sizeof row->message, "always '%.400s', the training set's most frequent class",
                  b->train.classes[best]);
@@ -128,8 +129,10 @@ hn_status hn_bakeoff_prepare(hn_bakeoff *b, const hn_bakeoff_recipe *r) {
     if (!s) s = baseline(b);
     if (!s && !(b->rows = hn_calloc((size_t)(r->n_methods ? r->n_methods : 1), sizeof *b->rows, "rows")))
         s = HN_ERR_NOMEM;
-    for (int i = 0; !s && i < r->n_methods; i++)
+    for (int i = 0; !s && i < r->n_methods; i++) {
         snprintf(b->rows[i].method, sizeof b->rows[i].method, "%s", r->methods[i].me->name);
+        snprintf(b->rows[i].label, sizeof b->rows[i].label, "%s", r->methods[i].label);
+    }
     if (s) {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", hn_errmsg());
@@ -299,7 +302,8 @@ static bool watch(watcher *w, int fd, hn_bakeoff_row *row) {
                 w->ev.text = NULL;
             } else if (h.kind == MSG_ROW && h.len == (int32_t)sizeof *row) {
                 memcpy(row, payload, sizeof *row);
-                row->method[sizeof row->method - 1] = row->message[sizeof row->message - 1] = 0;
+                row->method[sizeof row->method - 1] = row->label[sizeof row->label - 1] = 0;
+                row->message[sizeof row->message - 1] = 0;
                 got = true;
             }
             have -= sizeof h + (size_t)h.len;
@@ -355,7 +359,7 @@ hn_status hn_bakeoff_run(hn_bakeoff *b, hn_bakeoff_event_fn fn, void *user) {
         hn_bakeoff_row *row = &b->rows[i];
         watcher w = {.fn = fn, .user = user, .method_t0 = hn_now()};
         w.phase_t0 = w.method_t0;
-        w.ev = (hn_bakeoff_event){.index = i, .count = r->n_methods, .method = me->name};
+        w.ev = (hn_bakeoff_event){.index = i, .count = r->n_methods, .method = me->name, .label = r->methods[i].label};
         emit(&w, HN_BAKEOFF_START);
         if (me->applies(b->m)) {
             row->state = HN_BAKEOFF_NOT_APPLICABLE;

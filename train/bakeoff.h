@@ -19,10 +19,15 @@
 //   label_col: label
 //   seed: 42                                # the split, the subsample and every method's seed
 //   budget: {max_train: 1000, max_test: 500, epochs: 0, max_len: 64, batch: 16}  # 0: all / the method's default
-//   methods: [feature, head, lora, icl]     # or `all` (every method this build has)
+//   methods: [feature, head, lora, icl-0, icl-4]  # method names and variant labels, or `all` (every method this
+//                                                 # build has, each followed by the variants options defines of it)
 //   options:                                # per method; any of: epochs lr batch weight_decay shots nearest
-//     icl: {shots: 4, nearest: true}        #   label_words calibrate rank alpha last_k unfreeze_every
-//     lora: {rank: 8, alpha: 16}
+//     lora: {rank: 8, alpha: 16}            #   label_words calibrate rank alpha last_k unfreeze_every
+//     icl-0: {method: icl, shots: 0}        # a key that is not a method's name is a variant's label: that method
+//     icl-4: {method: icl, shots: 4, nearest: true}  # again, under the label, with these options (and not those
+//                                           # of options.icl); labels: 1 to 31 of A-Z a-z 0-9 _ . -
+//
+// A variant's label is what the report and the progress show (report.json: "label", and "method" the method's name).
 //
 // Each method runs in a forked child of the process that loaded the model and data, so that its peak resident
 // memory (getrusage's ru_maxrss: the model's pages it touched plus its own) is its own, and a crash or error in one
@@ -37,7 +42,8 @@
 
 typedef struct {
     const hn_cls_method *me;
-    hn_cls_options o; // the budget, then the recipe's options for this method, then the method's defaults
+    char label[32];   // the method's name, or its variant's label
+    hn_cls_options o; // the budget, then the recipe's options for this label, then the method's defaults
 } hn_bakeoff_entry;
 
 typedef struct {
@@ -50,7 +56,7 @@ typedef struct {
     uint64_t seed;
     int max_train, max_test;    // 0: all
     int epochs, max_len, batch; // the budget every method gets (epochs 0: each method's default)
-    hn_bakeoff_entry *methods;  // (n_methods) in the recipe's order; o.label_words owned here
+    hn_bakeoff_entry *methods;  // (n_methods) in the recipe's order, labels distinct; o.label_words owned here
     int n_methods;
 } hn_bakeoff_recipe;
 
@@ -66,7 +72,8 @@ typedef enum { HN_BAKEOFF_RAN, HN_BAKEOFF_NOT_APPLICABLE, HN_BAKEOFF_FAILED, HN_
 
 // One line of the table. Plain data: a child process sends it to the parent through a pipe as it is.
 typedef struct {
-    char method[32];
+    char method[32];           // the method's name ("majority" for the baseline)
+    char label[32];            // what the report shows: the method's name, or its variant's label
     hn_bakeoff_state state;
     char message[480];         // why not applicable / what failed
     double accuracy, macro_f1; // on the test set
@@ -98,7 +105,7 @@ typedef enum { HN_BAKEOFF_START, HN_BAKEOFF_PROGRESS, HN_BAKEOFF_LOG, HN_BAKEOFF
 typedef struct {
     hn_bakeoff_event_kind kind;
     int index, count; // the method's place (0-based) among count
-    const char *method;
+    const char *method, *label; // the method's name; its variant's label (else the name again)
     const char *phase;         // PROGRESS: "train" or "eval"
     int64_t done, total;       // PROGRESS: units of the phase (optimizer steps, texts; total 0: not known yet)
     double phase_s, method_s;  // seconds since the phase and the method began

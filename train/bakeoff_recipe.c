@@ -270,11 +270,11 @@ static const struct {
 #define OPT_KEY_LIST                                                                                                   \
     "epochs, lr, batch, weight_decay, shots, nearest, label_words, calibrate, rank, alpha, last_k, unfreeze_every"
 
-static hn_status apply_options(const reader *r, const ynode *map, const char *method, hn_cls_options *o) {
+static hn_status apply_options(const reader *r, const ynode *map, const char *label, hn_cls_options *o) {
     char key[96];
     for (int i = 0; i + 1 < map->n; i += 2) {
         const ynode *k = &map->kids[i], *v = &map->kids[i + 1];
-        snprintf(key, sizeof key, "options.%s.%.40s", method, k->text);
+        snprintf(key, sizeof key, "options.%.40s.%.40s", label, k->text);
         for (int j = 0; j < i; j += 2)
             if (!strcmp(map->kids[j].text, k->text))
                 return BAD(k, key, "given twice (first on line %d)", map->kids[j].line);
@@ -287,6 +287,7 @@ static hn_status apply_options(const reader *r, const ynode *map, const char *me
             if (opt_keys[j].type == O_INT) s = get_int(r, v, key, (int)opt_keys[j].lo, (int *)p);
             else if (opt_keys[j].type == O_BOOL) s = get_bool(r, v, key, (bool *)p);
             else if (!(s = get_double(r, v, key, opt_keys[j].lo, 1e9, &d))) *(float *)p = (float)d;
+        } else if (!strcmp(k->text, "method")) { // a variant's method: read by read_options
         } else if (!strcmp(k->text, "calibrate")) {
             bool cal;
             if (!(s = get_bool(r, v, key, &cal))) o->no_calibrate = !cal;
@@ -304,7 +305,7 @@ static hn_status apply_options(const reader *r, const ynode *map, const char *me
             for (int w = 0; w < n; w++)
                 if (!(words[w] = strdup(items[w].text))) return HN_ERR_NOMEM;
         } else {
-            return BAD(k, key, "unknown option (expected one of " OPT_KEY_LIST ")");
+            return BAD(k, key, "unknown option (expected one of " OPT_KEY_LIST ", or method: NAME in a variant)");
         }
         if (s) return s;
     }
@@ -317,28 +318,141 @@ static const char *const top_keys[] = {"title",     "model", "data",   "test",  
                                        "label_col", "seed",  "budget", "methods", "options"};
 #define N_TOP (int)(sizeof top_keys / sizeof top_keys[0])
 
-static hn_status read_methods(const reader *r, const ynode *y, hn_bakeoff_recipe *rc) {
+// ---- methods and their variants
+
+// One key of `options`: a method's name (that method's options) or a variant's label (the method that `method:`
+// names, run under that label with options of its own).
+typedef struct {
+    const ynode *key;
+    const hn_cls_method *me;
+    bool variant;
+    hn_cls_options o; // the budget, then the key's options; label_words owned until an entry takes them
+} odef;
+
+static void method_names(char *buf, size_t cap) { // "feature, head, ..."
+    const hn_cls_method *all[MAX_METHODS];
+    int n = hn_cls_method_list(all, MAX_METHODS);
+    size_t k = 0;
+    buf[0] = 0;
+    for (int i = 0; i < n && i < MAX_METHODS && k < cap; i++)
+        k += (size_t)snprintf(buf + k, cap - k, "%s%s", i ? ", " : "", all[i]->name);
+}
+
+static bool label_ok(const char *s) {
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+              s[i] == '_' || s[i] == '.' || s[i] == '-'))
+            return false;
+    return n >= 1 && n < sizeof(((hn_bakeoff_entry *)0)->label) && strcmp(s, "all");
+}
+
+static void odefs_free(odef *d, int n) {
+    for (int i = 0; d && i < n; i++) {
+        char **w = (char **)d[i].o.label_words;
+        for (int j = 0; w && j < d[i].o.n_label_words; j++) free(w[j]);
+        free(w);
+    }
+    free(d);
+}
+
+// Every key of `options` checked, and its options read over base (even when `methods` does not list it).
+static hn_status read_options(const reader *r, const ynode *opts, const hn_cls_options *base, odef *d, int *n_d) {
+    char names[256];
+    method_names(names, sizeof names);
+    for (int i = 0; i + 1 < opts->n; i += 2) {
+        const ynode *k = &opts->kids[i], *v = &opts->kids[i + 1], *mv = NULL;
+        odef *e = &d[(*n_d)++];
+        e->key = k, e->o = *base;
+        char key[80], mkey[96];
+        snprintf(key, sizeof key, "options.%.40s", k->text);
+        snprintf(mkey, sizeof mkey, "%s.method", key);
+        for (int j = 0; j < i; j += 2)
+            if (!strcmp(opts->kids[j].text, k->text))
+                return BAD(k, key, "given twice (first on line %d)", opts->kids[j].line);
+        e->me = hn_cls_method_find(k->text);
+        e->variant = !e->me;
+        if (e->variant && !label_ok(k->text))
+            return BAD(k, key, "not a variant label (1 to 31 of A-Z a-z 0-9 _ . -, not 'all') nor a method of this "
+                                "build (%s)",
+                       names);
+        if (v->kind == Y_SCALAR && v->null && !e->variant) continue;
+        if (v->kind != Y_MAP && !(v->kind == Y_SCALAR && v->null))
+            return BAD(v, key, "expected a mapping of options (" OPT_KEY_LIST "), got %s", kind_name(v));
+        for (int j = 0; j + 1 < v->n && v->kind == Y_MAP; j += 2)
+            if (!strcmp(v->kids[j].text, "method")) mv = &v->kids[j + 1];
+        if (!mv && e->variant)
+            return BAD(k, key, "a variant label needs method: NAME (not a method of this build: %s)", names);
+        if (mv) {
+            const char *t;
+            hn_status s = get_str(r, mv, mkey, &t);
+            if (s) return s;
+            const hn_cls_method *me = hn_cls_method_find(t);
+            if (!me) return BAD(mv, mkey, "unknown method '%.60s' (this build has: %s)", t, names);
+            if (!e->variant && me != e->me)
+                return BAD(mv, mkey, "'%s' is a method's name, so its method is %s: give the variant of %s a label "
+                                     "of its own (e.g. %s-2)",
+                           k->text, k->text, me->name, me->name);
+            e->me = me;
+        }
+        hn_status s = apply_options(r, v, k->text, &e->o);
+        if (s) return s;
+    }
+    return HN_OK;
+}
+
+static void add_entry(hn_bakeoff_recipe *rc, const hn_cls_method *me, const char *label, odef *d,
+                      const hn_cls_options *base) {
+    hn_bakeoff_entry *e = &rc->methods[rc->n_methods++];
+    e->me = me;
+    snprintf(e->label, sizeof e->label, "%s", label);
+    e->o = d ? d->o : *base;
+    if (d) d->o.label_words = NULL, d->o.n_label_words = 0; // the entry owns them now
+}
+
+// `methods`: method names and variant labels, or `all` (every method of the build, each followed by its variants
+// in the order options defines them).
+static hn_status read_methods(const reader *r, const ynode *y, odef *d, int n_d, const hn_cls_options *base,
+                              hn_bakeoff_recipe *rc) {
     const ynode *items;
     int n;
     hn_status s = get_list(r, y, "methods", &items, &n);
     if (s) return s;
     const hn_cls_method *all[MAX_METHODS];
-    int n_all = hn_cls_method_list(all, MAX_METHODS);
+    int n_all = hn_cls_method_list(all, MAX_METHODS), n_var = 0;
     if (n_all > MAX_METHODS) n_all = MAX_METHODS;
+    for (int i = 0; i < n_d; i++) n_var += d[i].variant;
     bool is_all = n == 1 && !strcmp(items[0].text, "all");
-    int count = is_all ? n_all : n;
+    int count = is_all ? n_all + n_var : n;
     if (!(rc->methods = calloc((size_t)(count ? count : 1), sizeof *rc->methods))) return HN_ERR_NOMEM;
-    for (int i = 0; i < count; i++) {
-        const hn_cls_method *me = is_all ? all[i] : NULL;
-        if (!is_all) {
-            if (!strcmp(items[i].text, "all")) return BAD(&items[i], "methods", "'all' stands alone (methods: all)");
-            if (!(me = hn_cls_method_find(items[i].text)))
-                return BAD(&items[i], "methods", "unknown method '%.60s' (this build has: all, %s)", items[i].text,
-                           strstr(hn_errmsg(), "expected one of ") ? strstr(hn_errmsg(), "expected one of ") + 16 : "");
-            for (int j = 0; j < i; j++)
-                if (rc->methods[j].me == me) return BAD(&items[i], "methods", "'%s' is listed twice", me->name);
+    if (is_all) {
+        for (int i = 0; i < n_all; i++) {
+            odef *own = NULL;
+            for (int j = 0; j < n_d; j++)
+                if (!strcmp(d[j].key->text, all[i]->name)) own = &d[j];
+            add_entry(rc, all[i], all[i]->name, own, base);
+            for (int j = 0; j < n_d; j++)
+                if (d[j].variant && d[j].me == all[i]) add_entry(rc, all[i], d[j].key->text, &d[j], base);
         }
-        rc->methods[rc->n_methods++].me = me;
+        return HN_OK;
+    }
+    char names[256];
+    method_names(names, sizeof names);
+    for (int i = 0; i < n; i++) {
+        const char *t = items[i].text;
+        if (!strcmp(t, "all")) return BAD(&items[i], "methods", "'all' stands alone (methods: all)");
+        odef *def = NULL;
+        for (int j = 0; j < n_d; j++)
+            if (!strcmp(d[j].key->text, t)) def = &d[j];
+        const hn_cls_method *me = def ? def->me : hn_cls_method_find(t);
+        if (!me)
+            return BAD(&items[i], "methods",
+                       "unknown method '%.60s' (this build has: all, %s), nor a variant that options defines "
+                       "(LABEL: {method: NAME, ...})",
+                       t, names);
+        for (int j = 0; j < rc->n_methods; j++)
+            if (!strcmp(rc->methods[j].label, t)) return BAD(&items[i], "methods", "'%s' is listed twice", t);
+        add_entry(rc, me, t, def, base);
     }
     return HN_OK;
 }
@@ -419,38 +533,25 @@ static hn_status read_recipe(const reader *r, const ynode *root, hn_bakeoff_reci
             }
         } else if (!strcmp(key, "budget")) {
             s = read_budget(r, y, rc);
-        } else if (!strcmp(key, "methods")) {
-            s = read_methods(r, y, rc);
         }
     }
     if (s) return s;
     if (rc->test && v[4]) return BAD(v[4], "test_split", "a recipe with test files holds nothing out of data");
-    // Every method: the budget, then its options, then its defaults.
-    for (int i = 0; i < rc->n_methods; i++) {
-        hn_cls_options *o = &rc->methods[i].o;
-        *o = hn_cls_default_options();
-        o->seed = rc->seed, o->max_len = rc->max_len, o->batch = rc->batch, o->epochs = rc->epochs;
-    }
+    // Every method: the budget, then its options (options.NAME, or its variant's), then its defaults.
+    hn_cls_options base = hn_cls_default_options();
+    base.seed = rc->seed, base.max_len = rc->max_len, base.batch = rc->batch, base.epochs = rc->epochs;
     const ynode *opts = v[10];
-    if (opts && !(opts->kind == Y_SCALAR && opts->null)) {
-        if (opts->kind != Y_MAP)
-            return BAD(opts, "options", "expected a mapping of method names to options, got %s", kind_name(opts));
-        for (int i = 0; i + 1 < opts->n; i += 2) {
-            const ynode *k = &opts->kids[i], *o = &opts->kids[i + 1];
-            char key[80];
-            snprintf(key, sizeof key, "options.%.40s", k->text);
-            const hn_cls_method *me = hn_cls_method_find(k->text);
-            if (!me) return BAD(k, key, "not a method of this build (%s)", hn_errmsg());
-            for (int j = 0; j < i; j += 2)
-                if (!strcmp(opts->kids[j].text, k->text))
-                    return BAD(k, key, "given twice (first on line %d)", opts->kids[j].line);
-            if (o->kind == Y_SCALAR && o->null) continue;
-            if (o->kind != Y_MAP)
-                return BAD(o, key, "expected a mapping of options (" OPT_KEY_LIST "), got %s", kind_name(o));
-            for (int m = 0; m < rc->n_methods; m++) // a method not in `methods` keeps its options unused
-                if (rc->methods[m].me == me && (s = apply_options(r, o, me->name, &rc->methods[m].o))) return s;
-        }
-    }
+    bool none = !opts || (opts->kind == Y_SCALAR && opts->null);
+    if (!none && opts->kind != Y_MAP)
+        return BAD(opts, "options", "expected a mapping of method names or variant labels to options, got %s",
+                   kind_name(opts));
+    odef *defs = calloc(none ? 1 : (size_t)opts->n / 2 + 1, sizeof *defs);
+    int n_defs = 0;
+    if (!defs) return HN_ERR_NOMEM;
+    if (!none) s = read_options(r, opts, &base, defs, &n_defs);
+    if (!s) s = read_methods(r, v[9], defs, n_defs, &base, rc);
+    odefs_free(defs, n_defs);
+    if (s) return s;
     for (int i = 0; i < rc->n_methods; i++) hn_cls_resolve_options(rc->methods[i].me, &rc->methods[i].o);
     return HN_OK;
 }

@@ -2,8 +2,9 @@
 // report.html, one self-contained page (inline CSS, inline SVG charts drawn here, a small inline script that sorts
 // the table and highlights a method's row and points together; no external URL) with the table and two charts:
 // accuracy against trainable parameters and against wall time, both on log axes, each point labelled with its
-// method, the majority-class baseline as a dashed line. Every string from the recipe, the data or a message is
-// HTML-escaped. The script sets data-script="ok" on <body> as its last act, so a test can tell it ran to the end.
+// method's name or its variant's label, the majority-class baseline as a dashed line. Every string from the recipe,
+// the data or a message is HTML-escaped. The script sets data-script="ok" on <body> as its last act, so a test can
+// tell it ran to the end.
 #include "train/bakeoff.h"
 
 #include <errno.h>
@@ -120,6 +121,7 @@ static json_t *row_json(const hn_bakeoff_row *r, const hn_cls_options *o) {
     bool ran = r->state == HN_BAKEOFF_RAN || r->state == HN_BAKEOFF_BASELINE, measured = r->state == HN_BAKEOFF_RAN;
     json_t *j = json_object();
     json_object_set_new(j, "method", json_string(r->method));
+    json_object_set_new(j, "label", json_string(r->label));
     json_object_set_new(j, "status", json_string(hn_bakeoff_state_name(r->state)));
     json_object_set_new(j, "message", r->message[0] ? json_string(r->message) : json_null());
     json_object_set_new(j, "accuracy", num_or_null(ran, r->accuracy));
@@ -181,7 +183,10 @@ static char *report_json(const hn_bakeoff *b) {
     json_object_set_new(j, "baseline", row_json(&b->baseline, NULL));
     json_object_set_new(j, "methods", rows);
     json_object_set_new(j, "definitions",
-                        json_pack("{s:s, s:s, s:s, s:s}", "tokens",
+                        json_pack("{s:s, s:s, s:s, s:s, s:s}", "label",
+                                  "what the report shows for the row: the method's name, or the label of the "
+                                  "recipe's variant of it (options: {LABEL: {method: NAME, ...}})",
+                                  "tokens",
                                   "the data's own tokens: each text as the model's tokenizer splits it, without "
                                   "special tokens, cut at max_len",
                                   "train_tokens_per_second",
@@ -208,7 +213,7 @@ static const char *const palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd"
                                       "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"};
 
 typedef struct {
-    const char *method;
+    const char *label;
     double x, y;
     int color;
 } point;
@@ -246,7 +251,7 @@ static void draw_chart(sbuf *h, const char *id, const char *xlabel, bool seconds
         sb_printf(h,
                   "<line class=\"grid\" x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/><text class=\"tick\" x=\"%d\" "
                   "y=\"%.1f\" text-anchor=\"end\">%.2f</text>\n",
-                  ML, CW - MR, ymap(ya, t), ymap(ya, t), ML - 6, ymap(ya, t) + 4, t);
+                  ML, CW - MR, ymap(ya, t), ymap(ya, t), ML - 6, ymap(ya, t) + 4, fabs(t) < 1e-9 ? 0.0 : t); // not -0
     for (int d = d0; d <= d1; d++)
         for (int m = 1; m <= 5; m++) { // decades, and 2 and 5 between them when the axis spans few
             double v = m * pow(10, d);
@@ -282,7 +287,7 @@ static void draw_chart(sbuf *h, const char *id, const char *xlabel, bool seconds
     double(*box)[4] = calloc((size_t)(n ? n : 1), sizeof *box);
     if (!box) h->oom = true;
     for (int i = 0; box && i < n; i++) {
-        double x = XMAP(p[i].x), y = ymap(ya, p[i].y), w = 6.2 * strlen(p[i].method) + 2, lx = x + 8, ly = y - 7;
+        double x = XMAP(p[i].x), y = ymap(ya, p[i].y), w = 6.2 * strlen(p[i].label) + 2, lx = x + 8, ly = y - 7;
         bool end = false;
         for (int c = 0; c < 4; c++) {
             end = c % 2 == 1 || x + 8 + w > CW - 4;
@@ -297,13 +302,13 @@ static void draw_chart(sbuf *h, const char *id, const char *xlabel, bool seconds
         char xv[48];
         if (seconds) fmt_secs(xv, sizeof xv, p[i].x);
         else snprintf(xv, sizeof xv, "%.0f trainable parameters", p[i].x);
-        sb_printf(h, "<g class=\"point\" data-method=\"");
-        sb_esc(h, p[i].method);
+        sb_printf(h, "<g class=\"point\" data-label=\"");
+        sb_esc(h, p[i].label);
         sb_printf(h, "\"><circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"%s\"><title>", x, y, palette[p[i].color % 10]);
-        sb_esc(h, p[i].method);
+        sb_esc(h, p[i].label);
         sb_printf(h, ": accuracy %.4f, %s</title></circle><text x=\"%.1f\" y=\"%.1f\"%s>", p[i].y, xv, lx, ly,
                   end ? " text-anchor=\"end\"" : "");
-        sb_esc(h, p[i].method);
+        sb_esc(h, p[i].label);
         sb_printf(h, "</text></g>\n");
     }
     free(box);
@@ -350,15 +355,15 @@ static const char script[] =
     "      th.setAttribute('data-dir', up ? 'up' : 'down');\n"
     "    });\n"
     "  });\n"
-    "  var marked = document.querySelectorAll('[data-method]');\n"
+    "  var marked = document.querySelectorAll('[data-label]');\n"
     "  function mark(m, on) {\n"
     "    Array.prototype.forEach.call(marked, function (el) {\n"
-    "      if (el.getAttribute('data-method') === m) el.classList.toggle('hi', on);\n"
+    "      if (el.getAttribute('data-label') === m) el.classList.toggle('hi', on);\n"
     "    });\n"
     "  }\n"
     "  Array.prototype.forEach.call(marked, function (el) {\n"
-    "    el.addEventListener('mouseenter', function () { mark(el.getAttribute('data-method'), true); });\n"
-    "    el.addEventListener('mouseleave', function () { mark(el.getAttribute('data-method'), false); });\n"
+    "    el.addEventListener('mouseenter', function () { mark(el.getAttribute('data-label'), true); });\n"
+    "    el.addEventListener('mouseleave', function () { mark(el.getAttribute('data-label'), false); });\n"
     "  });\n"
     "  document.body.setAttribute('data-points', String(document.querySelectorAll('svg .point').length));\n"
     "  document.body.setAttribute('data-script', 'ok');\n"
@@ -374,17 +379,18 @@ static void table_row(sbuf *h, const hn_bakeoff *b, const hn_bakeoff_row *r, int
     bool run = r->state == HN_BAKEOFF_RAN, base = r->state == HN_BAKEOFF_BASELINE;
     const char *cls = base ? "baseline" : run ? "ran" : r->state == HN_BAKEOFF_FAILED ? "failed" : "na";
     char t[96];
-    sb_printf(h, "<tr class=\"%s\" data-method=\"", cls);
-    sb_esc(h, r->method);
+    sb_printf(h, "<tr class=\"%s\" data-label=\"", cls);
+    sb_esc(h, r->label);
     sb_printf(h, "\"><td data-v=\"\"");
-    if (base) {
+    if (base || strcmp(r->label, r->method)) { // the baseline's rule, a variant's method
         sb_printf(h, " title=\"");
-        sb_esc(h, r->message);
+        if (!base) sb_printf(h, "a variant of ");
+        sb_esc(h, base ? r->message : r->method);
         sb_printf(h, "\"");
     }
     sb_printf(h, ">");
     if (run) sb_printf(h, "<span class=\"swatch\" style=\"background:%s\"></span>", palette[color % 10]);
-    sb_esc(h, r->method);
+    sb_esc(h, r->label);
     sb_printf(h, "</td><td data-v=\"\">%s</td>", hn_bakeoff_state_name(r->state));
     if (!run && !base) { // why it did not run, across the numbers' columns
         sb_printf(h, "<td colspan=\"9\" class=\"msg\" data-v=\"\">");
@@ -473,7 +479,7 @@ static char *report_html(const hn_bakeoff *b) {
     double lo = b->baseline.accuracy, hi = b->baseline.accuracy;
     for (int i = 0; p && i < r->n_methods; i++)
         if (b->rows[i].state == HN_BAKEOFF_RAN) {
-            p[n++] = (point){b->rows[i].method, (double)b->rows[i].n_trainable, b->rows[i].accuracy, i};
+            p[n++] = (point){b->rows[i].label, (double)b->rows[i].n_trainable, b->rows[i].accuracy, i};
             lo = fmin(lo, b->rows[i].accuracy), hi = fmax(hi, b->rows[i].accuracy);
         }
     yaxis ya = {fmax(0, floor(lo * 20 - 0.5) / 20), fmin(1, ceil(hi * 20 + 0.5) / 20)};
