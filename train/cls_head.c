@@ -185,6 +185,7 @@ hn_status hn_cls_train_loop(hn_cls_state *st, const hn_cls_data *d, const hn_cls
             s = hn_cls_objective_pooled(&st->obj, &cb, xb);
             for (int b = 0; b < B && !s; b++)
                 memcpy(feats + (size_t)by_len[b0 + b] * C, xb + (size_t)b * C, (size_t)C * sizeof *xb);
+            if (!s) hn_cls_progress(o, b0 + B, n); // texts pooled, before the optimizer's steps
         }
         free(fb);
         free(by_len);
