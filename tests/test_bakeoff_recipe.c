@@ -50,11 +50,13 @@ int main(void) {
         CHECK(r.n_methods == 9, "9 methods and variants, got %d", r.n_methods);
         for (int i = 0; i < r.n_methods && i < 9; i++)
             CHECK(!strcmp(r.methods[i].label, labels[i]), "label %d: %s", i, r.methods[i].label);
-        CHECK(r.max_train == 1000 && r.max_test == 500 && r.max_len == 64 && r.batch == 16 && r.epochs == 0 &&
+        CHECK(r.max_train == 800 && r.max_test == 500 && r.max_len == 64 && r.batch == 16 && r.epochs == 0 &&
                   r.seed == 42 && r.test_split == 0.2,
               "budget");
         const hn_bakeoff_entry *icl0 = entry(&r, "icl-0shot"), *icl = entry(&r, "icl-4shot"), *head = entry(&r, "head");
-        CHECK(icl0 && icl0->me == &hn_cls_icl && icl0->o.shots == 0 && !icl0->o.nearest, "icl-0shot options");
+        CHECK(icl0 && icl0->me == &hn_cls_icl && icl0->o.shots == 0 && !icl0->o.nearest &&
+                  icl0->o.n_label_words == 2 && !strcmp(icl0->o.label_words[0], "pos=positive"),
+              "icl-0shot options");
         CHECK(icl && icl->me == &hn_cls_icl && icl->o.shots == 4 && icl->o.nearest && icl->o.max_len == 64,
               "icl-4shot options");
         CHECK(head && head->o.epochs == hn_cls_head.default_epochs && head->o.epochs > 0, "head: its own epochs");
@@ -62,7 +64,9 @@ int main(void) {
         hn_bakeoff_recipe_deinit(&r);
     }
     s = hn_bakeoff_recipe_load(&r, "examples/recipes/bakeoff-rt-polarity-minilm.yaml");
-    CHECK(s == HN_OK && r.n_methods == 3 && !strcmp(r.model, "all-minilm-l6-v2"), "%s", hn_errmsg());
+    CHECK(s == HN_OK && r.n_methods == hn_cls_method_list(NULL, 0) && !strcmp(r.model, "all-minilm-l6-v2") &&
+              r.max_train == 2000 && r.max_test == 0,
+          "%s (%d methods)", s ? hn_errmsg() : "all: every method of this build", s ? 0 : r.n_methods);
     if (!s) hn_bakeoff_recipe_deinit(&r);
 
     // Values: relative paths, options over the budget, defaults.
@@ -168,7 +172,9 @@ int main(void) {
         {"model: a\ndata: x\nmethods: head\nbudget: {max_len: 1.5}\n",
          "r.yaml:4:19: budget.max_len: expected a whole number >= 1, got '1.5'"},
         {"model: a\ndata: x\nmethods: head\nbudget: {max_train: 1}\n",
-         "r.yaml:4:21: budget.max_train: expected a whole number >= 2, got '1'"},
+         "r.yaml:4:21: budget.max_train: expected 0 (all) or 2 or more (one example a class at least), got 1"},
+        {"model: a\ndata: x\nmethods: head\nbudget: {max_test: -1}\n",
+         "r.yaml:4:20: budget.max_test: expected a whole number >= 0, got '-1'"},
         {"model: a\ndata: x\nmethods: head\nbudget: {batches: 1}\n", "r.yaml:4:10: budget.batches: unknown key"},
         {"model: a\ndata: x\nmethods: head\nseed: -1\n", "r.yaml:4:7: seed: expected a whole number >= 0, got '-1'"},
         {"model: a\ndata: x\nmethods: head\ntest_split: 0\n",

@@ -463,7 +463,7 @@ static hn_status read_budget(const reader *r, const ynode *y, hn_bakeoff_recipe 
                    kind_name(y));
     static const char *const keys[] = {"max_train", "max_test", "epochs", "max_len", "batch"};
     int *dst[] = {&rc->max_train, &rc->max_test, &rc->epochs, &rc->max_len, &rc->batch};
-    const int lo[] = {2, 1, 0, 1, 1};
+    const int lo[] = {0, 0, 0, 1, 1}; // max_train, max_test and epochs: 0 is all / the method's default
     for (int i = 0; i + 1 < y->n; i += 2) {
         const ynode *k = &y->kids[i];
         char key[80];
@@ -476,6 +476,8 @@ static hn_status read_budget(const reader *r, const ynode *y, hn_bakeoff_recipe 
                 return BAD(k, key, "given twice (first on line %d)", y->kids[p].line);
         hn_status s = get_int(r, &y->kids[i + 1], key, lo[j], dst[j]);
         if (s) return s;
+        if (j == 0 && rc->max_train == 1)
+            return BAD(&y->kids[i + 1], key, "expected 0 (all) or 2 or more (one example a class at least), got 1");
     }
     return HN_OK;
 }
