@@ -32,6 +32,8 @@ static void help(void) {
            "                            and lr 1e-3 unless it names others: head 40 epochs, as its epochs run on\n"
            "                            pooled states computed once; methods that train the body's weights a\n"
            "                            smaller lr)\n"
+           "  --no-head-first           methods that train the body (last-k, gradual, bitfit, full, lora): do not\n"
+           "                            fit the head on the frozen model first (linear probing, then fine-tuning)\n"
            "  --last-k K                last-k: the blocks unfrozen from the top (default 2)\n"
            "  --unfreeze-every N        gradual: optimizer steps between unfreezing one more block (default 50)\n"
            "  --max-len N               tokens per text (default 128)\n"
@@ -97,6 +99,10 @@ int cmd_train_classify(int argc, char **argv) {
         if (cli_flag_threads(argc, argv, &i, &err)) continue;
         if (cli_flag_bool(argv, i, NULL, "--nearest")) {
             o.nearest = true;
+            continue;
+        }
+        if (cli_flag_bool(argv, i, NULL, "--no-head-first")) {
+            o.no_head_first = true;
             continue;
         }
         v = NULL;

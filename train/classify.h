@@ -72,6 +72,7 @@ typedef struct {
     float lr, weight_decay;
     int lora_r;
     float lora_alpha;
+    bool no_head_first;     // methods that train the body: skip fitting the head on the frozen model first
     int last_k;             // last-k: the blocks unfrozen from the top (default 2)
     int unfreeze_every;     // gradual: optimizer steps between unfreezing one more block, from the top (default 50)
     // Called by train and predict as work proceeds (done of total units: optimizer steps, texts embedded, ...) so that

@@ -145,7 +145,8 @@ hn_status hn_cls_state_ready(hn_cls_state *st) {
 
 hn_status hn_cls_check_data(const hn_cls_data *d, const hn_cls_options *o) {
     if (!d || d->n < 1) return hn_fail(HN_ERR_ARG, "classification: no training examples");
-    if (d->n_classes < 2) return hn_fail(HN_ERR_ARG, "%s: one class only, nothing to classify", d->source ? d->source : "data");
+    if (d->n_classes < 2)
+        return hn_fail(HN_ERR_ARG, "%s: one class only, nothing to classify", d->source ? d->source : "data");
     for (int i = 0; i < d->n; i++)
         if (d->labels[i] < 0 || d->labels[i] >= d->n_classes)
             return hn_fail(HN_ERR_ARG, "%s: example %d has label %d, expected 0..%d", d->source ? d->source : "data", i,
@@ -160,46 +161,58 @@ hn_status hn_cls_check_data(const hn_cls_data *d, const hn_cls_options *o) {
 static hn_status predict_tokens(hn_cls_state *st, const hn_cls_tokens *ts, float *probs);
 
 // The training loop shared by both methods. Head only: features once, then the head on them.
-hn_status hn_cls_train_loop(hn_cls_state *st, const hn_cls_data *d, const hn_cls_data *val, const hn_cls_options *o) {
-    const int n = d->n, C = st->m->hp.n_embd, bs = o->batch < n ? o->batch : n;
-    hn_cls_tokens ts;
-    hn_status s = hn_cls_tokenize(st->m, (const char *const *)d->texts, n, st->max_len, &ts);
-    if (s) return s;
-    int *order = hn_calloc((size_t)n, sizeof *order, "order");
-    int32_t *buf = hn_calloc((size_t)bs * ts.max_T, sizeof *buf, "batch");
-    int32_t *blens = hn_calloc((size_t)bs, sizeof *blens, "batch"), *blabels = hn_calloc((size_t)bs, sizeof *blabels, "batch");
-    float *feats = NULL, *xb = NULL;
-    hn_adamw opt = {0};
-    s = order && buf && blens && blabels ? HN_OK : HN_ERR_NOMEM;
-    bool frozen = !st->body_params;
-    if (!s && frozen) { // the body's pooled states, once, in batches of similar lengths
-        feats = hn_calloc((size_t)n * C, sizeof *feats, "pooled states");
-        xb = hn_calloc((size_t)(bs > PRED_BATCH ? bs : PRED_BATCH) * C, sizeof *xb, "pooled batch");
-        int *by_len = feats && xb ? hn_cls_length_order(&ts) : NULL;
-        int32_t *fb = by_len ? hn_calloc((size_t)PRED_BATCH * ts.max_T, sizeof *fb, "batch") : NULL;
-        s = fb ? HN_OK : HN_ERR_NOMEM;
-        for (int b0 = 0; b0 < n && !s; b0 += PRED_BATCH) {
-            int B = n - b0 < PRED_BATCH ? n - b0 : PRED_BATCH;
-            int32_t fl[PRED_BATCH];
-            hn_cls_batch cb = hn_cls_make_batch(&ts, by_len + b0, B, NULL, fb, fl, NULL);
-            s = hn_cls_objective_pooled(&st->obj, &cb, xb);
-            for (int b = 0; b < B && !s; b++)
-                memcpy(feats + (size_t)by_len[b0 + b] * C, xb + (size_t)b * C, (size_t)C * sizeof *xb);
-            if (!s) hn_cls_progress(o, b0 + B, n); // texts pooled, before the optimizer's steps
-        }
-        free(fb);
-        free(by_len);
+// The body's pooled states of every example (no tape), in batches of similar lengths; progress in texts.
+static hn_status pool_all(hn_cls_state *st, const hn_cls_tokens *ts, float *feats, const hn_cls_options *o) {
+    const int n = ts->n, C = st->m->hp.n_embd;
+    float *xb = hn_calloc((size_t)PRED_BATCH * C, sizeof *xb, "pooled batch");
+    int *by_len = xb ? hn_cls_length_order(ts) : NULL;
+    int32_t *fb = by_len ? hn_calloc((size_t)PRED_BATCH * ts->max_T, sizeof *fb, "batch") : NULL;
+    hn_status s = fb ? HN_OK : HN_ERR_NOMEM;
+    for (int b0 = 0; b0 < n && !s; b0 += PRED_BATCH) {
+        int B = n - b0 < PRED_BATCH ? n - b0 : PRED_BATCH;
+        int32_t fl[PRED_BATCH];
+        hn_cls_batch cb = hn_cls_make_batch(ts, by_len + b0, B, NULL, fb, fl, NULL);
+        s = hn_cls_objective_pooled(&st->obj, &cb, xb);
+        for (int b = 0; b < B && !s; b++)
+            memcpy(feats + (size_t)by_len[b0 + b] * C, xb + (size_t)b * C, (size_t)C * sizeof *xb);
+        if (!s) hn_cls_progress(o, b0 + B, n); // texts pooled, before the optimizer's steps
     }
+    free(fb), free(by_len), free(xb);
+    return s;
+}
+
+// One phase of training: AdamW over params for `epochs` at peak lr (linear decay over the phase's steps), batches
+// of a shuffle seeded with `seed`. feats non-NULL: the head alone on those pooled states; else the whole model on
+// the tokens. main: the phase whose steps the method's on_step and the progress count.
+typedef struct {
+    const hn_param_list *params;
+    const float *feats;
+    int epochs;
+    float lr;
+    uint64_t seed;
+    bool main;
+} phase;
+
+static hn_status run_phase(hn_cls_state *st, const hn_cls_data *d, const hn_cls_tokens *ts, const phase *ph,
+                           const hn_cls_options *o) {
+    const int n = d->n, C = st->m->hp.n_embd, bs = o->batch < n ? o->batch : n;
+    int *order = hn_calloc((size_t)n, sizeof *order, "order");
+    int32_t *buf = hn_calloc((size_t)bs * ts->max_T, sizeof *buf, "batch");
+    int32_t *blens = hn_calloc((size_t)bs, sizeof *blens, "batch");
+    int32_t *blabels = hn_calloc((size_t)bs, sizeof *blabels, "batch");
+    float *xb = ph->feats ? hn_calloc((size_t)bs * C, sizeof *xb, "pooled batch") : NULL;
+    hn_adamw opt = {0};
+    hn_status s = order && buf && blens && blabels && (xb || !ph->feats) ? HN_OK : HN_ERR_NOMEM;
     hn_adamw_params ap = hn_adamw_default_params();
     ap.weight_decay = o->weight_decay;
-    if (!s) s = hn_adamw_init(&opt, &st->obj.params, &ap);
+    if (!s) s = hn_adamw_init(&opt, ph->params, &ap);
     int64_t per_epoch = (n + bs - 1) / bs;
-    hn_lr_schedule sch = {.kind = HN_SCHED_LINEAR, .peak = o->lr, .warmup = 0, .total = per_epoch * o->epochs};
+    hn_lr_schedule sch = {.kind = HN_SCHED_LINEAR, .peak = ph->lr, .warmup = 0, .total = per_epoch * ph->epochs};
     hn_rng rng;
-    hn_rng_seed(&rng, o->seed ^ 0x636c73ULL); // the shuffle's stream, apart from the head's initialisation
+    hn_rng_seed(&rng, ph->seed);
     for (int i = 0; i < n; i++) order[i] = i;
     int64_t step = 0;
-    for (int ep = 0; ep < o->epochs && !s; ep++) {
+    for (int ep = 0; ep < ph->epochs && !s; ep++) {
         for (int i = n - 1; i > 0; i--) { // Fisher-Yates
             int j = (int)(hn_rng_u64(&rng) % (uint64_t)(i + 1)), t = order[i];
             order[i] = order[j], order[j] = t;
@@ -208,50 +221,77 @@ hn_status hn_cls_train_loop(hn_cls_state *st, const hn_cls_data *d, const hn_cls
         int correct = 0;
         for (int b0 = 0; b0 < n && !s; b0 += bs, step++) {
             int B = n - b0 < bs ? n - b0 : bs;
-            hn_param_zero_grads(&st->obj.params);
-            if (frozen) {
+            hn_param_zero_grads(ph->params);
+            if (ph->feats) {
                 for (int b = 0; b < B; b++) {
-                    memcpy(xb + (size_t)b * C, feats + (size_t)order[b0 + b] * C, (size_t)C * sizeof *xb);
+                    memcpy(xb + (size_t)b * C, ph->feats + (size_t)order[b0 + b] * C, (size_t)C * sizeof *xb);
                     blabels[b] = d->labels[order[b0 + b]];
                 }
                 s = hn_cls_objective_head_grad(&st->obj, xb, blabels, B, 1.0f / B, &loss, &correct, NULL);
             } else {
-                hn_cls_batch cb = hn_cls_make_batch(&ts, order + b0, B, d->labels, buf, blens, blabels);
+                hn_cls_batch cb = hn_cls_make_batch(ts, order + b0, B, d->labels, buf, blens, blabels);
                 s = hn_cls_objective_loss_grad(&st->obj, &cb, 1.0f / B, &loss, &correct);
             }
             if (s) break;
-            double norm = hn_grad_clip(&st->obj.params, 1.0);
+            double norm = hn_grad_clip(ph->params, 1.0);
             if (!isfinite(norm)) {
                 s = hn_fail(HN_ERR_RANGE, "classification: the gradient is not finite at step %lld (lr %g too high?)",
-                            (long long)step + 1, (double)o->lr);
+                            (long long)step + 1, (double)ph->lr);
                 break;
             }
             hn_adamw_step(&opt, hn_lr_at(&sch, step));
-            if (st->on_step) st->on_step(st, step + 1, o);
-            hn_cls_progress(o, step + 1, sch.total);
+            if (ph->main && st->on_step) st->on_step(st, step + 1, o);
+            if (ph->main) hn_cls_progress(o, step + 1, sch.total);
         }
-        if (!s) hn_info("epoch %d/%d: loss %.4f, train accuracy %.3f", ep + 1, o->epochs, loss / n, (double)correct / n);
-    }
-    if (!s && val && val->n > 0) { // the validation accuracy, for the log
-        hn_cls_tokens vs;
-        float *p = NULL;
-        if (!(s = hn_cls_tokenize(st->m, (const char *const *)val->texts, val->n, st->max_len, &vs))) {
-            p = hn_calloc((size_t)val->n * d->n_classes, sizeof *p, "probabilities");
-            s = p ? predict_tokens(st, &vs, p) : HN_ERR_NOMEM;
-            int hit = 0;
-            for (int i = 0; i < val->n && !s; i++) {
-                int arg = 0;
-                for (int k = 1; k < d->n_classes; k++)
-                    if (p[(size_t)i * d->n_classes + k] > p[(size_t)i * d->n_classes + arg]) arg = k;
-                hit += arg == val->labels[i];
-            }
-            if (!s) hn_info("validation accuracy %.3f (%d of %d)", (double)hit / val->n, hit, val->n);
-            hn_cls_tokens_free(&vs);
-        }
-        free(p);
+        if (!s)
+            hn_info("%sepoch %d/%d: loss %.4f, train accuracy %.3f", ph->main ? "" : "head first: ", ep + 1,
+                    ph->epochs, loss / n, (double)correct / n);
     }
     hn_adamw_deinit(&opt);
-    free(order), free(buf), free(blens), free(blabels), free(feats), free(xb);
+    free(order), free(buf), free(blens), free(blabels), free(xb);
+    return s;
+}
+
+// The validation accuracy, for the log.
+static hn_status log_validation(hn_cls_state *st, const hn_cls_data *val, int K) {
+    hn_cls_tokens vs;
+    float *p = NULL;
+    hn_status s = hn_cls_tokenize(st->m, (const char *const *)val->texts, val->n, st->max_len, &vs);
+    if (s) return s;
+    p = hn_calloc((size_t)val->n * K, sizeof *p, "probabilities");
+    s = p ? predict_tokens(st, &vs, p) : HN_ERR_NOMEM;
+    int hit = 0;
+    for (int i = 0; i < val->n && !s; i++) {
+        int arg = 0;
+        for (int k = 1; k < K; k++)
+            if (p[(size_t)i * K + k] > p[(size_t)i * K + arg]) arg = k;
+        hit += arg == val->labels[i];
+    }
+    if (!s) hn_info("validation accuracy %.3f (%d of %d)", (double)hit / val->n, hit, val->n);
+    hn_cls_tokens_free(&vs);
+    free(p);
+    return s;
+}
+
+hn_status hn_cls_train_loop(hn_cls_state *st, const hn_cls_data *d, const hn_cls_data *val, const hn_cls_options *o) {
+    hn_cls_tokens ts;
+    hn_status s = hn_cls_tokenize(st->m, (const char *const *)d->texts, d->n, st->max_len, &ts);
+    if (s) return s;
+    bool frozen = !st->body_params, head_first = !frozen && !o->no_head_first;
+    float *feats = NULL;
+    if (frozen || head_first) { // the body's pooled states, once (the body is still the base model's)
+        feats = hn_calloc((size_t)d->n * st->m->hp.n_embd, sizeof *feats, "pooled states");
+        s = feats ? pool_all(st, &ts, feats, o) : HN_ERR_NOMEM;
+    }
+    const uint64_t seed = o->seed ^ 0x636c73ULL; // the shuffle's stream, apart from the head's initialisation
+    if (!s && frozen) s = run_phase(st, d, &ts, &(phase){&st->obj.params, feats, o->epochs, o->lr, seed, true}, o);
+    if (!s && head_first) // the head fitted on the frozen model first, as the head method fits it
+        s = run_phase(st, d, &ts,
+                      &(phase){hn_cls_head_params(st->head), feats, HN_CLS_HEAD_EPOCHS, HN_CLS_HEAD_LR,
+                               seed ^ 0x6c70ULL, false}, o);
+    if (!s && !frozen) s = run_phase(st, d, &ts, &(phase){&st->obj.params, NULL, o->epochs, o->lr, seed, true}, o);
+    if (!s && val && val->n > 0) s = log_validation(st, val, d->n_classes);
+    free(feats);
     hn_cls_tokens_free(&ts);
     return s;
 }
@@ -323,7 +363,8 @@ static hn_status head_train(hn_model *m, const hn_cls_data *train, const hn_cls_
 }
 
 hn_status hn_cls_make_dir(const char *dir) {
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) return hn_fail(HN_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return hn_fail(HN_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
     return HN_OK;
 }
 
@@ -421,6 +462,6 @@ const hn_cls_method hn_cls_head = {
     .load = head_load,
     .free = hn_cls_state_free,
     .n_trainable = hn_cls_state_n_trainable,
-    .default_epochs = 40, // epochs on cached pooled states are nearly free; 3 left the head under-trained
+    .default_epochs = HN_CLS_HEAD_EPOCHS, // epochs on pooled states computed once are nearly free; 3 under-trained
 };
 

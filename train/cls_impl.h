@@ -17,6 +17,10 @@
 #include "train/cls_objective.h"
 
 #define HN_PEFT_PREFIX "base_model.model." // PEFT's saved names: the model's own under this prefix
+// The head method's epochs and lr on pooled states computed once, also the "head first" phase of the methods that
+// train the body (see hn_cls_train_loop).
+#define HN_CLS_HEAD_EPOCHS 40
+#define HN_CLS_HEAD_LR 1e-3f
 
 // Texts as token ids, framed as the model reads a sequence (see hn_cls_tokenize).
 typedef struct {
@@ -62,7 +66,10 @@ int64_t hn_cls_state_n_trainable(void *state); // the head's values + the body's
 // Labels in range, two classes or more, and the optimizer's settings sane.
 hn_status hn_cls_check_data(const hn_cls_data *d, const hn_cls_options *o);
 // AdamW over batches of a seeded shuffle for o->epochs at o->lr, linear decay, clipping at 1.0; logs the loss per
-// epoch and the validation accuracy (val may be NULL).
+// epoch and the validation accuracy (val may be NULL). A frozen body: the head on pooled states computed once. A body
+// that trains: unless o->no_head_first, the head is first fitted on the frozen model's pooled states (as the head
+// method: HN_CLS_HEAD_EPOCHS at HN_CLS_HEAD_LR), then head and body train together (linear probing then fine-tuning,
+// Kumar et al. 2022: a fresh head's large early gradients would otherwise spoil the body at a small lr).
 hn_status hn_cls_train_loop(hn_cls_state *st, const hn_cls_data *d, const hn_cls_data *val, const hn_cls_options *o);
 
 // mkdir DIR unless it exists.
