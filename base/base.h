@@ -63,6 +63,8 @@ hn_status hn_afile_open(hn_afile *f, const char *path);
 hn_status hn_afile_write(hn_afile *f, const void *data, size_t size);
 hn_status hn_afile_commit(hn_afile *f); // flush, fsync, rename; always releases f
 void hn_afile_abort(hn_afile *f);       // removes the temporary file; safe after commit
+// mkdir -p: DIR and its missing parents (mode 0777 less the umask); an error names the part it could not create.
+hn_status hn_mkdir_p(const char *dir);
 
 // Threads: one number for OpenMP and BLAS together, so they never use more than --threads.
 void hn_threads_set(int n); // n <= 0: the number of physical cores

@@ -97,3 +97,21 @@ void hn_afile_abort(hn_afile *f) {
     free(f->tmp);
     f->path = f->tmp = NULL;
 }
+
+hn_status hn_mkdir_p(const char *dir) {
+    size_t n = strlen(dir);
+    char *p = hn_alloc(n + 1, "path");
+    if (!p) return HN_ERR_NOMEM;
+    memcpy(p, dir, n + 1);
+    hn_status s = HN_OK;
+    for (char *q = p + 1;; q++) {
+        if (*q && *q != '/') continue;
+        char c = *q;
+        *q = 0;
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) s = hn_fail(HN_ERR_IO, "%s: cannot create: %s", p, strerror(errno));
+        *q = c;
+        if (!c || s) break;
+    }
+    free(p);
+    return s;
+}

@@ -42,22 +42,6 @@ static void help(void) {
            "  -o, --output DIR          the run directory\n");
 }
 
-static hn_status mkdir_p(const char *dir) {
-    char *p = strdup(dir);
-    if (!p) return hn_fail(HN_ERR_NOMEM, "out of memory");
-    hn_status s = HN_OK;
-    for (char *q = p + 1;; q++) {
-        if (*q && *q != '/') continue;
-        char c = *q;
-        *q = 0;
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) s = hn_fail(HN_ERR_IO, "%s: cannot create: %s", p, strerror(errno));
-        *q = c;
-        if (!c || s) break;
-    }
-    free(p);
-    return s;
-}
-
 int cmd_train_classify(int argc, char **argv) {
     if (cli_wants_help(argc, argv)) {
         help();
@@ -163,7 +147,7 @@ int cmd_train_classify(int argc, char **argv) {
     fprintf(stderr, "data: %d training examples, %d classes (", d.n, d.n_classes);
     for (int c = 0; c < d.n_classes; c++) fprintf(stderr, "%s%s", c ? ", " : "", d.classes[c]);
     fprintf(stderr, "), %d for validation\n", vd.n);
-    if ((s = mkdir_p(out))) goto done;
+    if ((s = hn_mkdir_p(out))) goto done;
     double t0 = hn_now();
     if ((s = me->train(m, &d, vd.n ? &vd : NULL, &o, &st))) goto done;
     if ((s = me->save(m, st, out)) || (s = hn_cls_run_write(out, m, me->name, &d, &o))) goto done;

@@ -335,7 +335,8 @@ static hn_status write_config(const hn_adapter *a, const char *dir, bool gpt2, c
 }
 
 hn_status hn_peft_write(const hn_adapter *a, const char *dir, int n_head, int n_head_kv) {
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) return hn_fail(HN_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
+    hn_status s0 = hn_mkdir_p(dir);
+    if (s0) return s0;
     hn_safetensors_writer *w = hn_safetensors_writer_create();
     if (!w) return HN_ERR_NOMEM;
     float **hf_b = hn_calloc(a->n_modules ? (size_t)a->n_modules : 1, sizeof *hf_b, "LoRA B");

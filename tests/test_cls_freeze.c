@@ -10,6 +10,7 @@
 #include "train/classify.h"
 #include "train/cls_objective.h"
 #include "train/optim.h"
+#include "cls_test.h"
 #include "test.h"
 
 #include <math.h>
@@ -17,16 +18,6 @@
 #include <unistd.h>
 
 extern const hn_cls_method hn_cls_last_k, hn_cls_gradual, hn_cls_bitfit, hn_cls_full;
-
-// FNV-1a over every tensor's bytes: the model's weights as mapped.
-static uint64_t model_hash(const hn_model *m) {
-    uint64_t h = 1469598103934665603ULL;
-    for (uint64_t i = 0; i < m->gguf.n_tensors; i++) {
-        const unsigned char *p = m->gguf.tensors[i].data;
-        for (size_t j = 0; j < m->gguf.tensors[i].nbytes; j++) h = (h ^ p[j]) * 1099511628211ULL;
-    }
-    return h;
-}
 
 // Every slot reads a file tensor with no gradient (nothing left attached).
 static void slot_is_file(void *user, const hn_tensor **slot, int layer, hn_wrole role) {
@@ -44,6 +35,27 @@ static int params_with(const hn_param_list *l, const hn_adamw *opt) {
         n += any;
     }
     return n;
+}
+
+// Trainable copies by a rule, a fresh head, and the objective over both.
+typedef struct {
+    hn_unfreeze *u;
+    hn_seq_head *hd;
+    hn_cls_objective o;
+} rig;
+
+static hn_status rig_new(rig *g, hn_model *m, hn_unfreeze_rule r, uint64_t seed) {
+    memset(g, 0, sizeof *g);
+    hn_status s = hn_unfreeze_new(&g->u, m, &r);
+    if (!s) s = hn_cls_head_new(&g->hd, m, 2, seed);
+    if (!s) s = hn_cls_objective_init(&g->o, m, g->hd, hn_unfreeze_params(g->u));
+    return s;
+}
+
+static void rig_free(rig *g) {
+    hn_cls_objective_deinit(&g->o);
+    hn_cls_head_destroy(g->hd);
+    hn_unfreeze_destroy(g->u);
 }
 
 // A fixed batch of 4 rows from token ids (no tokenizer needed).
@@ -65,12 +77,11 @@ static void check_rule(hn_model *m, const char *what, hn_unfreeze_rule r, int ex
     uint64_t before = model_hash(m);
     CHECK(hn_unfreeze_count(m, &r) == expect, "%s: the rule chooses %d tensors, expected %d", what,
           hn_unfreeze_count(m, &r), expect);
-    hn_unfreeze *u = NULL;
-    hn_seq_head *hd = NULL;
-    hn_cls_objective o = {0};
-    hn_status s = hn_unfreeze_new(&u, m, &r);
-    if (!s) s = hn_cls_head_new(&hd, m, 2, 3);
-    if (!s) s = hn_cls_objective_init(&o, m, hd, hn_unfreeze_params(u));
+    rig g;
+    hn_status s = rig_new(&g, m, r, 3);
+    hn_unfreeze *u = g.u;
+    hn_seq_head *hd = g.hd;
+    hn_cls_objective *o = &g.o;
     CHECK(!s, "%s: %s", what, hn_errmsg());
     if (s) goto out;
     hn_param_list *pl = hn_unfreeze_params(u);
@@ -81,25 +92,23 @@ static void check_rule(hn_model *m, const char *what, hn_unfreeze_rule r, int ex
     make_batch(&bt, m->hp.n_vocab);
     hn_adamw opt;
     hn_adamw_params ap = hn_adamw_default_params();
-    CHECK(hn_adamw_init(&opt, &o.params, &ap) == HN_OK, "%s", hn_errmsg());
-    CHECK(opt.n_total == hn_param_count(&o.params), "%s: optimizer state for %lld of %lld values", what,
-          (long long)opt.n_total, (long long)hn_param_count(&o.params));
+    CHECK(hn_adamw_init(&opt, &o->params, &ap) == HN_OK, "%s", hn_errmsg());
+    CHECK(opt.n_total == hn_param_count(&o->params), "%s: optimizer state for %lld of %lld values", what,
+          (long long)opt.n_total, (long long)hn_param_count(&o->params));
     for (int step = 0; step < 2; step++) {
-        hn_param_zero_grads(&o.params);
+        hn_param_zero_grads(&o->params);
         double loss = 0;
-        CHECK(hn_cls_objective_loss_grad(&o, &bt.b, 0.25f, &loss, NULL) == HN_OK, "%s: %s", what, hn_errmsg());
+        CHECK(hn_cls_objective_loss_grad(o, &bt.b, 0.25f, &loss, NULL) == HN_OK, "%s: %s", what, hn_errmsg());
         if (step == 0) // every chosen tensor and the head's get a gradient
-            CHECK(params_with(&o.params, NULL) == o.params.n && o.params.n == expect + hd->params.n,
-                  "%s: %d of %d params have a gradient", what, params_with(&o.params, NULL), o.params.n);
+            CHECK(params_with(&o->params, NULL) == o->params.n && o->params.n == expect + hd->params.n,
+                  "%s: %d of %d params have a gradient", what, params_with(&o->params, NULL), o->params.n);
         hn_adamw_step(&opt, 1e-3);
     }
-    CHECK(params_with(&o.params, &opt) == o.params.n, "%s: %d of %d params have optimizer state", what,
-          params_with(&o.params, &opt), o.params.n);
+    CHECK(params_with(&o->params, &opt) == o->params.n, "%s: %d of %d params have optimizer state", what,
+          params_with(&o->params, &opt), o->params.n);
     hn_adamw_deinit(&opt);
 out:
-    hn_cls_objective_deinit(&o);
-    hn_cls_head_destroy(hd);
-    hn_unfreeze_destroy(u);
+    rig_free(&g);
     CHECK(model_hash(m) == before, "%s: the file's weights changed", what);
     hn_model_weights(m, slot_is_file, m);
 }
@@ -115,13 +124,10 @@ static double batch_loss(hn_cls_objective *o, batch4 *bt) {
 
 // d loss / d w for a few values of each role's copies against central differences (the exact fp32 path).
 static void check_fd(hn_model *m, const char *what, unsigned roles) {
-    hn_unfreeze_rule r = {.from_layer = -1, .roles = roles};
-    hn_unfreeze *u = NULL;
-    hn_seq_head *hd = NULL;
-    hn_cls_objective o = {0};
-    hn_status s = hn_unfreeze_new(&u, m, &r);
-    if (!s) s = hn_cls_head_new(&hd, m, 2, 5);
-    if (!s) s = hn_cls_objective_init(&o, m, hd, hn_unfreeze_params(u));
+    rig g;
+    hn_status s = rig_new(&g, m, (hn_unfreeze_rule){.from_layer = -1, .roles = roles}, 5);
+    hn_unfreeze *u = g.u;
+    hn_cls_objective o = g.o;
     CHECK(!s, "%s: %s", what, hn_errmsg());
     if (!s) {
         batch4 bt;
@@ -154,22 +160,19 @@ static void check_fd(hn_model *m, const char *what, unsigned roles) {
         CHECK(checked >= pl->n - m->hp.n_layer, "%s: only %d of %d tensors checked", what, checked, pl->n);
         printf("%s: %d tensors, worst relative gradient error %.2e\n", what, checked, worst);
     }
-    hn_cls_objective_deinit(&o);
-    hn_cls_head_destroy(hd);
-    hn_unfreeze_destroy(u);
+    g.o = o;
+    rig_free(&g);
 }
 
 // Gradual: with blocks from L-1 open, the lower blocks' copies get no gradient, no optimizer state and keep their
 // values; opening the rest gives every copy a gradient.
 static void check_gradual(hn_model *m) {
     const int L = m->hp.n_layer;
-    hn_unfreeze_rule r = {.from_layer = 0, .roles = HN_UNFREEZE_BLOCK};
-    hn_unfreeze *u = NULL;
-    hn_seq_head *hd = NULL;
-    hn_cls_objective o = {0};
-    hn_status s = hn_unfreeze_new(&u, m, &r);
-    if (!s) s = hn_cls_head_new(&hd, m, 2, 3);
-    if (!s) s = hn_cls_objective_init(&o, m, hd, hn_unfreeze_params(u));
+    rig g;
+    hn_status s = rig_new(&g, m, (hn_unfreeze_rule){.from_layer = 0, .roles = HN_UNFREEZE_BLOCK}, 3);
+    hn_unfreeze *u = g.u;
+    hn_seq_head *hd = g.hd;
+    hn_cls_objective o = g.o;
     CHECK(!s, "gradual: %s", hn_errmsg());
     if (s) goto out;
     hn_param_list *pl = hn_unfreeze_params(u);
@@ -211,9 +214,8 @@ static void check_gradual(hn_model *m) {
     hn_adamw_deinit(&opt);
     free(keep);
 out:
-    hn_cls_objective_deinit(&o);
-    hn_cls_head_destroy(hd);
-    hn_unfreeze_destroy(u);
+    g.o = o;
+    rig_free(&g);
 }
 
 // ---- through the method table: train, save, load, predict; broken files ----
@@ -271,7 +273,8 @@ static void check_bad_files(hn_model *m, const char *dir) {
     snprintf(path, sizeof path, "%s/bad.safetensors", dir);
     hn_unfreeze *u = NULL;
     write_weights(path, "blk.99.attn_q.weight", 4, 4);
-    CHECK(hn_unfreeze_load(&u, m, path) == HN_ERR_FORMAT && strstr(hn_errmsg(), "'blk.99.attn_q.weight' is not a weight"),
+    CHECK(hn_unfreeze_load(&u, m, path) == HN_ERR_FORMAT &&
+              strstr(hn_errmsg(), "'blk.99.attn_q.weight' is not a weight"),
           "%s", hn_errmsg());
     write_weights(path, "blk.0.attn_q.weight", 3, 5);
     CHECK(hn_unfreeze_load(&u, m, path) == HN_ERR_FORMAT && strstr(hn_errmsg(), "blk.0.attn_q.weight") &&
@@ -321,7 +324,8 @@ int main(void) {
     // bias), the final LayerNorm; the output head is tied to the token embedding (one copy for both slots).
     const int64_t Vg = gpt2->hp.n_vocab, Pg = gpt2->hp.n_ctx_train;
     check_rule(gpt2, "gpt2 full", (hn_unfreeze_rule){-1, HN_UNFREEZE_BLOCK | HN_UNFREEZE_ROLE(HN_W_EMBED)},
-               2 + 12 * Lg + 2, (Vg + Pg) * Cg + Lg * (4 * Cg + 3 * Cg * Cg + 3 * Cg + Cg * Cg + Cg + 2 * Cg * Fg + Fg + Cg) + 2 * Cg);
+               2 + 12 * Lg + 2,
+               (Vg + Pg) * Cg + Lg * (4 * Cg + 3 * Cg * Cg + 3 * Cg + Cg * Cg + Cg + 2 * Cg * Fg + Fg + Cg) + 2 * Cg);
     check_fd(llama, "llama", HN_UNFREEZE_BLOCK | HN_UNFREEZE_ROLE(HN_W_EMBED));
     check_fd(bert, "bert", HN_UNFREEZE_BLOCK | HN_UNFREEZE_ROLE(HN_W_EMBED));
     check_gradual(llama);

@@ -12,6 +12,7 @@
 #include "train/classify.h"
 #include "train/cls_objective.h"
 #include "train/optim.h"
+#include "cls_test.h"
 #include "test.h"
 
 #include <jansson.h>
@@ -168,16 +169,6 @@ static void toy_data(hn_cls_data *d, int n, uint64_t seed) {
 static hn_cls_options toy_options(void) {
     return (hn_cls_options){.seed = 11, .threads = 2, .max_len = 32, .epochs = 30, .batch = 8, .lr = 5e-3f,
                             .weight_decay = 0.0f, .lora_r = 4, .lora_alpha = 8};
-}
-
-// FNV-1a over every tensor's bytes: the model's weights as mapped.
-static uint64_t model_hash(const hn_model *m) {
-    uint64_t h = 1469598103934665603ULL;
-    for (uint64_t i = 0; i < m->gguf.n_tensors; i++) {
-        const unsigned char *p = m->gguf.tensors[i].data;
-        for (size_t j = 0; j < m->gguf.tensors[i].nbytes; j++) h = (h ^ p[j]) * 1099511628211ULL;
-    }
-    return h;
 }
 
 static double accuracy(const float *probs, const int32_t *labels, int n, int K) {
@@ -460,7 +451,7 @@ static void test_bad_input(hn_model *m) {
 // ---- a short real run: SmolLM2-135M, head only, rt-polarity ----
 
 // Up to n ASCII lines of path, from line `skip` on.
-static int read_lines(const char *path, int skip, int n, char **out) {
+static int read_ascii_lines(const char *path, int skip, int n, char **out) {
     FILE *f = fopen(path, "r");
     if (!f) return 0;
     char buf[2048];
@@ -487,9 +478,9 @@ static void rt_data(hn_cls_data *d, const char *dir, int skip, int per_class) {
     char p[600];
     char **neg = calloc((size_t)per_class, sizeof *neg), **pos = calloc((size_t)per_class, sizeof *pos);
     snprintf(p, sizeof p, "%s/rt-polarity/rt-polarity.neg", dir);
-    int nn = read_lines(p, skip, per_class, neg);
+    int nn = read_ascii_lines(p, skip, per_class, neg);
     snprintf(p, sizeof p, "%s/rt-polarity/rt-polarity.pos", dir);
-    int np = read_lines(p, skip, per_class, pos);
+    int np = read_ascii_lines(p, skip, per_class, pos);
     for (int i = 0; i < nn || i < np; i++) { // interleaved
         if (i < nn) d->texts[d->n] = neg[i], d->labels[d->n++] = 0;
         if (i < np) d->texts[d->n] = pos[i], d->labels[d->n++] = 1;

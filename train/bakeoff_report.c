@@ -520,22 +520,6 @@ static char *report_html(const hn_bakeoff *b) {
 
 // ---- writing
 
-static hn_status mkdir_p(const char *dir) {
-    char *p = strdup(dir);
-    if (!p) return hn_fail(HN_ERR_NOMEM, "out of memory");
-    hn_status s = HN_OK;
-    for (char *q = p + 1;; q++) {
-        if (*q && *q != '/') continue;
-        char c = *q;
-        *q = 0;
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) s = hn_fail(HN_ERR_IO, "%s: cannot create: %s", p, strerror(errno));
-        *q = c;
-        if (!c || s) break;
-    }
-    free(p);
-    return s;
-}
-
 static hn_status write_file(const char *dir, const char *name, const char *text) {
     size_t n = strlen(dir) + strlen(name) + 2;
     char *path = hn_alloc(n, "path");
@@ -553,7 +537,7 @@ static hn_status write_file(const char *dir, const char *name, const char *text)
 hn_status hn_bakeoff_write(const hn_bakeoff *b, const char *dir) {
     char *json = report_json(b), *html = json ? report_html(b) : NULL;
     hn_status s = json && html ? HN_OK : hn_fail(HN_ERR_NOMEM, "%s: out of memory writing the report", dir);
-    if (!s) s = mkdir_p(dir);
+    if (!s) s = hn_mkdir_p(dir);
     if (!s) s = write_file(dir, "report.json", json);
     if (!s) s = write_file(dir, "report.html", html);
     free(json), free(html);

@@ -80,11 +80,6 @@ static void put_u32(writer *w, uint32_t v) { put(w, &v, 4); }
 static void put_i64(writer *w, int64_t v) { put(w, &v, 8); }
 static void put_f64(writer *w, double v) { put(w, &v, 8); }
 
-static hn_status make_dir(const char *dir) {
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) return hn_fail(HN_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
-    return HN_OK;
-}
-
 static char *join(const char *dir, const char *name) {
     size_t n = strlen(dir) + strlen(name) + 2;
     char *p = hn_alloc(n, "a path");
@@ -106,7 +101,7 @@ static void remove_stale_temps(const char *dir) {
 }
 
 hn_status hn_ckpt_save(const char *dir, const hn_param_list *params, const hn_adamw *opt, const hn_ckpt_state *st) {
-    hn_status s = make_dir(dir);
+    hn_status s = hn_mkdir_p(dir);
     if (s) return s;
     remove_stale_temps(dir);
     char *path = join(dir, "config.yaml");

@@ -94,10 +94,10 @@ static char *json_path(const char *dir) {
 
 hn_status hn_cls_run_write(const char *dir, const hn_model *m, const char *method, const hn_cls_data *d,
                            const hn_cls_options *o) {
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return hn_fail(HN_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
+    hn_status s = hn_mkdir_p(dir);
+    if (s) return s;
     base_record r;
-    hn_status s = record_of(m, &r);
+    s = record_of(m, &r);
     if (s) return s;
     char hash[17];
     snprintf(hash, sizeof hash, "%016llx", (unsigned long long)r.hash);

@@ -88,7 +88,8 @@ static bool cache_read(const char *path, const char *th, const char *bh, const c
 
 static hn_status cache_write(const char *dir, const char *path, const char *th, const char *bh, const char *pool,
                              const char *norm, int n, int d, const float *x) {
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) return hn_fail(HN_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
+    hn_status s0 = hn_mkdir_p(dir);
+    if (s0) return s0;
     hn_safetensors_writer *w = hn_safetensors_writer_create();
     if (!w) return HN_ERR_NOMEM;
     int64_t ne[2] = {d, n};

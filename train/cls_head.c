@@ -362,12 +362,6 @@ static hn_status head_train(hn_model *m, const hn_cls_data *train, const hn_cls_
     return s;
 }
 
-hn_status hn_cls_make_dir(const char *dir) {
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return hn_fail(HN_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
-    return HN_OK;
-}
-
 // Adds the head's tensors to w under prefix ("" or PEFT's "base_model.model."), and the token limit the texts were
 // cut at (prediction after a load cuts them alike).
 hn_status hn_cls_add_head(hn_safetensors_writer *w, const hn_cls_state *st, const char *prefix) {
@@ -388,7 +382,7 @@ hn_status hn_cls_add_head(hn_safetensors_writer *w, const hn_cls_state *st, cons
 hn_status hn_cls_head_save(const hn_model *m, void *state, const char *dir) {
     (void)m;
     hn_cls_state *st = state;
-    hn_status s = hn_cls_make_dir(dir);
+    hn_status s = hn_mkdir_p(dir);
     if (s) return s;
     hn_safetensors_writer *w = hn_safetensors_writer_create();
     if (!w) return HN_ERR_NOMEM;

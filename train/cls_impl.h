@@ -72,8 +72,6 @@ hn_status hn_cls_check_data(const hn_cls_data *d, const hn_cls_options *o);
 // Kumar et al. 2022: a fresh head's large early gradients would otherwise spoil the body at a small lr).
 hn_status hn_cls_train_loop(hn_cls_state *st, const hn_cls_data *d, const hn_cls_data *val, const hn_cls_options *o);
 
-// mkdir DIR unless it exists.
-hn_status hn_cls_make_dir(const char *dir);
 // The head's tensors into w under prefix ("" or HN_PEFT_PREFIX) with the token limit as metadata hone.max_len.
 hn_status hn_cls_add_head(hn_safetensors_writer *w, const hn_cls_state *st, const char *prefix);
 // The head from an open file (prefix + "score.weight" / "classifier.weight" + ".bias") into st->head, and

@@ -68,7 +68,7 @@ static int permuted_heads(const hn_model *m, hn_proj p) {
 static hn_status lora_save(const hn_model *m, void *state, const char *dir) {
     hn_cls_state *st = state;
     hn_adapter *a = NULL;
-    hn_status s = hn_cls_make_dir(dir);
+    hn_status s = hn_mkdir_p(dir);
     if (!s) s = hn_lora_export(st->body, &a); // the config and the base record
     hn_safetensors_writer *w = s ? NULL : hn_safetensors_writer_create();
     if (!s && !w) s = HN_ERR_NOMEM;

@@ -31,22 +31,6 @@ static char *join(const char *dir, const char *name) {
     return p;
 }
 
-static hn_status mkdir_p(const char *dir) {
-    char *p = strdup(dir);
-    if (!p) return hn_fail(HN_ERR_NOMEM, "out of memory");
-    hn_status s = HN_OK;
-    for (char *q = p + 1;; q++) {
-        if (*q != '/' && *q) continue;
-        char ch = *q;
-        *q = 0;
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) s = hn_fail(HN_ERR_IO, "%s: cannot create: %s", p, strerror(errno));
-        *q = ch;
-        if (!ch || s) break;
-    }
-    free(p);
-    return s;
-}
-
 static bool exists(const char *dir, const char *name) {
     char *p = join(dir, name);
     struct stat sb;
@@ -172,7 +156,7 @@ static hn_status start(run *r) {
     if (c->early_stopping_patience > 0 && (!r->val || c->eval_every == 0))
         return hn_fail(HN_ERR_ARG, "early_stopping_patience needs validation data and eval_every > 0");
     if (c->eval_every > 0 && !r->val) hn_warn("eval_every is set but there is no validation data: no evaluation");
-    hn_status s = mkdir_p(c->output_dir);
+    hn_status s = hn_mkdir_p(c->output_dir);
     if (s) return s;
     r->metrics_path = join(c->output_dir, "metrics.jsonl");
     r->ckpt_dir = join(c->output_dir, "checkpoint");
