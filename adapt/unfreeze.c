@@ -39,8 +39,8 @@ static wcopy *find(hn_unfreeze *u, const hn_tensor *orig) {
 typedef struct {
     hn_unfreeze *u; // NULL: count only
     const hn_unfreeze_rule *rule;
-    const hn_tensor *seen[4096]; // counting: the distinct tensors chosen so far
-    int n;
+    const hn_tensor **seen; // counting: the distinct tensors chosen so far
+    int n, cap;
     hn_status s;
 } choose_ctx;
 
@@ -52,21 +52,26 @@ static bool chosen(const hn_unfreeze_rule *r, const hn_tensor *t, int layer, hn_
 
 static void count_one(void *user, const hn_tensor **slot, int layer, hn_wrole role) {
     choose_ctx *cx = user;
-    if (!chosen(cx->rule, *slot, layer, role)) return;
+    if (cx->s || !chosen(cx->rule, *slot, layer, role)) return;
     for (int i = 0; i < cx->n; i++)
         if (cx->seen[i] == *slot) return;
-    if (cx->n < (int)(sizeof cx->seen / sizeof cx->seen[0])) cx->seen[cx->n] = *slot;
-    cx->n++;
+    if (cx->n == cx->cap) {
+        int cap = cx->cap ? 2 * cx->cap : 256;
+        const hn_tensor **p = realloc(cx->seen, (size_t)cap * sizeof *p);
+        if (!p) {
+            cx->s = hn_fail(HN_ERR_NOMEM, "unfreeze: out of memory");
+            return;
+        }
+        cx->seen = p, cx->cap = cap;
+    }
+    cx->seen[cx->n++] = *slot;
 }
 
 int hn_unfreeze_count(hn_model *m, const hn_unfreeze_rule *r) {
-    choose_ctx *cx = calloc(1, sizeof *cx);
-    if (!cx) return 0;
-    cx->rule = r;
-    hn_model_weights(m, count_one, cx);
-    int n = cx->n;
-    free(cx);
-    return n;
+    choose_ctx cx = {.rule = r};
+    hn_model_weights(m, count_one, &cx);
+    free(cx.seen);
+    return cx.s ? 0 : cx.n;
 }
 
 // An fp32 copy of t's values into p (named and shaped as t); grad allocated when trainable.
@@ -165,15 +170,9 @@ hn_status hn_unfreeze_new(hn_unfreeze **out, hn_model *m, const hn_unfreeze_rule
     hn_unfreeze *u;
     hn_status s = alloc(&u, m, n);
     if (s) return s;
-    choose_ctx *cx = calloc(1, sizeof *cx);
-    if (!cx) s = hn_fail(HN_ERR_NOMEM, "unfreeze: out of memory");
-    else {
-        cx->u = u, cx->rule = r;
-        hn_model_weights(m, copy_one, cx);
-        s = cx->s;
-        free(cx);
-    }
-    return finish(out, u, s);
+    choose_ctx cx = {.u = u, .rule = r};
+    hn_model_weights(m, copy_one, &cx);
+    return finish(out, u, cx.s);
 }
 
 // ---- loading ----

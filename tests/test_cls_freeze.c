@@ -127,14 +127,14 @@ static void check_fd(hn_model *m, const char *what, unsigned roles) {
     rig g;
     hn_status s = rig_new(&g, m, (hn_unfreeze_rule){.from_layer = -1, .roles = roles}, 5);
     hn_unfreeze *u = g.u;
-    hn_cls_objective o = g.o;
+    hn_cls_objective *o = &g.o;
     CHECK(!s, "%s: %s", what, hn_errmsg());
     if (!s) {
         batch4 bt;
         make_batch(&bt, m->hp.n_vocab);
-        hn_param_zero_grads(&o.params);
+        hn_param_zero_grads(&o->params);
         double loss = 0;
-        CHECK(hn_cls_objective_loss_grad(&o, &bt.b, 1.0f, &loss, NULL) == HN_OK, "%s", hn_errmsg());
+        CHECK(hn_cls_objective_loss_grad(o, &bt.b, 1.0f, &loss, NULL) == HN_OK, "%s", hn_errmsg());
         hn_param_list *pl = hn_unfreeze_params(u);
         double worst = 0;
         int checked = 0;
@@ -147,9 +147,9 @@ static void check_fd(hn_model *m, const char *what, unsigned roles) {
             if (fabsf(p->grad[j]) < 1e-4f) continue; // a key bias: softmax ignores it
             const float h = 1e-2f, keep = p->data[j];
             p->data[j] = keep + h;
-            double up = batch_loss(&o, &bt);
+            double up = batch_loss(o, &bt);
             p->data[j] = keep - h;
-            double down = batch_loss(&o, &bt);
+            double down = batch_loss(o, &bt);
             p->data[j] = keep;
             double num = (up - down) / (2 * h), rel = fabs(num - p->grad[j]) / fmax(fabs(num), 1e-2);
             if (rel > worst) worst = rel;
@@ -160,7 +160,6 @@ static void check_fd(hn_model *m, const char *what, unsigned roles) {
         CHECK(checked >= pl->n - m->hp.n_layer, "%s: only %d of %d tensors checked", what, checked, pl->n);
         printf("%s: %d tensors, worst relative gradient error %.2e\n", what, checked, worst);
     }
-    g.o = o;
     rig_free(&g);
 }
 
@@ -172,7 +171,7 @@ static void check_gradual(hn_model *m) {
     hn_status s = rig_new(&g, m, (hn_unfreeze_rule){.from_layer = 0, .roles = HN_UNFREEZE_BLOCK}, 3);
     hn_unfreeze *u = g.u;
     hn_seq_head *hd = g.hd;
-    hn_cls_objective o = g.o;
+    hn_cls_objective *o = &g.o;
     CHECK(!s, "gradual: %s", hn_errmsg());
     if (s) goto out;
     hn_param_list *pl = hn_unfreeze_params(u);
@@ -192,29 +191,28 @@ static void check_gradual(hn_model *m) {
     make_batch(&bt, m->hp.n_vocab);
     hn_adamw opt;
     hn_adamw_params ap = hn_adamw_default_params();
-    hn_adamw_init(&opt, &o.params, &ap);
-    hn_param_zero_grads(&o.params);
+    hn_adamw_init(&opt, &o->params, &ap);
+    hn_param_zero_grads(&o->params);
     double loss = 0;
-    CHECK(hn_cls_objective_loss_grad(&o, &bt.b, 0.25f, &loss, NULL) == HN_OK, "%s", hn_errmsg());
+    CHECK(hn_cls_objective_loss_grad(o, &bt.b, 0.25f, &loss, NULL) == HN_OK, "%s", hn_errmsg());
     hn_adamw_step(&opt, 1e-2);
     int head = hd->params.n;
-    CHECK(params_with(&o.params, NULL) == head + top && params_with(&o.params, &opt) == head + top,
-          "gradual: %d gradients, %d with optimizer state, expected %d", params_with(&o.params, NULL),
-          params_with(&o.params, &opt), head + top);
+    CHECK(params_with(&o->params, NULL) == head + top && params_with(&o->params, &opt) == head + top,
+          "gradual: %d gradients, %d with optimizer state, expected %d", params_with(&o->params, NULL),
+          params_with(&o->params, &opt), head + top);
     k = keep;
     int unchanged = 0;
     for (int i = 0; i < pl->n; k += pl->items[i]->n, i++)
         unchanged += !memcmp(k, pl->items[i]->data, sizeof(float) * (size_t)pl->items[i]->n);
     CHECK(unchanged == below, "gradual: %d copies kept their values, expected the %d frozen", unchanged, below);
     hn_unfreeze_set_from(u, 0);
-    hn_param_zero_grads(&o.params);
-    CHECK(hn_cls_objective_loss_grad(&o, &bt.b, 0.25f, &loss, NULL) == HN_OK, "%s", hn_errmsg());
-    CHECK(params_with(&o.params, NULL) == o.params.n, "gradual, all open: %d of %d params have a gradient",
-          params_with(&o.params, NULL), o.params.n);
+    hn_param_zero_grads(&o->params);
+    CHECK(hn_cls_objective_loss_grad(o, &bt.b, 0.25f, &loss, NULL) == HN_OK, "%s", hn_errmsg());
+    CHECK(params_with(&o->params, NULL) == o->params.n, "gradual, all open: %d of %d params have a gradient",
+          params_with(&o->params, NULL), o->params.n);
     hn_adamw_deinit(&opt);
     free(keep);
 out:
-    g.o = o;
     rig_free(&g);
 }
 
