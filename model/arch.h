@@ -9,6 +9,10 @@ struct hn_kv_cache {
     const hn_model *m;
     int n_ctx, pos;
     float *k, *v;   // (n_layer, n_head_kv, n_ctx, hd): one head's keys contiguous for attention
+    // The attachment whose virtual positions are the cache's first n_virt entries (NULL, 0: none): a forward
+    // under another one refuses to go on from this cache.
+    const hn_model_ext *virt;
+    int n_virt;
     float *rope;    // (n_ctx, hd/2, 2) cos/sin table
     // Step activations live in the arenas (reset every call; blocks run in `blocks`, their outputs in `arena`);
     // inputs longer than n_batch tokens run in chunks of n_batch.
@@ -27,6 +31,11 @@ typedef struct {
     hn_kv_cache *kv;    // inference: the step's keys and values go into kv (B = 1); NULL: attention within rows
     bool checkpoint;    // run blocks through hn_op_checkpoint (always done without a tape, to bound memory)
     const int32_t *lens; // valid tokens of each row (a right-padded batch; encoders mask the rest), NULL: all T
+    // Virtual positions (model.h's hn_model_ext): the first n_virt tokens of each row are virtual tokens that
+    // hn_arch_blocks drops from its output; prefix (no cache) is the attachment whose key/value prefixes every
+    // block's attention puts before the row's own keys and values (the row then starts at pos0 = its n_virtual).
+    int n_virt;
+    const hn_model_ext *prefix;
 } hn_seq;
 
 typedef struct {
@@ -52,6 +61,14 @@ typedef struct {
 // and its gradients live only while its own backward runs (hn_op_scope). The arguments (and a copy of s) live in
 // c's arena, because a checkpointed block runs again during the backward.
 hn_var *hn_arch_blocks(hn_ctx *c, const hn_model *m, const hn_seq *s, hn_block_fn fn, hn_var *x);
+// The input-embedding place (DESIGN.md section 10), called on the token embeddings x (B*T, C) before positions are
+// added: at the start of a sequence (pos0 0) with an active attachment that puts virtual tokens, returns x with
+// their embeddings before every row and *out the longer layout (T + n, lens + n, n_virt n); otherwise x and
+// *out = *s. Architectures then add positions, run hn_arch_blocks and norm with *out.
+hn_var *hn_arch_embed(hn_ctx *c, const hn_model *m, const hn_seq *s, hn_var *x, hn_seq *out);
+// A block's attention, whatever the step: over the KV cache (inference), within rows (training; causal or not, the
+// padded keys masked), and with the attention place's key/value prefixes before each row's own when s->prefix.
+hn_var *hn_arch_attention(hn_ctx *c, const hn_block_args *a, hn_var *q, hn_var *k, hn_var *v, bool causal);
 
 extern const hn_arch_impl hn_arch_llama;
 extern const hn_arch_impl hn_arch_qwen2;

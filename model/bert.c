@@ -113,10 +113,9 @@ static hn_var *bert_block(hn_ctx *c, void *user, hn_var *x) {
     const hn_block_args *a = user;
     const hn_hparams *hp = &a->m->hp;
     const hn_layer *L = &a->m->layers[a->l];
-    const hn_seq *s = a->s;
     hn_var *q = hn_linear_forward(c, &L->q, x), *k = hn_linear_forward(c, &L->k, x),
            *v = hn_linear_forward(c, &L->v, x);                                         // (N, C)
-    hn_var *att = hn_op_attention_ex(c, q, k, v, s->B, s->T, hp->n_head, hp->n_head, hp->head_dim, false, s->lens);
+    hn_var *att = hn_arch_attention(c, a, q, k, v, false);
     x = hn_op_add(c, x, hn_linear_forward(c, &L->o, att));
     x = hn_op_layernorm(c, x, L->attn_norm->data, L->attn_norm_b->data, L->attn_norm->grad, L->attn_norm_b->grad,
                         hp->norm_eps);
@@ -126,22 +125,25 @@ static hn_var *bert_block(hn_ctx *c, void *user, hn_var *x) {
                            hp->norm_eps);
 }
 
-static hn_var *bert_hidden(hn_ctx *c, const hn_model *m, const int32_t *ids, const hn_seq *s) {
+static hn_var *bert_hidden(hn_ctx *c, const hn_model *m, const int32_t *ids, const hn_seq *s0) {
     const hn_hparams *hp = &m->hp;
-    int64_t N = (int64_t)s->B * s->T;
-    if (s->kv || s->pos0)
+    if (s0->kv)
         return hn_op_fail(c, hn_fail(HN_ERR_UNSUPPORTED, "%s: a BERT encoder runs whole inputs, without a KV cache",
                                      m->path));
-    if (s->T > hp->n_ctx_train)
+    hn_seq sv, *s = &sv;
+    hn_var *x = hn_op_embed(c, m->tok_embd, m->tok_embd->grad, ids, (int64_t)s0->B * s0->T);
+    x = hn_arch_embed(c, m, s0, x, &sv); // virtual tokens (if any) get positions and a token type too
+    int64_t N = (int64_t)s->B * s->T;
+    if (s->pos0 + s->T > hp->n_ctx_train)
         return hn_op_fail(c, hn_fail(HN_ERR_RANGE, "%s: input of %d tokens is longer than the %d positions of this "
-                                     "encoder", m->path, s->T, hp->n_ctx_train));
-    // Position t of each row; token type 0 everywhere (single sentences).
+                                     "encoder", m->path, s->pos0 + s->T, hp->n_ctx_train));
+    // Position pos0 + t of each row (pos0: after key/value prefixes, as transformers counts past keys); token type
+    // 0 everywhere (single sentences).
     int32_t *pos = hn_arena_alloc(c->arena, (size_t)N * 2 * sizeof *pos);
     if (!pos) return hn_op_fail(c, HN_ERR_NOMEM);
     int32_t *type = pos + N;
-    for (int64_t i = 0; i < N; i++) pos[i] = (int32_t)(i % s->T), type[i] = 0;
-    hn_var *x = hn_op_add(c, hn_op_embed(c, m->tok_embd, m->tok_embd->grad, ids, N),
-                          hn_op_embed(c, m->pos_embd, m->pos_embd->grad, pos, N));
+    for (int64_t i = 0; i < N; i++) pos[i] = (int32_t)(s->pos0 + i % s->T), type[i] = 0;
+    x = hn_op_add(c, x, hn_op_embed(c, m->pos_embd, m->pos_embd->grad, pos, N));
     if (m->type_embd) x = hn_op_add(c, x, hn_op_embed(c, m->type_embd, m->type_embd->grad, type, N));
     x = hn_op_layernorm(c, x, m->embd_norm->data, m->embd_norm_b->data, m->embd_norm->grad, m->embd_norm_b->grad,
                         hp->norm_eps);

@@ -130,23 +130,12 @@ static hn_var *gpt2_block(hn_ctx *c, void *user, hn_var *x) {
     const hn_block_args *a = user;
     const hn_hparams *hp = &a->m->hp;
     const hn_layer *L = &a->m->layers[a->l];
-    const hn_seq *s = a->s;
-    const int hd = hp->head_dim;
 
     hn_var *h = hn_op_layernorm(c, x, L->attn_norm->data, L->attn_norm_b->data, L->attn_norm->grad,
                                 L->attn_norm_b->grad, hp->norm_eps);
     hn_var *qkv[3];
     if (!split3(c, hn_linear_forward(c, &L->qkv, h), qkv)) return NULL; // (N, 3C) -> 3 x (N, C)
-    hn_kv_slot slot, *cache = NULL;
-    if (s->kv) {
-        hn_kv_cache *kv = s->kv;
-        int64_t per_layer = (int64_t)hp->n_head_kv * hd * kv->n_ctx;
-        slot = (hn_kv_slot){kv->k + a->l * per_layer, kv->v + a->l * per_layer, kv->n_ctx, kv->scratch,
-                            kv->n_scratch};
-        cache = &slot;
-    }
-    hn_var *att = hn_op_attention(c, qkv[0], qkv[1], qkv[2], s->B, s->T, hp->n_head, hp->n_head_kv, hd, cache,
-                                  s->pos0);
+    hn_var *att = hn_arch_attention(c, a, qkv[0], qkv[1], qkv[2], true);
     x = hn_op_add(c, x, hn_linear_forward(c, &L->o, att));
 
     h = hn_op_layernorm(c, x, L->ffn_norm->data, L->ffn_norm_b->data, L->ffn_norm->grad, L->ffn_norm_b->grad,
@@ -155,8 +144,11 @@ static hn_var *gpt2_block(hn_ctx *c, void *user, hn_var *x) {
     return hn_op_add(c, x, hn_linear_forward(c, &L->down, g));
 }
 
-static hn_var *gpt2_hidden(hn_ctx *c, const hn_model *m, const int32_t *ids, const hn_seq *s) {
+static hn_var *gpt2_hidden(hn_ctx *c, const hn_model *m, const int32_t *ids, const hn_seq *s0) {
     const hn_hparams *hp = &m->hp;
+    hn_seq sv, *s = &sv;
+    hn_var *x = hn_op_embed(c, m->tok_embd, m->tok_embd->grad, ids, (int64_t)s0->B * s0->T);
+    x = hn_arch_embed(c, m, s0, x, &sv); // virtual tokens (if any) get positions too
     int64_t N = (int64_t)s->B * s->T;
     if (s->pos0 + s->T > hp->n_ctx_train)
         return hn_op_fail(c, hn_fail(HN_ERR_RANGE, "%s: %d token positions, but GPT-2 has learned positions for %d "
@@ -165,8 +157,7 @@ static hn_var *gpt2_hidden(hn_ctx *c, const hn_model *m, const int32_t *ids, con
     int32_t *pos = hn_arena_alloc(c->arena, (size_t)N * sizeof *pos);
     if (!pos) return hn_op_fail(c, HN_ERR_NOMEM);
     for (int64_t i = 0; i < N; i++) pos[i] = (int32_t)(s->pos0 + i % s->T);
-    hn_var *x = hn_op_add(c, hn_op_embed(c, m->tok_embd, m->tok_embd->grad, ids, N),
-                          hn_op_embed(c, m->pos_embd, m->pos_embd->grad, pos, N));
+    x = hn_op_add(c, x, hn_op_embed(c, m->pos_embd, m->pos_embd->grad, pos, N));
     x = hn_arch_blocks(c, m, s, gpt2_block, x);
     return hn_op_layernorm(c, x, m->out_norm->data, m->out_norm_b->data, m->out_norm->grad, m->out_norm_b->grad,
                            hp->norm_eps);

@@ -176,15 +176,7 @@ static hn_var *llama_block(hn_ctx *c, void *user, hn_var *x) {
     hn_var *k = hn_linear_forward(c, &L->k, h), *v = hn_linear_forward(c, &L->v, h); // (N, KVH*hd)
     q = hn_op_rope(c, q, hp->n_head, hd, s->rope, s->T, s->pos0, hp->rope_neox);
     k = hn_op_rope(c, k, hp->n_head_kv, hd, s->rope, s->T, s->pos0, hp->rope_neox);
-    hn_kv_slot slot, *cache = NULL;
-    if (s->kv) {
-        hn_kv_cache *kv = s->kv;
-        int64_t per_layer = (int64_t)hp->n_head_kv * hd * kv->n_ctx;
-        slot = (hn_kv_slot){kv->k + a->l * per_layer, kv->v + a->l * per_layer, kv->n_ctx, kv->scratch,
-                            kv->n_scratch};
-        cache = &slot;
-    }
-    hn_var *att = hn_op_attention(c, q, k, v, s->B, s->T, hp->n_head, hp->n_head_kv, hd, cache, s->pos0);
+    hn_var *att = hn_arch_attention(c, a, q, k, v, true);
     x = hn_op_add(c, x, hn_linear_forward(c, &L->o, att));
 
     h = hn_op_rmsnorm(c, x, L->ffn_norm->data, L->ffn_norm->grad, hp->norm_eps);
@@ -194,8 +186,10 @@ static hn_var *llama_block(hn_ctx *c, void *user, hn_var *x) {
 
 static hn_var *llama_hidden(hn_ctx *c, const hn_model *m, const int32_t *ids, const hn_seq *s) {
     const hn_hparams *hp = &m->hp;
+    hn_seq sv;
     hn_var *x = hn_op_embed(c, m->tok_embd, m->tok_embd->grad, ids, (int64_t)s->B * s->T); // (N, C)
-    x = hn_arch_blocks(c, m, s, llama_block, x);
+    x = hn_arch_embed(c, m, s, x, &sv);
+    x = hn_arch_blocks(c, m, &sv, llama_block, x);
     return hn_op_rmsnorm(c, x, m->out_norm->data, m->out_norm->grad, hp->norm_eps);
 }
 

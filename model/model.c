@@ -272,7 +272,31 @@ int hn_kv_cache_pos(const hn_kv_cache *kv) { return kv->pos; }
 int hn_kv_cache_size(const hn_kv_cache *kv) { return kv->n_ctx; }
 
 void hn_kv_cache_truncate(hn_kv_cache *kv, int pos) {
-    if (pos >= 0 && pos < kv->pos) kv->pos = pos;
+    if (pos >= 0 && pos < kv->pos) kv->pos = pos < kv->n_virt ? 0 : pos; // virtual positions go as a whole
+}
+
+// Puts the active attachment's key/value prefixes into the cache's first positions (a sequence that starts under
+// prefix tuning): they are cached keys and values like any others.
+static hn_status fill_prefix(hn_model *m, hn_kv_cache *kv, const hn_model_ext *e) {
+    const hn_hparams *hp = &m->hp;
+    const int hd = hp->head_dim, n = e->n_virtual;
+    const int64_t KW = (int64_t)hp->n_head_kv * hd, per_layer = KW * kv->n_ctx;
+    for (int l = 0; l < hp->n_layer; l++) {
+        hn_arena_reset(&kv->arena, (hn_arena_mark){0});
+        hn_ctx c = {.arena = &kv->arena, .scratch = &kv->blocks, .mm = m->mm_mode};
+        hn_var *k = NULL, *v = NULL;
+        if (!e->attn_kv(&c, m, e->state, l, &k, &v) || !k || !v) return c.err ? c.err : HN_ERR_ARG;
+        if (k->rows != n || v->rows != n || k->cols != KW || v->cols != KW)
+            return hn_fail(HN_ERR_ARG, "%s: layer %d's prefix is %lld x %lld; expected %d x %lld", e->method, l,
+                           (long long)k->rows, (long long)k->cols, n, (long long)KW);
+        for (int t = 0; t < n; t++)
+            for (int h = 0; h < hp->n_head_kv; h++) {
+                size_t at = (size_t)(l * per_layer) + ((size_t)h * kv->n_ctx + t) * hd;
+                memcpy(kv->k + at, k->d + t * KW + h * hd, hd * sizeof(float));
+                memcpy(kv->v + at, v->d + t * KW + h * hd, hd * sizeof(float));
+            }
+    }
+    return HN_OK;
 }
 
 // Runs T <= kv->n_batch tokens at kv->pos (room already checked) through the architecture's body with the KV cache,
@@ -321,6 +345,27 @@ hn_status hn_model_forward(hn_model *m, hn_kv_cache *kv, const int32_t *ids, int
     if (impl->encoder)
         return hn_fail(HN_ERR_UNSUPPORTED, "%s: a %s encoder has no language-model head to generate with; use hone "
                        "embed", m->path, impl->name);
+    // Virtual positions: a sequence that starts under an attachment that puts them gets them first (key/value
+    // prefixes straight into the cache, virtual tokens with the first chunk); one that goes on must be under the
+    // attachment it started with.
+    const hn_model_ext *e;
+    hn_status st = hn_model_active_ext(m, &e);
+    if (st) return st;
+    if (kv->pos && e != kv->virt)
+        return hn_fail(HN_ERR_ARG, "forward: the KV cache holds a sequence begun under %s%s, not under %s%s; start "
+                       "it again (truncate to 0)", kv->virt ? "the adapter " : "no adapter with virtual positions",
+                       kv->virt ? kv->virt->method : "", e ? "the adapter " : "none", e ? e->method : "");
+    int n_virt = !kv->pos && e ? e->n_virtual : 0;
+    if (T + n_virt > kv->n_ctx - kv->pos)
+        return hn_fail(HN_ERR_RANGE, "input of %d tokens after %d virtual positions is longer than the context of %d "
+                       "tokens", T, n_virt, kv->n_ctx);
+    if (!kv->pos) {
+        kv->virt = e, kv->n_virt = n_virt;
+        if (e && e->attn_kv) {
+            if ((st = fill_prefix(m, kv, e))) return st;
+            kv->pos = n_virt;
+        }
+    }
     int pos0 = kv->pos;
     for (int t0 = 0; t0 < T; t0 += kv->n_batch) {
         int n = T - t0 < kv->n_batch ? T - t0 : kv->n_batch;
@@ -332,7 +377,7 @@ hn_status hn_model_forward(hn_model *m, hn_kv_cache *kv, const int32_t *ids, int
             kv->pos = pos0; // the cache past pos0 may be half written: forget it
             return s;
         }
-        kv->pos += n;
+        kv->pos += n + (kv->pos == 0 && e && e->embed ? e->n_virtual : 0); // the virtual tokens ran with the first
     }
     *logits = kv->logits;
     return HN_OK;
@@ -350,7 +395,58 @@ hn_var *hn_arch_blocks(hn_ctx *c, const hn_model *m, const hn_seq *s, hn_block_f
         args[l] = (hn_block_args){m, sc, l};
         x = s->checkpoint || !c->tape ? hn_op_checkpoint(c, fn, &args[l], x) : hn_op_scope(c, fn, &args[l], x);
     }
-    return x;
+    return hn_op_drop_rows(c, x, s->B, s->T, s->n_virt);
+}
+
+hn_var *hn_arch_embed(hn_ctx *c, const hn_model *m, const hn_seq *s, hn_var *x, hn_seq *out) {
+    *out = *s;
+    const hn_model_ext *e;
+    hn_status st = hn_model_active_ext(m, &e);
+    if (st) return hn_op_fail(c, st);
+    if (!x || !e || !e->embed || s->pos0) return x;
+    const int n = e->n_virtual;
+    hn_var *p = e->embed(c, m, e->state);
+    if (!p) return c->err ? NULL : hn_op_fail(c, hn_fail(HN_ERR_ARG, "%s: no virtual tokens", e->method));
+    if (s->lens) {
+        int32_t *lens = hn_arena_alloc(c->arena, (size_t)s->B * sizeof *lens);
+        if (!lens) return hn_op_fail(c, HN_ERR_NOMEM);
+        for (int b = 0; b < s->B; b++) lens[b] = s->lens[b] + n;
+        out->lens = lens;
+    }
+    out->T = s->T + n, out->n_virt = n;
+    return hn_op_prepend_rows(c, p, n, x, s->B, s->T);
+}
+
+hn_var *hn_arch_attention(hn_ctx *c, const hn_block_args *a, hn_var *q, hn_var *k, hn_var *v, bool causal) {
+    const hn_hparams *hp = &a->m->hp;
+    const hn_seq *s = a->s;
+    const int hd = hp->head_dim, H = hp->n_head, KVH = hp->n_head_kv;
+    if (s->kv) {
+        hn_kv_cache *kv = s->kv;
+        int64_t per_layer = (int64_t)KVH * hd * kv->n_ctx;
+        hn_kv_slot slot = {kv->k + a->l * per_layer, kv->v + a->l * per_layer, kv->n_ctx, kv->scratch,
+                           kv->n_scratch};
+        return hn_op_attention(c, q, k, v, s->B, s->T, H, KVH, hd, &slot, s->pos0);
+    }
+    const hn_model_ext *e = s->prefix;
+    if (!e) return hn_op_attention_ex(c, q, k, v, s->B, s->T, H, KVH, hd, causal, s->lens);
+    if (!q || !k || !v || c->err) return NULL;
+    // The prefixes before each row's keys and values; queries get zero rows there (their outputs are dropped), so
+    // that the row's query t sees the prefix and, causally, keys up to t.
+    const int n = e->n_virtual;
+    hn_var *pk = NULL, *pv = NULL;
+    if (!e->attn_kv(c, a->m, e->state, a->l, &pk, &pv) || !pk || !pv)
+        return c->err ? NULL : hn_op_fail(c, hn_fail(HN_ERR_ARG, "%s: no prefix for layer %d", e->method, a->l));
+    int32_t *lens = NULL;
+    if (s->lens) {
+        if (!(lens = hn_arena_alloc(c->arena, (size_t)s->B * sizeof *lens))) return hn_op_fail(c, HN_ERR_NOMEM);
+        for (int b = 0; b < s->B; b++) lens[b] = s->lens[b] + n;
+    }
+    hn_var *y = hn_op_attention_ex(c, hn_op_prepend_rows(c, NULL, n, q, s->B, s->T),
+                                   hn_op_prepend_rows(c, pk, n, k, s->B, s->T),
+                                   hn_op_prepend_rows(c, pv, n, v, s->B, s->T), s->B, s->T + n, H, KVH, hd, causal,
+                                   lens);
+    return hn_op_drop_rows(c, y, s->B, s->T + n, n);
 }
 
 hn_var *hn_model_hidden_ex(hn_ctx *c, const hn_model *m, const int32_t *ids, const int32_t *lens, int B, int T,
@@ -358,6 +454,16 @@ hn_var *hn_model_hidden_ex(hn_ctx *c, const hn_model *m, const int32_t *ids, con
     if (c->err) return NULL;
     if (B <= 0 || T <= 0) return hn_op_fail(c, hn_fail(HN_ERR_ARG, "hidden: %d rows of %d tokens", B, T));
     hn_seq s = {.B = B, .T = T, .pos0 = 0, .rope = rope, .kv = NULL, .checkpoint = checkpoint, .lens = lens};
+    const hn_model_ext *e;
+    hn_status st = hn_model_active_ext(m, &e);
+    if (st) return hn_op_fail(c, st);
+    if (e) { // virtual positions: the input starts after them, so the caller's table (T positions) is too short
+        float *cs = hn_arena_alloc(c->arena, (size_t)(T + e->n_virtual) * m->hp.head_dim * sizeof *cs);
+        if (!cs) return hn_op_fail(c, HN_ERR_NOMEM);
+        hn_model_rope_table(m, cs, T + e->n_virtual);
+        s.rope = cs;
+        if (e->attn_kv) s.prefix = e, s.pos0 = e->n_virtual;
+    }
     return arch_table[m->hp.arch]->hidden(c, m, ids, &s);
 }
 

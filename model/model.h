@@ -36,10 +36,15 @@ typedef struct hn_linear hn_linear;
 typedef struct hn_linear_ext hn_linear_ext;
 struct hn_linear_ext {
     const char *method; // "lora", ...
-    // Given the layer's input x (N, in) and its output so far y (N, out), returns the output with the method's
-    // change, computed through c's ops (so that it records its own backward). state is the method's.
+    // Before the base weight (may be NULL): given the layer's input x (N, in), returns the input the weight sees
+    // (IA3's scaling of a feed-forward input). Every attachment's pre runs, in list order, before the weight.
+    hn_var *(*pre)(hn_ctx *c, const hn_linear *l, void *state, hn_var *x);
+    // After it (may be NULL): given the layer's input x (N, in) (as the pre hooks left it) and its output so far y
+    // (N, out), returns the output with the method's change, computed through c's ops (so that it records its own
+    // backward). state is the method's.
     hn_var *(*apply)(hn_ctx *c, const hn_linear *l, void *state, hn_var *x, hn_var *y);
     void *state;
+    bool off;            // skipped (an adapter loaded but not in use for this call: --use, per-request serving)
     hn_linear_ext *next; // applied in list order
 };
 struct hn_linear {
@@ -48,7 +53,7 @@ struct hn_linear {
     hn_linear_ext *ext;  // attached methods (owned by them), NULL if none
 };
 
-// y (N, out) = x · W^T + b, then every attached method in order.
+// y (N, out) = x' · W^T + b, x' the input after every attached pre hook; then every attached apply in order.
 hn_var *hn_linear_forward(hn_ctx *c, const hn_linear *l, hn_var *x);
 // Appends / removes an attachment (the caller owns e).
 void hn_linear_attach(hn_linear *l, hn_linear_ext *e);
@@ -60,6 +65,29 @@ typedef struct {
     hn_linear q, k, v, o, gate, up, down;
     hn_linear qkv; // fused q|k|v (GPT-2's c_attn, ne = {n_embd, 3 n_embd}); q, k, v unused then
 } hn_layer;
+
+// The places before and beside the blocks (DESIGN.md section 10) where a method puts positions of its own before
+// the input: virtual tokens (prompt tuning, P-tuning: embeddings that run through every block at positions
+// 0..n_virtual-1) or per-layer key/value prefixes (prefix tuning, P-tuning v2: taken as already-cached keys and
+// values, without rotary embedding). Either way the input's tokens sit at positions n_virtual, n_virtual + 1, ...,
+// hidden states come back for the input's tokens only, and with a KV cache the virtual positions are the first
+// n_virtual entries of the cache (filled when a forward starts at position 0). At most one attachment of this kind
+// is active (not off) at a time.
+typedef struct hn_model hn_model;
+typedef struct hn_model_ext hn_model_ext;
+struct hn_model_ext {
+    const char *method;
+    int n_virtual; // positions before the input (>= 1)
+    // Exactly one of the two (the other NULL). embed: the virtual tokens' embeddings (n_virtual, n_embd), put
+    // before every row's token embeddings (before position embeddings are added). attn_kv: layer l's key and value
+    // prefixes, (n_virtual, n_head_kv * head_dim) each, keys as attention multiplies them (GGUF's rotary layout).
+    // Both through c's ops, so that they record their own backward when c has a tape.
+    hn_var *(*embed)(hn_ctx *c, const hn_model *m, void *state);
+    bool (*attn_kv)(hn_ctx *c, const hn_model *m, void *state, int l, hn_var **k, hn_var **v);
+    void *state;
+    bool off;
+    hn_model_ext *next;
+};
 
 typedef struct hn_model {
     char *path;
@@ -82,7 +110,16 @@ typedef struct hn_model {
     bool has_chat;             // the file has a chat template (tokenizer.chat_template) that hone recognised
     char *default_system;      // the template's default system prompt, or NULL
     hn_mm_mode mm_mode;        // HN_MM_FAST by default; HN_MM_EXACT for the fp32 reference path
+    hn_model_ext *ext;         // virtual positions' attachments (see hn_model_ext), NULL if none
 } hn_model;
+
+// Appends / removes a virtual-position attachment (the caller owns e).
+void hn_model_attach(hn_model *m, hn_model_ext *e);
+void hn_model_detach(hn_model *m, hn_model_ext *e);
+// The active one (first not off), or NULL; HN_ERR_ARG (and *out NULL) when more than one is active.
+hn_status hn_model_active_ext(const hn_model *m, const hn_model_ext **out);
+// Positions the active attachment puts before the input (0 if none).
+int hn_model_n_virtual(const hn_model *m);
 
 typedef struct {
     hn_mm_mode mm_mode;

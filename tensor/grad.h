@@ -114,6 +114,11 @@ hn_var *hn_op_add(hn_ctx *c, hn_var *a, hn_var *b);
 hn_var *hn_op_add_scaled(hn_ctx *c, hn_var *y, hn_var *z, float s);
 // y = silu(g) * u.
 hn_var *hn_op_swiglu(hn_ctx *c, hn_var *g, hn_var *u);
+// y (B*(n+T), W): before each of the B sequences of T rows in x (B*T, W), the n rows of p (n, W), shared by every
+// sequence (p's gradient is the sum over them); p NULL puts zeros (no gradient). tensor/grad_rows.c.
+hn_var *hn_op_prepend_rows(hn_ctx *c, hn_var *p, int64_t n, hn_var *x, int64_t B, int64_t T);
+// y (B*(T-n), W): x (B*T, W) without the first n rows of each of its B sequences of T (n 0: x itself).
+hn_var *hn_op_drop_rows(hn_ctx *c, hn_var *x, int64_t B, int64_t T, int64_t n);
 // Inverted dropout with probability p when c->training (mask drawn from c->rng); otherwise returns x itself.
 hn_var *hn_op_dropout(hn_ctx *c, hn_var *x, float p);
 
