@@ -1,6 +1,7 @@
 // adapt/lora.c — LoRA / rsLoRA on linear layers (see lora.h). The adapter term is built from the op set
 // (dropout, two trainable fp32 matmuls, a scaled add), so its backward comes from the ops' own.
 #include "adapt/lora.h"
+#include "adapt/method.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -349,3 +350,82 @@ hn_status hn_lora_merge(const hn_lora *l, int layer, hn_proj proj, float *dense)
     }
     return HN_OK;
 }
+
+// ---- LoRA as an hn_method (adapt/method.h): a PEFT directory through io/peft.c
+
+extern const hn_method_ops hn_method_lora;
+
+typedef struct {
+    hn_method base;
+    hn_lora *lo;
+    float base_scale; // alpha / r as trained; set_scale multiplies it
+} lora_method;
+
+static hn_status lm_wrap(hn_method **out, hn_model *m, hn_lora *lo) {
+    lora_method *me = hn_calloc(1, sizeof *me, "LoRA");
+    if (!me) {
+        hn_lora_destroy(lo);
+        return HN_ERR_NOMEM;
+    }
+    me->base = (hn_method){&hn_method_lora, m};
+    me->lo = lo, me->base_scale = lo->scale;
+    *out = &me->base;
+    return HN_OK;
+}
+
+static hn_status lm_attach_new(hn_method **out, hn_model *m, const hn_method_config *cfg) {
+    hn_lora *lo;
+    hn_status s = hn_lora_attach_new(&lo, m, &cfg->lora);
+    return s ? s : lm_wrap(out, m, lo);
+}
+
+hn_status hn_method_lora_from(hn_method **out, hn_model *m, const hn_adapter *a) {
+    *out = NULL;
+    hn_lora *lo;
+    hn_status s = hn_lora_attach(&lo, m, a);
+    return s ? s : lm_wrap(out, m, lo);
+}
+
+static hn_status lm_load(hn_method **out, hn_model *m, const char *dir) {
+    *out = NULL;
+    hn_adapter *a;
+    hn_status s = hn_peft_read(&a, dir, m->hp.n_head, m->hp.n_head_kv);
+    if (!s && !(s = hn_adapter_check_base(a, &m->gguf, false))) s = hn_method_lora_from(out, m, a);
+    hn_adapter_destroy(a);
+    return s;
+}
+
+static hn_status lm_save(const hn_method *me, const char *dir) {
+    const lora_method *lm = (const lora_method *)me;
+    hn_adapter *a;
+    hn_status s = hn_lora_export(lm->lo, &a);
+    if (s) return s;
+    s = hn_peft_write(a, dir, me->m->hp.n_head, me->m->hp.n_head_kv);
+    hn_adapter_destroy(a);
+    return s;
+}
+
+static hn_status lm_merge(const hn_method *me, int layer, hn_proj proj, float *dense) {
+    const lora_method *lm = (const lora_method *)me;
+    return find(lm->lo, layer, proj) ? hn_lora_merge(lm->lo, layer, proj, dense) : HN_OK;
+}
+
+static void lm_set_scale(hn_method *me, float scale) {
+    lora_method *lm = (lora_method *)me;
+    lm->lo->scale = lm->base_scale * scale;
+}
+
+static hn_param_list *lm_params(hn_method *me) { return &((lora_method *)me)->lo->params; }
+static void lm_set_enabled(hn_method *me, bool on) { ((lora_method *)me)->lo->enabled = on; }
+
+static void lm_destroy(hn_method *me) {
+    hn_lora_destroy(((lora_method *)me)->lo);
+    free(me);
+}
+
+hn_lora *hn_method_as_lora(hn_method *me) { return me && me->ops == &hn_method_lora ? ((lora_method *)me)->lo : NULL; }
+
+const hn_method_ops hn_method_lora = {.name = "lora", .peft_type = "LORA", .attach_new = lm_attach_new,
+                                      .load = lm_load, .save = lm_save, .merge = lm_merge,
+                                      .set_scale = lm_set_scale, .params = lm_params,
+                                      .set_enabled = lm_set_enabled, .destroy = lm_destroy};

@@ -55,8 +55,9 @@ typedef struct {
     // Writes dir (created if needed): adapter_config.json + adapter_model.safetensors (PEFT's names and keys, the
     // base record in the safetensors metadata), or hone's own format for methods PEFT lacks.
     hn_status (*save)(const hn_method *me, const char *dir);
-    // dense (out, in): the dequantized base weight of (layer, proj) on entry, the merged weight on return; NULL
-    // for methods that cannot be merged (hn_method_merge refuses them naming the method and why).
+    // dense (out, in): the dequantized base weight of (layer, proj) on entry, the merged weight on return (a layer
+    // the method does not touch: unchanged, HN_OK); NULL for methods that cannot be merged (hn_method_merge refuses
+    // them naming the method and why).
     hn_status (*merge)(const hn_method *me, int layer, hn_proj proj, float *dense);
     // Multiplies the adapter's effect (LoRA-family methods: --adapter PATH:SCALE); NULL: only 1 is accepted.
     void (*set_scale)(hn_method *me, float scale);
@@ -70,6 +71,11 @@ struct hn_method {
     const hn_method_ops *ops;
     hn_model *m;
 };
+
+// LoRA as a method (adapt/lora.c): from an adapter already read (a llama.cpp LoRA GGUF, a PEFT directory read with
+// hn_peft_read), and the hn_lora inside a LoRA method (NULL for any other method), for its GGUF export.
+hn_status hn_method_lora_from(hn_method **out, hn_model *m, const hn_adapter *a);
+hn_lora *hn_method_as_lora(hn_method *me);
 
 // The methods hone has, by name (NULL if unknown); hn_method_names lists them ("lora, dora, ia3, ...").
 const hn_method_ops *hn_method_find(const char *name);

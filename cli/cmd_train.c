@@ -5,7 +5,7 @@
 // key's short name on the command line, parsed and checked exactly as that key in a recipe.
 #include "cli/cli.h"
 #include "cli/cls.h"
-#include "adapt/lora.h"
+#include "adapt/method.h"
 #include "io/adapter.h"
 #include "model/model.h"
 #include "train/config.h"
@@ -152,49 +152,97 @@ static hn_status apply(hn_train_config *c, int argc, char **argv) {
 // ---- running a configuration
 
 // The method's side of a run: the trainable tensors and loss (an hn_objective over the model) and, at the end, the
-// trained adapter. LoRA attaches to the model's linear layers (adapt/lora.h) and the LM objective trains its
-// tensors through the frozen weights, whatever their type, with fp32 activations and gradients.
+// trained adapter. Every method attaches to the model through adapt/method.h (LoRA and DoRA to linear layers, IA3
+// scales, bottleneck adapters, virtual tokens, key/value prefixes) and the LM objective trains its tensors through
+// the frozen weights, whatever their type, with fp32 activations and gradients.
 typedef struct {
     hn_objective obj;
-    hn_lora *lora;
+    hn_method *me;
     bool have_obj;
 } method_run;
 
+// The run's configuration as the method's (adapt/method.h).
+static hn_status method_config(const hn_train_config *c, hn_method_config *mc) {
+    *mc = hn_method_default_config();
+    mc->seed = (uint64_t)c->seed;
+    hn_lora_config *lc = &mc->lora;
+    lc->r = c->lora.r;
+    lc->alpha = (float)c->lora.alpha;
+    lc->dropout = (float)c->lora.dropout;
+    lc->use_rslora = c->lora.use_rslora;
+    lc->seed = (uint64_t)c->seed;
+    hn_status s = hn_lora_parse_targets((const char *const *)c->lora.target_modules.items,
+                                        c->lora.target_modules.n, &lc->targets);
+    if (s && (c->method == HN_METHOD_LORA || c->method == HN_METHOD_DORA)) return s;
+    mc->num_virtual_tokens = c->prompt.num_virtual_tokens;
+    mc->init_text = c->prompt.init_text;
+    mc->encoder_hidden_size = c->prompt.encoder_hidden_size;
+    mc->encoder_lstm = c->prompt.encoder == HN_ENCODER_LSTM;
+    mc->prefix_projection = c->prompt.projection;
+    if (c->ia3.target_modules.n &&
+        (s = hn_lora_parse_targets((const char *const *)c->ia3.target_modules.items, c->ia3.target_modules.n,
+                                   &mc->ia3_targets)))
+        return s;
+    if (c->ia3.feedforward_modules.n &&
+        (s = hn_lora_parse_targets((const char *const *)c->ia3.feedforward_modules.items,
+                                   c->ia3.feedforward_modules.n, &mc->ia3_feedforward)))
+        return s;
+    mc->adapter_size = c->adapter.size;
+    mc->adapter_reduction = c->adapter.reduction_factor;
+    mc->adapter_act = hn_adapter_act_names[c->adapter.non_linearity];
+    return HN_OK;
+}
+
 static hn_status method_init(method_run *mr, hn_model *m, const hn_train_config *c) {
     memset(mr, 0, sizeof *mr);
-    if (c->method != HN_METHOD_LORA)
-        return hn_fail(HN_ERR_UNSUPPORTED, "train: method full is not supported yet (the LM objective trains "
-                       "attached methods only); use --method lora");
+    if (c->method == HN_METHOD_FULL)
+        return hn_fail(HN_ERR_UNSUPPORTED, "train: method full is not supported for language-model training yet "
+                       "(the LM objective trains attached methods only); use --method lora");
     if (c->lora.init != HN_LORA_INIT_DEFAULT)
         return hn_fail(HN_ERR_UNSUPPORTED, "train: lora.init: only 'default' (PEFT's Kaiming-uniform A, zero B) is "
                        "supported yet");
-    hn_lora_config lc = hn_lora_default_config();
-    lc.r = c->lora.r;
-    lc.alpha = (float)c->lora.alpha;
-    lc.dropout = (float)c->lora.dropout;
-    lc.use_rslora = c->lora.use_rslora;
-    lc.seed = (uint64_t)c->seed;
-    hn_status s = hn_lora_parse_targets((const char *const *)c->lora.target_modules.items,
-                                        c->lora.target_modules.n, &lc.targets);
-    if (s || (s = hn_lora_attach_new(&mr->lora, m, &lc))) return s;
+    const char *name = hn_train_method_names[c->method];
+    const hn_method_ops *ops = hn_method_find(name);
+    if (!ops) return hn_fail(HN_ERR_UNSUPPORTED, "train: method %s is not in this build (it has %s)", name,
+                             hn_method_names());
+    hn_method_config mc;
+    hn_status s = method_config(c, &mc);
+    if (s || (s = ops->attach_new(&mr->me, m, &mc))) return s;
     hn_lm_params lp = hn_lm_default_params();
     lp.checkpoint = c->grad_checkpointing; // lp.mm: the objective's default (fp32 products, repeatable per thread count)
     // Dropout draws from its own stream so that the data order (seeded by c->seed) and A's init stay unchanged.
     lp.seed = (uint64_t)c->seed ^ 0x9e3779b97f4a7c15ull;
-    if ((s = hn_lm_objective_init(&mr->obj, m, hn_lora_params(mr->lora), &lp))) return s;
+    if ((s = hn_lm_objective_init(&mr->obj, m, hn_method_params(mr->me), &lp))) return s;
     mr->have_obj = true;
     mr->obj.rng = hn_lm_objective_rng(&mr->obj); // saved in checkpoints: a resumed run draws the same masks
     return HN_OK;
 }
 
-static hn_status method_export(method_run *mr, hn_model *m, hn_adapter **out) {
-    (void)m;
-    return hn_lora_export(mr->lora, out);
+// DIR/adapter/ in the method's format (PEFT's where PEFT has the method); LoRA also as DIR/adapter.gguf
+// (llama.cpp's layout). Prints where they went.
+static hn_status method_save(method_run *mr, const char *out_dir) {
+    size_t n = strlen(out_dir) + 32;
+    char *path = hn_alloc(n, "a path");
+    if (!path) return HN_ERR_NOMEM;
+    snprintf(path, n, "%s/adapter", out_dir);
+    hn_status s = hn_method_save(mr->me, path);
+    hn_lora *lo = hn_method_as_lora(mr->me);
+    hn_adapter *ad = NULL;
+    if (!s && lo && !(s = hn_lora_export(lo, &ad))) {
+        snprintf(path, n, "%s/adapter.gguf", out_dir);
+        s = hn_lora_gguf_write(ad, path);
+        hn_adapter_destroy(ad);
+    }
+    if (!s)
+        fprintf(stderr, "adapter: %s/adapter/ (%s)%s%s; metrics: %s/metrics.jsonl\n", out_dir,
+                mr->me->ops->peft_type ? "PEFT" : "hone's format", lo ? " and " : "", lo ? path : "", out_dir);
+    free(path);
+    return s;
 }
 
 static void method_deinit(method_run *mr) {
     if (mr->have_obj) hn_lm_objective_deinit(&mr->obj);
-    hn_lora_destroy(mr->lora);
+    hn_method_destroy(mr->me);
     memset(mr, 0, sizeof *mr);
 }
 
@@ -286,9 +334,7 @@ static int run(const hn_train_config *c) {
     hn_dataset ds = {0}, val = {0};
     hn_loader ld = {0}, lv = {0};
     method_run mr = {0};
-    hn_adapter *ad = NULL;
     bool have_ld = false, have_lv = false;
-    char *path = NULL;
     int rc = 1;
     hn_model_params mp = hn_model_default_params();
     mp.mm_mode = HN_MM_EXACT; // training runs the fp32 reference path
@@ -367,24 +413,10 @@ static int run(const hn_train_config *c) {
                 (long long)res.step, c->early_stopping_patience, res.best_val_loss);
     if (res.n_skipped) fprintf(stderr, "%lld steps skipped (loss not finite)\n", (long long)res.n_skipped);
 
-    // The adapter, in both layouts.
-    if ((s = method_export(&mr, m, &ad))) goto out; // with the base record
-    size_t n = strlen(c->output_dir) + 32;
-    if (!(path = hn_alloc(n, "a path"))) {
-        s = HN_ERR_NOMEM;
-        goto out;
-    }
-    snprintf(path, n, "%s/adapter", c->output_dir);
-    if ((s = hn_peft_write(ad, path, m->hp.n_head, m->hp.n_head_kv))) goto out;
-    snprintf(path, n, "%s/adapter.gguf", c->output_dir);
-    if ((s = hn_lora_gguf_write(ad, path))) goto out;
-    fprintf(stderr, "adapter: %s/adapter/ (PEFT) and %s; metrics: %s/metrics.jsonl\n", c->output_dir, path,
-            c->output_dir);
+    if ((s = method_save(&mr, c->output_dir))) goto out;
     rc = 0;
 out:
     if (s) rc = cli_fail();
-    free(path);
-    hn_adapter_destroy(ad);
     method_deinit(&mr);
     if (have_lv) hn_loader_deinit(&lv);
     if (have_ld) hn_loader_deinit(&ld);

@@ -11,7 +11,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *const method_names[] = {"lora", "full", NULL};
+const char *const hn_train_method_names[] = {"lora", "full", "dora", "ia3", "prompt-tuning", "p-tuning", "prefix-tuning",
+                                            "adapter-houlsby", "adapter-pfeiffer", NULL};
+#define method_names hn_train_method_names
+static const char *const encoder_names[] = {"mlp", "lstm", NULL};
+const char *const hn_adapter_act_names[] = {"relu", "gelu", "silu", "tanh", NULL};
 static const char *const sched_names[] = {"cosine", "linear", "constant", NULL};
 static const char *const loss_on_names[] = {"completion", "all", NULL};
 static const char *const nan_names[] = {"stop", "skip", NULL};
@@ -23,6 +27,8 @@ const char *const hn_lora_target_names[] = {"q_proj", "k_proj",  "v_proj",    "o
 
 #define N_NAMES(a) (sizeof a / sizeof *a - 1)
 _Static_assert(N_NAMES(method_names) == HN_METHOD_COUNT, "method names");
+_Static_assert(N_NAMES(encoder_names) == HN_ENCODER_COUNT, "encoder names");
+_Static_assert(N_NAMES(hn_adapter_act_names) == HN_ACT_COUNT, "activation names");
 _Static_assert(N_NAMES(sched_names) == HN_SCHED_COUNT, "scheduler names");
 _Static_assert(N_NAMES(loss_on_names) == HN_LOSS_ON_COUNT, "loss_on names");
 _Static_assert(N_NAMES(nan_names) == HN_NAN_POLICY_COUNT, "nan_policy names");
@@ -33,7 +39,8 @@ _Static_assert(N_NAMES(format_names) == HN_DATA_FORMAT_COUNT, "format names"); /
 _Static_assert(sizeof(hn_train_method) == sizeof(int) && sizeof(hn_lr_sched) == sizeof(int) &&
                    sizeof(hn_loss_on) == sizeof(int) && sizeof(hn_nan_policy) == sizeof(int) &&
                    sizeof(hn_lora_init_kind) == sizeof(int) && sizeof(hn_data_format) == sizeof(int) &&
-                   sizeof(hn_load_quant) == sizeof(int),
+                   sizeof(hn_load_quant) == sizeof(int) && sizeof(hn_prompt_encoder) == sizeof(int) &&
+                   sizeof(hn_adapter_act) == sizeof(int),
                "enums are int-sized");
 
 #define F(field) offsetof(hn_train_config, field)
@@ -52,7 +59,9 @@ const hn_cfg_key hn_train_keys[] = {
     {"model", STR_, F(model), NULL, NULL, NULL, "--model", "-m", "base_model|model_name_or_path|model_path",
      HN_CFG_MODEL | HN_CFG_REQUIRED, "the base model: a GGUF file, or a name pulled with `hone pull`"},
     {"method", ENUM_, F(method), "lora", method_names, NULL, "--method", NULL, "adapter|finetuning_type|peft", 0,
-     "what is trained: lora (low-rank adapters over frozen weights) or full (every weight)"},
+     "what is trained: lora (low-rank adapters over frozen weights), full (every weight), dora (LoRA with a learned "
+     "magnitude), ia3 (learned scales), prompt-tuning / p-tuning (virtual tokens), prefix-tuning (key/value prefixes "
+     "in every layer), adapter-houlsby / adapter-pfeiffer (bottleneck adapters)"},
     {"output_dir", STR_, F(output_dir), NULL, NULL, NULL, "--out", "-o", "out_dir|output|save_dir",
      HN_CFG_PATH | HN_CFG_REQUIRED, "the run directory: checkpoints, metrics.jsonl, adapter/ and adapter.gguf"},
     {"resume", BOOL_, F(resume), "false", NULL, NULL, "--resume", NULL, "resume_from_checkpoint", 0,
@@ -142,6 +151,34 @@ const hn_cfg_key hn_train_keys[] = {
      "rank-stabilised scaling alpha / sqrt(r) (Kalajdzievski 2023) instead of alpha / r"},
     {"lora.init", ENUM_, F(lora.init), "default", lora_init_names, NULL, NULL, NULL, "init_lora_weights", 0,
      "A's initialisation, B starts at zero: default is PEFT's Kaiming-uniform, gaussian is N(0, 1/r)"},
+
+    {"prompt.num_virtual_tokens", INT_, F(prompt.num_virtual_tokens), "20", NULL, "[1,)", "--num-virtual-tokens",
+     NULL, "num_virtual_tokens|n_virtual|prefix_length", 0,
+     "prompt-tuning, p-tuning, prefix-tuning: positions the method puts before the input"},
+    {"prompt.init_text", STR_, F(prompt.init_text), NULL, NULL, NULL, "--prompt-init-text", NULL,
+     "prompt_tuning_init_text|init_text", 0,
+     "prompt-tuning: start the virtual tokens from this text's token embeddings (unset: random)"},
+    {"prompt.encoder_hidden_size", INT_, F(prompt.encoder_hidden_size), "0", NULL, "[0,)", NULL, NULL,
+     "encoder_hidden_size", 0,
+     "p-tuning's prompt encoder and prefix-tuning's projection: hidden width (0: the model's width)"},
+    {"prompt.encoder", ENUM_, F(prompt.encoder), "mlp", encoder_names, NULL, NULL, NULL,
+     "encoder_reparameterization_type", 0, "p-tuning's prompt encoder: mlp or lstm (trained, then discarded)"},
+    {"prompt.projection", BOOL_, F(prompt.projection), "false", NULL, NULL, NULL, NULL, "prefix_projection", 0,
+     "prefix-tuning: reparameterise the prefixes through an MLP while training (PEFT's prefix_projection)"},
+
+    {"ia3.target_modules", LIST_, F(ia3.target_modules), NULL, hn_lora_target_names, NULL, NULL, NULL,
+     "ia3_target_modules", 0, "ia3: layers whose output (or, for feed-forward modules, input) is scaled (unset: "
+     "PEFT's default, k_proj, v_proj, down_proj for Llama)"},
+    {"ia3.feedforward_modules", LIST_, F(ia3.feedforward_modules), NULL, hn_lora_target_names, NULL, NULL, NULL,
+     "feedforward_modules", 0, "ia3: the targets whose input is scaled instead of their output (unset: PEFT's "
+     "default, down_proj for Llama)"},
+
+    {"adapter.size", INT_, F(adapter.size), "0", NULL, "[0,)", NULL, NULL, "adapter_size|bottleneck_size", 0,
+     "bottleneck adapters: the bottleneck width (0: the model's width / adapter.reduction_factor)"},
+    {"adapter.reduction_factor", INT_, F(adapter.reduction_factor), "16", NULL, "[1,)", NULL, NULL,
+     "reduction_factor", 0, "bottleneck adapters: the model's width over the bottleneck's"},
+    {"adapter.non_linearity", ENUM_, F(adapter.non_linearity), "relu", hn_adapter_act_names, NULL, NULL, NULL,
+     "non_linearity|adapter_act", 0, "bottleneck adapters: the activation between down- and up-projection"},
 };
 const int hn_train_key_count = (int)(sizeof hn_train_keys / sizeof hn_train_keys[0]);
 
@@ -649,7 +686,7 @@ hn_status hn_train_config_validate(const hn_train_config *c) {
             return hn_fail(HN_ERR_ARG, "no %s given (set `%s` in the recipe%s)", k->name, k->name, give);
         }
     }
-    if (c->method == HN_METHOD_LORA && c->lora.target_modules.n == 0)
+    if ((c->method == HN_METHOD_LORA || c->method == HN_METHOD_DORA) && c->lora.target_modules.n == 0)
         return hn_fail(HN_ERR_ARG, "lora.target_modules is empty: name the layers to adapt (or all-linear)");
     if (c->warmup_steps > 0 && c->warmup_ratio > 0)
         return hn_fail(HN_ERR_ARG, "warmup_steps and warmup_ratio are both set: give one of them");

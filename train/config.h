@@ -21,7 +21,15 @@
 #include "base/base.h"
 #include "train/data.h" // hn_data_format: the dataset shapes, named as the `format` key names them
 
-typedef enum { HN_METHOD_LORA, HN_METHOD_FULL, HN_METHOD_COUNT } hn_train_method;
+// The methods as `method` names them (adapt/method.h has each under the same name; full has none).
+typedef enum {
+    HN_METHOD_LORA, HN_METHOD_FULL, HN_METHOD_DORA, HN_METHOD_IA3, HN_METHOD_PROMPT_TUNING, HN_METHOD_P_TUNING,
+    HN_METHOD_PREFIX_TUNING, HN_METHOD_ADAPTER_HOULSBY, HN_METHOD_ADAPTER_PFEIFFER, HN_METHOD_COUNT
+} hn_train_method;
+extern const char *const hn_train_method_names[]; // "lora", "full", "dora", "ia3", "prompt-tuning", ...
+typedef enum { HN_ENCODER_MLP, HN_ENCODER_LSTM, HN_ENCODER_COUNT } hn_prompt_encoder;
+typedef enum { HN_ACT_RELU, HN_ACT_GELU, HN_ACT_SILU, HN_ACT_TANH, HN_ACT_COUNT } hn_adapter_act;
+extern const char *const hn_adapter_act_names[]; // "relu", "gelu", "silu", "tanh"
 typedef enum { HN_SCHED_COSINE, HN_SCHED_LINEAR, HN_SCHED_CONSTANT, HN_SCHED_COUNT } hn_lr_sched;
 typedef enum { HN_LOSS_ON_COMPLETION, HN_LOSS_ON_ALL, HN_LOSS_ON_COUNT } hn_loss_on;
 typedef enum { HN_NAN_STOP, HN_NAN_SKIP, HN_NAN_POLICY_COUNT } hn_nan_policy;
@@ -65,6 +73,21 @@ typedef struct {
         bool use_rslora;
         hn_lora_init_kind init;
     } lora;
+    // methods with virtual positions: prompt tuning, P-tuning, prefix tuning
+    struct {
+        int num_virtual_tokens;
+        char *init_text;         // prompt tuning: initialise from this text's token embeddings (NULL: random)
+        int encoder_hidden_size; // P-tuning's encoder, prefix tuning's projection (0: the model's width)
+        hn_prompt_encoder encoder;
+        bool projection;         // prefix tuning: PEFT's prefix_projection
+    } prompt;
+    struct {
+        hn_strlist target_modules, feedforward_modules; // empty: PEFT's defaults for the architecture
+    } ia3;
+    struct {
+        int size, reduction_factor; // bottleneck width: size, or the model's width / reduction_factor
+        hn_adapter_act non_linearity;
+    } adapter;
 } hn_train_config;
 
 // ---- the key table
