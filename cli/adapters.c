@@ -2,6 +2,7 @@
 #include "cli/adapters.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,8 +10,10 @@
 #include <sys/stat.h>
 
 const char *const cli_adapters_usage =
-    "      --adapter [NAME=]PATH[:SCALE]  apply a LoRA adapter (repeatable; alias --lora): a PEFT directory, a LoRA\n"
-    "                          GGUF or a `hone train` run directory; SCALE multiplies its alpha/r (default 1)\n"
+    "      --adapter [NAME=]PATH[:SCALE]  apply an adapter (repeatable; alias --lora): a PEFT directory (LoRA, DoRA,\n"
+    "                          IA3, prompt / P- / prefix tuning), a hone adapter directory (bottleneck adapters),\n"
+    "                          a LoRA GGUF or a `hone train` run directory; SCALE multiplies a LoRA-family\n"
+    "                          adapter's alpha/r (default 1)\n"
     "      --use NAME          apply only the adapter named NAME (default: all given)\n"
     "      --allow-other-base  apply an adapter to a model with other weights than the one it was trained on\n";
 
@@ -152,6 +155,32 @@ hn_status cli_adapter_read(const char *path, int n_head, int n_head_kv, hn_adapt
                    "adapter.gguf (a hone train run)", path);
 }
 
+// Where PATH's adapter directory is, when it is one that hn_method_load reads (any method's PEFT directory but
+// LoRA's, or hone's own format): PATH itself or a run's PATH/adapter. NULL for LoRA (read by cli_adapter_read, which
+// also takes GGUF files and checks the base strictly) and for what is not an adapter directory.
+static char *method_dir(const char *path) {
+    bool dir;
+    if (!exists(path, &dir) || !dir) return NULL;
+    for (int k = 0; k < 2; k++) {
+        char *d = k ? join(path, "adapter") : dup_n(path, strlen(path));
+        char *own = d ? join(d, "hone_adapter.json") : NULL, *peft = d ? join(d, "adapter_config.json") : NULL;
+        bool lora = false, found = own && exists(own, NULL);
+        if (!found && peft && exists(peft, NULL)) {
+            json_t *c = json_load_file(peft, 0, NULL);
+            json_t *pt = json_object_get(c, "peft_type");
+            lora = json_is_string(pt) && !strcmp(json_string_value(pt), "LORA") &&
+                   !json_is_true(json_object_get(c, "use_dora"));
+            found = true; // an unreadable config: hn_method_load says what is wrong with it
+            json_decref(c);
+        }
+        free(own), free(peft);
+        if (found && !lora) return d;
+        free(d);
+        if (found) return NULL;
+    }
+    return NULL;
+}
+
 hn_status cli_adapters_attach(cli_adapters *ca, hn_model *m) {
     bool used = !ca->use;
     for (int k = 0; k < ca->n; k++) used |= ca->use && !strcmp(ca->items[k].name, ca->use);
@@ -165,30 +194,40 @@ hn_status cli_adapters_attach(cli_adapters *ca, hn_model *m) {
     }
     for (int k = 0; k < ca->n; k++) {
         cli_adapter *a = &ca->items[k];
-        hn_status s = cli_adapter_read(a->path, m->hp.n_head, m->hp.n_head_kv, &a->ad);
-        if (!s) s = hn_adapter_check_base(a->ad, &m->gguf, ca->allow_other_base);
-        bool on = !ca->use || !strcmp(ca->use, a->name);
-        float alpha = s ? 0.0f : a->ad->alpha, scale = s ? 0.0f : hn_adapter_scale(a->ad);
-        if (!s && on) {
-            a->ad->alpha *= a->scale; // the layer's scale is alpha / r (or / sqrt(r)): SCALE multiplies it
-            s = hn_lora_attach(&a->lora, m, a->ad);
+        a->on = !ca->use || !strcmp(ca->use, a->name);
+        char *dir = method_dir(a->path);
+        hn_status s = HN_OK;
+        if (dir) {
+            s = hn_method_load(&a->me, m, dir);
+            free(dir);
+        } else {
+            s = cli_adapter_read(a->path, m->hp.n_head, m->hp.n_head_kv, &a->ad);
+            if (!s) s = hn_adapter_check_base(a->ad, &m->gguf, ca->allow_other_base);
+            if (!s) s = hn_method_lora_from(&a->me, m, a->ad);
         }
+        if (!s) s = hn_method_set_scale(a->me, a->scale);
         if (s) {
             char msg[1024]; // hn_fail writes the message buffer hn_errmsg() points into
             snprintf(msg, sizeof msg, "%s", hn_errmsg());
             bool weights = s == HN_ERR_ARG && !ca->allow_other_base && strstr(msg, "other weights");
             return hn_fail(s, "adapter %s: %s%s", a->name, msg, weights ? " (--allow-other-base applies it anyway)" : "");
         }
-        fprintf(stderr, "adapter %s: %s (r %d, alpha %g, %d modules, scale %g x %g)%s\n", a->name, a->path,
-                a->ad->r, (double)alpha, a->ad->n_modules, (double)scale, (double)a->scale,
-                on ? "" : ", not applied (--use)");
+        hn_method_set_enabled(a->me, a->on);
+        int64_t n = hn_param_count(hn_method_params(a->me));
+        if (a->ad)
+            fprintf(stderr, "adapter %s: %s (lora, r %d, alpha %g, %d modules, scale %g x %g)%s\n", a->name, a->path,
+                    a->ad->r, (double)a->ad->alpha, a->ad->n_modules, (double)hn_adapter_scale(a->ad),
+                    (double)a->scale, a->on ? "" : ", not applied (--use)");
+        else
+            fprintf(stderr, "adapter %s: %s (%s, %lld values)%s\n", a->name, a->path, a->me->ops->name, (long long)n,
+                    a->on ? "" : ", not applied (--use)");
     }
     return HN_OK;
 }
 
 void cli_adapters_deinit(cli_adapters *ca) {
     for (int k = 0; k < ca->n; k++) {
-        hn_lora_destroy(ca->items[k].lora);
+        hn_method_destroy(ca->items[k].me);
         hn_adapter_destroy(ca->items[k].ad);
         free(ca->items[k].name);
         free(ca->items[k].path);

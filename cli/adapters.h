@@ -12,15 +12,16 @@
 #ifndef HN_CLI_ADAPTERS_H
 #define HN_CLI_ADAPTERS_H
 
-#include "adapt/lora.h"
+#include "adapt/method.h"
 #include "cli/cli.h"
 
 typedef struct {
     char *name;      // NAME, or the path's last component
     char *path;      // PATH as given
     float scale;     // SCALE: multiplies the adapter's own alpha / r (1 if not given)
-    hn_adapter *ad;  // read by cli_adapters_attach
-    hn_lora *lora;   // attached (NULL for the ones --use leaves out)
+    hn_adapter *ad;  // a LoRA adapter as read (PEFT LoRA directory or LoRA GGUF), NULL for the other methods
+    hn_method *me;   // attached (off for the ones --use leaves out)
+    bool on;         // applies (not left out by --use)
 } cli_adapter;
 
 typedef struct {
@@ -43,7 +44,7 @@ hn_status cli_adapter_parse(const char *spec, cli_adapter *out);
 // Reads an adapter from path: a PEFT directory (adapter_config.json), a run directory (its adapter/ or
 // adapter.gguf), a file inside a PEFT directory, or a LoRA GGUF. n_head / n_head_kv: the base's (q/k rows).
 hn_status cli_adapter_read(const char *path, int n_head, int n_head_kv, hn_adapter **out);
-// Reads every adapter, checks each against m's base record, and attaches them (all, or only --use NAME's).
+// Reads every adapter, checks each against m's base record, and attaches them (all on, or only --use NAME's).
 hn_status cli_adapters_attach(cli_adapters *ca, hn_model *m);
 void cli_adapters_deinit(cli_adapters *ca);
 

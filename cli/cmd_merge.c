@@ -38,10 +38,14 @@ static bool block_weight(const char *name, int *layer, hn_proj *proj) {
     return hn_proj_parse(part, proj);
 }
 
-static bool adapted(const cli_adapters *ca, int layer, hn_proj proj) {
-    hn_param *A, *B;
-    for (int k = 0; k < ca->n; k++)
-        if (ca->items[k].lora && hn_lora_module_params(ca->items[k].lora, layer, proj, &A, &B)) return true;
+
+
+// A layer something is attached to: every attachment in this command is one of its adapters (those --use leaves
+// out are off).
+static bool adapted(const hn_model *m, int layer, hn_proj proj) {
+    const hn_linear *l = hn_method_linear((hn_model *)m, layer, proj);
+    for (const hn_linear_ext *e = l ? l->ext : NULL; e; e = e->next)
+        if (!e->off) return true;
     return false;
 }
 
@@ -67,11 +71,8 @@ static hn_status fill_merged(void *user, void *dst, size_t nbytes) {
 #pragma omp parallel for num_threads(hn_threads_get())
     for (int64_t r = 0; r < out; r++) from->to_f32(src + (size_t)r * in_row, w + r * in, in);
     hn_status s = HN_OK;
-    for (int k = 0; k < j->ca->n && !s; k++) {
-        hn_param *A, *B;
-        const hn_lora *l = j->ca->items[k].lora;
-        if (l && hn_lora_module_params((hn_lora *)l, j->layer, j->proj, &A, &B)) s = hn_lora_merge(l, j->layer, j->proj, w);
-    }
+    for (int k = 0; k < j->ca->n && !s; k++)
+        if (j->ca->items[k].on) s = hn_method_merge(j->ca->items[k].me, j->layer, j->proj, w);
     uint8_t *o = dst;
     if (!s) {
 #pragma omp parallel for num_threads(hn_threads_get())
@@ -87,12 +88,17 @@ static hn_status merge(const hn_model *m, const cli_adapters *ca, hn_dtype type,
     hn_gguf_writer *w = hn_gguf_writer_create();
     job *jobs = hn_calloc(g->n_tensors ? (size_t)g->n_tensors : 1, sizeof *jobs, "merge jobs");
     hn_status s = w && jobs ? HN_OK : hn_fail(HN_ERR_NOMEM, "merge: out of memory");
+    for (int k = 0; k < ca->n && !s; k++) // one that cannot be merged is refused before anything is written
+        if (ca->items[k].on && !ca->items[k].me->ops->merge)
+            s = hn_fail(HN_ERR_UNSUPPORTED, "merge: adapter %s: %s cannot be merged into the base weights (it adds "
+                        "positions or layers of its own); use it with --adapter instead", ca->items[k].name,
+                        ca->items[k].me->ops->name);
     for (uint64_t i = 0; i < g->n_kv && !s; i++) s = hn_gguf_writer_copy_kv(w, &g->kv[i]);
     for (uint64_t i = 0; i < g->n_tensors && !s; i++) {
         const hn_tensor *t = &g->tensors[i];
         job *j = &jobs[i];
         *j = (job){.src = t, .dst = t->type, .ca = ca};
-        bool merged = t->ndim == 2 && block_weight(t->name, &j->layer, &j->proj) && adapted(ca, j->layer, j->proj);
+        bool merged = t->ndim == 2 && block_weight(t->name, &j->layer, &j->proj) && adapted(m, j->layer, j->proj);
         if (merged) {
             size_t rb;
             const hn_type_traits *tt = hn_type_traits_of(t->type);
