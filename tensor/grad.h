@@ -84,6 +84,9 @@ hn_var *hn_var_wrap(hn_ctx *c, float *d, int64_t rows, int64_t cols, bool rg);
 
 // ---- ops (each: forward + backward side by side in tensor/grad_*.c) ----
 
+// y (rows, cols) = a copy of the fp32 values data; grad non-NULL: they are trainable (grad += dy). For a method's
+// param that enters the model as an activation (virtual tokens, key/value prefixes).
+hn_var *hn_op_param(hn_ctx *c, const float *data, float *grad, int64_t rows, int64_t cols);
 // y (n, C) = rows ids[i] of table (V, C) (any dtype). grad: when gtable is non-NULL (table F32 and trainable),
 // gtable (V, C) += dy rows.
 hn_var *hn_op_embed(hn_ctx *c, const hn_tensor *table, float *gtable, const int32_t *ids, int64_t n);
@@ -119,6 +122,10 @@ hn_var *hn_op_swiglu(hn_ctx *c, hn_var *g, hn_var *u);
 hn_var *hn_op_prepend_rows(hn_ctx *c, hn_var *p, int64_t n, hn_var *x, int64_t B, int64_t T);
 // y (B*(T-n), W): x (B*T, W) without the first n rows of each of its B sequences of T (n 0: x itself).
 hn_var *hn_op_drop_rows(hn_ctx *c, hn_var *x, int64_t B, int64_t T, int64_t n);
+// y (N, n): columns col0 + perm[j] of x (N, W) (perm NULL: columns col0 .. col0 + n - 1; else a permutation of
+// 0..n-1, borrowed until the backward has run): a slice of a wider var, reordered (prefix tuning's per-layer keys
+// and values out of one flat row, keys into GGUF's rotary layout). tensor/grad_rows.c.
+hn_var *hn_op_cols(hn_ctx *c, hn_var *x, int64_t col0, int64_t n, const int32_t *perm);
 // Inverted dropout with probability p when c->training (mask drawn from c->rng); otherwise returns x itself.
 hn_var *hn_op_dropout(hn_ctx *c, hn_var *x, float p);
 

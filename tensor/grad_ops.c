@@ -1,5 +1,5 @@
-// tensor/grad_ops.c — the element-wise and per-row ops, each forward beside its backward: embedding lookup,
-// RMSNorm, rotary embedding, residual add, scaled add, bias, SwiGLU, dropout.
+// tensor/grad_ops.c — the element-wise and per-row ops, each forward beside its backward: a trainable param as a
+// var, embedding lookup, RMSNorm, rotary embedding, residual add, scaled add, bias, SwiGLU, dropout.
 #include "tensor/grad.h"
 #include "tensor/nn.h"
 
@@ -9,6 +9,35 @@
 #define PAR_MIN 65536 // elements below which a loop stays on one thread
 
 static int nthreads(int64_t work) { return work >= PAR_MIN ? hn_threads_get() : 1; }
+
+// ---- a trainable fp32 tensor as a var (a method's param that enters as an activation) ----
+
+typedef struct {
+    hn_tape_rec rec;
+    hn_var *y;
+    float *grad;
+} param_rec;
+
+static void param_backward(hn_ctx *c, hn_tape_rec *rec) {
+    (void)c;
+    param_rec *r = (param_rec *)rec;
+    if (!r->y->g) return;
+    for (int64_t i = 0; i < r->y->rows * r->y->cols; i++) r->grad[i] += r->y->g[i];
+}
+
+hn_var *hn_op_param(hn_ctx *c, const float *data, float *grad, int64_t rows, int64_t cols) {
+    if (c->err) return NULL;
+    hn_var *y = hn_var_new(c, rows, cols); // a copy: later ops may work in place on their input
+    if (!y) return NULL;
+    memcpy(y->d, data, (size_t)(rows * cols) * sizeof(float));
+    y->rg = grad != NULL;
+    if (hn_grad_on(c, y->rg)) {
+        param_rec *r = hn_tape_push(c, param_backward, sizeof *r);
+        if (!r) return NULL;
+        r->y = y, r->grad = grad;
+    }
+    return y;
+}
 
 // ---- embedding ----
 
