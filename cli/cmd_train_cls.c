@@ -18,9 +18,9 @@ static void help(void) {
            "flags:\n"
            "  -m, --model MODEL         the base model\n"
            "  --method NAME             the method, one of:\n");
-    const hn_cls_method *ms[16];
-    int n = hn_cls_method_list(ms, 16);
-    for (int i = 0; i < n && i < 16; i++) printf("      %-10s %s\n", ms[i]->name, ms[i]->about);
+    const hn_cls_method *ms[32];
+    int n = hn_cls_method_list(ms, 32);
+    for (int i = 0; i < n && i < 32; i++) printf("      %-16s %s\n", ms[i]->name, ms[i]->about);
     printf("  --data FILE[:LABEL]       training data (repeatable)\n"
            "  --val FILE[:LABEL]        validation data (repeatable; default: --val-split of the training data)\n"
            "  --val-split F             fraction held out for validation, stratified (default 0.2; 0: none)\n"

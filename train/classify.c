@@ -25,6 +25,14 @@ extern const hn_cls_method hn_cls_bitfit __attribute__((weak));
 extern const hn_cls_method hn_cls_full __attribute__((weak));
 extern const hn_cls_method hn_cls_lora __attribute__((weak));
 extern const hn_cls_method hn_cls_icl __attribute__((weak));
+// train/cls_peft.c: the other parameter-efficient methods of adapt/method.h
+extern const hn_cls_method hn_cls_dora __attribute__((weak));
+extern const hn_cls_method hn_cls_ia3 __attribute__((weak));
+extern const hn_cls_method hn_cls_prompt_tuning __attribute__((weak));
+extern const hn_cls_method hn_cls_p_tuning __attribute__((weak));
+extern const hn_cls_method hn_cls_prefix_tuning __attribute__((weak));
+extern const hn_cls_method hn_cls_adapter_houlsby __attribute__((weak));
+extern const hn_cls_method hn_cls_adapter_pfeiffer __attribute__((weak));
 
 hn_cls_options hn_cls_default_options(void) {
     return (hn_cls_options){.seed = 42, .max_len = 128, .shots = 4, .batch = 16, .weight_decay = 0.0f, .lora_r = 8,
@@ -42,8 +50,10 @@ void hn_cls_resolve_options(const hn_cls_method *me, hn_cls_options *o) {
 
 // The linked methods, in the order --help lists them.
 int hn_cls_method_list(const hn_cls_method **out, int cap) {
-    const hn_cls_method *all[] = {&hn_cls_feature, &hn_cls_head,  &hn_cls_last_k, &hn_cls_gradual,
-                                  &hn_cls_bitfit,  &hn_cls_full,  &hn_cls_lora,   &hn_cls_icl};
+    const hn_cls_method *all[] = {&hn_cls_feature, &hn_cls_head,          &hn_cls_last_k,          &hn_cls_gradual,
+                                  &hn_cls_bitfit,  &hn_cls_full,          &hn_cls_lora,            &hn_cls_dora,
+                                  &hn_cls_ia3,     &hn_cls_prompt_tuning, &hn_cls_p_tuning,        &hn_cls_prefix_tuning,
+                                  &hn_cls_adapter_houlsby, &hn_cls_adapter_pfeiffer, &hn_cls_icl};
     int n = 0;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (all[i]) {
@@ -58,7 +68,7 @@ const hn_cls_method *hn_cls_method_find(const char *name) {
     int n = hn_cls_method_list(ms, 32);
     for (int i = 0; i < n; i++)
         if (name && !strcmp(ms[i]->name, name)) return ms[i];
-    char known[256] = "";
+    char known[512] = "";
     size_t k = 0;
     for (int i = 0; i < n && k < sizeof known; i++)
         k += (size_t)snprintf(known + k, sizeof known - k, "%s%s", i ? ", " : "", ms[i]->name);
