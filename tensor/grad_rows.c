@@ -1,5 +1,5 @@
-// tensor/grad_rows.c — ops that move whole rows, forward beside backward: putting n rows before every one of B
-// sequences (virtual tokens, key/value prefixes) and dropping them again.
+// tensor/grad_rows.c — ops that move whole rows or columns, forward beside backward: putting n rows before every one
+// of B sequences (virtual tokens, key/value prefixes) and dropping them again; taking a (permuted) column slice.
 #include "tensor/grad.h"
 
 #include <string.h>
@@ -74,6 +74,48 @@ hn_var *hn_op_drop_rows(hn_ctx *c, hn_var *x, int64_t B, int64_t T, int64_t n) {
         rows_rec *r = hn_tape_push(c, drop_backward, sizeof *r);
         if (!r) return NULL;
         *r = (rows_rec){.rec = r->rec, .x = x, .y = y, .B = B, .T = K, .n = n};
+    }
+    return y;
+}
+
+// Columns: y (N, n) = x's columns col0 + perm[j] (perm NULL: col0 + j); the backward adds dy back to them.
+typedef struct {
+    hn_tape_rec rec;
+    hn_var *x, *y;
+    int64_t col0;
+    const int32_t *perm;
+} cols_rec;
+
+static void cols_backward(hn_ctx *c, hn_tape_rec *rec) {
+    cols_rec *r = (cols_rec *)rec;
+    if (!r->y->g || !hn_var_grad(c, r->x)) return;
+    int64_t n = r->y->cols, W = r->x->cols;
+    for (int64_t i = 0; i < r->y->rows; i++) {
+        float *gx = r->x->g + i * W + r->col0;
+        const float *gy = r->y->g + i * n;
+        for (int64_t j = 0; j < n; j++) gx[r->perm ? r->perm[j] : j] += gy[j];
+    }
+}
+
+hn_var *hn_op_cols(hn_ctx *c, hn_var *x, int64_t col0, int64_t n, const int32_t *perm) {
+    if (!x || c->err) return NULL;
+    bool ok = col0 >= 0 && n >= 1 && col0 + n <= x->cols;
+    for (int64_t j = 0; ok && perm && j < n; j++) ok = perm[j] >= 0 && perm[j] < n;
+    if (!ok)
+        return hn_op_fail(c, hn_fail(HN_ERR_ARG, "cols: %lld columns from %lld of a %lld-column var (or a permutation "
+                                     "entry outside them)", (long long)n, (long long)col0, (long long)x->cols));
+    hn_var *y = hn_var_new(c, x->rows, n);
+    if (!y) return NULL;
+    for (int64_t i = 0; i < x->rows; i++) {
+        const float *src = x->d + i * x->cols + col0;
+        float *dst = y->d + i * n;
+        for (int64_t j = 0; j < n; j++) dst[j] = src[perm ? perm[j] : j];
+    }
+    y->rg = x->rg;
+    if (hn_grad_on(c, y->rg)) {
+        cols_rec *r = hn_tape_push(c, cols_backward, sizeof *r);
+        if (!r) return NULL;
+        *r = (cols_rec){.rec = r->rec, .x = x, .y = y, .col0 = col0, .perm = perm};
     }
     return y;
 }
