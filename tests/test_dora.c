@@ -2,8 +2,9 @@
 // tests/data/dora/{llama,bert}): PEFT's directory loads through hn_method_load; on the golden batch hone's loss,
 // every lora_A / lora_B / lora_magnitude_vector gradient and the logits (Llama) or hidden states (BERT) meet
 // DESIGN.md section 7's rows; the trainable count is PEFT's; a fresh DoRA (B = 0, m = ||W||) leaves the logits
-// unchanged; save -> load gives the same tensors and outputs; merge equals the attached layer within 1e-4; off is the
-// base; broken directories give one-line errors.
+// unchanged (also over an NF4 base); save -> load gives the same tensors and outputs; merge equals the attached layer
+// within 1e-4; off is the base; finite differences agree with the backward with and without dropout; broken
+// directories give one-line errors.
 //
 //   build/test_dora              the checks
 //   build/test_dora --save DIR   also writes DIR/llama and DIR/bert: hone's adapters (PEFT's moved by one SGD step)
@@ -29,9 +30,9 @@ static const tg_array *need(const tg_file *g, const char *name) {
     return a;
 }
 
-static hn_model *load_model(const char *path) {
+static hn_model *load_model(const char *path, hn_dtype quantize) {
     hn_model_params mp = hn_model_default_params();
-    mp.mm_mode = HN_MM_EXACT;
+    mp.mm_mode = HN_MM_EXACT, mp.quantize = quantize;
     mp.allow_no_tokenizer = true;
     hn_model *m = NULL;
     if (hn_model_load(&m, path, &mp)) fprintf(stderr, "load %s: %s\n", path, hn_errmsg());
@@ -287,7 +288,7 @@ static void check_merge(hn_model *m, hn_method *me, const char *label) {
 
 // A fresh DoRA: A in LoRA's bound, B = 0, m = ||W||_row, the logits the base's; off gives the base bitwise; merge
 // matches (also at another scale); PEFT's trainable count.
-static void check_fresh(hn_model *m, const tg_file *g) {
+static void check_fresh(hn_model *m, const tg_file *g, const char *label) {
     const tg_array *in = need(g, "input_ids");
     int B = (int)in->dims[0], T = (int)in->dims[1];
     int64_t n = (int64_t)B * T * m->hp.n_vocab;
@@ -320,8 +321,8 @@ static void check_fresh(hn_model *m, const tg_file *g) {
     }
     float *lg = llama_logits(m, in->i, B, T);
     double d = max_diff(lg, base, n);
-    CHECK(d <= 1e-5, "identity at init: logits moved by %.3g", d);
-    printf("fresh DoRA (B = 0, m = ||W||): logits within %.2e of the base's\n", d);
+    CHECK(d <= 1e-5, "%sidentity at init: logits moved by %.3g", label, d);
+    printf("%sfresh DoRA (B = 0, m = ||W||): logits within %.2e of the base's\n", label, d);
     free(lg);
     // B and m moved: off is the base again, bit for bit
     for (int i = 0; i < pl->n; i++)
@@ -337,9 +338,12 @@ static void check_fresh(hn_model *m, const tg_file *g) {
     lg = llama_logits(m, in->i, B, T);
     CHECK(max_diff(lg, base, n) > 1e-2, "on: B and m should move the logits");
     free(lg);
-    check_merge(m, me, "Llama merge");
+    char what[64];
+    snprintf(what, sizeof what, "%sLlama merge", label);
+    check_merge(m, me, what);
     CHECK(hn_method_set_scale(me, 0.5f) == HN_OK, "set_scale");
-    check_merge(m, me, "Llama merge at scale 0.5");
+    snprintf(what, sizeof what, "%sLlama merge at scale 0.5", label);
+    check_merge(m, me, what);
     hn_method_destroy(me);
     free(base);
 }
@@ -521,7 +525,7 @@ static void check_bert(const char *save_dir) {
         CHECK(false, "tests/data/dora/bert/golden.bin not readable");
         return;
     }
-    hn_model *m = load_model(BERT_DIR);
+    hn_model *m = load_model(BERT_DIR, HN_F32);
     CHECK(m != NULL, "load tiny BERT");
     hn_method *me = NULL;
     if (m) CHECK(hn_method_load(&me, m, DORA_DIR "/bert") == HN_OK, "load PEFT's BERT DoRA: %s", hn_errmsg());
@@ -584,14 +588,18 @@ int main(int argc, char **argv) {
     if (save_dir) mkdir(save_dir, 0755);
     tg_file g;
     if (!tg_load(&g, DORA_DIR "/llama/golden.bin")) return test_skip("tests/data/dora/llama/golden.bin not readable");
-    hn_model *m = load_model(TINY_DIR);
+    hn_model *m = load_model(TINY_DIR, HN_F32);
     if (!m) {
         tg_free(&g);
         return 1;
     }
     check_llama_golden(m, &g, save_dir);
-    check_fresh(m, &g);
+    check_fresh(m, &g, "");
     check_broken(m);
+    hn_model_destroy(m);
+    // a quantized base (QLoRA's NF4): the norms come from dequantized rows, the weight is never dense
+    if ((m = load_model(TINY_DIR, HN_NF4))) check_fresh(m, &g, "NF4 base: ");
+    CHECK(m != NULL, "NF4 load");
     hn_model_destroy(m);
     tg_free(&g);
     check_bert(save_dir);
