@@ -27,6 +27,10 @@
 //   reduction_factor=16, non_linearity="relu") with its defaults (original_ln_before False), i.e. SeqBnConfig
 //   without original_ln_before. The exact SeqBnConfig needs the block-output place of DESIGN.md section 10, which
 //   model code does not have yet.
+//   Checked in AdapterHub itself (tools/reference/bottleneck_ref.py --adapterhub, adapters 1.3.0): with the same
+//   weights, DoubleSeqBnConfig and BnConfig(mh_adapter=False, output_adapter=True) give bitwise the outputs of the
+//   hand-written adapters hone is tested against; SeqBnConfig moves the tiny Llama's logits by up to 5.3 and the
+//   tiny BERT's hidden states by up to 0.58.
 // - Layer norms inside the adapter: none. Both AdapterHub configs have ln_before = ln_after = False.
 //
 // Initialisation. AdapterHub's default init_weights "bert" (init_bert_weights) draws every adapter Linear's weight

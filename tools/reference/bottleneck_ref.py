@@ -36,6 +36,16 @@ hone.base_architecture) and golden.bin (tools/reference/tiny_llama_ref.py's layo
   both:
     grad.NAME   f32          d loss / d NAME for every adapter tensor, NAME as in adapter_model.safetensors
 
+AdapterHub check mode: the same adapters (the case directories' tensors) in AdapterHub's own `adapters` library give
+the outputs golden.bin holds: adapter-houlsby as DoubleSeqBnConfig, adapter-pfeiffer as BnConfig(mh_adapter=False,
+output_adapter=True) (original_ln_before False); SeqBnConfig's outputs are printed beside them to show how far its
+residual-stream input moves them. `adapters` pins transformers 4.57, so it runs on a side directory of packages over
+the reference venv (none of it is needed by the tests):
+    /root/.cache/hone/refvenv/bin/pip install --no-deps --target AH adapters==1.3.0 transformers==4.57.6 \
+        'huggingface-hub>=0.34,<1.0' 'tokenizers>=0.22,<0.23'
+    PYTHONPATH=AH /root/.cache/hone/refvenv/bin/python tools/reference/bottleneck_ref.py --adapterhub [OUT]
+Exits non-zero when DoubleSeqBnConfig or BnConfig differs from golden.bin by more than 1e-4.
+
 Regenerate (not run by `make test`), from the source root:
     /root/.cache/hone/refvenv/bin/python tools/reference/bottleneck_ref.py [OUT]
 (OUT defaults to tests/data/bottleneck). Versions used for the committed files: torch 2.15.0, transformers 5.24.0,
@@ -44,6 +54,7 @@ numbers; the order of the two metadata keys in a safetensors header may differ (
 """
 import json
 import os
+import struct
 import sys
 
 import numpy as np
@@ -152,7 +163,81 @@ def run(out_dir, case, base, method, act, b):
     print(f"{case}: loss {loss.item():.6f}, {len(tensors)} tensors, max |grad| {gmax:.4g}")
 
 
+def load_golden(path):
+    """golden.bin (tiny_llama_ref.py's layout) as {name: numpy array}."""
+    arrays = {}
+    with open(path, "rb") as f:
+        assert f.read(4) == b"HNGT"
+        _, n = struct.unpack("<II", f.read(8))
+        for _ in range(n):
+            (ln,) = struct.unpack("<I", f.read(4))
+            name = f.read(ln).decode()
+            dt, nd = struct.unpack("<II", f.read(8))
+            dims = struct.unpack(f"<{nd}I", f.read(4 * nd))
+            count = int(np.prod(dims)) if nd else 1
+            arrays[name] = np.frombuffer(f.read(4 * count), dtype=np.int32 if dt else np.float32).reshape(dims)
+    return arrays
+
+
+def adapterhub_check(out_dir):
+    import adapters
+    from adapters import BnConfig, DoubleSeqBnConfig, SeqBnConfig
+    from safetensors.torch import load_file
+
+    print(f"adapters {adapters.__version__}, transformers {transformers.__version__}, torch {torch.__version__}")
+    worst = 0.0
+    for case, base, method, act, b in CASES:
+        d = os.path.join(out_dir, case)
+        g = load_golden(os.path.join(d, "golden.bin"))
+        ours = load_file(os.path.join(d, "adapter_model.safetensors"))
+        configs = [("DoubleSeqBnConfig", DoubleSeqBnConfig, True)] if method == "adapter-houlsby" else [
+            ("BnConfig(mh_adapter=False, output_adapter=True)",
+             lambda **kw: BnConfig(mh_adapter=False, output_adapter=True, **kw), True),
+            ("SeqBnConfig", SeqBnConfig, False)]
+        for label, make, must_match in configs:
+            if base == "llama":
+                model = LlamaForCausalLM.from_pretrained("tests/data/tiny_llama", dtype=torch.float32,
+                                                         attn_implementation="eager")
+            else:
+                model = BertModel.from_pretrained("tests/data/tiny_bert", dtype=torch.float32,
+                                                  add_pooling_layer=False, attn_implementation="eager")
+            adapters.init(model)
+            C = model.config.hidden_size
+            model.add_adapter("a", config=make(non_linearity=act, reduction_factor=C / b))
+            model.set_active_adapters("a")
+            model.eval()
+            state = {}
+            for name, t in ours.items():  # base_model.model.<hone path>.adapter_down.weight -> AdapterHub's
+                path, part, kind = name[len("base_model.model."):].rsplit(".", 2)
+                n = path.split(".")[2] if base == "llama" else path.split(".")[3]
+                attn = path.endswith("o_proj") or path.endswith("attention.output.dense")
+                if base == "llama":
+                    where = f"model.layers.{n}.{'attention_adapters' if attn else 'output_adapters'}"
+                else:
+                    where = f"encoder.layer.{n}.{'attention.output' if attn else 'output'}"
+                state[f"{where}.adapters.a.{part}{'.0' if part == 'adapter_down' else ''}.{kind}"] = t
+            missing = model.load_state_dict(state, strict=False)
+            assert not missing.unexpected_keys and not [k for k in missing.missing_keys if "adapters." in k], missing
+            with torch.no_grad():
+                ids = torch.from_numpy(g["input_ids"].astype(np.int64))
+                if base == "llama":
+                    got, want, valid = model(input_ids=ids).logits.numpy(), g["logits"], None
+                else:
+                    mask = (np.arange(ids.shape[1])[None, :] < g["lens"][:, None])
+                    got = model(input_ids=ids, attention_mask=torch.from_numpy(mask.astype(np.int64)),
+                                token_type_ids=torch.zeros_like(ids)).last_hidden_state.numpy()
+                    want, valid = g["hidden"], mask
+            diff = np.abs(got - want) if valid is None else np.abs(got - want)[valid]
+            print(f"{case}: AdapterHub {label}: max abs diff from golden.bin {diff.max():.3g}")
+            if must_match:
+                worst = max(worst, float(diff.max()))
+    return worst <= 1e-4
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--adapterhub":
+        torch.set_num_threads(1)
+        sys.exit(0 if adapterhub_check(sys.argv[2] if len(sys.argv) > 2 else "tests/data/bottleneck") else 1)
     out = sys.argv[1] if len(sys.argv) > 1 else "tests/data/bottleneck"
     torch.set_num_threads(1)
     print(f"torch {torch.__version__}, transformers {transformers.__version__}, safetensors {safetensors.__version__}")
