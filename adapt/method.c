@@ -99,6 +99,10 @@ hn_status hn_method_merge(const hn_method *me, int layer, hn_proj proj, float *d
     return me->ops->merge(me, layer, proj, dense);
 }
 
+hn_status hn_method_merge_bias(const hn_method *me, int layer, hn_proj proj, float *bias) {
+    return me->ops->merge && me->ops->merge_bias ? me->ops->merge_bias(me, layer, proj, bias) : HN_OK;
+}
+
 hn_status hn_method_set_scale(hn_method *me, float scale) {
     if (me->ops->set_scale) {
         me->ops->set_scale(me, scale);

@@ -64,6 +64,9 @@ typedef struct {
     hn_param_list *(*params)(hn_method *me);
     void (*set_enabled)(hn_method *me, bool on); // off: the model computes as if it were not attached
     void (*destroy)(hn_method *me);              // detaches and frees
+    // bias (out): the base bias of (layer, proj) on entry, the merged bias on return, for a layer that has one
+    // (IA3 scales it with the output); NULL for methods that leave biases alone (hn_method_merge_bias: unchanged).
+    hn_status (*merge_bias)(const hn_method *me, int layer, hn_proj proj, float *bias);
 } hn_method_ops;
 
 // Every method's state starts with this.
@@ -88,6 +91,7 @@ static inline hn_status hn_method_save(const hn_method *me, const char *dir) { r
 static inline hn_param_list *hn_method_params(hn_method *me) { return me->ops->params(me); }
 static inline void hn_method_set_enabled(hn_method *me, bool on) { me->ops->set_enabled(me, on); }
 hn_status hn_method_merge(const hn_method *me, int layer, hn_proj proj, float *dense);
+hn_status hn_method_merge_bias(const hn_method *me, int layer, hn_proj proj, float *bias); // after hn_method_merge
 hn_status hn_method_set_scale(hn_method *me, float scale); // HN_ERR_UNSUPPORTED for a scale != 1 without set_scale
 void hn_method_destroy(hn_method *me);                      // NULL is fine
 
