@@ -13,6 +13,7 @@ struct hn_kv_cache {
     // under another one refuses to go on from this cache.
     const hn_model_ext *virt;
     int n_virt;
+    int reserve; // entries set aside at creation for the virtual positions of the attachment active then
     float *rope;    // (n_ctx, hd/2, 2) cos/sin table
     // Step activations live in the arenas (reset every call; blocks run in `blocks`, their outputs in `arena`);
     // inputs longer than n_batch tokens run in chunks of n_batch.

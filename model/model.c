@@ -242,6 +242,8 @@ hn_kv_cache *hn_kv_cache_create(const hn_model *m, int n_ctx) {
     hn_kv_cache *kv = hn_calloc(1, sizeof *kv, "KV cache");
     if (!kv) return NULL;
     kv->m = m;
+    kv->reserve = hn_model_n_virtual(m); // room for the active attachment's virtual positions beside n_ctx
+    n_ctx += kv->reserve;
     kv->n_ctx = n_ctx;
     kv->n_batch = n_ctx < 512 ? n_ctx : 512;
     int64_t KD = (int64_t)hp->n_head_kv * hp->head_dim;
@@ -268,11 +270,14 @@ void hn_kv_cache_destroy(hn_kv_cache *kv) {
     free(kv);
 }
 
-int hn_kv_cache_pos(const hn_kv_cache *kv) { return kv->pos; }
-int hn_kv_cache_size(const hn_kv_cache *kv) { return kv->n_ctx; }
+// The cache's first n_virt entries are the virtual positions of the attachment it began under; callers count
+// their own tokens only.
+int hn_kv_cache_pos(const hn_kv_cache *kv) { return kv->pos > kv->n_virt ? kv->pos - kv->n_virt : 0; }
+int hn_kv_cache_size(const hn_kv_cache *kv) { return kv->n_ctx - (kv->pos ? kv->n_virt : kv->reserve); }
 
 void hn_kv_cache_truncate(hn_kv_cache *kv, int pos) {
-    if (pos >= 0 && pos < kv->pos) kv->pos = pos < kv->n_virt ? 0 : pos; // virtual positions go as a whole
+    if (pos <= 0) kv->pos = 0; // the virtual positions too: they are put back by the next forward
+    else if (pos < hn_kv_cache_pos(kv)) kv->pos = pos + kv->n_virt;
 }
 
 // Puts the active attachment's key/value prefixes into the cache's first positions (a sequence that starts under
@@ -323,12 +328,6 @@ hn_status hn_model_forward(hn_model *m, hn_kv_cache *kv, const int32_t *ids, int
     *logits = NULL;
     if (kv->m != m) return hn_fail(HN_ERR_ARG, "forward: the KV cache belongs to another model");
     if (T <= 0) return hn_fail(HN_ERR_ARG, "forward: no tokens to run (T = %d)", T);
-    if (T > kv->n_ctx - kv->pos) {
-        if (kv->pos)
-            return hn_fail(HN_ERR_RANGE, "%d tokens after the %d already in the context exceed its size of %d tokens",
-                           T, kv->pos, kv->n_ctx);
-        return hn_fail(HN_ERR_RANGE, "input of %d tokens is longer than the context of %d tokens", T, kv->n_ctx);
-    }
     for (int t = 0; t < T; t++)
         if (ids[t] < 0 || ids[t] >= m->hp.n_vocab)
             return hn_fail(HN_ERR_RANGE, "forward: token id %d at index %d is outside the vocabulary [0, %d)",
@@ -351,14 +350,20 @@ hn_status hn_model_forward(hn_model *m, hn_kv_cache *kv, const int32_t *ids, int
     const hn_model_ext *e;
     hn_status st = hn_model_active_ext(m, &e);
     if (st) return st;
+    if (kv->pos == kv->n_virt) kv->pos = 0; // no input tokens yet: start over under whatever is active now
     if (kv->pos && e != kv->virt)
         return hn_fail(HN_ERR_ARG, "forward: the KV cache holds a sequence begun under %s%s, not under %s%s; start "
                        "it again (truncate to 0)", kv->virt ? "the adapter " : "no adapter with virtual positions",
                        kv->virt ? kv->virt->method : "", e ? "the adapter " : "none", e ? e->method : "");
-    int n_virt = !kv->pos && e ? e->n_virtual : 0;
-    if (T + n_virt > kv->n_ctx - kv->pos)
-        return hn_fail(HN_ERR_RANGE, "input of %d tokens after %d virtual positions is longer than the context of %d "
-                       "tokens", T, n_virt, kv->n_ctx);
+    int n_virt = kv->pos ? kv->n_virt : e ? e->n_virtual : 0, have = kv->pos ? kv->pos - kv->n_virt : 0;
+    if (T > kv->n_ctx - n_virt - have) {
+        const char *v = n_virt ? " (beside the adapter's virtual positions)" : "";
+        if (have)
+            return hn_fail(HN_ERR_RANGE, "%d tokens after the %d already in the context exceed its size of %d "
+                           "tokens%s", T, have, kv->n_ctx - n_virt, v);
+        return hn_fail(HN_ERR_RANGE, "input of %d tokens is longer than the context of %d tokens%s", T,
+                       kv->n_ctx - n_virt, v);
+    }
     if (!kv->pos) {
         kv->virt = e, kv->n_virt = n_virt;
         if (e && e->attn_kv) {

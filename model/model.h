@@ -160,11 +160,13 @@ void hn_model_rope_table(const hn_model *m, float *cs, int n_pos);
 
 // KV cache for one sequence of up to n_ctx tokens.
 typedef struct hn_kv_cache hn_kv_cache;
+// Positions count the caller's tokens only: the virtual positions of an attachment (hn_model_ext) are kept in
+// entries of their own, set aside at creation for the attachment active then, and filled when a sequence starts.
 hn_kv_cache *hn_kv_cache_create(const hn_model *m, int n_ctx); // NULL + hn_errmsg on failure
 void hn_kv_cache_destroy(hn_kv_cache *kv);
-int hn_kv_cache_pos(const hn_kv_cache *kv); // tokens stored so far
-int hn_kv_cache_size(const hn_kv_cache *kv);
-void hn_kv_cache_truncate(hn_kv_cache *kv, int pos); // forget tokens from pos on
+int hn_kv_cache_pos(const hn_kv_cache *kv);  // tokens stored so far
+int hn_kv_cache_size(const hn_kv_cache *kv); // tokens it holds at most
+void hn_kv_cache_truncate(hn_kv_cache *kv, int pos); // forget tokens from pos on (0: everything)
 
 typedef enum {
     HN_LOGITS_LAST, // logits of the last token only: (1, n_vocab)
