@@ -515,7 +515,8 @@ static hn_status read_config(hn_model *m, const json_t *c, const char *path, uns
             break;
         }
         sel[st->layer] |= 1u << st->proj;
-        if (json_is_array(fm) ? list_matches(fm, st->key, false) : (dff >> st->proj) & 1) ff[st->layer] |= 1u << st->proj;
+        if (json_is_array(fm) ? list_matches(fm, st->key, false) : (dff >> st->proj) & 1)
+            ff[st->layer] |= 1u << st->proj;
     }
     free(sites);
     return s;

@@ -1,13 +1,12 @@
-// tests/test_ia3.c — IA3 (adapt/ia3.c) against PEFT 0.21's IA3 on the tiny random Llama, GPT-2 and BERT
-// (tools/reference/ia3_peft_ref.py wrote tests/data/ia3/NAME: PEFT's saved adapter with every ia3_l drawn near 1,
-// and golden.bin). For each model:
-// - PEFT's directory loads through hn_method_load (its peft_type); on the golden batch hone's loss (causal-LM loss,
-//   or BERT's probe of the hidden states) and the gradient of every ia3_l meet DESIGN.md section 7 (loss: relative
-//   diff <= 1e-5; gradients: max abs diff <= 1e-4 x max(1, max |ref|)); the logits (hidden states) equal PEFT's after
-//   its own load within 1e-4;
-// - a fresh adapter (PEFT's defaults for the architecture, ones) leaves the outputs bit-identical, has PEFT's
-//   trainable-parameter count (print_trainable_parameters) and PEFT's names and shapes; switched off, the outputs
-//   are the base's;
+// tests/test_ia3.c — IA3 (adapt/ia3.c) against PEFT 0.21's IA3 on the tiny random Llama, GPT-2, BERT and Qwen2
+// with PEFT's defaults, and the Llama with q_proj and up_proj too (tools/reference/ia3_peft_ref.py wrote
+// tests/data/ia3/NAME: PEFT's saved adapter with every ia3_l drawn near 1, and golden.bin). For each:
+// - PEFT's directory loads through hn_method_load (its peft_type); on the golden batch hone's loss (causal-LM
+//   loss, or the mean squared distance of BERT's hidden states to a fixed target) and the gradient of every ia3_l
+//   meet DESIGN.md section 7 (loss: relative diff <= 1e-5; gradients: max abs diff <= 1e-4 x max(1, max |ref|)),
+//   the same with per-block checkpointing; the logits (hidden states) equal PEFT's after its own load within 1e-4;
+// - a fresh adapter (the same targets, ones) leaves the outputs bit-identical, has PEFT's trainable-parameter count
+//   (print_trainable_parameters) and PEFT's names and shapes; switched off, the outputs are the base's;
 // - save -> load gives the same vectors bit for bit, and the same outputs;
 // - every adapted layer merged (W's rows / columns and the bias scaled) equals the attached layer within 1e-4;
 // - target and feed-forward names that PEFT's suffix matching cannot say in short (BERT's output.dense without
@@ -33,10 +32,18 @@ extern const hn_method_ops hn_method_ia3; // adapt/ia3.c
 typedef struct {
     const char *name, *dir; // tests/data/ia3/NAME, the base's directory
     bool encoder;
+    unsigned targets, ff;   // the reference's explicit target_modules / feedforward_modules; 0: PEFT's defaults
 } base;
 
+#define P(x) (1u << HN_PROJ_##x)
 static const base BASES[] = {
-    {"llama", "tests/data/tiny_llama", false}, {"gpt2", "tests/data/tiny_gpt2", false}, {"bert", "tests/data/tiny_bert", true}};
+    {"llama", "tests/data/tiny_llama", false, 0, 0},
+    {"gpt2", "tests/data/tiny_gpt2", false, 0, 0},
+    {"bert", "tests/data/tiny_bert", true, 0, 0},
+    {"qwen2", "tests/data/hf_family/qwen2", false, 0, 0},
+    {"llama-q", "tests/data/tiny_llama", false, P(Q) | P(K) | P(V) | P(UP) | P(DOWN), P(UP) | P(DOWN)},
+};
+#undef P
 
 static char tmp_root[256];
 
@@ -89,7 +96,7 @@ static double out_diff(const batch *b, const float *got, const float *ref, bool 
 
 // ---- loss and gradients of the golden batch
 
-static double loss_grad(hn_model *m, hn_param_list *params, const tg_file *g, bool encoder) {
+static double loss_grad(hn_model *m, hn_param_list *params, const tg_file *g, bool encoder, bool checkpoint) {
     hn_param_zero_grads(params);
     if (!encoder) {
         int32_t ids[256];
@@ -98,6 +105,7 @@ static double loss_grad(hn_model *m, hn_param_list *params, const tg_file *g, bo
         CHECK(tg_batch(g, &b, ids, mask, 256), "golden batch");
         hn_lm_params lp = hn_lm_default_params();
         lp.mm = HN_MM_EXACT;
+        lp.checkpoint = checkpoint;
         hn_objective obj;
         CHECK(hn_lm_objective_init(&obj, m, params, &lp) == HN_OK, "objective: %s", hn_errmsg());
         double sum = 0;
@@ -106,7 +114,7 @@ static double loss_grad(hn_model *m, hn_param_list *params, const tg_file *g, bo
         hn_lm_objective_deinit(&obj);
         return n ? sum / (double)n : NAN;
     }
-    // BERT: loss = sum over valid (b, t) of hidden[b, t] . probe[b, t] / (valid tokens)
+    // BERT: loss = the mean over valid (b, t) and k of (hidden[b, t, k] - probe[b, t, k])^2
     const tg_array *ids = tg_get(g, "input_ids"), *lens = tg_get(g, "lens"), *probe = tg_get(g, "probe");
     int B = (int)ids->dims[0], T = (int)ids->dims[1], C = m->hp.n_embd, n_valid = 0;
     for (int r = 0; r < B; r++) n_valid += lens->i[r];
@@ -121,12 +129,13 @@ static double loss_grad(hn_model *m, hn_param_list *params, const tg_file *g, bo
         for (int t = 0; t < lens->i[r]; t++)
             for (int k = 0; k < C; k++) {
                 size_t i = ((size_t)r * T + t) * C + k;
-                loss += (double)h->d[i] * probe->f[i];
-                dh[i] = probe->f[i] / (float)n_valid;
+                double e = (double)h->d[i] - probe->f[i];
+                loss += e * e;
+                dh[i] = (float)(2 * e / ((double)n_valid * C));
             }
     CHECK(dh && hn_backward(&c) == HN_OK, "backward: %s", hn_errmsg());
     hn_arena_deinit(&ar), hn_arena_deinit(&sc);
-    return loss / n_valid;
+    return loss / ((double)n_valid * C);
 }
 
 // A param's values or gradient in the file's (HF's) row order: Llama's q/k output vectors are in GGUF's in memory.
@@ -148,7 +157,19 @@ static void test_golden(hn_model *m, const base *bs, const tg_file *g, const bat
     const tg_array *nt = tg_get(g, "n_trainable"), *loss = tg_get(g, "loss"), *ref = tg_get(g, "out.loaded");
     CHECK(nt && hn_param_count(ps) == nt->i[0], "%s: %lld trainable, PEFT %d", bs->name,
           (long long)hn_param_count(ps), nt ? nt->i[0] : -1);
-    double l = loss_grad(m, ps, g, bs->encoder), rel = fabs(l - loss->f[0]) / fabs(loss->f[0]);
+    if (!bs->encoder) { // per-block checkpointing runs the hooks again in the backward: the same gradients
+        double lc = loss_grad(m, ps, g, false, true);
+        float *gc = malloc((size_t)hn_param_count(ps) * sizeof *gc);
+        for (int k = 0, off = 0; k < ps->n; off += (int)ps->items[k]->n, k++)
+            memcpy(gc + off, ps->items[k]->grad, (size_t)ps->items[k]->n * sizeof *gc);
+        double l = loss_grad(m, ps, g, false, false), md = 0;
+        for (int k = 0, off = 0; k < ps->n; off += (int)ps->items[k]->n, k++)
+            md = fmax(md, max_diff(gc + off, ps->items[k]->grad, ps->items[k]->n));
+        CHECK(fabs(lc - l) <= 1e-6 * fabs(l) && md <= 1e-6, "%s: checkpointed: loss %.8f vs %.8f, gradients %.3g",
+              bs->name, lc, l, md);
+        free(gc);
+    }
+    double l = loss_grad(m, ps, g, bs->encoder, false), rel = fabs(l - loss->f[0]) / fabs(loss->f[0]);
     CHECK(rel <= 1e-5, "%s: loss %.8f vs PEFT %.8f (rel %.3g)", bs->name, l, (double)loss->f[0], rel);
     int n_ref = 0, n_match = 0;
     double worst = 0;
@@ -194,6 +215,7 @@ static void test_golden(hn_model *m, const base *bs, const tg_file *g, const bat
 
 static void test_fresh(hn_model *m, const base *bs, const tg_file *g, const batch *b, const float *ref_base) {
     hn_method_config cfg = hn_method_default_config();
+    cfg.ia3_targets = bs->targets, cfg.ia3_feedforward = bs->ff;
     hn_method *me;
     CHECK(hn_method_ia3.attach_new(&me, m, &cfg) == HN_OK, "%s: attach_new: %s", bs->name, hn_errmsg());
     if (!me) return;
@@ -289,11 +311,12 @@ static void test_merge(hn_model *m, const base *bs) {
             hn_linear *lin = hn_method_linear(m, l, (hn_proj)p);
             if (!lin || !lin->ext) continue; // not adapted
             int64_t in = lin->w->ne[0], out = lin->w->ne[1], N = 3;
-            float *w = malloc((size_t)(in * out) * 4), *bias = calloc((size_t)out, 4), *x = malloc((size_t)(N * in) * 4);
+            float *w = malloc((size_t)(in * out) * 4), *bias = calloc((size_t)out, 4);
+            float *x = malloc((size_t)(N * in) * 4);
             for (int64_t r = 0; r < out; r++) hn_get_row(lin->w, r, w + r * in);
             if (lin->b) memcpy(bias, lin->b->data, (size_t)out * 4);
-            CHECK(hn_method_merge(me, l, (hn_proj)p, w) == HN_OK && hn_method_merge_bias(me, l, (hn_proj)p, bias) == HN_OK,
-                  "merge: %s", hn_errmsg());
+            CHECK(hn_method_merge(me, l, (hn_proj)p, w) == HN_OK &&
+                  hn_method_merge_bias(me, l, (hn_proj)p, bias) == HN_OK, "merge: %s", hn_errmsg());
             for (int64_t i = 0; i < N * in; i++) x[i] = sinf(0.37f * (float)i);
             hn_arena ar = {0};
             hn_ctx c = {.arena = &ar, .mm = HN_MM_EXACT};

@@ -2,13 +2,17 @@
 """PEFT IA3 adapters (Liu et al. 2022, PEFT's IA3Config) on the tiny random models, with the loss, every gradient
 and the outputs of a fixed batch, for tests/test_ia3.c (hone's `ia3` method must meet DESIGN.md section 7's rows).
 
-Three bases, each with IA3Config's defaults for its architecture (target_modules / feedforward_modules from PEFT's
+Four bases, with IA3Config's defaults for the architecture (target_modules / feedforward_modules from PEFT's
 TRANSFORMERS_MODELS_TO_IA3_*_MAPPING: Llama k_proj, v_proj, down_proj (feed-forward: down_proj); BERT key, value,
 output.dense (feed-forward: output.dense; both suffixes also match attention.output.dense); GPT-2 c_attn, mlp.c_proj
-(feed-forward: mlp.c_proj)):
-    llama  tests/data/tiny_llama  LlamaForCausalLM, task_type CAUSAL_LM
-    gpt2   tests/data/tiny_gpt2   GPT2LMHeadModel, task_type CAUSAL_LM
-    bert   tests/data/tiny_bert   BertModel (AutoModel), task_type FEATURE_EXTRACTION
+(feed-forward: mlp.c_proj); Qwen2 q_proj, v_proj, down_proj (feed-forward: down_proj)), and Llama again with
+explicit targets (IA3_ARGS):
+    llama    tests/data/tiny_llama          LlamaForCausalLM, task_type CAUSAL_LM
+    gpt2     tests/data/tiny_gpt2           GPT2LMHeadModel, task_type CAUSAL_LM
+    bert     tests/data/tiny_bert           BertModel (AutoModel), task_type FEATURE_EXTRACTION
+    qwen2    tests/data/hf_family/qwen2     Qwen2ForCausalLM (q/k/v biases), task_type CAUSAL_LM
+    llama-q  tests/data/tiny_llama          q_proj, k_proj, v_proj, up_proj, down_proj; up_proj and down_proj
+                                            feed-forward
 fp32 (the F16 checkpoints are upcast), eager attention, eval mode (no dropout). Every ia3_l is drawn
 1 + 0.25 * N(0, 1) instead of PEFT's ones, so that each one matters. Seeded.
 
@@ -17,16 +21,17 @@ Regenerate (not run by `make test`), from the source root:
 (OUT defaults to tests/data/ia3). Versions used for the committed files: torch 2.15.0, transformers 5.24.0,
 peft 0.21.2 (printed when run), on the CPU, one thread.
 
-Output, for each NAME in llama, gpt2, bert:
+Output, for each NAME in llama, gpt2, bert, qwen2, llama-q:
     OUT/NAME/adapter_config.json, OUT/NAME/adapter_model.safetensors   PEFT's save_pretrained
-                                     (base_model_name_or_path set to "tiny_NAME", not this machine's path)
+                                     (base_model_name_or_path set to "tiny_NAME", not this machine's path;
+                                     target_modules and feedforward_modules sorted)
     OUT/NAME/golden.bin              tools/reference/tiny_llama_ref.py's layout ("HNGT", version 1):
         input_ids   i32 (B, T)
         labels      i32 (B, T)  causal models: input_ids, except labels[0, :4] = -100; the loss is transformers'
                                 causal-LM loss (mean over the predicted tokens)
         lens        i32 (B)     bert: valid tokens of each row (attention_mask = t < lens[b])
-        probe       f32 (B, T, C)  bert: fixed N(0, 1) weights; loss = sum over valid (b, t) of
-                                hidden[b, t] . probe[b, t], divided by the number of valid tokens
+        probe       f32 (B, T, C)  bert: a fixed N(0, 1) target; loss = the mean over valid (b, t) and k of
+                                (hidden[b, t, k] - probe[b, t, k])^2
         loss        f32 (1)
         out         f32 (B, T, V) logits (causal) or (B, T, C) last_hidden_state (bert), the model in memory
         out.loaded  f32         the same after PeftModel.from_pretrained(OUT/NAME) over a fresh base
@@ -59,7 +64,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tiny_bert_ref import save_golden  # noqa: E402
 
 BASES = {"llama": ("tests/data/tiny_llama", "CAUSAL_LM"), "gpt2": ("tests/data/tiny_gpt2", "CAUSAL_LM"),
-         "bert": ("tests/data/tiny_bert", "FEATURE_EXTRACTION")}
+         "bert": ("tests/data/tiny_bert", "FEATURE_EXTRACTION"), "qwen2": ("tests/data/hf_family/qwen2", "CAUSAL_LM"),
+         "llama-q": ("tests/data/tiny_llama", "CAUSAL_LM")}
+# Explicit targets (the rest take PEFT's defaults): q_proj's vector goes through GGUF's rotary permutation with
+# n_head, k_proj's with n_head_kv; up_proj feed-forward scales the MLP input of up_proj only, not gate_proj's.
+IA3_ARGS = {"llama-q": dict(target_modules=["q_proj", "k_proj", "v_proj", "up_proj", "down_proj"],
+                            feedforward_modules=["up_proj", "down_proj"])}
 B, T = 2, 16
 TEXTS = ["The cat sat on the mat.", "hello world", "dog running, embedding tokens!"]
 
@@ -94,7 +104,8 @@ def run(name, pm, batch):
     mask = batch["attention_mask"]
     h = pm(input_ids=batch["input_ids"], attention_mask=mask).last_hidden_state
     m = mask.unsqueeze(-1).to(h.dtype)
-    return (h * batch["probe"] * m).sum() / mask.sum(), h
+    # a mean of squares: no terms that cancel, so the loss is as close as the hidden states are
+    return ((h - batch["probe"]) ** 2 * m).sum() / (mask.sum() * h.shape[-1]), h
 
 
 def make_batch(name, model, g):
@@ -114,7 +125,7 @@ def generate(name, out_root, seed):
     g = torch.Generator().manual_seed(seed)
     model = base_model(name)
     batch = make_batch(name, model, g)
-    pm = get_peft_model(model, IA3Config(task_type=BASES[name][1]))
+    pm = get_peft_model(model, IA3Config(task_type=BASES[name][1], **IA3_ARGS.get(name, {})))
     n_trainable = pm.get_nb_trainable_parameters()[0]
     pm.print_trainable_parameters()
     with torch.no_grad():
@@ -128,6 +139,8 @@ def generate(name, out_root, seed):
     cfg_path = os.path.join(out, "adapter_config.json")
     c = json.load(open(cfg_path))
     c["base_model_name_or_path"] = "tiny_" + name
+    for k in ("target_modules", "feedforward_modules"):  # sets in PEFT: their order follows Python's string hashes
+        c[k] = sorted(c[k])
     json.dump(c, open(cfg_path, "w"), indent=2, sort_keys=True)
     if os.path.exists(os.path.join(out, "README.md")):  # PEFT's model card template: not needed
         os.remove(os.path.join(out, "README.md"))
