@@ -519,6 +519,10 @@ static hn_status read_config(hn_model *m, const json_t *c, const char *path, uns
             ff[st->layer] |= 1u << st->proj;
     }
     free(sites);
+    bool any = false;
+    for (int l = 0; l < L; l++) any |= sel[l] != 0;
+    if (!s && !any)
+        s = hn_fail(HN_ERR_FORMAT, "%s: 'target_modules': selects no linear layer of %s", path, m->path);
     return s;
 }
 

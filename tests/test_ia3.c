@@ -1,5 +1,5 @@
 // tests/test_ia3.c — IA3 (adapt/ia3.c) against PEFT 0.21's IA3 on the tiny random Llama, GPT-2, BERT and Qwen2
-// with PEFT's defaults, and the Llama with q_proj and up_proj too (tools/reference/ia3_peft_ref.py wrote
+// with PEFT's defaults, the Llama with q_proj and up_proj too, DistilBERT (tools/reference/ia3_peft_ref.py wrote
 // tests/data/ia3/NAME: PEFT's saved adapter with every ia3_l drawn near 1, and golden.bin). For each:
 // - PEFT's directory loads through hn_method_load (its peft_type); on the golden batch hone's loss (causal-LM
 //   loss, or the mean squared distance of BERT's hidden states to a fixed target) and the gradient of every ia3_l
@@ -10,9 +10,10 @@
 // - save -> load gives the same vectors bit for bit, and the same outputs;
 // - every adapted layer merged (W's rows / columns and the bias scaled) equals the attached layer within 1e-4;
 // - target and feed-forward names that PEFT's suffix matching cannot say in short (BERT's output.dense without
-//   attention.output.dense) survive a save -> load;
+//   attention.output.dense) survive a save -> load; DistilBERT (no defaults in PEFT) needs targets and keeps its
+//   own names (k_lin, v_lin, lin2);
 // - broken directories (wrong shape, missing tensor, stray tensor, bad peft_type, unknown config key, regular
-//   expression, feed-forward outside the targets) give one-line errors naming the file.
+//   expression, feed-forward outside the targets, a task head, no target) give one-line errors naming the file.
 // `test_ia3 --write DIR` also writes DIR/NAME (hone's saved adapter with vectors of its own, and hone_out.bin, its
 // outputs) for `ia3_peft_ref.py --check NAME DIR/NAME`; DIR/bert-odd is the odd-names adapter.
 #include "adapt/method.h"
@@ -42,6 +43,7 @@ static const base BASES[] = {
     {"bert", "tests/data/tiny_bert", true, 0, 0},
     {"qwen2", "tests/data/hf_family/qwen2", false, 0, 0},
     {"llama-q", "tests/data/tiny_llama", false, P(Q) | P(K) | P(V) | P(UP) | P(DOWN), P(UP) | P(DOWN)},
+    {"distilbert", "tests/data/tiny_bert/distilbert", true, P(K) | P(V) | P(DOWN), P(DOWN)},
 };
 #undef P
 
@@ -439,6 +441,12 @@ static void edit_ff(json_t *c) {
     json_object_set_new(c, "feedforward_modules", ff);
 }
 static void edit_task(json_t *c) { json_object_set_new(c, "task_type", json_string("SEQ_CLS")); }
+static void edit_none(json_t *c) {
+    json_t *t = json_array();
+    json_array_append_new(t, json_string("lm_head"));
+    json_object_set_new(c, "target_modules", t);
+    json_object_set_new(c, "feedforward_modules", json_array());
+}
 
 static void test_broken(hn_model *m) {
     static const struct {
@@ -454,6 +462,7 @@ static void test_broken(hn_model *m) {
         {"regular expression", {.edit = edit_regex}, "regular expressions"},
         {"feed-forward not a target", {.edit = edit_ff}, "'up_proj' is not in target_modules"},
         {"task type", {.edit = edit_task}, "'task_type'"},
+        {"no target", {.edit = edit_none}, "selects no linear layer"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         char dir[300];
@@ -472,6 +481,44 @@ static void test_broken(hn_model *m) {
     hn_method *me;
     CHECK(hn_method_load(&me, m, dir) != HN_OK && one_line(hn_errmsg()), "missing dir: %s", hn_errmsg());
     CHECK(m->layers[0].k.ext == NULL && m->layers[1].down.ext == NULL, "a failed load left attachments behind");
+}
+
+// ---- DistilBERT: no PEFT defaults; its own module names
+
+static void test_distilbert(hn_model *m) {
+    hn_method_config cfg = hn_method_default_config();
+    hn_method *me = NULL, *back = NULL;
+    CHECK(hn_method_ia3.attach_new(&me, m, &cfg) == HN_ERR_UNSUPPORTED && !me && one_line(hn_errmsg()) &&
+          strstr(hn_errmsg(), "k_lin"), "DistilBERT without targets: %s", hn_errmsg());
+    cfg.ia3_targets = (1u << HN_PROJ_K) | (1u << HN_PROJ_V) | (1u << HN_PROJ_DOWN);
+    cfg.ia3_feedforward = 1u << HN_PROJ_UP;
+    CHECK(hn_method_ia3.attach_new(&me, m, &cfg) == HN_ERR_ARG && !me && strstr(hn_errmsg(), "up_proj"),
+          "feed-forward outside the targets: %s", hn_errmsg());
+    cfg.ia3_feedforward = 1u << HN_PROJ_DOWN;
+    CHECK(hn_method_ia3.attach_new(&me, m, &cfg) == HN_OK, "DistilBERT: %s", hn_errmsg());
+    if (!me) return;
+    perturb(me);
+    char dir[300], path[400];
+    snprintf(dir, sizeof dir, "%s/distilbert", tmp_root);
+    CHECK(hn_method_save(me, dir) == HN_OK, "DistilBERT save: %s", hn_errmsg());
+    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+    json_t *c = json_load_file(path, 0, NULL);
+    char *tm = c ? json_dumps(json_object_get(c, "target_modules"), JSON_COMPACT) : NULL;
+    char *fm = c ? json_dumps(json_object_get(c, "feedforward_modules"), JSON_COMPACT) : NULL;
+    CHECK(tm && fm && !strcmp(tm, "[\"lin2\",\"k_lin\",\"v_lin\"]") && !strcmp(fm, "[\"lin2\"]"),
+          "DistilBERT names: %s, %s", tm ? tm : "?", fm ? fm : "?");
+    hn_param_list *pm = hn_method_params(me);
+    CHECK(!strcmp(pm->items[0]->name, "base_model.model.transformer.layer.0.attention.k_lin.ia3_l"), "name %s",
+          pm->items[0]->name);
+    float first = pm->items[0]->data[3];
+    hn_method_destroy(me);
+    CHECK(hn_method_load(&back, m, dir) == HN_OK && hn_method_params(back)->n == 3 * m->hp.n_layer &&
+          hn_method_params(back)->items[0]->data[3] == first, "DistilBERT load: %s", hn_errmsg());
+    printf("  distilbert: no defaults (refused in one line); k_lin, v_lin, lin2 (feed-forward) saved as "
+           "target_modules %s, feedforward_modules %s, loaded back\n", tm ? tm : "?", fm ? fm : "?");
+    free(tm), free(fm);
+    json_decref(c);
+    hn_method_destroy(back);
 }
 
 // ---- --write DIR: hone's adapters and outputs for ia3_peft_ref.py --check
@@ -547,7 +594,8 @@ int main(int argc, char **argv) {
         test_fresh(m, bs, &g, &b, ref_base);
         test_roundtrip(m, bs, &b);
         test_merge(m, bs);
-        if (bs->encoder) test_odd_names(m, &b, write_dir);
+        if (!strcmp(bs->name, "bert")) test_odd_names(m, &b, write_dir);
+        if (!strcmp(bs->name, "distilbert")) test_distilbert(m);
         if (!strcmp(bs->name, "llama")) test_broken(m);
         if (write_dir) write_for_check(m, bs, &b, write_dir);
         CHECK(m->layers[0].k.ext == NULL && m->layers[0].down.ext == NULL, "%s: attachments left behind", bs->name);

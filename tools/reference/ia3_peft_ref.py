@@ -2,17 +2,19 @@
 """PEFT IA3 adapters (Liu et al. 2022, PEFT's IA3Config) on the tiny random models, with the loss, every gradient
 and the outputs of a fixed batch, for tests/test_ia3.c (hone's `ia3` method must meet DESIGN.md section 7's rows).
 
-Four bases, with IA3Config's defaults for the architecture (target_modules / feedforward_modules from PEFT's
+Four bases with IA3Config's defaults for the architecture (target_modules / feedforward_modules from PEFT's
 TRANSFORMERS_MODELS_TO_IA3_*_MAPPING: Llama k_proj, v_proj, down_proj (feed-forward: down_proj); BERT key, value,
 output.dense (feed-forward: output.dense; both suffixes also match attention.output.dense); GPT-2 c_attn, mlp.c_proj
-(feed-forward: mlp.c_proj); Qwen2 q_proj, v_proj, down_proj (feed-forward: down_proj)), and Llama again with
-explicit targets (IA3_ARGS):
+(feed-forward: mlp.c_proj); Qwen2 q_proj, v_proj, down_proj (feed-forward: down_proj)), and two with explicit
+targets (IA3_ARGS):
     llama    tests/data/tiny_llama          LlamaForCausalLM, task_type CAUSAL_LM
     gpt2     tests/data/tiny_gpt2           GPT2LMHeadModel, task_type CAUSAL_LM
     bert     tests/data/tiny_bert           BertModel (AutoModel), task_type FEATURE_EXTRACTION
     qwen2    tests/data/hf_family/qwen2     Qwen2ForCausalLM (q/k/v biases), task_type CAUSAL_LM
     llama-q  tests/data/tiny_llama          q_proj, k_proj, v_proj, up_proj, down_proj; up_proj and down_proj
                                             feed-forward
+    distilbert  tests/data/tiny_bert/distilbert   DistilBertModel, FEATURE_EXTRACTION; k_lin, v_lin, lin2 (feed-
+                                            forward: lin2), as PEFT has no defaults for it
 fp32 (the F16 checkpoints are upcast), eager attention, eval mode (no dropout). Every ia3_l is drawn
 1 + 0.25 * N(0, 1) instead of PEFT's ones, so that each one matters. Seeded.
 
@@ -21,7 +23,7 @@ Regenerate (not run by `make test`), from the source root:
 (OUT defaults to tests/data/ia3). Versions used for the committed files: torch 2.15.0, transformers 5.24.0,
 peft 0.21.2 (printed when run), on the CPU, one thread.
 
-Output, for each NAME in llama, gpt2, bert, qwen2, llama-q:
+Output, for each NAME in llama, gpt2, bert, qwen2, llama-q, distilbert:
     OUT/NAME/adapter_config.json, OUT/NAME/adapter_model.safetensors   PEFT's save_pretrained
                                      (base_model_name_or_path set to "tiny_NAME", not this machine's path;
                                      target_modules and feedforward_modules sorted)
@@ -65,11 +67,14 @@ from tiny_bert_ref import save_golden  # noqa: E402
 
 BASES = {"llama": ("tests/data/tiny_llama", "CAUSAL_LM"), "gpt2": ("tests/data/tiny_gpt2", "CAUSAL_LM"),
          "bert": ("tests/data/tiny_bert", "FEATURE_EXTRACTION"), "qwen2": ("tests/data/hf_family/qwen2", "CAUSAL_LM"),
-         "llama-q": ("tests/data/tiny_llama", "CAUSAL_LM")}
+         "llama-q": ("tests/data/tiny_llama", "CAUSAL_LM"),
+         "distilbert": ("tests/data/tiny_bert/distilbert", "FEATURE_EXTRACTION")}
 # Explicit targets (the rest take PEFT's defaults): q_proj's vector goes through GGUF's rotary permutation with
 # n_head, k_proj's with n_head_kv; up_proj feed-forward scales the MLP input of up_proj only, not gate_proj's.
 IA3_ARGS = {"llama-q": dict(target_modules=["q_proj", "k_proj", "v_proj", "up_proj", "down_proj"],
-                            feedforward_modules=["up_proj", "down_proj"])}
+                            feedforward_modules=["up_proj", "down_proj"]),
+            # PEFT's tables have no DistilBERT: IA3's pattern (keys, values, the MLP's second layer) by hand
+            "distilbert": dict(target_modules=["k_lin", "v_lin", "lin2"], feedforward_modules=["lin2"])}
 B, T = 2, 16
 TEXTS = ["The cat sat on the mat.", "hello world", "dog running, embedding tokens!"]
 
