@@ -1,7 +1,8 @@
-// cli/cmd_bakeoff.c — `hone bakeoff RECIPE.yaml [-o DIR]`: runs the recipe's classification methods on one dataset
-// and budget (train/bakeoff.h), shows which method runs and its ETA, prints the table, and writes DIR/report.json
-// and DIR/report.html.
+// cli/cmd_bakeoff.c — `hone bakeoff RECIPE.yaml [-o DIR]`: runs the recipe's methods (classification, or generation
+// with every parameter-efficient method) on one dataset and budget (train/bakeoff.h), shows which method runs and
+// its ETA, prints the table, and writes DIR/report.json and DIR/report.html.
 #include "cli/cli.h"
+#include "adapt/method.h"
 #include "train/bakeoff.h"
 
 #include <stdio.h>
@@ -11,11 +12,12 @@
 
 static void help(void) {
     printf("usage: hone bakeoff RECIPE.yaml [-o DIR] [--threads N]\n\n"
-           "Runs several classification methods on one dataset and budget, each in its own process, and writes\n"
-           "DIR/report.html (a table and the charts of accuracy against trainable parameters and against time;\n"
-           "self-contained) and DIR/report.json. A method that does not apply to the model is listed, not run.\n"
-           "Exit status 1 when a method failed (the report says why), 0 otherwise.\n\n"
-           "The recipe (YAML; paths relative to its folder; examples/recipes/bakeoff-rt-polarity.yaml):\n"
+           "Runs several methods on one dataset and budget, each in its own process, and writes DIR/report.html\n"
+           "(a table and charts of the score against trainable parameters and against time; self-contained) and\n"
+           "DIR/report.json. A method that does not apply to the model is listed, not run. Exit status 1 when a\n"
+           "method failed (the report says why), 0 otherwise.\n\n"
+           "task: classify (the default; examples/recipes/bakeoff-rt-polarity.yaml). The recipe (YAML; paths\n"
+           "relative to its folder):\n"
            "  model: all-minilm-l6-v2               a pulled name or a model path\n"
            "  data: [pos.txt:pos, neg.txt:neg]      FILE or FILE:LABEL, as hone train --task classify --data\n"
            "  test: [test.jsonl]                    optional; else test_split of data (default 0.2), stratified\n"
@@ -35,13 +37,31 @@ static void help(void) {
            "    lora: {rank: 8}                     label_words calibrate rank alpha last_k unfreeze_every\n"
            "    icl-0: {method: icl, shots: 0}      a variant: a method again under a label of its own\n"
            "    icl-4: {method: icl, shots: 4}      (1 to 31 of A-Z a-z 0-9 _ . -), with its own options\n\n"
+           "task: generate (examples/recipes/bakeoff-sft-qa.yaml): every parameter-efficient method trained by SFT,\n"
+           "scored by held-out loss and by exact match of greedy answers to short questions; the row base is the\n"
+           "untrained model. Keys as above, except text_col and label_col, and:\n"
+           "  data: [train.jsonl]                   SFT files as hone train reads them, or SQuAD JSON (context +\n"
+           "                                        question -> answer)\n"
+           "  test: [val.jsonl]                     held-out SFT files; else test_split of data (SQuAD: by article)\n"
+           "  qa: [questions.jsonl]                 {\"prompt\", \"answer\"} JSONL, alpaca or SQuAD; default: the\n"
+           "                                        held-out SQuAD questions\n"
+           "  format: auto                          or squad, text, prompt_completion, alpaca, messages, sharegpt\n"
+           "  budget: {max_train: 300, max_test: 100, max_qa: 100, epochs: 1, max_steps: 0, max_len: 512,\n"
+           "           batch: 4, max_new_tokens: 32}\n"
+           "  methods: all                          of: lora, dora, ia3, prompt-tuning, p-tuning, prefix-tuning,\n"
+           "                                        adapter-houlsby, adapter-pfeiffer (this build has: %s)\n"
+           "  options:                              per method: epochs max_steps lr batch weight_decay\n"
+           "    lora: {rank: 8, alpha: 16}          warmup_ratio rank alpha dropout target_modules\n"
+           "    pt-50: {method: prompt-tuning,      num_virtual_tokens reduction_factor, or any hone train key\n"
+           "            num_virtual_tokens: 50}     of lora., prompt., ia3., adapter.\n\n"
            "flags:\n"
            "  -o, --output DIR   where the report goes (default: the recipe's name without .yaml, here)\n"
-           "  --threads N        threads of each method (default: the physical cores)\n");
+           "  --threads N        threads of each method (default: the physical cores)\n",
+           hn_method_names());
 }
 
 typedef struct {
-    bool tty;
+    bool tty, gen;
     int width;   // of the label column: the longest label (at least 8)
     double last; // when the progress line was last drawn
 } display;
@@ -80,7 +100,11 @@ static void on_event(const hn_bakeoff_event *e, void *user) {
     }
     const hn_bakeoff_row *r = e->row;
     fprintf(stderr, "[%d/%d] %-*s ", e->index + 1, e->count, d->width, e->label);
-    if (r->state == HN_BAKEOFF_RAN) {
+    if (d->gen && (r->state == HN_BAKEOFF_RAN || r->state == HN_BAKEOFF_BASELINE)) {
+        clock_text(el, sizeof el, r->train_s + r->eval_s + r->qa_s);
+        fprintf(stderr, "exact match %.4f (%d)  held-out loss %.4f  %lld trainable  %s\n", r->exact_match,
+                r->qa_correct, r->val_loss, (long long)r->n_trainable, el);
+    } else if (r->state == HN_BAKEOFF_RAN) {
         clock_text(el, sizeof el, r->train_s + r->eval_s);
         fprintf(stderr, "accuracy %.4f  macro-F1 %.4f  %lld trainable  %s\n", r->accuracy, r->macro_f1,
                 (long long)r->n_trainable, el);
@@ -93,6 +117,19 @@ static void print_table(const hn_bakeoff *b) {
     int w = 10;
     for (int i = 0; i < b->r->n_methods; i++)
         if ((int)strlen(b->rows[i].label) > w) w = (int)strlen(b->rows[i].label);
+    if (b->r->task == HN_BAKEOFF_GENERATE) {
+        printf("%-*s %-15s %11s %13s %12s %9s %10s\n", w, "method", "status", "exact-match", "held-out-loss",
+               "trainable", "peak MiB", "seconds");
+        for (int i = 0; i <= b->r->n_methods; i++) {
+            const hn_bakeoff_row *r = i < b->r->n_methods ? &b->rows[i] : &b->baseline;
+            printf("%-*s %-15s ", w, r->label, hn_bakeoff_state_name(r->state));
+            if (r->state == HN_BAKEOFF_RAN || r->state == HN_BAKEOFF_BASELINE)
+                printf("%11.4f %13.4f %12lld %9.0f %10.1f\n", r->exact_match, r->val_loss, (long long)r->n_trainable,
+                       r->peak_rss / 1048576.0, r->train_s + r->eval_s + r->qa_s);
+            else printf("%11s %13s %12s %9s %10s\n", "-", "-", "-", "-", "-");
+        }
+        return;
+    }
     printf("%-*s %-15s %8s %8s %12s %9s %10s\n", w, "method", "status", "accuracy", "macro-F1", "trainable",
            "peak MiB", "seconds");
     for (int i = 0; i <= b->r->n_methods; i++) {
@@ -142,10 +179,15 @@ int cmd_bakeoff(int argc, char **argv) {
         return cli_fail();
     }
     if (!(s = hn_bakeoff_prepare(&b, &r))) {
-        fprintf(stderr, "bakeoff: %s (%s) on %d training and %d test examples, %d classes; %d method%s\n",
-                b.model_name[0] ? b.model_name : r.model, b.model_arch, b.train.n, b.test.n, b.train.n_classes,
-                r.n_methods, r.n_methods == 1 ? "" : "s");
-        display d = {.tty = isatty(2) == 1, .width = 8};
+        if (r.task == HN_BAKEOFF_GENERATE)
+            fprintf(stderr, "bakeoff: %s (%s) on %d training and %d held-out examples, %d questions; %d method%s and "
+                    "the base model\n", b.model_name[0] ? b.model_name : r.model, b.model_arch, b.gen.train.n,
+                    b.gen.test.n, b.gen.qa.n, r.n_methods, r.n_methods == 1 ? "" : "s");
+        else
+            fprintf(stderr, "bakeoff: %s (%s) on %d training and %d test examples, %d classes; %d method%s\n",
+                    b.model_name[0] ? b.model_name : r.model, b.model_arch, b.train.n, b.test.n, b.train.n_classes,
+                    r.n_methods, r.n_methods == 1 ? "" : "s");
+        display d = {.tty = isatty(2) == 1, .gen = r.task == HN_BAKEOFF_GENERATE, .width = 8};
         for (int i = 0; i < r.n_methods; i++)
             if ((int)strlen(r.methods[i].label) > d.width) d.width = (int)strlen(r.methods[i].label);
         s = hn_bakeoff_run(&b, on_event, &d);

@@ -9,7 +9,7 @@
 #include "io/adapter.h"
 #include "model/model.h"
 #include "train/config.h"
-#include "train/lm_objective.h"
+#include "train/lm_run.h"
 #include "train/trainer.h"
 
 #include <signal.h>
@@ -151,76 +151,9 @@ static hn_status apply(hn_train_config *c, int argc, char **argv) {
 
 // ---- running a configuration
 
-// The method's side of a run: the trainable tensors and loss (an hn_objective over the model) and, at the end, the
-// trained adapter. Every method attaches to the model through adapt/method.h (LoRA and DoRA to linear layers, IA3
-// scales, bottleneck adapters, virtual tokens, key/value prefixes) and the LM objective trains its tensors through
-// the frozen weights, whatever their type, with fp32 activations and gradients.
-typedef struct {
-    hn_objective obj;
-    hn_method *me;
-    bool have_obj;
-} method_run;
-
-// The run's configuration as the method's (adapt/method.h).
-static hn_status method_config(const hn_train_config *c, hn_method_config *mc) {
-    *mc = hn_method_default_config();
-    mc->seed = (uint64_t)c->seed;
-    hn_lora_config *lc = &mc->lora;
-    lc->r = c->lora.r;
-    lc->alpha = (float)c->lora.alpha;
-    lc->dropout = (float)c->lora.dropout;
-    lc->use_rslora = c->lora.use_rslora;
-    lc->seed = (uint64_t)c->seed;
-    hn_status s = hn_lora_parse_targets((const char *const *)c->lora.target_modules.items,
-                                        c->lora.target_modules.n, &lc->targets);
-    if (s && (c->method == HN_METHOD_LORA || c->method == HN_METHOD_DORA)) return s;
-    mc->num_virtual_tokens = c->prompt.num_virtual_tokens;
-    mc->init_text = c->prompt.init_text;
-    mc->encoder_hidden_size = c->prompt.encoder_hidden_size;
-    mc->encoder_lstm = c->prompt.encoder == HN_ENCODER_LSTM;
-    mc->prefix_projection = c->prompt.projection;
-    if (c->ia3.target_modules.n &&
-        (s = hn_lora_parse_targets((const char *const *)c->ia3.target_modules.items, c->ia3.target_modules.n,
-                                   &mc->ia3_targets)))
-        return s;
-    if (c->ia3.feedforward_modules.n &&
-        (s = hn_lora_parse_targets((const char *const *)c->ia3.feedforward_modules.items,
-                                   c->ia3.feedforward_modules.n, &mc->ia3_feedforward)))
-        return s;
-    mc->adapter_size = c->adapter.size;
-    mc->adapter_reduction = c->adapter.reduction_factor;
-    mc->adapter_act = hn_adapter_act_names[c->adapter.non_linearity];
-    return HN_OK;
-}
-
-static hn_status method_init(method_run *mr, hn_model *m, const hn_train_config *c) {
-    memset(mr, 0, sizeof *mr);
-    if (c->method == HN_METHOD_FULL)
-        return hn_fail(HN_ERR_UNSUPPORTED, "train: method full is not supported for language-model training yet "
-                       "(the LM objective trains attached methods only); use --method lora");
-    if (c->lora.init != HN_LORA_INIT_DEFAULT)
-        return hn_fail(HN_ERR_UNSUPPORTED, "train: lora.init: only 'default' (PEFT's Kaiming-uniform A, zero B) is "
-                       "supported yet");
-    const char *name = hn_train_method_names[c->method];
-    const hn_method_ops *ops = hn_method_find(name);
-    if (!ops) return hn_fail(HN_ERR_UNSUPPORTED, "train: method %s is not in this build (it has %s)", name,
-                             hn_method_names());
-    hn_method_config mc;
-    hn_status s = method_config(c, &mc);
-    if (s || (s = ops->attach_new(&mr->me, m, &mc))) return s;
-    hn_lm_params lp = hn_lm_default_params();
-    lp.checkpoint = c->grad_checkpointing; // lp.mm: the objective's default (fp32 products, repeatable per thread count)
-    // Dropout draws from its own stream so that the data order (seeded by c->seed) and A's init stay unchanged.
-    lp.seed = (uint64_t)c->seed ^ 0x9e3779b97f4a7c15ull;
-    if ((s = hn_lm_objective_init(&mr->obj, m, hn_method_params(mr->me), &lp))) return s;
-    mr->have_obj = true;
-    mr->obj.rng = hn_lm_objective_rng(&mr->obj); // saved in checkpoints: a resumed run draws the same masks
-    return HN_OK;
-}
-
 // DIR/adapter/ in the method's format (PEFT's where PEFT has the method); LoRA also as DIR/adapter.gguf
 // (llama.cpp's layout). Prints where they went.
-static hn_status method_save(method_run *mr, const char *out_dir) {
+static hn_status method_save(hn_lm_run *mr, const char *out_dir) {
     size_t n = strlen(out_dir) + 32;
     char *path = hn_alloc(n, "a path");
     if (!path) return HN_ERR_NOMEM;
@@ -240,12 +173,6 @@ static hn_status method_save(method_run *mr, const char *out_dir) {
     return s;
 }
 
-static void method_deinit(method_run *mr) {
-    if (mr->have_obj) hn_lm_objective_deinit(&mr->obj);
-    hn_method_destroy(mr->me);
-    memset(mr, 0, sizeof *mr);
-}
-
 // Values in the model's tensors (for the trainable share).
 static int64_t model_values(const hn_model *m) {
     int64_t n = 0;
@@ -253,31 +180,6 @@ static int64_t model_values(const hn_model *m) {
     return n;
 }
 
-
-// Appends src's examples to dst (src is left empty); counts add up.
-static hn_status dataset_append(hn_dataset *dst, hn_dataset *src) {
-    if (!dst->ex) {
-        *dst = *src;
-        memset(src, 0, sizeof *src);
-        return HN_OK;
-    }
-    hn_example *ex = realloc(dst->ex, (size_t)(dst->n + src->n) * sizeof *ex);
-    if (!ex) return hn_fail(HN_ERR_NOMEM, "out of memory for the training examples");
-    memcpy(ex + dst->n, src->ex, (size_t)src->n * sizeof *ex);
-    dst->ex = ex;
-    dst->n += src->n;
-    dst->n_loaded += src->n_loaded;
-    dst->n_truncated += src->n_truncated;
-    dst->n_skipped += src->n_skipped;
-    dst->n_no_loss += src->n_no_loss;
-    dst->n_tokens += src->n_tokens;
-    dst->n_loss_tokens += src->n_loss_tokens;
-    free(src->ex);
-    src->ex = NULL;
-    src->n = 0;
-    hn_dataset_deinit(src);
-    return HN_OK;
-}
 
 // Every file of a list, described on stderr one line each, into one dataset.
 static hn_status load_files(hn_dataset *ds, const hn_strlist *files, const hn_model *m, const hn_data_params *dp,
@@ -290,35 +192,12 @@ static hn_status load_files(hn_dataset *ds, const hn_strlist *files, const hn_mo
         char line[1024];
         hn_dataset_describe(&one, max_len, line, sizeof line);
         fprintf(stderr, "%s\n", line);
-        if ((s = dataset_append(ds, &one))) {
+        if ((s = hn_lm_dataset_append(ds, &one))) {
             hn_dataset_deinit(&one);
             return s;
         }
     }
     return HN_OK;
-}
-
-// The held-out loss of the untrained model (LoRA's B starts at zero, so this is the base's), for comparison with
-// the evaluations during training. The loader is left where it was.
-static hn_status eval_before(hn_objective *o, hn_loader *lv, double *out) {
-    hn_loader_pos start = hn_loader_get_pos(lv);
-    hn_batch b = {0};
-    double sum = 0;
-    int64_t n = 0;
-    hn_status s = HN_OK;
-    if (o->set_training) o->set_training(o->user, false);
-    for (bool end = false; !s && !end;) {
-        double ls = 0;
-        int64_t nl = 0;
-        if (!(s = hn_loader_next(lv, &b))) s = o->loss(o->user, &b, &ls, &nl);
-        sum += ls, n += nl;
-        end = b.epoch_end;
-    }
-    if (o->set_training) o->set_training(o->user, true);
-    hn_batch_deinit(&b);
-    if (!s) s = hn_loader_set_pos(lv, &start);
-    *out = n ? sum / (double)n : 0.0;
-    return s;
 }
 
 static volatile sig_atomic_t interrupted;
@@ -333,7 +212,7 @@ static int run(const hn_train_config *c) {
     hn_model *m = NULL;
     hn_dataset ds = {0}, val = {0};
     hn_loader ld = {0}, lv = {0};
-    method_run mr = {0};
+    hn_lm_run mr = {0};
     bool have_ld = false, have_lv = false;
     int rc = 1;
     hn_model_params mp = hn_model_default_params();
@@ -380,7 +259,7 @@ static int run(const hn_train_config *c) {
         have_lv = true;
     }
 
-    if ((s = method_init(&mr, m, c))) goto out;
+    if ((s = hn_lm_run_init(&mr, m, c))) goto out;
     int64_t n_train = hn_param_count(mr.obj.params), n_model = model_values(m);
     fprintf(stderr, "training %lld values (%.3f%% of the model's %lld) in %d tensors on %d examples, %lld tokens "
             "(%lld in the loss), for %lld steps into %s\n", (long long)n_train,
@@ -389,7 +268,8 @@ static int run(const hn_train_config *c) {
             c->output_dir);
     if (have_lv && !c->resume) {
         double v;
-        if ((s = eval_before(&mr.obj, &lv, &v))) goto out;
+        // the untrained model's (LoRA's B starts at zero)
+        if ((s = hn_lm_eval_loss(&mr.obj, &lv, NULL, NULL, &v))) goto out;
         fprintf(stderr, "validation loss before training: %.4f\n", v);
     }
     hn_progress_bar bar = hn_progress_bar_init(stderr);
@@ -417,7 +297,7 @@ static int run(const hn_train_config *c) {
     rc = 0;
 out:
     if (s) rc = cli_fail();
-    method_deinit(&mr);
+    hn_lm_run_deinit(&mr);
     if (have_lv) hn_loader_deinit(&lv);
     if (have_ld) hn_loader_deinit(&ld);
     hn_dataset_deinit(&val);

@@ -4,7 +4,10 @@
 // recipes are refused with FILE:LINE:COLUMN, the key and what was expected: YAML syntax, aliases, nesting past the
 // limit, a second document, missing, unknown and repeated keys, unknown and repeated methods, bad numbers, bad
 // options and label words, and bad variants (no method, an unknown one, a label never defined, a method's name
-// naming another method, repeated or malformed labels).
+// naming another method, repeated or malformed labels). task: generate: the example recipe, the methods of
+// adapt/method.h by name whether this build has them or not, each method's configuration (the budget, the bake-off's
+// learning rate and LoRA targets, the options as hone train keys or short names), and its broken inputs (keys of the
+// other task, a bad task, format, option value or budget key).
 #include "test.h"
 #include "train/bakeoff.h"
 
@@ -234,6 +237,115 @@ int main(void) {
         CHECK(s != HN_OK && !strncmp(hn_errmsg(), bad[i].msg, strlen(bad[i].msg)), "case %zu: got '%s', want '%s'", i,
               s ? hn_errmsg() : "(accepted)", bad[i].msg);
         CHECK(r.methods == NULL && r.model == NULL && r.data == NULL, "case %zu: nothing left allocated", i);
+        if (!s) hn_bakeoff_recipe_deinit(&r);
+    }
+    // task: generate. The shipped example: SQuAD data beside the repository, every PEFT method.
+    s = hn_bakeoff_recipe_load(&r, "examples/recipes/bakeoff-sft-qa.yaml");
+    CHECK(s == HN_OK, "%s", hn_errmsg());
+    if (!s) {
+        static const char *const gen_all[] = {"lora",     "dora",          "ia3",             "prompt-tuning",
+                                              "p-tuning", "prefix-tuning", "adapter-houlsby", "adapter-pfeiffer"};
+        CHECK(r.task == HN_BAKEOFF_GENERATE && r.n_methods == 8, "generate: 8 methods, got %d", r.n_methods);
+        for (int i = 0; i < r.n_methods && i < 8; i++)
+            CHECK(!r.methods[i].me && !strcmp(r.methods[i].gen, gen_all[i]) &&
+                      !strcmp(r.methods[i].label, gen_all[i]) && r.methods[i].tc &&
+                      !strcmp(hn_train_method_names[r.methods[i].tc->method], gen_all[i]),
+                  "generate: method %d is %s", i, gen_all[i]);
+        CHECK(r.n_data == 1 && ends_with(r.data[0], "shared/data/xquad/xquad.en.part1.json") && r.n_qa == 0 &&
+                  r.max_qa == 100 && r.max_new_tokens == 16 && r.max_len == 384 && r.epochs == 1,
+              "generate: data and budget");
+        const hn_bakeoff_entry *pt = entry(&r, "prompt-tuning"), *lo = entry(&r, "lora");
+        CHECK(pt && pt->tc->prompt.num_virtual_tokens == 20 && pt->tc->lr == 3e-2 && pt->tc->epochs == 1 &&
+                  pt->tc->max_len == 384 && pt->tc->seed == 42,
+              "generate: prompt-tuning's configuration");
+        CHECK(lo && lo->tc->lora.r == 8 && lo->tc->lora.alpha == 16 && lo->tc->lr == 1e-3 &&
+                  lo->tc->lora.target_modules.n == 1 && !strcmp(lo->tc->lora.target_modules.items[0], "all-linear"),
+              "generate: lora's configuration");
+        hn_bakeoff_recipe_deinit(&r);
+    }
+    // Options as hone train keys and short names, over the budget; variants; qa and format.
+    s = load(&r, "task: generate\nmodel: m\ndata: d.jsonl\nqa: [q.jsonl]\nformat: alpaca\n"
+                 "budget: {epochs: 2, max_steps: 7, batch: 3, max_len: 64, max_qa: 5, max_new_tokens: 9}\n"
+                 "methods: [lora, ia3-hi, prefix-tuning]\n"
+                 "options:\n"
+                 "  lora: {rank: 4, alpha: 8, lr: 0.002, target_modules: [q_proj, v_proj], lora.use_rslora: true}\n"
+                 "  ia3-hi: {method: ia3, lr: 0.05, epochs: 3, batch: 2}\n"
+                 "  prefix-tuning: {num_virtual_tokens: 5, prompt.projection: true, warmup_ratio: 0.1}\n");
+    CHECK(s == HN_OK, "generate options: %s", hn_errmsg());
+    if (!s) {
+        const hn_bakeoff_entry *lo = entry(&r, "lora"), *ia = entry(&r, "ia3-hi"), *pf = entry(&r, "prefix-tuning");
+        CHECK(r.n_qa == 1 && !strcmp(r.qa[0], "/base/q.jsonl") && r.format == HN_DATA_ALPACA && !r.squad &&
+                  r.max_qa == 5 && r.max_new_tokens == 9 && r.max_steps == 7,
+              "generate: qa, format, budget");
+        CHECK(lo && lo->tc->lora.r == 4 && lo->tc->lora.alpha == 8 && lo->tc->lr == 0.002 &&
+                  lo->tc->lora.use_rslora && lo->tc->lora.target_modules.n == 2 && lo->tc->epochs == 2 &&
+                  lo->tc->max_steps == 7 && lo->tc->batch_size == 3,
+              "generate: lora's options over the budget");
+        CHECK(ia && !strcmp(ia->gen, "ia3") && ia->tc->method == HN_METHOD_IA3 && ia->tc->lr == 0.05 &&
+                  ia->tc->epochs == 3 && ia->tc->batch_size == 2,
+              "generate: a variant of ia3");
+        CHECK(pf && pf->tc->prompt.num_virtual_tokens == 5 && pf->tc->prompt.projection &&
+                  pf->tc->warmup_ratio == 0.1 && pf->tc->lr == 1e-2,
+              "generate: prefix tuning's options");
+        hn_bakeoff_recipe_deinit(&r);
+    }
+    s = load(&r, "task: generate\nmodel: m\ndata: d.json\nformat: squad\nmethods: [dora]\n");
+    CHECK(s == HN_OK && r.squad && r.max_len == 512 && r.batch == 4 && r.epochs == 1 && r.max_new_tokens == 32 &&
+              r.methods[0].tc->lr == 1e-3,
+          "generate defaults: %s", hn_errmsg());
+    if (!s) hn_bakeoff_recipe_deinit(&r);
+    static const struct {
+        const char *yaml, *msg;
+    } gen_bad[] = {
+        {"task: gen\nmodel: a\ndata: x\nmethods: lora\n", "r.yaml:1:7: task: expected classify or generate, got 'gen'"},
+        {"task: [generate]\nmodel: a\ndata: x\nmethods: lora\n", "r.yaml:1:7: task: expected classify or generate"},
+        {"task: generate\nmodel: a\ndata: x\nmethods: [lora, head]\n",
+         "r.yaml:4:17: methods: unknown method 'head' (the methods to generate with: all, lora, dora, ia3, "
+         "prompt-tuning, p-tuning, prefix-tuning, adapter-houlsby, adapter-pfeiffer)"},
+        {"task: generate\nmodel: a\ndata: x\nmethods: full\n", "r.yaml:4:10: methods: unknown method 'full'"},
+        {"task: generate\nmodel: a\ndata: x\nmethods: lora\ntext_col: t\n",
+         "r.yaml:5:1: text_col: only for task: classify (this recipe's task is generate)"},
+        {"model: a\ndata: x\nmethods: head\nqa: q.jsonl\n",
+         "r.yaml:4:1: qa: only for task: generate (this recipe's task is classify)"},
+        {"model: a\ndata: x\nmethods: head\nbudget: {max_new_tokens: 3}\n",
+         "r.yaml:4:10: budget.max_new_tokens: unknown key (expected max_train, max_test, epochs, max_len or batch; "
+         "max_qa, max_steps and max_new_tokens are for task: generate)"},
+        {"task: generate\nmodel: a\ndata: x\nmethods: lora\nbudget: {epochs: 0}\n",
+         "r.yaml:5:18: budget.epochs: expected a whole number >= 1, got '0'"},
+        {"task: generate\nmodel: a\ndata: x\nmethods: lora\nbudget: {max_new_tokens: x}\n",
+         "r.yaml:5:26: budget.max_new_tokens: expected a whole number >= 1, got 'x'"},
+        {"task: generate\nmodel: a\ndata: x\nmethods: lora\nformat: jsonl\n",
+         "r.yaml:5:9: format: expected auto, squad, text, prompt_completion, alpaca, messages or sharegpt, got "
+         "'jsonl'"},
+        {"task: generate\nmodel: a\ndata: x\nmethods: lora\noptions: {lora: {rank: 0}}\n",
+         "r.yaml:5:24: options.lora.rank: expected an integer >= 1, got '0'"},
+        {"task: generate\nmodel: a\ndata: x\nmethods: lora\noptions: {lora: {lr: fast}}\n",
+         "r.yaml:5:22: options.lora.lr: expected a number > 0, got 'fast'"},
+        {"task: generate\nmodel: a\ndata: x\nmethods: lora\noptions: {lora: {shots: 2}}\n",
+         "r.yaml:5:18: options.lora.shots: unknown option (expected one of epochs, max_steps, lr, batch"},
+        {"task: generate\nmodel: a\ndata: x\nmethods: lora\noptions: {lora: {output_dir: o}}\n",
+         "r.yaml:5:18: options.lora.output_dir: unknown option"},
+        {"task: generate\nmodel: a\ndata: x\nmethods: lora\noptions: {lora: {lora.rr: 2}}\n",
+         "r.yaml:5:18: options.lora.lora.rr: unknown option"},
+        {"task: generate\nmodel: a\ndata: x\nmethods: lora\noptions: {lora: {target_modules: [q_proj, nope]}}\n",
+         "r.yaml:5:34: options.lora.target_modules: expected "},
+        {"task: generate\nmodel: a\ndata: x\nmethods: lora\noptions: {lora: {rank: {a: 1}}}\n",
+         "r.yaml:5:24: options.lora.rank: expected a value or a list of values, got a mapping"},
+        {"task: generate\nmodel: a\ndata: x\nmethods: v\noptions: {v: {method: head}}\n",
+         "r.yaml:5:23: options.v.method: unknown method 'head' (the methods to generate with: lora, "},
+        {"task: generate\nmodel: a\ndata: x\nmethods: v\noptions: {v: {lr: 1}}\n",
+         "r.yaml:5:11: options.v: a variant label needs method: NAME (not a method to generate with: lora, "},
+        // errors after configurations were made (the sanitizer build checks that nothing leaks)
+        {"task: generate\nmodel: a\ndata: x\nmethods: [lora, w]\noptions: {lora: {rank: 2}, v: {method: ia3}}\n",
+         "r.yaml:4:17: methods: unknown method 'w'"},
+        {"task: generate\nmodel: a\ndata: x\nmethods: [lora]\noptions: {lora: , ia3: {rank: -2}}\n",
+         "r.yaml:5:31: options.ia3.rank: expected an integer >= 1, got '-2'"},
+    };
+    for (size_t i = 0; i < sizeof gen_bad / sizeof gen_bad[0]; i++) {
+        s = load(&r, gen_bad[i].yaml);
+        CHECK(s != HN_OK && !strncmp(hn_errmsg(), gen_bad[i].msg, strlen(gen_bad[i].msg)),
+              "generate case %zu: got '%s', want '%s'", i, s ? hn_errmsg() : "(accepted)", gen_bad[i].msg);
+        CHECK(r.methods == NULL && r.model == NULL && r.data == NULL, "generate case %zu: nothing left allocated", i);
         if (!s) hn_bakeoff_recipe_deinit(&r);
     }
     // A recipe file that is too large, or absent.

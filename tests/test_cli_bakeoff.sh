@@ -6,7 +6,9 @@
 # GPT-2 a method that fails (icl with a label word for no class) is reported while head still runs (exit 1, the
 # report written); bad inputs (no recipe, missing key, unknown method, a data file that does not exist, broken YAML,
 # an alias, an unknown option) exit non-zero with one line naming FILE:LINE:COLUMN or the file, and leave no report
-# folder. Then all-MiniLM-L6-v2 on rt-polarity (../shared/data; skipped when absent): head beats the majority class.
+# folder. task: generate on the tiny GPT-2 (every PEFT method and a variant, the base row, finite numbers, four
+# charts; a rerun gives the same numbers; missing or broken questions: one line). Then all-MiniLM-L6-v2 on
+# rt-polarity (../shared/data; skipped when absent): head beats the majority class.
 # The report in a browser: tests/test_report_browser.sh.
 set -u
 fail=0; pass=0
@@ -144,6 +146,81 @@ err=$("$HONE" bakeoff "$tmp/ok.yaml" --bogus 2>&1); rc=$?
 check "unknown flag: usage error" '[ $rc -eq 2 ] && one_line && grep -q -- "--bogus" <<<"$err"'
 out=$("$HONE" bakeoff --help); rc=$?
 check "--help names the recipe keys and this build's methods" '[ $rc -eq 0 ] && grep -q "max_train" <<<"$out" && grep -q "every method of this build:" <<<"$out" && grep -q "^  *feature, head, " <<<"$out" && grep -q "icl-0: {method: icl" <<<"$out"'
+
+# task: generate on the tiny GPT-2: every PEFT method of adapt/method.h on made-up capital questions (24 SFT
+# examples, 20% held out; 8 questions), each row ran with finite numbers, the base row, the generation table and its
+# four charts; lora trained longer answers the questions it saw (exact match above the base's 0).
+mkdir -p "$tmp/gen"
+caps=(Zorbia:Quill Marn:Tov Pella:Ruse Oska:Lind Vel:Arno Kesh:Dura Tamb:Orin Ylen:Sarp)
+for i in $(seq 0 23); do c=${caps[$((i % 8))]}; echo "{\"prompt\": \"capital of ${c%%:*}?\", \"completion\": \"${c##*:}\"}"; done > "$tmp/gen/train.jsonl"
+for c in "${caps[@]}"; do echo "{\"prompt\": \"capital of ${c%%:*}?\", \"answer\": [\"${c##*:}\", \"x\"]}"; done > "$tmp/gen/qa.jsonl"
+cat > "$tmp/gen.yaml" <<EOF2
+title: tiny generation
+task: generate
+model: $gpt2
+data: [gen/train.jsonl]
+qa: gen/qa.jsonl
+seed: 3
+budget: {max_len: 32, batch: 4, epochs: 2, max_new_tokens: 6}
+methods: all
+options:
+  prompt-tuning: {num_virtual_tokens: 4}
+  p-tuning: {num_virtual_tokens: 4}
+  prefix-tuning: {num_virtual_tokens: 4}
+  lora-long: {method: lora, epochs: 40, lr: 0.02, rank: 2}
+EOF2
+out=$("$HONE" bakeoff "$tmp/gen.yaml" -o "$tmp/rep-gen" 2>"$tmp/err"); rc=$?
+check "generate: exit 0" '[ $rc -eq 0 ] || { cat "$tmp/err" >&2; false; }'
+check "generate: stderr: the base first, then each method with its exact match and held-out loss" \
+    'grep -q "^\[1/10\] base .*exact match 0.0000 (0)  held-out loss [0-9.]*  0 trainable" "$tmp/err" &&
+     grep -q "^\[2/10\] lora .*exact match [0-9.]* ([0-9]*)  held-out loss [0-9.]*  [0-9]* trainable" "$tmp/err" &&
+     grep -q "^\[3/10\] lora-long .*exact match" "$tmp/err" && grep -q "^\[10/10\] adapter-pfeiffer .*exact match" "$tmp/err"'
+check "generate: stdout: the table" 'grep -q "^method  *status  *exact-match held-out-loss" <<<"$out" && grep -q "^base  *baseline" <<<"$out"'
+check "generate: report.json: every method's row ran with finite numbers, the base row" "json '$tmp/rep-gen/report.json' '
+import math
+assert r[\"task\"] == \"generate\"
+want = [\"lora\", \"lora-long\", \"dora\", \"ia3\", \"prompt-tuning\", \"p-tuning\", \"prefix-tuning\", \"adapter-houlsby\", \"adapter-pfeiffer\"]
+assert [x[\"label\"] for x in r[\"methods\"]] == want, [x[\"label\"] for x in r[\"methods\"]]
+for x in r[\"methods\"]:
+    assert x[\"status\"] == \"ran\", x
+    assert 0 <= x[\"exact_match\"] <= 1 and math.isfinite(x[\"val_loss\"]) and x[\"val_loss\"] > 0, x
+    assert x[\"trainable_parameters\"] > 0 and x[\"peak_rss_bytes\"] > 1000000 and x[\"train_seconds\"] > 0, x
+    assert x[\"train_tokens_per_second\"] > 0 and x[\"eval_seconds\"] > 0 and x[\"qa_seconds\"] > 0, x
+    assert x[\"correct\"] == round(x[\"exact_match\"] * 8), x
+b = r[\"baseline\"]
+assert b[\"label\"] == \"base\" and b[\"status\"] == \"baseline\" and b[\"trainable_parameters\"] == 0 and b[\"train_seconds\"] is None
+assert math.isfinite(b[\"val_loss\"]) and b[\"exact_match\"] == 0
+d = r[\"data\"]
+assert (d[\"train_examples\"], d[\"test_examples\"], d[\"qa_questions\"]) == (19, 5, 8), d
+m = {x[\"label\"]: x for x in r[\"methods\"]}
+assert m[\"prompt-tuning\"][\"options\"][\"num_virtual_tokens\"] == 4 and m[\"lora-long\"][\"options\"][\"epochs\"] == 40
+assert m[\"lora-long\"][\"exact_match\"] >= 0.5, m[\"lora-long\"]
+assert m[\"lora-long\"][\"val_loss\"] < b[\"val_loss\"] and m[\"lora\"][\"val_loss\"] < b[\"val_loss\"]
+'"
+check "generate: report.html: the table's rows, four charts with a point per method, no URL" \
+    '! grep -q "://" "$tmp/rep-gen/report.html" && [ $(grep -c "<g class=\"point\" data-label=\"lora-long\"" "$tmp/rep-gen/report.html") -eq 4 ] &&
+     [ $(grep -c "<g class=\"point\"" "$tmp/rep-gen/report.html") -eq 36 ] && grep -q "<tr class=\"baseline\" data-label=\"base\"" "$tmp/rep-gen/report.html" &&
+     grep -q "<svg id=\"chart-loss-time\"" "$tmp/rep-gen/report.html" && grep -q ">base model [0-9.]*</text>" "$tmp/rep-gen/report.html"'
+# The same recipe again: the same numbers (seeded).
+"$HONE" bakeoff "$tmp/gen.yaml" -o "$tmp/rep-gen2" >/dev/null 2>&1
+gnum() { json "$1" 'print(" ".join("%.6f %.4f" % (x["val_loss"], x["exact_match"]) for x in r["methods"]))'; }
+check "generate: a rerun: the same held-out losses and exact matches" '[ "$(gnum "$tmp/rep-gen/report.json")" = "$(gnum "$tmp/rep-gen2/report.json")" ]'
+# Missing or broken questions: one line each, no report folder.
+cat > "$tmp/gen-bad.yaml" <<EOF2
+task: generate
+model: $gpt2
+data: [gen/train.jsonl]
+budget: {max_len: 32}
+methods: [lora]
+EOF2
+err=$("$HONE" bakeoff "$tmp/gen-bad.yaml" -o "$tmp/out-gen-bad" 2>&1 >/dev/null); rc=$?
+check "generate: no qa and no SQuAD data: exit 1, one line naming qa" '[ $rc -eq 1 ] && one_line && grep -q "gen-bad.yaml: qa: missing" <<<"$err" && [ ! -e "$tmp/out-gen-bad" ]' ||
+    echo "  got (exit $rc): $err" >&2
+printf '{"prompt": "a", "answer": "b"}\n{"prompt": "c"}\n' > "$tmp/gen/badqa.jsonl"
+printf 'qa: gen/badqa.jsonl\n' >> "$tmp/gen-bad.yaml"
+err=$("$HONE" bakeoff "$tmp/gen-bad.yaml" -o "$tmp/out-gen-bad" 2>&1 >/dev/null); rc=$?
+check "generate: a broken qa file: exit 1, one line naming file:line and the field" '[ $rc -eq 1 ] && one_line && grep -q "badqa.jsonl:2: answer: missing" <<<"$err" && [ ! -e "$tmp/out-gen-bad" ]' ||
+    echo "  got (exit $rc): $err" >&2
 
 # all-MiniLM-L6-v2 on rt-polarity: head beats the majority class on real data.
 data="${HONE_SHARED_DATA:-$HONE_SRC/../shared/data}/rt-polarity"

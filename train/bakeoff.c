@@ -1,9 +1,10 @@
-// train/bakeoff.c — the bake-off's runs (train/bakeoff.h): the data made once (test split or test files, seeded
-// stratified subsamples to the budget), the majority-class baseline, then every method in a forked child that trains
-// it, predicts the test set, measures and sends its row back through a pipe.
+// train/bakeoff.c — the bake-off's runs (train/bakeoff.h): the data made once, then every method in a forked child
+// that trains it, measures and sends its row back through a pipe. Classification's part is here (the test split or
+// test files, seeded stratified subsamples to the budget, the majority-class baseline, predicting the test set);
+// generation's is train/bakeoff_gen.c, run by the same machinery.
 //
 // Child -> parent messages: a msg_head, then `len` bytes (a warning's text, or the hn_bakeoff_row).
-#include "train/bakeoff.h"
+#include "train/bakeoff_impl.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -28,7 +29,7 @@ typedef struct {
     int32_t len;
 } msg_head;
 
-static const char *const phase_names[] = {"train", "eval"};
+static const char *const phase_names[HN_BAKEOFF_PHASES] = {"train", "eval", "qa"};
 
 // ---- preparation (the parent)
 
@@ -88,16 +89,13 @@ static hn_status baseline(hn_bakeoff *b) {
     return s;
 }
 
-hn_status hn_bakeoff_prepare(hn_bakeoff *b, const hn_bakeoff_recipe *r) {
-    memset(b, 0, sizeof *b);
-    b->r = r;
-    b->threads = hn_threads_get();
-    // The parent computes nothing in parallel (the children do), so no OpenMP thread team exists when it forks:
-    // GNU OpenMP's team does not survive a fork, and a child that used it would wait for it forever.
-    hn_threads_set(1);
-    time_t now = time(NULL);
-    struct tm tm;
-    strftime(b->date, sizeof b->date, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+static void model_facts(hn_bakeoff *b) {
+    for (uint64_t i = 0; i < b->m->gguf.n_tensors; i++) b->model_params += hn_nelem(&b->m->gguf.tensors[i]);
+    gguf_text(b->m, "general.name", b->model_name, sizeof b->model_name);
+    gguf_text(b->m, "general.architecture", b->model_arch, sizeof b->model_arch);
+}
+
+static hn_status prepare_classify(hn_bakeoff *b, const hn_bakeoff_recipe *r) {
     hn_cls_load_params lp = hn_cls_load_default_params();
     if (r->text_col) lp.text_col = r->text_col;
     if (r->label_col) lp.label_col = r->label_col;
@@ -119,18 +117,34 @@ hn_status hn_bakeoff_prepare(hn_bakeoff *b, const hn_bakeoff_recipe *r) {
                     b->test.n);
     if (!s && !(b->test_source = strdup(src))) s = HN_ERR_NOMEM;
     if (!s) s = hn_model_load(&b->m, r->model, NULL);
-    if (!s) {
-        for (uint64_t i = 0; i < b->m->gguf.n_tensors; i++) b->model_params += hn_nelem(&b->m->gguf.tensors[i]);
-        gguf_text(b->m, "general.name", b->model_name, sizeof b->model_name);
-        gguf_text(b->m, "general.architecture", b->model_arch, sizeof b->model_arch);
-        s = count_tokens(b->m, &b->train, r->max_len, &b->train_tokens);
-    }
+    if (!s) model_facts(b), s = count_tokens(b->m, &b->train, r->max_len, &b->train_tokens);
     if (!s) s = count_tokens(b->m, &b->test, r->max_len, &b->test_tokens);
     if (!s) s = baseline(b);
+    return s;
+}
+
+hn_status hn_bakeoff_prepare(hn_bakeoff *b, const hn_bakeoff_recipe *r) {
+    memset(b, 0, sizeof *b);
+    b->r = r;
+    b->threads = hn_threads_get();
+    // The parent computes nothing in parallel (the children do), so no OpenMP thread team exists when it forks:
+    // GNU OpenMP's team does not survive a fork, and a child that used it would wait for it forever.
+    hn_threads_set(1);
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(b->date, sizeof b->date, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+    hn_status s;
+    if (r->task == HN_BAKEOFF_GENERATE) {
+        s = hn_model_load(&b->m, r->model, NULL);
+        if (!s) model_facts(b), s = hn_bakeoff_gen_prepare(b);
+    } else {
+        s = prepare_classify(b, r);
+    }
     if (!s && !(b->rows = hn_calloc((size_t)(r->n_methods ? r->n_methods : 1), sizeof *b->rows, "rows")))
         s = HN_ERR_NOMEM;
     for (int i = 0; !s && i < r->n_methods; i++) {
-        snprintf(b->rows[i].method, sizeof b->rows[i].method, "%s", r->methods[i].me->name);
+        snprintf(b->rows[i].method, sizeof b->rows[i].method, "%s",
+                 r->methods[i].me ? r->methods[i].me->name : r->methods[i].gen);
         snprintf(b->rows[i].label, sizeof b->rows[i].label, "%s", r->methods[i].label);
     }
     if (s) {
@@ -145,17 +159,13 @@ hn_status hn_bakeoff_prepare(hn_bakeoff *b, const hn_bakeoff_recipe *r) {
 
 void hn_bakeoff_deinit(hn_bakeoff *b) {
     hn_cls_data_deinit(&b->train), hn_cls_data_deinit(&b->test);
+    hn_bakeoff_gen_deinit(&b->gen);
     hn_model_destroy(b->m);
     free(b->rows), free(b->test_source);
     memset(b, 0, sizeof *b);
 }
 
 // ---- the child
-
-typedef struct {
-    int fd, phase;
-    double t0, last;
-} child;
 
 static void send_msg(int fd, const msg_head *h, const void *payload) {
     char buf[sizeof *h + sizeof(hn_bakeoff_row) + MSG_TEXT_MAX];
@@ -170,8 +180,8 @@ static void send_msg(int fd, const msg_head *h, const void *payload) {
     }
 }
 
-static void child_progress(void *user, int64_t done, int64_t total) {
-    child *c = user;
+void hn_bakeoff_child_progress(void *user, int64_t done, int64_t total) {
+    hn_bakeoff_child *c = user;
     double now = hn_now();
     if (now - c->last < 0.1 && done < total) return; // a few messages a second are enough for a display
     c->last = now;
@@ -179,8 +189,13 @@ static void child_progress(void *user, int64_t done, int64_t total) {
     send_msg(c->fd, &h, NULL);
 }
 
+void hn_bakeoff_child_phase(hn_bakeoff_child *c, int p, int64_t total) {
+    c->phase = p, c->t0 = hn_now(), c->last = 0;
+    hn_bakeoff_child_progress(c, 0, total);
+}
+
 static void child_log(hn_log_level level, const char *msg, void *user) {
-    child *c = user;
+    hn_bakeoff_child *c = user;
     size_t n = strlen(msg);
     if (n > MSG_TEXT_MAX - 1) n = MSG_TEXT_MAX - 1;
     char text[MSG_TEXT_MAX];
@@ -189,7 +204,8 @@ static void child_log(hn_log_level level, const char *msg, void *user) {
     send_msg(c->fd, &h, text);
 }
 
-static hn_status child_eval(const hn_bakeoff *b, const hn_cls_method *me, void *st, child *c, hn_cls_metrics *mt) {
+static hn_status child_eval(const hn_bakeoff *b, const hn_cls_method *me, void *st, hn_bakeoff_child *c,
+                            hn_cls_metrics *mt) {
     const hn_cls_data *t = &b->test;
     int K = t->n_classes;
     int32_t *pred = hn_calloc((size_t)t->n, sizeof *pred, "predictions");
@@ -205,43 +221,51 @@ static hn_status child_eval(const hn_bakeoff *b, const hn_cls_method *me, void *
                 if (row[c2] > row[best]) best = c2;
             pred[i + j] = best;
         }
-        child_progress(c, i + k, t->n);
+        hn_bakeoff_child_progress(c, i + k, t->n);
     }
     if (!s) s = hn_cls_metrics_compute(mt, pred, t->labels, t->n, K);
     free(pred), free(p);
     return s;
 }
 
-static void child_main(const hn_bakeoff *b, int ix, int fd) {
+// A classification method: trained, then the test set predicted.
+static void child_classify(const hn_bakeoff *b, int ix, hn_bakeoff_child *c, hn_bakeoff_row *row) {
     const hn_bakeoff_entry *e = &b->r->methods[ix];
-    child c = {.fd = fd, .t0 = hn_now()};
-    hn_log_set(child_log, &c, HN_LOG_WARN);
-    hn_threads_set(b->threads);
-    hn_bakeoff_row row = b->rows[ix];
-    row.state = HN_BAKEOFF_RAN;
     hn_cls_options o = e->o;
-    o.threads = b->threads, o.progress = child_progress, o.progress_user = &c;
+    o.threads = b->threads, o.progress = hn_bakeoff_child_progress, o.progress_user = c;
     void *st = NULL;
     hn_cls_metrics mt = {0};
-    child_progress(&c, 0, 0);
+    hn_bakeoff_child_phase(c, HN_BAKEOFF_PHASE_TRAIN, 0);
     double t = hn_now();
     hn_status s = e->me->train(b->m, &b->train, NULL, &o, &st);
-    row.train_s = hn_now() - t;
+    row->train_s = hn_now() - t;
     if (!s) {
-        row.n_trainable = e->me->n_trainable(st);
-        c.phase = 1, c.t0 = t = hn_now(), c.last = 0;
-        child_progress(&c, 0, b->test.n);
-        s = child_eval(b, e->me, st, &c, &mt);
-        row.eval_s = hn_now() - t;
+        row->n_trainable = e->me->n_trainable(st);
+        hn_bakeoff_child_phase(c, HN_BAKEOFF_PHASE_EVAL, b->test.n);
+        t = hn_now();
+        s = child_eval(b, e->me, st, c, &mt);
+        row->eval_s = hn_now() - t;
     }
     if (s) {
-        row.state = HN_BAKEOFF_FAILED;
-        snprintf(row.message, sizeof row.message, "%s failed: %s", phase_names[c.phase], hn_errmsg());
+        row->state = HN_BAKEOFF_FAILED;
+        snprintf(row->message, sizeof row->message, "%s failed: %s", phase_names[c->phase], hn_errmsg());
     } else {
-        row.accuracy = mt.accuracy, row.macro_f1 = mt.macro_f1;
-        row.train_tok_s = row.train_s > 0 ? b->train_tokens / row.train_s : 0;
-        row.eval_tok_s = row.eval_s > 0 ? b->test_tokens / row.eval_s : 0;
+        row->accuracy = mt.accuracy, row->macro_f1 = mt.macro_f1;
+        row->train_tok_s = row->train_s > 0 ? b->train_tokens / row->train_s : 0;
+        row->eval_tok_s = row->eval_s > 0 ? b->test_tokens / row->eval_s : 0;
     }
+    // No cleanup: the process ends after the row is sent.
+}
+
+// ix < 0: generation's untrained model (the baseline row).
+static void child_main(const hn_bakeoff *b, int ix, int fd) {
+    hn_bakeoff_child c = {.fd = fd, .t0 = hn_now()};
+    hn_log_set(child_log, &c, HN_LOG_WARN);
+    hn_threads_set(b->threads);
+    hn_bakeoff_row row = ix < 0 ? b->baseline : b->rows[ix];
+    row.state = ix < 0 ? HN_BAKEOFF_BASELINE : HN_BAKEOFF_RAN;
+    if (b->r->task == HN_BAKEOFF_GENERATE) hn_bakeoff_gen_child(b, ix, &c, &row);
+    else child_classify(b, ix, &c, &row);
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0) row.peak_rss = (int64_t)ru.ru_maxrss * 1024; // Linux: kilobytes
     msg_head h = {MSG_ROW, c.phase, 0, 0, 0, (int32_t)sizeof row};
@@ -290,7 +314,7 @@ static bool watch(watcher *w, int fd, hn_bakeoff_row *row) {
             if (have < sizeof h + (size_t)h.len) break;
             const char *payload = buf + sizeof h;
             if (h.kind == MSG_PROGRESS) {
-                w->ev.phase = phase_names[h.phase ? 1 : 0];
+                w->ev.phase = phase_names[h.phase >= 0 && h.phase < HN_BAKEOFF_PHASES ? h.phase : 0];
                 w->ev.done = h.done, w->ev.total = h.total;
                 w->phase_t0 = hn_now() - h.phase_s;
                 emit(w, HN_BAKEOFF_PROGRESS);
@@ -354,17 +378,21 @@ static void run_child(const hn_bakeoff *b, int ix, watcher *w, hn_bakeoff_row *r
 hn_status hn_bakeoff_run(hn_bakeoff *b, hn_bakeoff_event_fn fn, void *user) {
     double t0 = hn_now();
     const hn_bakeoff_recipe *r = b->r;
-    for (int i = 0; i < r->n_methods; i++) {
-        const hn_cls_method *me = r->methods[i].me;
-        hn_bakeoff_row *row = &b->rows[i];
+    bool gen = r->task == HN_BAKEOFF_GENERATE;
+    // Generation measures its baseline, the untrained model, in a child of its own first (place 0).
+    for (int i = gen ? -1 : 0; i < r->n_methods; i++) {
+        const hn_bakeoff_entry *e = i >= 0 ? &r->methods[i] : NULL;
+        hn_bakeoff_row *row = e ? &b->rows[i] : &b->baseline;
         watcher w = {.fn = fn, .user = user, .method_t0 = hn_now()};
         w.phase_t0 = w.method_t0;
-        w.ev = (hn_bakeoff_event){.index = i, .count = r->n_methods, .method = me->name, .label = r->methods[i].label};
+        w.ev = (hn_bakeoff_event){.index = i + gen, .count = r->n_methods + gen, .method = row->method,
+                                  .label = row->label};
         emit(&w, HN_BAKEOFF_START);
-        if (me->applies(b->m)) {
+        hn_status na = !e ? HN_OK : gen ? hn_bakeoff_gen_applies(e, row) : e->me->applies(b->m);
+        if (na && !gen) {
             row->state = HN_BAKEOFF_NOT_APPLICABLE;
             snprintf(row->message, sizeof row->message, "%s", hn_errmsg());
-        } else {
+        } else if (!na) {
             run_child(b, i, &w, row);
         }
         w.ev.row = row;

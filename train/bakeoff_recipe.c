@@ -4,7 +4,7 @@
 //
 // The training recipes' reader (train/recipe.c) applies keys straight onto hn_train_config from its table; the
 // bake-off's keys are nested per method and checked against the build's method list, so they are read from a tree.
-#include "train/bakeoff.h"
+#include "train/bakeoff_impl.h"
 
 #include <errno.h>
 #include <math.h>
@@ -314,28 +314,47 @@ static hn_status apply_options(const reader *r, const ynode *map, const char *la
 
 // ---- the recipe
 
-static const char *const top_keys[] = {"title",     "model", "data",   "test",    "test_split", "text_col",
-                                       "label_col", "seed",  "budget", "methods", "options"};
+static const char *const top_keys[] = {"title", "model",  "data",    "test",    "test_split", "text_col", "label_col",
+                                       "seed",  "budget", "methods", "options", "task",       "qa",       "format"};
 #define N_TOP (int)(sizeof top_keys / sizeof top_keys[0])
+#define TOP_KEY_LIST                                                                                                   \
+    "title, model, data, test, test_split, text_col, label_col, seed, budget, methods, options, task, qa, format"
 
 // ---- methods and their variants
 
-// One key of `options`: a method's name (that method's options) or a variant's label (the method that `method:`
-// names, run under that label with options of its own).
+// The methods a recipe may name: classification's (train/classify.h), or for generation the parameter-efficient
+// methods of adapt/method.h, by the names `hone train --method` takes (whether this build has them or not: those it
+// lacks are not-applicable rows).
 typedef struct {
-    const ynode *key;
-    const hn_cls_method *me;
-    bool variant;
-    hn_cls_options o; // the budget, then the key's options; label_words owned until an entry takes them
-} odef;
+    const char *names[MAX_METHODS];
+    const hn_cls_method *cls[MAX_METHODS]; // classify
+    int n;
+    bool gen;
+} mtable;
 
-static void method_names(char *buf, size_t cap) { // "feature, head, ..."
-    const hn_cls_method *all[MAX_METHODS];
-    int n = hn_cls_method_list(all, MAX_METHODS);
+static void mtable_init(mtable *t, bool gen) {
+    memset(t, 0, sizeof *t);
+    t->gen = gen;
+    if (gen) {
+        for (int i = 0; i < HN_METHOD_COUNT && t->n < MAX_METHODS; i++)
+            if (i != HN_METHOD_FULL) t->names[t->n++] = hn_train_method_names[i]; // the LM objective trains no full
+        return;
+    }
+    t->n = hn_cls_method_list(t->cls, MAX_METHODS);
+    if (t->n > MAX_METHODS) t->n = MAX_METHODS;
+    for (int i = 0; i < t->n; i++) t->names[i] = t->cls[i]->name;
+}
+
+static int mtable_find(const mtable *t, const char *name) {
+    for (int i = 0; i < t->n; i++)
+        if (!strcmp(t->names[i], name)) return i;
+    return -1;
+}
+
+static void method_names(const mtable *t, char *buf, size_t cap) { // "feature, head, ..."
     size_t k = 0;
     buf[0] = 0;
-    for (int i = 0; i < n && i < MAX_METHODS && k < cap; i++)
-        k += (size_t)snprintf(buf + k, cap - k, "%s%s", i ? ", " : "", all[i]->name);
+    for (int i = 0; i < t->n && k < cap; i++) k += (size_t)snprintf(buf + k, cap - k, "%s%s", i ? ", " : "", t->names[i]);
 }
 
 static bool label_ok(const char *s) {
@@ -347,19 +366,66 @@ static bool label_ok(const char *s) {
     return n >= 1 && n < sizeof(((hn_bakeoff_entry *)0)->label) && strcmp(s, "all");
 }
 
+// One key of `options`: a method's name (that method's options) or a variant's label (the method that `method:`
+// names, run under that label with options of its own).
+typedef struct {
+    const ynode *key;
+    int mi; // the method's place in the mtable
+    bool variant;
+    hn_cls_options o;    // classify: the budget, then the key's options; label_words owned until an entry takes them
+    hn_train_config *tc; // generate: likewise; owned until an entry takes it
+} odef;
+
+static void free_words(hn_cls_options *o) {
+    char **w = (char **)o->label_words;
+    for (int j = 0; w && j < o->n_label_words; j++) free(w[j]);
+    free(w);
+    o->label_words = NULL, o->n_label_words = 0;
+}
+
 static void odefs_free(odef *d, int n) {
-    for (int i = 0; d && i < n; i++) {
-        char **w = (char **)d[i].o.label_words;
-        for (int j = 0; w && j < d[i].o.n_label_words; j++) free(w[j]);
-        free(w);
-    }
+    for (int i = 0; d && i < n; i++) free_words(&d[i].o), hn_bakeoff_gen_config_free(d[i].tc);
     free(d);
 }
 
-// Every key of `options` checked, and its options read over base (even when `methods` does not list it).
-static hn_status read_options(const reader *r, const ynode *opts, const hn_cls_options *base, odef *d, int *n_d) {
-    char names[256];
-    method_names(names, sizeof names);
+// options.LABEL of a generation method: any key of `hone train`'s optimisation or method settings.
+static hn_status apply_gen_options(const reader *r, const ynode *map, const char *label, hn_train_config *tc) {
+    char key[96], where[600];
+    for (int i = 0; i + 1 < map->n; i += 2) {
+        const ynode *k = &map->kids[i], *v = &map->kids[i + 1];
+        snprintf(key, sizeof key, "options.%.40s.%.40s", label, k->text);
+        for (int j = 0; j < i; j += 2)
+            if (!strcmp(map->kids[j].text, k->text))
+                return BAD(k, key, "given twice (first on line %d)", map->kids[j].line);
+        if (!strcmp(k->text, "method")) continue; // a variant's method: read by read_options
+        char text[1024] = "";
+        if (v->kind == Y_MAP || (v->kind == Y_SCALAR && v->null))
+            return BAD(v, key, "expected a value or a list of values, got %s", kind_name(v));
+        if (v->kind == Y_LIST) { // as --set takes a list: "a,b"
+            const ynode *items;
+            int n;
+            hn_status s = get_list(r, v, key, &items, &n);
+            if (s) return s;
+            for (int j = 0; j < n; j++)
+                snprintf(text + strlen(text), sizeof text - strlen(text), "%s%s", j ? "," : "", items[j].text);
+        } else {
+            snprintf(text, sizeof text, "%s", v->text);
+        }
+        snprintf(where, sizeof where, "%s:%d:%d", r->name, v->line, v->col);
+        hn_status s = hn_bakeoff_gen_option(tc, k->text, text, r->dir, where, key);
+        if (s == HN_ERR_NOTFOUND)
+            return BAD(k, key, "unknown option (expected one of " HN_BAKEOFF_GEN_OPTIONS ", a hone train key of "
+                               "lora., prompt., ia3. or adapter., or method: NAME in a variant)");
+        if (s) return s;
+    }
+    return HN_OK;
+}
+
+// Every key of `options` checked, and its options read over the base (even when `methods` does not list it).
+static hn_status read_options(const reader *r, const mtable *t, const ynode *opts, const hn_cls_options *base,
+                              const hn_train_config *gbase, odef *d, int *n_d) {
+    char names[512];
+    method_names(t, names, sizeof names);
     for (int i = 0; i + 1 < opts->n; i += 2) {
         const ynode *k = &opts->kids[i], *v = &opts->kids[i + 1], *mv = NULL;
         odef *e = &d[(*n_d)++];
@@ -370,116 +436,143 @@ static hn_status read_options(const reader *r, const ynode *opts, const hn_cls_o
         for (int j = 0; j < i; j += 2)
             if (!strcmp(opts->kids[j].text, k->text))
                 return BAD(k, key, "given twice (first on line %d)", opts->kids[j].line);
-        e->me = hn_cls_method_find(k->text);
-        e->variant = !e->me;
+        e->mi = mtable_find(t, k->text);
+        e->variant = e->mi < 0;
         if (e->variant && !label_ok(k->text))
-            return BAD(k, key, "not a variant label (1 to 31 of A-Z a-z 0-9 _ . -, not 'all') nor a method of this "
-                                "build (%s)",
-                       names);
-        if (v->kind == Y_SCALAR && v->null && !e->variant) continue;
+            return BAD(k, key, "not a variant label (1 to 31 of A-Z a-z 0-9 _ . -, not 'all') nor a method %s (%s)",
+                       t->gen ? "to generate with" : "of this build", names);
+        if (v->kind == Y_SCALAR && v->null && !e->variant) { // `lora:` with nothing: the defaults
+            hn_status s = t->gen ? hn_bakeoff_gen_config(gbase, t->names[e->mi], &e->tc) : HN_OK;
+            if (s) return s;
+            continue;
+        }
         if (v->kind != Y_MAP && !(v->kind == Y_SCALAR && v->null))
-            return BAD(v, key, "expected a mapping of options (" OPT_KEY_LIST "), got %s", kind_name(v));
+            return BAD(v, key, "expected a mapping of options (%s), got %s",
+                       t->gen ? HN_BAKEOFF_GEN_OPTIONS ", ..." : OPT_KEY_LIST, kind_name(v));
         for (int j = 0; j + 1 < v->n && v->kind == Y_MAP; j += 2)
             if (!strcmp(v->kids[j].text, "method")) mv = &v->kids[j + 1];
         if (!mv && e->variant)
-            return BAD(k, key, "a variant label needs method: NAME (not a method of this build: %s)", names);
+            return BAD(k, key, "a variant label needs method: NAME (not a method %s: %s)",
+                       t->gen ? "to generate with" : "of this build", names);
         if (mv) {
-            const char *t;
-            hn_status s = get_str(r, mv, mkey, &t);
+            const char *m;
+            hn_status s = get_str(r, mv, mkey, &m);
             if (s) return s;
-            const hn_cls_method *me = hn_cls_method_find(t);
-            if (!me) return BAD(mv, mkey, "unknown method '%.60s' (this build has: %s)", t, names);
-            if (!e->variant && me != e->me)
+            int mi = mtable_find(t, m);
+            if (mi < 0) return BAD(mv, mkey, "unknown method '%.60s' (%s: %s)", m,
+                                   t->gen ? "the methods to generate with" : "this build has", names);
+            if (!e->variant && mi != e->mi)
                 return BAD(mv, mkey, "'%s' is a method's name, so its method is %s: give the variant of %s a label "
                                      "of its own (e.g. %s-2)",
-                           k->text, k->text, me->name, me->name);
-            e->me = me;
+                           k->text, k->text, t->names[mi], t->names[mi]);
+            e->mi = mi;
         }
-        hn_status s = apply_options(r, v, k->text, &e->o);
+        hn_status s = HN_OK;
+        if (t->gen && !(s = hn_bakeoff_gen_config(gbase, t->names[e->mi], &e->tc)))
+            s = apply_gen_options(r, v, k->text, e->tc);
+        else if (!t->gen)
+            s = apply_options(r, v, k->text, &e->o);
         if (s) return s;
     }
     return HN_OK;
 }
 
-static void add_entry(hn_bakeoff_recipe *rc, const hn_cls_method *me, const char *label, odef *d,
-                      const hn_cls_options *base) {
+static hn_status add_entry(hn_bakeoff_recipe *rc, const mtable *t, int mi, const char *label, odef *d,
+                           const hn_cls_options *base, const hn_train_config *gbase) {
     hn_bakeoff_entry *e = &rc->methods[rc->n_methods++];
-    e->me = me;
     snprintf(e->label, sizeof e->label, "%s", label);
+    if (t->gen) {
+        e->gen = t->names[mi];
+        if (d && d->tc) e->tc = d->tc, d->tc = NULL; // the entry owns it now
+        else return hn_bakeoff_gen_config(gbase, e->gen, &e->tc);
+        return HN_OK;
+    }
+    e->me = t->cls[mi];
     e->o = d ? d->o : *base;
     if (d) d->o.label_words = NULL, d->o.n_label_words = 0; // the entry owns them now
+    return HN_OK;
 }
 
-// `methods`: method names and variant labels, or `all` (every method of the build, each followed by its variants
-// in the order options defines them).
-static hn_status read_methods(const reader *r, const ynode *y, odef *d, int n_d, const hn_cls_options *base,
-                              hn_bakeoff_recipe *rc) {
+// `methods`: method names and variant labels, or `all` (every method, each followed by its variants in the order
+// options defines them).
+static hn_status read_methods(const reader *r, const mtable *t, const ynode *y, odef *d, int n_d,
+                              const hn_cls_options *base, const hn_train_config *gbase, hn_bakeoff_recipe *rc) {
     const ynode *items;
     int n;
     hn_status s = get_list(r, y, "methods", &items, &n);
     if (s) return s;
-    const hn_cls_method *all[MAX_METHODS];
-    int n_all = hn_cls_method_list(all, MAX_METHODS), n_var = 0;
-    if (n_all > MAX_METHODS) n_all = MAX_METHODS;
+    int n_var = 0;
     for (int i = 0; i < n_d; i++) n_var += d[i].variant;
     bool is_all = n == 1 && !strcmp(items[0].text, "all");
-    int count = is_all ? n_all + n_var : n;
+    int count = is_all ? t->n + n_var : n;
     if (!(rc->methods = calloc((size_t)(count ? count : 1), sizeof *rc->methods))) return HN_ERR_NOMEM;
     if (is_all) {
-        for (int i = 0; i < n_all; i++) {
+        for (int i = 0; !s && i < t->n; i++) {
             odef *own = NULL;
             for (int j = 0; j < n_d; j++)
-                if (!strcmp(d[j].key->text, all[i]->name)) own = &d[j];
-            add_entry(rc, all[i], all[i]->name, own, base);
-            for (int j = 0; j < n_d; j++)
-                if (d[j].variant && d[j].me == all[i]) add_entry(rc, all[i], d[j].key->text, &d[j], base);
+                if (!strcmp(d[j].key->text, t->names[i])) own = &d[j];
+            s = add_entry(rc, t, i, t->names[i], own, base, gbase);
+            for (int j = 0; !s && j < n_d; j++)
+                if (d[j].variant && d[j].mi == i) s = add_entry(rc, t, i, d[j].key->text, &d[j], base, gbase);
         }
-        return HN_OK;
+        return s;
     }
-    char names[256];
-    method_names(names, sizeof names);
+    char names[512];
+    method_names(t, names, sizeof names);
     for (int i = 0; i < n; i++) {
-        const char *t = items[i].text;
-        if (!strcmp(t, "all")) return BAD(&items[i], "methods", "'all' stands alone (methods: all)");
+        const char *m = items[i].text;
+        if (!strcmp(m, "all")) return BAD(&items[i], "methods", "'all' stands alone (methods: all)");
         odef *def = NULL;
         for (int j = 0; j < n_d; j++)
-            if (!strcmp(d[j].key->text, t)) def = &d[j];
-        const hn_cls_method *me = def ? def->me : hn_cls_method_find(t);
-        if (!me)
+            if (!strcmp(d[j].key->text, m)) def = &d[j];
+        int mi = def ? def->mi : mtable_find(t, m);
+        if (mi < 0)
             return BAD(&items[i], "methods",
-                       "unknown method '%.60s' (this build has: all, %s), nor a variant that options defines "
+                       "unknown method '%.60s' (%s: all, %s), nor a variant that options defines "
                        "(LABEL: {method: NAME, ...})",
-                       t, names);
+                       m, t->gen ? "the methods to generate with" : "this build has", names);
         for (int j = 0; j < rc->n_methods; j++)
-            if (!strcmp(rc->methods[j].label, t)) return BAD(&items[i], "methods", "'%s' is listed twice", t);
-        add_entry(rc, me, t, def, base);
+            if (!strcmp(rc->methods[j].label, m)) return BAD(&items[i], "methods", "'%s' is listed twice", m);
+        if ((s = add_entry(rc, t, mi, m, def, base, gbase))) return s;
     }
     return HN_OK;
 }
 
 static hn_status read_budget(const reader *r, const ynode *y, hn_bakeoff_recipe *rc) {
-    if (y->kind != Y_MAP)
-        return BAD(y, "budget", "expected a mapping (max_train, max_test, epochs, max_len, batch), got %s",
-                   kind_name(y));
-    static const char *const keys[] = {"max_train", "max_test", "epochs", "max_len", "batch"};
-    int *dst[] = {&rc->max_train, &rc->max_test, &rc->epochs, &rc->max_len, &rc->batch};
-    const int lo[] = {0, 0, 0, 1, 1}; // max_train, max_test and epochs: 0 is all / the method's default
+    bool gen = rc->task == HN_BAKEOFF_GENERATE;
+    const char *expect = gen ? "max_train, max_test, max_qa, epochs, max_steps, max_len, batch or max_new_tokens"
+                             : "max_train, max_test, epochs, max_len or batch";
+    if (y->kind != Y_MAP) return BAD(y, "budget", "expected a mapping (%s), got %s", expect, kind_name(y));
+    static const char *const keys[] = {"max_train", "max_test", "epochs", "max_len",
+                                       "batch",     "max_qa",   "max_steps", "max_new_tokens"};
+    int *dst[] = {&rc->max_train, &rc->max_test, &rc->epochs,    &rc->max_len,
+                  &rc->batch,     &rc->max_qa,   &rc->max_steps, &rc->max_new_tokens};
+    // max_train, max_test, max_qa, max_steps and (classify) epochs: 0 is all / the method's default / off
+    const int lo[] = {0, 0, gen ? 1 : 0, 1, 1, 0, 0, 1};
     for (int i = 0; i + 1 < y->n; i += 2) {
         const ynode *k = &y->kids[i];
         char key[80];
         snprintf(key, sizeof key, "budget.%.40s", k->text);
         int j = 0;
-        while (j < 5 && strcmp(keys[j], k->text)) j++;
-        if (j == 5) return BAD(k, key, "unknown key (expected max_train, max_test, epochs, max_len or batch)");
+        while (j < 8 && strcmp(keys[j], k->text)) j++;
+        if (j == 8 || (j >= 5 && !gen))
+            return BAD(k, key, "unknown key (expected %s%s)", expect,
+                       j < 8 ? "; max_qa, max_steps and max_new_tokens are for task: generate" : "");
         for (int p = 0; p < i; p += 2)
             if (!strcmp(y->kids[p].text, k->text))
                 return BAD(k, key, "given twice (first on line %d)", y->kids[p].line);
         hn_status s = get_int(r, &y->kids[i + 1], key, lo[j], dst[j]);
         if (s) return s;
-        if (j == 0 && rc->max_train == 1)
+        if (j == 0 && rc->max_train == 1 && !gen)
             return BAD(&y->kids[i + 1], key, "expected 0 (all) or 2 or more (one example a class at least), got 1");
     }
     return HN_OK;
+}
+
+static const ynode *top(const ynode *const *v, const char *key) {
+    for (int j = 0; j < N_TOP; j++)
+        if (!strcmp(top_keys[j], key)) return v[j];
+    return NULL;
 }
 
 static hn_status read_recipe(const reader *r, const ynode *root, hn_bakeoff_recipe *rc) {
@@ -488,25 +581,37 @@ static hn_status read_recipe(const reader *r, const ynode *root, hn_bakeoff_reci
         const ynode *k = &root->kids[i];
         int j = 0;
         while (j < N_TOP && strcmp(top_keys[j], k->text)) j++;
-        if (j == N_TOP)
-            return BAD(k, k->text,
-                       "unknown key (expected title, model, data, test, test_split, text_col, label_col, "
-                       "seed, budget, methods, options)");
+        if (j == N_TOP) return BAD(k, k->text, "unknown key (expected " TOP_KEY_LIST ")");
         if (v[j]) return BAD(k, k->text, "given twice (first on line %d)", v[j][-1].line);
         v[j] = &root->kids[i + 1];
     }
-    static const char *const need[] = {"model", "data", "methods"};
-    static const char *const what[] = {"a pulled model name or a model path", "a list of FILE or FILE:LABEL",
-                                       "a list of method names, or all"};
-    for (int i = 0; i < 3; i++) {
-        int j = 0;
-        while (strcmp(top_keys[j], need[i])) j++;
-        if (!v[j] || (v[j]->kind == Y_SCALAR && v[j]->null))
-            return BAD(v[j] ? v[j] : root, need[i], "missing (expected %s)", what[i]);
-    }
-    hn_status s = HN_OK;
     const char *t;
-    rc->test_split = 0.2, rc->seed = 42, rc->max_len = 128, rc->batch = 16;
+    hn_status s = HN_OK;
+    const ynode *task = top(v, "task");
+    if (task) {
+        if ((s = get_str(r, task, "task", &t))) return BAD(task, "task", "expected classify or generate, got %s",
+                                                          kind_name(task));
+        if (!strcmp(t, "generate")) rc->task = HN_BAKEOFF_GENERATE;
+        else if (strcmp(t, "classify")) return BAD(task, "task", "expected classify or generate, got '%.80s'", t);
+    }
+    bool gen = rc->task == HN_BAKEOFF_GENERATE;
+    static const char *const need[] = {"model", "data", "methods"};
+    const char *what[] = {"a pulled model name or a model path",
+                          gen ? "a list of SFT or SQuAD files" : "a list of FILE or FILE:LABEL",
+                          "a list of method names, or all"};
+    for (int i = 0; i < 3; i++) {
+        const ynode *y = top(v, need[i]);
+        if (!y || (y->kind == Y_SCALAR && y->null)) return BAD(y ? y : root, need[i], "missing (expected %s)", what[i]);
+    }
+    static const char *const cls_only[] = {"text_col", "label_col"}, *const gen_only[] = {"qa", "format"};
+    for (int i = 0; i < 2; i++) {
+        const char *key = gen ? cls_only[i] : gen_only[i];
+        const ynode *y = top(v, key);
+        if (y) return BAD(&y[-1], key, "only for task: %s (this recipe's task is %s)", gen ? "classify" : "generate",
+                          gen ? "generate" : "classify");
+    }
+    rc->test_split = 0.2, rc->seed = 42;
+    rc->max_len = gen ? 512 : 128, rc->batch = gen ? 4 : 16, rc->epochs = gen ? 1 : 0, rc->max_new_tokens = 32;
     for (int j = 0; j < N_TOP && !s; j++) {
         const ynode *y = v[j];
         const char *key = top_keys[j];
@@ -519,6 +624,13 @@ static hn_status read_recipe(const reader *r, const ynode *root, hn_bakeoff_reci
             s = get_paths(r, y, key, &rc->data, &rc->n_data);
         } else if (!strcmp(key, "test")) {
             s = get_paths(r, y, key, &rc->test, &rc->n_test);
+        } else if (!strcmp(key, "qa")) {
+            s = get_paths(r, y, key, &rc->qa, &rc->n_qa);
+        } else if (!strcmp(key, "format")) {
+            if (!(s = get_str(r, y, key, &t)) && !strcmp(t, "squad")) rc->squad = true;
+            else if (!s && hn_data_format_parse(t, &rc->format))
+                s = BAD(y, key, "expected auto, squad, text, prompt_completion, alpaca, messages or sharegpt, got "
+                                "'%.80s'", t);
         } else if (!strcmp(key, "test_split")) {
             s = get_double(r, y, key, 0, 1, &rc->test_split);
             if (!s && (rc->test_split <= 0 || rc->test_split >= 1))
@@ -538,23 +650,32 @@ static hn_status read_recipe(const reader *r, const ynode *root, hn_bakeoff_reci
         }
     }
     if (s) return s;
-    if (rc->test && v[4]) return BAD(v[4], "test_split", "a recipe with test files holds nothing out of data");
+    if (rc->test && top(v, "test_split"))
+        return BAD(top(v, "test_split"), "test_split", "a recipe with test files holds nothing out of data");
     // Every method: the budget, then its options (options.NAME, or its variant's), then its defaults.
+    mtable mt;
+    mtable_init(&mt, gen);
     hn_cls_options base = hn_cls_default_options();
     base.seed = rc->seed, base.max_len = rc->max_len, base.batch = rc->batch, base.epochs = rc->epochs;
-    const ynode *opts = v[10];
+    hn_train_config gbase;
+    hn_train_config_init(&gbase);
+    gbase.seed = (int)(rc->seed & 0x7fffffff), gbase.max_len = rc->max_len, gbase.batch_size = rc->batch;
+    gbase.epochs = rc->epochs, gbase.max_steps = rc->max_steps;
+    const ynode *opts = top(v, "options");
     bool none = !opts || (opts->kind == Y_SCALAR && opts->null);
     if (!none && opts->kind != Y_MAP)
-        return BAD(opts, "options", "expected a mapping of method names or variant labels to options, got %s",
-                   kind_name(opts));
-    odef *defs = calloc(none ? 1 : (size_t)opts->n / 2 + 1, sizeof *defs);
+        s = BAD(opts, "options", "expected a mapping of method names or variant labels to options, got %s",
+                kind_name(opts));
+    odef *defs = s ? NULL : calloc(none ? 1 : (size_t)opts->n / 2 + 1, sizeof *defs);
     int n_defs = 0;
-    if (!defs) return HN_ERR_NOMEM;
-    if (!none) s = read_options(r, opts, &base, defs, &n_defs);
-    if (!s) s = read_methods(r, v[9], defs, n_defs, &base, rc);
+    if (!s && !defs) s = HN_ERR_NOMEM;
+    if (!s && !none) s = read_options(r, &mt, opts, &base, &gbase, defs, &n_defs);
+    if (!s) s = read_methods(r, &mt, top(v, "methods"), defs, n_defs, &base, &gbase, rc);
     odefs_free(defs, n_defs);
+    hn_train_config_deinit(&gbase);
     if (s) return s;
-    for (int i = 0; i < rc->n_methods; i++) hn_cls_resolve_options(rc->methods[i].me, &rc->methods[i].o);
+    for (int i = 0; i < rc->n_methods; i++)
+        if (rc->methods[i].me) hn_cls_resolve_options(rc->methods[i].me, &rc->methods[i].o);
     return HN_OK;
 }
 
@@ -619,12 +740,10 @@ hn_status hn_bakeoff_recipe_load(hn_bakeoff_recipe *rc, const char *path) {
 void hn_bakeoff_recipe_deinit(hn_bakeoff_recipe *r) {
     for (int i = 0; i < r->n_data; i++) free(r->data[i]);
     for (int i = 0; i < r->n_test; i++) free(r->test[i]);
-    for (int i = 0; i < r->n_methods; i++) {
-        char **w = (char **)r->methods[i].o.label_words;
-        for (int j = 0; w && j < r->methods[i].o.n_label_words; j++) free(w[j]);
-        free(w);
-    }
-    free(r->data), free(r->test), free(r->methods);
+    for (int i = 0; i < r->n_qa; i++) free(r->qa[i]);
+    for (int i = 0; i < r->n_methods; i++)
+        free_words(&r->methods[i].o), hn_bakeoff_gen_config_free(r->methods[i].tc);
+    free(r->data), free(r->test), free(r->qa), free(r->methods);
     free(r->path), free(r->title), free(r->model), free(r->text_col), free(r->label_col);
     memset(r, 0, sizeof *r);
 }

@@ -1,10 +1,11 @@
 // train/bakeoff_report.c — the bake-off's report (train/bakeoff.h): report.json (every measured number) and
 // report.html, one self-contained page (inline CSS, inline SVG charts drawn here, a small inline script that sorts
-// the table and highlights a method's row and points together; no external URL) with the table and two charts:
-// accuracy against trainable parameters and against wall time, both on log axes, each point labelled with its
-// method's name or its variant's label, the majority-class baseline as a dashed line. Every string from the recipe,
-// the data or a message is HTML-escaped. The script sets data-script="ok" on <body> as its last act, so a test can
-// tell it ran to the end.
+// the table and highlights a method's row and points together; no external URL) with the table and the charts, on
+// log x axes, each point labelled with its method's name or its variant's label, the baseline as a dashed line.
+// Classification: accuracy against trainable parameters and against wall time (the majority class the baseline).
+// Generation: exact match and held-out loss, each against trainable parameters and against training time (the
+// untrained model the baseline). Every string from the recipe, the data or a message is HTML-escaped. The script
+// sets data-script="ok" on <body> as its last act, so a test can tell it ran to the end.
 #include "train/bakeoff.h"
 
 #include <errno.h>
@@ -148,19 +149,58 @@ static json_t *row_json(const hn_bakeoff_row *r, const hn_cls_options *o) {
     return j;
 }
 
+// A generation row: the method's numbers and the options it trained with (tc; NULL for the baseline).
+static json_t *row_json_gen(const hn_bakeoff_row *r, const hn_train_config *tc) {
+    bool ran = r->state == HN_BAKEOFF_RAN || r->state == HN_BAKEOFF_BASELINE, trained = r->state == HN_BAKEOFF_RAN;
+    json_t *j = json_object();
+    json_object_set_new(j, "method", json_string(r->method));
+    json_object_set_new(j, "label", json_string(r->label));
+    json_object_set_new(j, "status", json_string(hn_bakeoff_state_name(r->state)));
+    json_object_set_new(j, "message", r->message[0] ? json_string(r->message) : json_null());
+    json_object_set_new(j, "exact_match", num_or_null(ran, r->exact_match));
+    json_object_set_new(j, "correct", ran ? json_integer(r->qa_correct) : json_null());
+    json_object_set_new(j, "val_loss", num_or_null(ran, r->val_loss));
+    json_object_set_new(j, "trainable_parameters", ran ? json_integer(r->n_trainable) : json_null());
+    json_object_set_new(j, "peak_rss_bytes", r->peak_rss ? json_integer(r->peak_rss) : json_null());
+    json_object_set_new(j, "train_seconds", num_or_null(trained || r->train_s > 0, r->train_s));
+    json_object_set_new(j, "eval_seconds", num_or_null(ran, r->eval_s));
+    json_object_set_new(j, "qa_seconds", num_or_null(ran, r->qa_s));
+    json_object_set_new(j, "wall_seconds", num_or_null(ran, r->train_s + r->eval_s + r->qa_s));
+    json_object_set_new(j, "train_tokens_per_second", num_or_null(trained, r->train_tok_s));
+    json_object_set_new(j, "eval_tokens_per_second", num_or_null(ran, r->eval_tok_s));
+    json_object_set_new(j, "generated_tokens_per_second", num_or_null(ran, r->gen_tok_s));
+    if (tc)
+        json_object_set_new(j, "options",
+                            json_pack("{s:i, s:i, s:f, s:i, s:f, s:f, s:i, s:f, s:f, s:i, s:i}", "epochs", tc->epochs,
+                                      "max_steps", tc->max_steps, "lr", tc->lr, "batch", tc->batch_size,
+                                      "weight_decay", tc->weight_decay, "warmup_ratio", tc->warmup_ratio, "rank",
+                                      tc->lora.r, "alpha", tc->lora.alpha, "dropout", tc->lora.dropout,
+                                      "num_virtual_tokens", tc->prompt.num_virtual_tokens, "reduction_factor",
+                                      tc->adapter.reduction_factor));
+    return j;
+}
+
+static json_t *strings(char *const *v, int n) {
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
 static char *report_json(const hn_bakeoff *b) {
     const hn_bakeoff_recipe *r = b->r;
     char cpu[256];
     cpu_name(cpu, sizeof cpu);
     struct utsname u;
     if (uname(&u) != 0) memset(&u, 0, sizeof u);
-    json_t *j = json_object(), *cl = json_array(), *rows = json_array(), *specs = json_array(), *tspecs = json_array();
+    bool gen = r->task == HN_BAKEOFF_GENERATE;
+    json_t *j = json_object(), *cl = json_array(), *rows = json_array();
     for (int c = 0; c < b->train.n_classes; c++) json_array_append_new(cl, json_string(b->train.classes[c]));
-    for (int i = 0; i < r->n_data; i++) json_array_append_new(specs, json_string(r->data[i]));
-    for (int i = 0; i < r->n_test; i++) json_array_append_new(tspecs, json_string(r->test[i]));
-    for (int i = 0; i < r->n_methods; i++) json_array_append_new(rows, row_json(&b->rows[i], &r->methods[i].o));
+    for (int i = 0; i < r->n_methods; i++)
+        json_array_append_new(rows, gen ? row_json_gen(&b->rows[i], r->methods[i].tc)
+                                        : row_json(&b->rows[i], &r->methods[i].o));
     json_object_set_new(j, "format", json_string("hone-bakeoff"));
     json_object_set_new(j, "version", json_integer(1));
+    json_object_set_new(j, "task", json_string(gen ? "generate" : "classify"));
     json_object_set_new(j, "title", json_string(r->title));
     json_object_set_new(j, "recipe", json_string(r->path));
     json_object_set_new(j, "date", json_string(b->date));
@@ -171,18 +211,54 @@ static char *report_json(const hn_bakeoff *b) {
     json_object_set_new(j, "model",
                         json_pack("{s:s, s:s, s:s, s:I}", "model", r->model, "name", b->model_name, "architecture",
                                   b->model_arch, "parameters", (json_int_t)b->model_params));
-    json_object_set_new(j, "data",
-                        json_pack("{s:o, s:o, s:s, s:o, s:i, s:i, s:I, s:I}", "files", specs, "test_files", tspecs,
-                                  "test_from", b->test_source, "classes", cl, "train_examples", b->train.n,
-                                  "test_examples", b->test.n, "train_tokens", (json_int_t)b->train_tokens,
-                                  "test_tokens", (json_int_t)b->test_tokens));
-    json_object_set_new(j, "budget",
-                        json_pack("{s:I, s:i, s:i, s:i, s:i, s:i}", "seed", (json_int_t)r->seed, "max_train",
-                                  r->max_train, "max_test", r->max_test, "epochs", r->epochs, "max_len", r->max_len,
-                                  "batch", r->batch));
-    json_object_set_new(j, "baseline", row_json(&b->baseline, NULL));
+    if (gen) {
+        json_decref(cl);
+        json_object_set_new(j, "data",
+                            json_pack("{s:o, s:o, s:o, s:s, s:s, s:i, s:i, s:i, s:i, s:I, s:I}", "files",
+                                      strings(r->data, r->n_data), "test_files", strings(r->test, r->n_test),
+                                      "qa_files", strings(r->qa, r->n_qa), "test_from", b->test_source, "qa_from",
+                                      b->gen.qa_source, "train_examples", b->gen.train.n, "test_examples",
+                                      b->gen.test.n, "qa_questions", b->gen.qa.n, "qa_too_long", b->gen.qa_long,
+                                      "train_tokens", (json_int_t)b->train_tokens, "test_tokens",
+                                      (json_int_t)b->test_tokens));
+        json_object_set_new(j, "budget",
+                            json_pack("{s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "seed", (json_int_t)r->seed,
+                                      "max_train", r->max_train, "max_test", r->max_test, "max_qa", r->max_qa,
+                                      "epochs", r->epochs, "max_steps", r->max_steps, "max_len", b->gen.max_len,
+                                      "batch", r->batch, "max_new_tokens", r->max_new_tokens));
+    } else {
+        json_object_set_new(j, "data",
+                            json_pack("{s:o, s:o, s:s, s:o, s:i, s:i, s:I, s:I}", "files", strings(r->data, r->n_data),
+                                      "test_files", strings(r->test, r->n_test), "test_from", b->test_source,
+                                      "classes", cl, "train_examples", b->train.n, "test_examples", b->test.n,
+                                      "train_tokens", (json_int_t)b->train_tokens, "test_tokens",
+                                      (json_int_t)b->test_tokens));
+        json_object_set_new(j, "budget",
+                            json_pack("{s:I, s:i, s:i, s:i, s:i, s:i}", "seed", (json_int_t)r->seed, "max_train",
+                                      r->max_train, "max_test", r->max_test, "epochs", r->epochs, "max_len",
+                                      r->max_len, "batch", r->batch));
+    }
+    json_object_set_new(j, "baseline", gen ? row_json_gen(&b->baseline, NULL) : row_json(&b->baseline, NULL));
     json_object_set_new(j, "methods", rows);
-    json_object_set_new(j, "definitions",
+    if (gen)
+        json_object_set_new(j, "definitions",
+                            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "label",
+                                      "what the report shows for the row: the method's name, or the label of the "
+                                      "recipe's variant of it (options: {LABEL: {method: NAME, ...}})",
+                                      "val_loss", "the mean cross-entropy per loss token (the answers' tokens and "
+                                      "the end of the turn) over the held-out examples",
+                                      "exact_match",
+                                      "the share of the questions whose greedy answer (up to max_new_tokens) equals a "
+                                      "gold answer after normalising both: the first line only, white space trimmed "
+                                      "and collapsed, final punctuation (. , ; : ! ?) removed, Unicode case folding",
+                                      "base", "the untrained model, measured as the methods are",
+                                      "train_tokens_per_second",
+                                      "the non-padding tokens trained on (every epoch's) / train_seconds",
+                                      "generated_tokens_per_second", "the answers' tokens / qa_seconds (each "
+                                      "question's prompt pass included)", "peak_rss_bytes",
+                                      "the method's process's peak resident memory (getrusage ru_maxrss): the model "
+                                      "pages it touched plus its own"));
+    else json_object_set_new(j, "definitions",
                         json_pack("{s:s, s:s, s:s, s:s, s:s}", "label",
                                   "what the report shows for the row: the method's name, or the label of the "
                                   "recipe's variant of it (options: {LABEL: {method: NAME, ...}})",
@@ -219,8 +295,28 @@ typedef struct {
 } point;
 
 typedef struct {
-    double lo, hi; // accuracy range
+    double lo, hi, step;   // the range and the grid's spacing
+    const char *name;      // "accuracy", "exact match", "held-out loss"
+    const char *base_name; // the baseline's line: "majority class", "base model"
 } yaxis;
+
+// A score in [0, 1] (accuracy, exact match): 0.05 steps around the points and the baseline, 0.2 wide at least.
+static yaxis share_axis(double lo, double hi, const char *name, const char *base_name) {
+    yaxis a = {fmax(0, floor(lo * 20 - 0.5) / 20), fmin(1, ceil(hi * 20 + 0.5) / 20), 0, name, base_name};
+    if (a.hi - a.lo < 0.2) a.lo = fmax(0, a.hi - 0.2), a.hi = a.lo + 0.2;
+    a.step = a.hi - a.lo > 0.31 ? 0.1 : 0.05;
+    return a;
+}
+
+// Any other score (a loss): a 1-2-5 step that gives 4 to 10 grid lines, the range padded to whole steps.
+static yaxis value_axis(double lo, double hi, const char *name, const char *base_name) {
+    double span = hi - lo > 1e-9 ? hi - lo : fmax(fabs(hi), 1) * 0.1, step = pow(10, floor(log10(span / 4)));
+    if (span / step > 20) step *= 5;
+    else if (span / step > 8) step *= 2;
+    yaxis a = {floor(lo / step - 0.5) * step, ceil(hi / step + 0.5) * step, step, name, base_name};
+    if (lo >= 0 && a.lo < 0) a.lo = 0;
+    return a;
+}
 
 static double ymap(const yaxis *a, double v) { return MT + (CH - MT - MB) * (1 - (v - a->lo) / (a->hi - a->lo)); }
 
@@ -246,8 +342,8 @@ static void draw_chart(sbuf *h, const char *id, const char *xlabel, bool seconds
 #define XMAP(v) ((v) > 0 ? xl + (xr - xl) * (log10(v) - d0) / (d1 - d0) : ML + ZERO_W / 3.0)
     sb_printf(h, "<svg id=\"%s\" class=\"chart\" viewBox=\"0 0 %d %d\" role=\"img\">\n", id, CW, CH);
     // the grid, the axes and their labels
-    double step = ya->hi - ya->lo > 0.31 ? 0.1 : 0.05;
-    for (double t = ceil(ya->lo / step - 1e-9) * step; t <= ya->hi + 1e-9; t += step)
+    double step = ya->step;
+    for (double t = ceil(ya->lo / step - 1e-9) * step; t <= ya->hi + step * 1e-6; t += step)
         sb_printf(h,
                   "<line class=\"grid\" x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/><text class=\"tick\" x=\"%d\" "
                   "y=\"%.1f\" text-anchor=\"end\">%.2f</text>\n",
@@ -275,13 +371,13 @@ static void draw_chart(sbuf *h, const char *id, const char *xlabel, bool seconds
     sb_printf(h, "<text class=\"label\" x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", (ML + CW - MR) / 2,
               CH - 8, xlabel);
     sb_printf(h,
-              "<text class=\"label\" transform=\"translate(14 %d) rotate(-90)\" text-anchor=\"middle\">accuracy"
+              "<text class=\"label\" transform=\"translate(14 %d) rotate(-90)\" text-anchor=\"middle\">%s"
               "</text>\n",
-              (MT + CH - MB) / 2);
+              (MT + CH - MB) / 2, ya->name);
     sb_printf(h,
               "<line class=\"baseline\" x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/><text class=\"note\" x=\"%d\" "
-              "y=\"%.1f\" text-anchor=\"end\">majority class %.3f</text>\n",
-              ML, CW - MR, ymap(ya, base), ymap(ya, base), CW - MR - 4, ymap(ya, base) - 5, base);
+              "y=\"%.1f\" text-anchor=\"end\">%s %.3f</text>\n",
+              ML, CW - MR, ymap(ya, base), ymap(ya, base), CW - MR - 4, ymap(ya, base) - 5, ya->base_name, base);
     // Each label goes to the first of four places beside its point that no earlier label covers (boxes estimated
     // from the name's length at the chart's font size).
     double(*box)[4] = calloc((size_t)(n ? n : 1), sizeof *box);
@@ -306,7 +402,7 @@ static void draw_chart(sbuf *h, const char *id, const char *xlabel, bool seconds
         sb_esc(h, p[i].label);
         sb_printf(h, "\"><circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"%s\"><title>", x, y, palette[p[i].color % 10]);
         sb_esc(h, p[i].label);
-        sb_printf(h, ": accuracy %.4f, %s</title></circle><text x=\"%.1f\" y=\"%.1f\"%s>", p[i].y, xv, lx, ly,
+        sb_printf(h, ": %s %.4f, %s</title></circle><text x=\"%.1f\" y=\"%.1f\"%s>", ya->name, p[i].y, xv, lx, ly,
                   end ? " text-anchor=\"end\"" : "");
         sb_esc(h, p[i].label);
         sb_printf(h, "</text></g>\n");
@@ -421,6 +517,109 @@ static void table_row(sbuf *h, const hn_bakeoff *b, const hn_bakeoff_row *r, int
     sb_printf(h, "</tr>\n");
 }
 
+// A generation row: exact match, held-out loss, trainable parameters, memory, times, throughput.
+static void table_row_gen(sbuf *h, const hn_bakeoff *b, const hn_bakeoff_row *r, int color) {
+    bool run = r->state == HN_BAKEOFF_RAN, base = r->state == HN_BAKEOFF_BASELINE;
+    const char *cls = base ? "baseline" : run ? "ran" : r->state == HN_BAKEOFF_FAILED ? "failed" : "na";
+    char t[96], a[48];
+    sb_printf(h, "<tr class=\"%s\" data-label=\"", cls);
+    sb_esc(h, r->label);
+    sb_printf(h, "\"><td data-v=\"\"");
+    if (base || strcmp(r->label, r->method)) {
+        sb_printf(h, " title=\"");
+        if (!base) sb_printf(h, "a variant of ");
+        sb_esc(h, base ? r->message : r->method);
+        sb_printf(h, "\"");
+    }
+    sb_printf(h, ">");
+    if (run) sb_printf(h, "<span class=\"swatch\" style=\"background:%s\"></span>", palette[color % 10]);
+    sb_esc(h, r->label);
+    sb_printf(h, "</td><td data-v=\"\">%s</td>", hn_bakeoff_state_name(r->state));
+    if (!run && !base) {
+        sb_printf(h, "<td colspan=\"11\" class=\"msg\" data-v=\"\">");
+        sb_esc(h, r->message);
+        sb_printf(h, "</td></tr>\n");
+        return;
+    }
+    snprintf(t, sizeof t, "%.4f (%d/%d)", r->exact_match, r->qa_correct, b->gen.qa.n), cell(h, r->exact_match, t);
+    snprintf(t, sizeof t, "%.4f", r->val_loss), cell(h, r->val_loss, t);
+    fmt_count(a, sizeof a, (double)r->n_trainable);
+    if (b->model_params > 0 && r->n_trainable > 0)
+        snprintf(t, sizeof t, "%s (%.3g%%)", a, 100.0 * r->n_trainable / b->model_params);
+    else snprintf(t, sizeof t, "%s", a);
+    cell(h, (double)r->n_trainable, t);
+    snprintf(t, sizeof t, "%.0f MiB", r->peak_rss / 1048576.0), cell(h, (double)r->peak_rss, t);
+    if (run) fmt_secs(t, sizeof t, r->train_s), cell(h, r->train_s, t);
+    else cell(h, 0, "-");
+    fmt_secs(t, sizeof t, r->eval_s), cell(h, r->eval_s, t);
+    fmt_secs(t, sizeof t, r->qa_s), cell(h, r->qa_s, t);
+    fmt_secs(t, sizeof t, r->train_s + r->eval_s + r->qa_s), cell(h, r->train_s + r->eval_s + r->qa_s, t);
+    if (run) fmt_count(t, sizeof t, r->train_tok_s), cell(h, r->train_tok_s, t);
+    else cell(h, NAN, "-");
+    fmt_count(t, sizeof t, r->eval_tok_s), cell(h, r->eval_tok_s, t);
+    snprintf(t, sizeof t, "%.1f", r->gen_tok_s), cell(h, r->gen_tok_s, t);
+    sb_printf(h, "</tr>\n");
+}
+
+// Generation's table, its four charts (exact match and held-out loss, each against trainable parameters and
+// against training time) and the definitions.
+static void body_gen(sbuf *h, const hn_bakeoff *b, const char *params) {
+    const hn_bakeoff_recipe *r = b->r;
+    sb_printf(h, "<table id=\"results\">\n<thead><tr><th>method</th><th>status</th><th>exact match</th>"
+                 "<th>held-out loss</th><th>trainable parameters</th><th>peak RSS</th><th>train</th><th>eval</th>"
+                 "<th>qa</th><th>wall time</th><th>train tokens/s</th><th>eval tokens/s</th><th>generated tokens/s"
+                 "</th></tr></thead>\n<tbody>\n");
+    for (int i = 0; i < r->n_methods; i++) table_row_gen(h, b, &b->rows[i], i);
+    table_row_gen(h, b, &b->baseline, 0);
+    sb_printf(h, "</tbody>\n</table>\n");
+    point *em = calloc((size_t)r->n_methods + 1, sizeof *em), *loss = calloc((size_t)r->n_methods + 1, sizeof *loss);
+    if (!em || !loss) h->oom = true;
+    int n = 0;
+    const hn_bakeoff_row *base = &b->baseline;
+    double elo = base->exact_match, ehi = elo, llo = base->val_loss, lhi = llo;
+    for (int i = 0; em && loss && i < r->n_methods; i++) {
+        const hn_bakeoff_row *x = &b->rows[i];
+        if (x->state != HN_BAKEOFF_RAN) continue;
+        em[n] = (point){x->label, (double)x->n_trainable, x->exact_match, i};
+        loss[n++] = (point){x->label, (double)x->n_trainable, x->val_loss, i};
+        elo = fmin(elo, x->exact_match), ehi = fmax(ehi, x->exact_match);
+        llo = fmin(llo, x->val_loss), lhi = fmax(lhi, x->val_loss);
+    }
+    yaxis ye = share_axis(elo, ehi, "exact match", "base model"), yl = value_axis(llo, lhi, "held-out loss", "base model");
+    static const char *const id[] = {"chart-em-params", "chart-loss-params", "chart-em-time", "chart-loss-time"};
+    static const char *const cap[] = {"exact match against trainable parameters",
+                                      "held-out loss against trainable parameters (lower is better)",
+                                      "exact match against training time",
+                                      "held-out loss against training time (lower is better)"};
+    sb_printf(h, "<div class=\"charts\">\n");
+    for (int c = 0; em && loss && c < 4; c++) {
+        if (c == 2)
+            for (int i = 0; i < n; i++) em[i].x = loss[i].x = b->rows[em[i].color].train_s;
+        sb_printf(h, "<figure>\n");
+        draw_chart(h, id[c], c < 2 ? "trainable parameters (log scale)" : "training time (log scale)", c >= 2,
+                   c % 2 ? loss : em, n, c % 2 ? &yl : &ye, c % 2 ? base->val_loss : base->exact_match);
+        sb_printf(h, "<figcaption>%s</figcaption>\n</figure>\n", cap[c]);
+    }
+    sb_printf(h, "</div>\n");
+    free(em), free(loss);
+    sb_printf(h,
+              "<dl class=\"defs\">\n<dt>exact match</dt><dd>the share of the %d questions whose greedy answer (at "
+              "most %d new tokens, the prompt rendered as in training) equals a gold answer after both are "
+              "normalised: the first line only, white space trimmed and collapsed, final punctuation (. , ; : ! ?) "
+              "removed, Unicode case folding</dd>\n<dt>held-out loss</dt><dd>the mean cross-entropy per loss "
+              "token (the answers and the end of their turn) over the %d held-out examples</dd>\n<dt>trainable "
+              "parameters</dt><dd>the values the method trained; the percentage is of the model's %s parameters"
+              "</dd>\n<dt>peak RSS</dt><dd>the peak resident memory of the method's own process (each method runs "
+              "in a fresh child of the process that loaded the model): the model's pages it touched plus its own"
+              "</dd>\n<dt>train, eval, qa, wall time</dt><dd>seconds of training, of the held-out loss and of "
+              "answering the questions; wall time is their sum</dd>\n<dt>tokens/s</dt><dd>train: the non-padding "
+              "tokens trained on (%lld an epoch) / train time; eval: the %lld held-out tokens / eval time; "
+              "generated: the answers' tokens / qa time (the prompts' passes included)</dd>\n<dt>base</dt><dd>the "
+              "baseline: the model as loaded, untrained, measured as the methods are</dd>\n</dl>\n",
+              b->gen.qa.n, r->max_new_tokens, b->gen.test.n, params, (long long)b->train_tokens,
+              (long long)b->test_tokens);
+}
+
 static char *report_html(const hn_bakeoff *b) {
     const hn_bakeoff_recipe *r = b->r;
     sbuf h = {0};
@@ -442,28 +641,50 @@ static char *report_html(const hn_bakeoff *b) {
     sb_printf(&h, ": ");
     sb_esc(&h, b->model_arch[0] ? b->model_arch : "?");
     sb_printf(&h, ", %s parameters</dd>\n<dt>data</dt><dd>", a);
-    sb_esc(&h, b->train.source);
-    sb_printf(&h, ": %d training and %d test examples (test: ", b->train.n, b->test.n);
-    sb_esc(&h, b->test_source);
-    sb_printf(&h, "), %d classes (", b->train.n_classes);
-    for (int k = 0; k < b->train.n_classes; k++) {
-        if (k) sb_printf(&h, ", ");
-        sb_esc(&h, b->train.classes[k]);
-    }
-    char ep[32], mt[32] = "all", mv[32] = "all";
+    bool gen = r->task == HN_BAKEOFF_GENERATE;
+    char ep[32], mt[32] = "all", mv[32] = "all", mq[32] = "all";
     snprintf(ep, sizeof ep, "%d", r->epochs);
     if (r->max_train) snprintf(mt, sizeof mt, "%d", r->max_train);
     if (r->max_test) snprintf(mv, sizeof mv, "%d", r->max_test);
-    sb_printf(&h,
-              ")</dd>\n<dt>budget</dt><dd>max_train %s, max_test %s, max_len %d, batch %d, epochs %s, seed %llu"
-              "</dd>\n<dt>machine</dt><dd>%d threads on ",
-              mt, mv, r->max_len, r->batch, r->epochs ? ep : "each method's default", (unsigned long long)r->seed,
-              b->threads);
+    if (r->max_qa) snprintf(mq, sizeof mq, "%d", r->max_qa);
+    if (gen) {
+        sb_esc(&h, b->gen.train.path);
+        sb_printf(&h, ": %d training and %d held-out examples (held out: ", b->gen.train.n, b->gen.test.n);
+        sb_esc(&h, b->test_source);
+        sb_printf(&h, "); %d questions (", b->gen.qa.n);
+        sb_esc(&h, b->gen.qa_source);
+        if (b->gen.qa_long) sb_printf(&h, "; %d more left out: prompts longer than max_len", b->gen.qa_long);
+        sb_printf(&h, ")</dd>\n<dt>budget</dt><dd>max_train %s, max_test %s, max_qa %s, max_len %d, batch %d, "
+                      "epochs %d, max_steps %d, max_new_tokens %d, seed %llu</dd>\n<dt>machine</dt><dd>%d threads on ",
+                  mt, mv, mq, b->gen.max_len, r->batch, r->epochs, r->max_steps, r->max_new_tokens,
+                  (unsigned long long)r->seed, b->threads);
+    } else {
+        sb_esc(&h, b->train.source);
+        sb_printf(&h, ": %d training and %d test examples (test: ", b->train.n, b->test.n);
+        sb_esc(&h, b->test_source);
+        sb_printf(&h, "), %d classes (", b->train.n_classes);
+        for (int k = 0; k < b->train.n_classes; k++) {
+            if (k) sb_printf(&h, ", ");
+            sb_esc(&h, b->train.classes[k]);
+        }
+        sb_printf(&h,
+                  ")</dd>\n<dt>budget</dt><dd>max_train %s, max_test %s, max_len %d, batch %d, epochs %s, seed %llu"
+                  "</dd>\n<dt>machine</dt><dd>%d threads on ",
+                  mt, mv, r->max_len, r->batch, r->epochs ? ep : "each method's default",
+                  (unsigned long long)r->seed, b->threads);
+    }
     sb_esc(&h, cpu);
     fmt_secs(c, sizeof c, b->wall_s);
     sb_printf(&h, "</dd>\n<dt>run</dt><dd>%s, %s in all; recipe ", b->date, c);
     sb_esc(&h, r->path);
     sb_printf(&h, "</dd>\n</dl>\n");
+    if (gen) {
+        body_gen(&h, b, a);
+        sb_printf(&h, "<script>\n%s</script>\n</body>\n</html>\n", script);
+        if (!h.oom) return h.p;
+        free(h.p);
+        return NULL;
+    }
 
     // the table
     sb_printf(&h, "<table id=\"results\">\n<thead><tr><th>method</th><th>status</th><th>accuracy</th><th>macro-F1</th>"
@@ -482,8 +703,7 @@ static char *report_html(const hn_bakeoff *b) {
             p[n++] = (point){b->rows[i].label, (double)b->rows[i].n_trainable, b->rows[i].accuracy, i};
             lo = fmin(lo, b->rows[i].accuracy), hi = fmax(hi, b->rows[i].accuracy);
         }
-    yaxis ya = {fmax(0, floor(lo * 20 - 0.5) / 20), fmin(1, ceil(hi * 20 + 0.5) / 20)};
-    if (ya.hi - ya.lo < 0.2) ya.lo = fmax(0, ya.hi - 0.2), ya.hi = ya.lo + 0.2;
+    yaxis ya = share_axis(lo, hi, "accuracy", "majority class");
     sb_printf(&h, "<div class=\"charts\">\n<figure>\n");
     if (p) draw_chart(&h, "chart-params", "trainable parameters (log scale)", false, p, n, &ya, b->baseline.accuracy);
     sb_printf(&h, "<figcaption>accuracy against trainable parameters</figcaption>\n</figure>\n<figure>\n");
