@@ -5,7 +5,9 @@
 # message), and each chart must hold a point for every method that ran (report.json says which) and none for the
 # others, by label. A copy of the page with a broken script shows that an error would be caught. The bakeoff: the
 # tiny GPT-2 of tests/data with head, lora, two variants of icl (icl-0shot and icl-1shot, each its own point; 0
-# trainable parameters: the log axis's 0 column) and feature on made-up data.
+# trainable parameters: the log axis's 0 column) and feature on made-up data. Then a generation report (task:
+# generate, the tiny GPT-2 with lora, ia3 and prompt-tuning on made-up questions): the script runs to its end and each
+# of its four charts holds a point for every method that ran.
 # Skips (77) when chromium is missing.
 set -u
 fail=0; pass=0
@@ -73,6 +75,38 @@ sed 's/document.body.setAttribute(.data-script., .ok.);/undefinedFunction(); &/'
 open_page "$tmp/broken.html"
 check "a broken script is caught: no data-script, an Uncaught error in the console" \
     '! grep -q "data-script=\"ok\"" "$tmp/broken.html.dom" && grep -q "Uncaught ReferenceError: undefinedFunction" "$tmp/broken.html.log"'
+
+# A generation report: four charts (exact match and held-out loss, against trainable parameters and training time).
+for i in $(seq 1 12); do echo "{\"prompt\": \"capital of land $i?\", \"completion\": \"city $i\"}"; done > "$tmp/data/sft.jsonl"
+for i in 1 2 3; do echo "{\"prompt\": \"capital of land $i?\", \"answer\": \"city $i\"}"; done > "$tmp/data/qa.jsonl"
+cat > "$tmp/g.yaml" <<EOF
+title: generation <script>alert(2)</script>
+task: generate
+model: $HONE_SRC/tests/data/tiny_gpt2/tiny_gpt2.gguf
+data: [data/sft.jsonl]
+qa: [data/qa.jsonl]
+budget: {max_len: 32, batch: 4, epochs: 1, max_new_tokens: 4}
+methods: [lora, ia3, prompt-tuning]
+options:
+  prompt-tuning: {num_virtual_tokens: 4}
+EOF
+"$HONE" bakeoff "$tmp/g.yaml" -o "$tmp/grep" >/dev/null 2>"$tmp/gerr"; rc=$?
+check "the generation bakeoff: exit 0" '[ $rc -eq 0 ] || { cat "$tmp/gerr" >&2; false; }'
+if [ $rc -eq 0 ]; then
+    page="$tmp/grep/report.html" # chart_methods reads $page.dom
+    open_page "$page"; rc=$?
+    check "generation: chromium loads the page, the script ran to its end, no error" \
+        '[ $rc -eq 0 ] && grep -q "<body[^>]* data-script=\"ok\"" "$page.dom" && ! grep -q "Uncaught\|:ERROR:CONSOLE" "$page.log"'
+    check "generation: the title stayed text" '! grep -q "<script>alert" "$page.dom" && grep -q "&lt;script&gt;alert(2)" "$page.dom"'
+    ran=$(python3 -c 'import json,sys; print(" ".join(x["label"] for x in json.load(open(sys.argv[1]))["methods"] if x["status"] == "ran"))' "$tmp/grep/report.json")
+    check "generation: every method ran (lora, ia3, prompt-tuning)" '[ "$ran" = "lora ia3 prompt-tuning" ]'
+    want=$(tr ' ' '\n' <<<"$ran" | sort)
+    for c in chart-em-params chart-loss-params chart-em-time chart-loss-time; do
+        got=$(chart_methods $c)
+        check "generation: $c: one point per label that ran" '[ "$got" = "$want" ] || { echo "  $c has: $got" >&2; false; }'
+    done
+    check "generation: the script counted the points (data-points = 4 x 3)" 'grep -q "<body[^>]* data-points=\"12\"" "$page.dom"'
+fi
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
