@@ -30,12 +30,23 @@ typedef struct {
     const cli_adapters *ca;
 } job;
 
-// (layer, proj) of a Llama block weight name "blk.N.<proj>.weight"; false for any other tensor.
-static bool block_weight(const char *name, int *layer, hn_proj *proj) {
+// (layer, proj) of a block's linear layer tensor "blk.N.<proj>.weight" (or ".bias"); false for any other tensor.
+static bool block_tensor(const char *name, const char *kind, int *layer, hn_proj *proj) {
     int n = 0;
-    char part[32];
-    if (sscanf(name, "blk.%d.%31[a-z_].weight%n", layer, part, &n) != 2 || name[n] || !n) return false;
+    char part[32], fmt[40];
+    snprintf(fmt, sizeof fmt, "blk.%%d.%%31[a-z_].%s%%n", kind);
+    if (sscanf(name, fmt, layer, part, &n) != 2 || name[n] || !n) return false;
     return hn_proj_parse(part, proj);
+}
+
+// An adapted layer's F32 bias, changed by the methods that change it when merged (IA3 scales it with the output).
+static hn_status fill_bias(void *user, void *dst, size_t nbytes) {
+    const job *j = user;
+    memcpy(dst, j->src->data, nbytes);
+    hn_status s = HN_OK;
+    for (int k = 0; k < j->ca->n && !s; k++)
+        if (j->ca->items[k].on) s = hn_method_merge_bias(j->ca->items[k].me, j->layer, j->proj, dst);
+    return s;
 }
 
 
@@ -98,7 +109,13 @@ static hn_status merge(const hn_model *m, const cli_adapters *ca, hn_dtype type,
         const hn_tensor *t = &g->tensors[i];
         job *j = &jobs[i];
         *j = (job){.src = t, .dst = t->type, .ca = ca};
-        bool merged = t->ndim == 2 && block_weight(t->name, &j->layer, &j->proj) && adapted(m, j->layer, j->proj);
+        bool merged = t->ndim == 2 && block_tensor(t->name, "weight", &j->layer, &j->proj) && adapted(m, j->layer, j->proj);
+        if (t->ndim == 1 && t->type == HN_F32 && block_tensor(t->name, "bias", &j->layer, &j->proj) &&
+            adapted(m, j->layer, j->proj)) {
+            s = hn_gguf_writer_add_tensor_fn(w, t->name, t->type, t->ndim, t->ne, fill_bias, j);
+            counts[0]++;
+            continue;
+        }
         if (merged) {
             size_t rb;
             const hn_type_traits *tt = hn_type_traits_of(t->type);
