@@ -107,48 +107,6 @@ hn_status hn_lora_parse_targets(const char *const *names, int n, unsigned *mask)
     return HN_OK;
 }
 
-static hn_linear *proj_linear(hn_layer *L, hn_proj p) {
-    hn_linear *t[HN_PROJ_COUNT] = {&L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down, &L->qkv};
-    return t[p];
-}
-
-// BERT-family checkpoints name their modules two ways. DistilBERT is the one without token-type embeddings
-// (DistilBertEmbeddings has none; BertEmbeddings always has, and hone exports a DistilBERT as a BertModel with them).
-static bool is_distilbert(const hn_model *m) { return m->hp.arch == HN_ARCH_BERT && !m->type_embd; }
-
-// BERT's and DistilBERT's module paths within a block, indexed by hn_proj (NULL: no such module).
-static const char *const bert_paths[HN_PROJ_COUNT] = {
-    "attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense", NULL,
-    "intermediate.dense", "output.dense", NULL};
-static const char *const distilbert_paths[HN_PROJ_COUNT] = {
-    "attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin", NULL, "ffn.lin1", "ffn.lin2", NULL};
-
-// The module's name as Hugging Face spells it, for target_modules: Llama's q_proj ..., GPT-2's c_attn, c_proj,
-// c_fc; BERT's query, key, value, attention.output.dense, intermediate.dense, output.dense (PEFT would also match
-// "dense" on the pooler, which hone does not adapt; "output.dense" alone matches attention.output.dense as well);
-// DistilBERT's q_lin, k_lin, v_lin, out_lin, lin1, lin2.
-static const char *hf_target(const hn_model *m, hn_proj p) {
-    if (m->hp.arch == HN_ARCH_GPT2) return p == HN_PROJ_QKV ? "c_attn" : p == HN_PROJ_UP ? "c_fc" : "c_proj";
-    if (m->hp.arch != HN_ARCH_BERT) return hn_proj_hf_name(p);
-    const char *path = (is_distilbert(m) ? distilbert_paths : bert_paths)[p]; // NULL: BERT has no such layer
-    return path && (is_distilbert(m) || p <= HN_PROJ_V) ? strrchr(path, '.') + 1 : path;
-}
-
-// The module's path in transformers' model classes (PEFT's tensor names): Llama's model.layers.N.self_attn.q_proj,
-// GPT-2's transformer.h.N.attn.c_attn, BertForSequenceClassification's bert.encoder.layer.N.attention.self.query,
-// DistilBertForSequenceClassification's distilbert.transformer.layer.N.attention.q_lin.
-static void module_path(char *dst, size_t n, const hn_model *m, int layer, hn_proj p) {
-    if (m->hp.arch == HN_ARCH_GPT2)
-        snprintf(dst, n, "transformer.h.%d.%s.%s", layer, p == HN_PROJ_QKV || p == HN_PROJ_O ? "attn" : "mlp",
-                 hf_target(m, p));
-    else if (is_distilbert(m))
-        snprintf(dst, n, "distilbert.transformer.layer.%d.%s", layer, distilbert_paths[p]);
-    else if (m->hp.arch == HN_ARCH_BERT)
-        snprintf(dst, n, "bert.encoder.layer.%d.%s", layer, bert_paths[p]);
-    else
-        snprintf(dst, n, "model.layers.%d.%s.%s", layer, p <= HN_PROJ_O ? "self_attn" : "mlp", hn_proj_hf_name(p));
-}
-
 static hn_var *lora_apply(hn_ctx *c, const hn_linear *l, void *state, hn_var *x, hn_var *y) {
     lora_mod *md = state;
     hn_lora *lo = md->owner;
@@ -189,10 +147,10 @@ static hn_status lora_create(hn_lora **out, hn_model *m, int r, float alpha, boo
         hn_proj p = (hn_proj)keys[i][1];
         lora_mod *md = &l->mods[l->n_mods++];
         md->owner = l, md->layer = layer, md->proj = p;
-        md->lin = proj_linear(&m->layers[layer], p);
+        md->lin = hn_method_linear(m, layer, p);
         md->in = md->lin->w->ne[0], md->out = md->lin->w->ne[1];
         char path[80], name[128];
-        module_path(path, sizeof path, m, layer, p);
+        hn_method_module_path(path, sizeof path, m, layer, p);
         snprintf(name, sizeof name, "base_model.model.%s.lora_A.weight", path);
         if ((s = init_param(&md->A, name, r, md->in))) break;
         snprintf(name, sizeof name, "base_model.model.%s.lora_B.weight", path);
@@ -221,7 +179,7 @@ hn_status hn_lora_attach_new(hn_lora **out, hn_model *m, const hn_lora_config *c
     if (!keys) return HN_ERR_NOMEM;
     for (int l = 0; l < n_layer; l++)
         for (int p = 0; p < HN_PROJ_COUNT; p++) // the targeted projections that this architecture has
-            if (cfg->targets & (1u << p) && proj_linear(&m->layers[l], (hn_proj)p)->w)
+            if (cfg->targets & (1u << p) && hn_method_linear(m, l, (hn_proj)p))
                 keys[n][0] = l, keys[n][1] = p, n++;
     hn_status s = n ? lora_create(out, m, cfg->r, cfg->alpha, cfg->use_rslora, cfg->dropout, (const int(*)[2])keys, n)
                     : hn_fail(HN_ERR_ARG, "LoRA: none of the target modules is a linear layer of %s", m->path);
@@ -249,7 +207,8 @@ hn_status hn_lora_attach(hn_lora **out, hn_model *m, const hn_adapter *a) {
             return hn_fail(HN_ERR_ARG, "LoRA adapter: module layer %d %s does not exist in %s (%d layers)",
                            am->layer, hn_proj_hf_name(am->proj), m->path, m->hp.n_layer);
         }
-        const hn_tensor *w = proj_linear(&m->layers[am->layer], am->proj)->w;
+        const hn_linear *lin = hn_method_linear(m, am->layer, am->proj);
+        const hn_tensor *w = lin ? lin->w : NULL;
         if (!w) {
             free(keys);
             return hn_fail(HN_ERR_ARG, "LoRA adapter: layer %d %s does not exist in %s", am->layer,
@@ -310,7 +269,7 @@ hn_status hn_lora_export(const hn_lora *l, hn_adapter **out) {
     const char *names[HN_PROJ_COUNT];
     int n = 0;
     for (int p = 0; p < HN_PROJ_COUNT; p++) {
-        const char *t = l->targets & (1u << p) ? hf_target(l->m, (hn_proj)p) : NULL;
+        const char *t = l->targets & (1u << p) ? hn_method_target_name(l->m, (hn_proj)p) : NULL;
         bool seen = false; // GPT-2's c_proj names two projections
         for (int k = 0; t && k < n; k++) seen |= !strcmp(names[k], t);
         if (t && !seen) names[n++] = t;

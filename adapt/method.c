@@ -136,6 +136,13 @@ static const char *const bert_paths[HN_PROJ_COUNT] = {
 static const char *const distilbert_paths[HN_PROJ_COUNT] = {
     "attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin", NULL, "ffn.lin1", "ffn.lin2", NULL};
 
+const char *hn_method_target_name(const hn_model *m, hn_proj p) {
+    if (m->hp.arch == HN_ARCH_GPT2) return p == HN_PROJ_QKV ? "c_attn" : p == HN_PROJ_UP ? "c_fc" : "c_proj";
+    if (m->hp.arch != HN_ARCH_BERT) return hn_proj_hf_name(p);
+    const char *path = (is_distilbert(m) ? distilbert_paths : bert_paths)[p]; // NULL: BERT has no such layer
+    return path && (is_distilbert(m) || p <= HN_PROJ_V) ? strrchr(path, '.') + 1 : path;
+}
+
 void hn_method_module_path(char *dst, size_t n, const hn_model *m, int layer, hn_proj p) {
     if (m->hp.arch == HN_ARCH_GPT2)
         snprintf(dst, n, "transformer.h.%d.%s.%s", layer, p == HN_PROJ_QKV || p == HN_PROJ_O ? "attn" : "mlp",

@@ -103,6 +103,10 @@ hn_linear *hn_method_linear(hn_model *m, int layer, hn_proj proj);
 // model.layers.N.self_attn.q_proj, GPT-2's transformer.h.N.attn.c_attn, BERT's bert.encoder.layer.N.attention.self.
 // query, DistilBERT's distilbert.transformer.layer.N.attention.q_lin.
 void hn_method_module_path(char *dst, size_t n, const hn_model *m, int layer, hn_proj proj);
+// The module's name as PEFT's target_modules spells it: Llama's q_proj ..., GPT-2's c_attn, c_proj, c_fc; BERT's
+// query, key, value, attention.output.dense, intermediate.dense, output.dense (PEFT would also match "dense" on the
+// pooler, which hone does not adapt); DistilBERT's q_lin, k_lin, v_lin, out_lin, lin1, lin2. NULL: no such layer.
+const char *hn_method_target_name(const hn_model *m, hn_proj proj);
 // Parses "base_model.model.<path>.<suffix>" back to (layer, proj) for m's architecture; false if it is not one.
 bool hn_method_parse_module(const hn_model *m, const char *name, const char *suffix, int *layer, hn_proj *proj);
 
