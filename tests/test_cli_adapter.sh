@@ -26,7 +26,7 @@ gen() { "$HONE" generate -m "$model" -p "The capital of Zorbia is" --temp 0 -n $
 base=$(gen); rc_base=$?
 peft=$(gen --adapter "$tmp/run/adapter"); rc=$?
 check "generate --adapter PEFT_DIR" '[ $rc_base -eq 0 ] && [ $rc -eq 0 ] &&
-  grep -q "^adapter run: $tmp/run/adapter (r 4, alpha 16, 60 modules, scale 4 x 1)$" "$tmp/gen.err"'
+  grep -q "^adapter run: $tmp/run/adapter (lora, r 4, alpha 16, 60 modules, scale 4 x 1)$" "$tmp/gen.err"'
 check "the adapter changes the greedy text" '[ -n "$peft" ] && [ "$peft" != "$base" ]'
 out=$(gen --adapter "$tmp/run/adapter.gguf"); rc=$?
 check "a LoRA GGUF gives the PEFT directory's text" '[ $rc -eq 0 ] && [ "$out" = "$peft" ]'
