@@ -2,8 +2,9 @@
 // attached to one tiny Llama (tests/data/tiny_llama) at once, its tensors moved off their initial values so that
 // each changes the output; then, switching one on at a time (the others off), the logits equal those of a second
 // copy of the model with that adapter alone attached, bit for bit (no cross-talk), and all off equals the bare
-// base. The base's weights stay shared and unmodified: every tensor of the file hashes the same afterwards, and the
-// memory the adapters add is their own tensors (counted here and printed).
+// base. The base's weights stay shared and unmodified: every weight slot still reads the file's tensor (nothing is
+// copied), every tensor hashes the same afterwards, and the memory the adapters add is their own tensors (counted
+// here and printed).
 #include "adapt/method.h"
 #include "test.h"
 
@@ -63,6 +64,17 @@ static bool logits(hn_model *m, float *out) {
     return ok;
 }
 
+// Every weight slot's tensor, in hn_model_weights' order: attaching must not replace any (no copies of the base).
+typedef struct {
+    const hn_tensor *t[512];
+    int n;
+} slots;
+
+static void note_slot(void *user, const hn_tensor **slot, int layer, hn_wrole role) {
+    slots *s = user;
+    if (s->n < 512) s->t[s->n++] = *slot;
+}
+
 static uint64_t hash_weights(const hn_model *m) {
     uint64_t h = 1469598103934665603ull;
     for (uint64_t i = 0; i < m->gguf.n_tensors; i++) {
@@ -80,6 +92,8 @@ int main(void) {
           *want = malloc((size_t)n * sizeof *want);
     CHECK(base && got && want && logits(m, base), "base logits");
     uint64_t h0 = hash_weights(m);
+    slots before = {0}, after = {0};
+    hn_model_weights(m, note_slot, &before);
 
     hn_method *me[N_NAMES] = {0};
     const hn_method_ops *ops[N_NAMES] = {0};
@@ -100,6 +114,9 @@ int main(void) {
         present++;
     }
     CHECK(present >= 2, "at least two methods in this build (%d)", present);
+    hn_model_weights(m, note_slot, &after);
+    CHECK(before.n > 0 && before.n == after.n && !memcmp(before.t, after.t, (size_t)before.n * sizeof *before.t),
+          "every weight slot still reads the file's tensor (%d slots)", before.n);
 
     // All off: the bare base.
     CHECK(logits(m, got) && !memcmp(got, base, (size_t)n * sizeof *got), "every adapter off: the base's logits");
