@@ -9,11 +9,13 @@
 // learning rate and LoRA targets, the options as hone train keys or short names), and its broken inputs (keys of the
 // other task, a bad task, format, option value or budget key).
 #include "test.h"
-#include "train/bakeoff.h"
+#include "adapt/method.h"
+#include "train/bakeoff_impl.h"
 
 #include <string.h>
 
 // The methods referenced here are linked into this test (the registry's references are weak).
+extern const hn_method_ops hn_method_lora;
 extern const hn_cls_method hn_cls_feature, hn_cls_head, hn_cls_lora, hn_cls_icl, hn_cls_last_k, hn_cls_gradual,
     hn_cls_bitfit, hn_cls_full;
 
@@ -33,7 +35,7 @@ static bool ends_with(const char *s, const char *t) {
 }
 
 int main(void) {
-    CHECK(hn_cls_feature.name && hn_cls_head.name && hn_cls_lora.name && hn_cls_icl.name && hn_cls_last_k.name &&
+    CHECK(hn_method_lora.name && hn_cls_feature.name && hn_cls_head.name && hn_cls_lora.name && hn_cls_icl.name && hn_cls_last_k.name &&
               hn_cls_gradual.name && hn_cls_bitfit.name && hn_cls_full.name,
           "methods linked");
     hn_bakeoff_recipe r;
@@ -348,6 +350,23 @@ int main(void) {
         CHECK(r.methods == NULL && r.model == NULL && r.data == NULL, "generate case %zu: nothing left allocated", i);
         if (!s) hn_bakeoff_recipe_deinit(&r);
     }
+    // A method this program was linked without (adapt/method.c refers to the methods weakly) is a not-applicable row.
+    const char *absent = NULL;
+    for (int i = 0; i < HN_METHOD_COUNT && !absent; i++)
+        if (i != HN_METHOD_FULL && !hn_method_find(hn_train_method_names[i])) absent = hn_train_method_names[i];
+    if (absent) {
+        hn_bakeoff_entry e = {.gen = absent};
+        hn_bakeoff_row row = {0};
+        s = hn_bakeoff_gen_applies(&e, &row);
+        char want[64];
+        snprintf(want, sizeof want, "%s is not in this build (it has: ", absent);
+        CHECK(s == HN_ERR_UNSUPPORTED && row.state == HN_BAKEOFF_NOT_APPLICABLE && !strncmp(row.message, want,
+                                                                                           strlen(want)),
+              "a method not linked: %s", row.message);
+    }
+    CHECK(hn_method_find("lora") && hn_bakeoff_gen_applies(&(hn_bakeoff_entry){.gen = "lora"}, &(hn_bakeoff_row){0}) ==
+                                        HN_OK,
+          "lora applies");
     // A recipe file that is too large, or absent.
     s = hn_bakeoff_recipe_load(&r, "tests/data/no-such-recipe.yaml");
     CHECK(s == HN_ERR_IO && strstr(hn_errmsg(), "no-such-recipe.yaml: cannot read the recipe"), "%s", hn_errmsg());

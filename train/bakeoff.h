@@ -127,6 +127,7 @@ typedef struct {
     // tokens / train_s (however many passes the method makes; generate: the tokens trained on, every epoch's), the
     // test set's / eval_s; generate: the answers' tokens generated / qa_s.
     double train_tok_s, eval_tok_s, gen_tok_s;
+    char answers[3][96];       // generate: the first questions' answers as generated (the first line, cut), to look at
 } hn_bakeoff_row;
 
 // What the generation task prepares (train/bakeoff_gen.c).

@@ -306,7 +306,8 @@ static bool on_text(const char *text, size_t len, void *user) {
 }
 
 // Greedy answers to every question, with the KV cache; *correct of them match a gold answer.
-static hn_status answer_all(const hn_bakeoff *b, hn_bakeoff_child *c, int *correct, int64_t *generated) {
+static hn_status answer_all(const hn_bakeoff *b, hn_bakeoff_child *c, hn_bakeoff_row *row, int *correct,
+                            int64_t *generated) {
     const hn_bakeoff_gen *g = &b->gen;
     hn_model *m = b->m;
     int max_prompt = 0, nv = hn_model_n_virtual(m);
@@ -329,6 +330,14 @@ static hn_status answer_all(const hn_bakeoff *b, hn_bakeoff_child *c, int *corre
         if (nv + g->n_prompt[i] >= n_ctx) continue; // no room left to answer: counted wrong
         if ((s = hn_generate(m, kv, smp, g->prompt[i], g->n_prompt[i], &gp, &st))) break;
         *generated += st.n_gen;
+        if (i < (int)(sizeof row->answers / sizeof row->answers[0])) { // the first line, cut at a character
+            size_t n = strcspn(a.text, "\n"), cap = sizeof row->answers[0] - 1;
+            if (n > cap)
+                for (n = cap; n > 0 && ((unsigned char)a.text[n] & 0xC0) == 0x80; n--) {
+                }
+            memcpy(row->answers[i], a.text, n);
+            row->answers[i][n] = 0;
+        }
         *correct += hn_qa_match(a.text, (const char *const *)g->qa.items[i].answers, g->qa.items[i].n_answers);
         hn_bakeoff_child_progress(c, i + 1, g->qa.n);
     }
@@ -398,7 +407,7 @@ void hn_bakeoff_gen_child(const hn_bakeoff *b, int ix, hn_bakeoff_child *c, hn_b
         hn_bakeoff_child_phase(c, HN_BAKEOFF_PHASE_QA, g->qa.n);
         int64_t generated = 0;
         double t = hn_now();
-        s = answer_all(b, c, &row->qa_correct, &generated);
+        s = answer_all(b, c, row, &row->qa_correct, &generated);
         row->qa_s = hn_now() - t;
         row->exact_match = g->qa.n ? (double)row->qa_correct / g->qa.n : 0;
         row->gen_tok_s = row->qa_s > 0 ? generated / row->qa_s : 0;

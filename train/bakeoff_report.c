@@ -169,6 +169,12 @@ static json_t *row_json_gen(const hn_bakeoff_row *r, const hn_train_config *tc) 
     json_object_set_new(j, "train_tokens_per_second", num_or_null(trained, r->train_tok_s));
     json_object_set_new(j, "eval_tokens_per_second", num_or_null(ran, r->eval_tok_s));
     json_object_set_new(j, "generated_tokens_per_second", num_or_null(ran, r->gen_tok_s));
+    json_t *ans = json_array();
+    for (int i = 0; ran && i < 3; i++) {
+        json_t *a = json_string(r->answers[i]); // NULL: the model wrote bytes that are not UTF-8
+        json_array_append_new(ans, a ? a : json_string("(not UTF-8)"));
+    }
+    json_object_set_new(j, "first_answers", ans);
     if (tc)
         json_object_set_new(j, "options",
                             json_pack("{s:i, s:i, s:f, s:i, s:f, s:f, s:i, s:f, s:f, s:i, s:i}", "epochs", tc->epochs,
@@ -221,6 +227,10 @@ static char *report_json(const hn_bakeoff *b) {
                                       b->gen.test.n, "qa_questions", b->gen.qa.n, "qa_too_long", b->gen.qa_long,
                                       "train_tokens", (json_int_t)b->train_tokens, "test_tokens",
                                       (json_int_t)b->test_tokens));
+        json_t *gold = json_array(); // the first questions' gold answers, beside each row's first_answers
+        for (int i = 0; i < 3 && i < b->gen.qa.n; i++)
+            json_array_append_new(gold, strings(b->gen.qa.items[i].answers, b->gen.qa.items[i].n_answers));
+        json_object_set_new(json_object_get(j, "data"), "first_gold_answers", gold);
         json_object_set_new(j, "budget",
                             json_pack("{s:I, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "seed", (json_int_t)r->seed,
                                       "max_train", r->max_train, "max_test", r->max_test, "max_qa", r->max_qa,

@@ -116,7 +116,7 @@ hn_status hn_lm_dataset_append(hn_dataset *dst, hn_dataset *src) {
     }
     hn_example *ex = realloc(dst->ex, (size_t)(dst->n + src->n) * sizeof *ex);
     if (!ex) return hn_fail(HN_ERR_NOMEM, "out of memory for the training examples");
-    memcpy(ex + dst->n, src->ex, (size_t)src->n * sizeof *ex);
+    if (src->n) memcpy(ex + dst->n, src->ex, (size_t)src->n * sizeof *ex);
     dst->ex = ex;
     dst->n += src->n;
     dst->n_loaded += src->n_loaded;

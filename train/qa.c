@@ -286,7 +286,7 @@ static hn_status move_items(hn_qa_set *q, hn_qa_set *to, const uint8_t *pick) {
     for (int i = 0; i < q->n; i++) n_to += pick[i];
     hn_qa_item *t = hn_calloc((size_t)(to->n + n_to + 1), sizeof *t, "questions");
     if (!t) return HN_ERR_NOMEM;
-    memcpy(t, to->items, (size_t)to->n * sizeof *t);
+    if (to->n) memcpy(t, to->items, (size_t)to->n * sizeof *t);
     free(to->items);
     to->items = t;
     int kept = 0;
