@@ -546,7 +546,7 @@ static void table_row_gen(sbuf *h, const hn_bakeoff *b, const hn_bakeoff_row *r,
     sb_esc(h, r->label);
     sb_printf(h, "</td><td data-v=\"\">%s</td>", hn_bakeoff_state_name(r->state));
     if (!run && !base) {
-        sb_printf(h, "<td colspan=\"11\" class=\"msg\" data-v=\"\">");
+        sb_printf(h, "<td colspan=\"10\" class=\"msg\" data-v=\"\">");
         sb_esc(h, r->message);
         sb_printf(h, "</td></tr>\n");
         return;
@@ -566,7 +566,6 @@ static void table_row_gen(sbuf *h, const hn_bakeoff *b, const hn_bakeoff_row *r,
     fmt_secs(t, sizeof t, r->train_s + r->eval_s + r->qa_s), cell(h, r->train_s + r->eval_s + r->qa_s, t);
     if (run) fmt_count(t, sizeof t, r->train_tok_s), cell(h, r->train_tok_s, t);
     else cell(h, NAN, "-");
-    fmt_count(t, sizeof t, r->eval_tok_s), cell(h, r->eval_tok_s, t);
     snprintf(t, sizeof t, "%.1f", r->gen_tok_s), cell(h, r->gen_tok_s, t);
     sb_printf(h, "</tr>\n");
 }
@@ -576,9 +575,8 @@ static void table_row_gen(sbuf *h, const hn_bakeoff *b, const hn_bakeoff_row *r,
 static void body_gen(sbuf *h, const hn_bakeoff *b, const char *params) {
     const hn_bakeoff_recipe *r = b->r;
     sb_printf(h, "<table id=\"results\">\n<thead><tr><th>method</th><th>status</th><th>exact match</th>"
-                 "<th>held-out loss</th><th>trainable parameters</th><th>peak RSS</th><th>train</th><th>eval</th>"
-                 "<th>qa</th><th>wall time</th><th>train tokens/s</th><th>eval tokens/s</th><th>generated tokens/s"
-                 "</th></tr></thead>\n<tbody>\n");
+                 "<th>held-out loss</th><th>trainable</th><th>peak RSS</th><th>train</th><th>eval</th><th>qa</th>"
+                 "<th>wall time</th><th>train tok/s</th><th>generated tok/s</th></tr></thead>\n<tbody>\n");
     for (int i = 0; i < r->n_methods; i++) table_row_gen(h, b, &b->rows[i], i);
     table_row_gen(h, b, &b->baseline, 0);
     sb_printf(h, "</tbody>\n</table>\n");
@@ -621,13 +619,13 @@ static void body_gen(sbuf *h, const hn_bakeoff *b, const char *params) {
               "parameters</dt><dd>the values the method trained; the percentage is of the model's %s parameters"
               "</dd>\n<dt>peak RSS</dt><dd>the peak resident memory of the method's own process (each method runs "
               "in a fresh child of the process that loaded the model): the model's pages it touched plus its own"
-              "</dd>\n<dt>train, eval, qa, wall time</dt><dd>seconds of training, of the held-out loss and of "
-              "answering the questions; wall time is their sum</dd>\n<dt>tokens/s</dt><dd>train: the non-padding "
-              "tokens trained on (%lld an epoch) / train time; eval: the %lld held-out tokens / eval time; "
-              "generated: the answers' tokens / qa time (the prompts' passes included)</dd>\n<dt>base</dt><dd>the "
+              "</dd>\n<dt>train, eval, qa, wall time</dt><dd>seconds of training, of the held-out loss (%lld "
+              "tokens) and of answering the questions; wall time is their sum</dd>\n<dt>tok/s</dt><dd>train: the "
+              "non-padding tokens trained on (%lld an epoch) / train time; generated: the answers' tokens / qa time "
+              "(the prompts' passes included)</dd>\n<dt>base</dt><dd>the "
               "baseline: the model as loaded, untrained, measured as the methods are</dd>\n</dl>\n",
-              b->gen.qa.n, r->max_new_tokens, b->gen.test.n, params, (long long)b->train_tokens,
-              (long long)b->test_tokens);
+              b->gen.qa.n, r->max_new_tokens, b->gen.test.n, params, (long long)b->test_tokens,
+              (long long)b->train_tokens);
 }
 
 static char *report_html(const hn_bakeoff *b) {
