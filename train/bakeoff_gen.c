@@ -135,7 +135,9 @@ static hn_status squad_examples(const hn_bakeoff *b, const hn_qa_set *q, const h
     size_t n;
     hn_status s = hn_qa_sft_jsonl(q, &text, &n);
     hn_dataset d;
-    if (!s && !(s = hn_dataset_parse(&d, q->source, text, n, b->m->tok, dp)) && (s = hn_lm_dataset_append(ds, &d)))
+    hn_data_params sp = *dp;
+    sp.format = HN_DATA_PROMPT_COMPLETION; // what SQuAD questions become
+    if (!s && !(s = hn_dataset_parse(&d, q->source, text, n, b->m->tok, &sp)) && (s = hn_lm_dataset_append(ds, &d)))
         hn_dataset_deinit(&d);
     if (!s) free(ds->path), ds->path = strdup(q->source); // messages name the file, not the converted text
     free(text);
@@ -158,6 +160,7 @@ static hn_status prompts(hn_bakeoff *b, const hn_data_params *dp) {
     hn_bakeoff_gen *g = &b->gen;
     hn_data_params qp = *dp;
     qp.max_len = INT_MAX / 2; // the whole prompt, however long, to tell the long ones
+    qp.format = HN_DATA_AUTO; // each line is read alone: prompt/completion or alpaca, whatever the data's format
     if (!(g->prompt = hn_calloc((size_t)g->qa.n + 1, sizeof *g->prompt, "prompts")) ||
         !(g->n_prompt = hn_calloc((size_t)g->qa.n + 1, sizeof *g->n_prompt, "prompt lengths")))
         return HN_ERR_NOMEM;
