@@ -149,17 +149,20 @@ check "--help names the recipe keys and this build's methods" '[ $rc -eq 0 ] && 
 
 # task: generate on the tiny GPT-2: every PEFT method of adapt/method.h on made-up capital questions (24 SFT
 # examples, 20% held out; 8 questions), each row ran with finite numbers, the base row, the generation table and its
-# four charts; lora trained longer answers the questions it saw (exact match above the base's 0).
+# four charts; lora trained longer answers the questions it saw (exact match above the base's 0). The questions are
+# {prompt, answer} lines and an alpaca one, read whatever the data's format.
 mkdir -p "$tmp/gen"
 caps=(Zorbia:Quill Marn:Tov Pella:Ruse Oska:Lind Vel:Arno Kesh:Dura Tamb:Orin Ylen:Sarp)
 for i in $(seq 0 23); do c=${caps[$((i % 8))]}; echo "{\"prompt\": \"capital of ${c%%:*}?\", \"completion\": \"${c##*:}\"}"; done > "$tmp/gen/train.jsonl"
 for c in "${caps[@]}"; do echo "{\"prompt\": \"capital of ${c%%:*}?\", \"answer\": [\"${c##*:}\", \"x\"]}"; done > "$tmp/gen/qa.jsonl"
+echo '{"instruction": "capital of Vel?", "output": "Arno"}' >> "$tmp/gen/qa.jsonl" # questions in another shape
 cat > "$tmp/gen.yaml" <<EOF2
 title: tiny generation
 task: generate
 model: $gpt2
 data: [gen/train.jsonl]
 qa: gen/qa.jsonl
+format: prompt_completion
 seed: 3
 budget: {max_len: 32, batch: 4, epochs: 2, max_new_tokens: 6}
 methods: all
@@ -186,12 +189,12 @@ for x in r[\"methods\"]:
     assert 0 <= x[\"exact_match\"] <= 1 and math.isfinite(x[\"val_loss\"]) and x[\"val_loss\"] > 0, x
     assert x[\"trainable_parameters\"] > 0 and x[\"peak_rss_bytes\"] > 1000000 and x[\"train_seconds\"] > 0, x
     assert x[\"train_tokens_per_second\"] > 0 and x[\"eval_seconds\"] > 0 and x[\"qa_seconds\"] > 0, x
-    assert x[\"correct\"] == round(x[\"exact_match\"] * 8), x
+    assert x[\"correct\"] == round(x[\"exact_match\"] * 9), x
 b = r[\"baseline\"]
 assert b[\"label\"] == \"base\" and b[\"status\"] == \"baseline\" and b[\"trainable_parameters\"] == 0 and b[\"train_seconds\"] is None
 assert math.isfinite(b[\"val_loss\"]) and b[\"exact_match\"] == 0
 d = r[\"data\"]
-assert (d[\"train_examples\"], d[\"test_examples\"], d[\"qa_questions\"]) == (19, 5, 8), d
+assert (d[\"train_examples\"], d[\"test_examples\"], d[\"qa_questions\"]) == (19, 5, 9), d
 m = {x[\"label\"]: x for x in r[\"methods\"]}
 assert m[\"prompt-tuning\"][\"options\"][\"num_virtual_tokens\"] == 4 and m[\"lora-long\"][\"options\"][\"epochs\"] == 40
 assert m[\"lora-long\"][\"exact_match\"] >= 0.5, m[\"lora-long\"]
