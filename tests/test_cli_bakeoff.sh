@@ -148,7 +148,7 @@ out=$("$HONE" bakeoff --help); rc=$?
 check "--help names the recipe keys and this build's methods" '[ $rc -eq 0 ] && grep -q "max_train" <<<"$out" && grep -q "every method of this build:" <<<"$out" && grep -q "^  *feature, head, " <<<"$out" && grep -q "icl-0: {method: icl" <<<"$out"'
 
 # task: generate on the tiny GPT-2: every PEFT method of adapt/method.h on made-up capital questions (24 SFT
-# examples, 20% held out; 8 questions), each row ran with finite numbers, the base row, the generation table and its
+# examples, 20% held out; 9 questions), each row ran with finite numbers, the base row, the generation table and its
 # four charts; lora trained longer answers the questions it saw (exact match above the base's 0). The questions are
 # {prompt, answer} lines and an alpaca one, read whatever the data's format.
 mkdir -p "$tmp/gen"
