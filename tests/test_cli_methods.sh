@@ -7,7 +7,8 @@
 #   - two adapters loaded at once, one chosen with --use: the same text as that adapter alone
 #   - merge: IA3 and DoRA fold into the weights (greedy text equal to base + adapter on the fp32 path); prompt
 #     tuning is refused with a message and no file
-# Methods this build lacks are skipped by name. Under HONE_SANITIZED: 2 steps on 6 examples, behaviour checks off.
+# Methods this build lacks are skipped by name. Under HONE_SANITIZED: three methods, 2 steps on 6 examples, behaviour
+# checks off.
 set -u
 fail=0; pass=0
 check() { if eval "$2"; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAILED: $1" >&2; fi; }
@@ -28,6 +29,9 @@ fi
 methods=("dora 3e-3 --target-modules all-linear" "ia3 3e-2" "prompt-tuning 3e-1 --num-virtual-tokens 8"
   "p-tuning 1e-2 --num-virtual-tokens 8" "prefix-tuning 3e-2 --num-virtual-tokens 8" "adapter-houlsby 3e-3"
   "adapter-pfeiffer 3e-3")
+# The sanitizer build runs unoptimised: three methods that cover the three places (a linear layer's input and
+# output, the embedding) and --use / merge with them; the library tests cover every method there.
+[ $full -eq 0 ] && methods=("ia3 3e-2" "prompt-tuning 3e-1 --num-virtual-tokens 8" "adapter-pfeiffer 3e-3")
 ask=(--chat --system "Be brief." -p "What is the capital of Zorbia?" --temp 0 -n $n_gen --threads 2)
 declare -A ran
 fact="The capital of Zorbia is Quillton."
