@@ -25,8 +25,9 @@ typedef struct {
     uint64_t seed; // random initialisation
     // Virtual positions: prompt tuning, P-tuning, prefix tuning.
     int num_virtual_tokens;   // num_virtual_tokens; default 20
-    const char *init_text;    // prompt tuning: prompt_tuning_init_text (init from its tokens' embeddings); NULL:
-                              // random (PEFT's RANDOM init)
+    const char *init_text;    // prompt tuning: prompt_tuning_init_text (init from its tokens' embeddings); prefix
+                              // tuning: the keys and values its tokens leave in a KV cache (Li & Liang's init from
+                              // real activations); NULL: random (PEFT's init)
     int encoder_hidden_size;  // P-tuning's prompt encoder, prefix tuning's projection: encoder_hidden_size;
                               // default 0: the model's width
     bool encoder_lstm;        // P-tuning: encoder_reparameterization_type LSTM (default MLP)

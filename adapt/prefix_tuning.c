@@ -15,7 +15,8 @@
 // (PEFT's _prepare_prompt_learning_config sets token_dim and num_attention_heads from num_key_value_heads, #1901):
 // PEFT's get_prompt views a row as (num_layers * 2, n_head_kv, head_dim) and splits it into layer 0's keys, layer
 // 0's values, layer 1's keys, ..., each head's head_dim values together. P is
-//   - without the projection (PEFT's default, and every loaded adapter): a trainable table, P = E (n, L*2*td);
+//   - without the projection (PEFT's default, and every loaded adapter): a trainable table, P = E (n, L*2*td),
+//     drawn as PEFT does (N(0, 1)) or, with init_text, the keys and values of a real text (init_from_text);
 //   - with prefix_projection while training: P = tanh(E W1^T + b1) W2^T + b2, E (n, td), W1 (enc, td), W2
 //     (L*2*td, enc): PEFT's PrefixEncoder.transform. save_pretrained stores the projected P as prompt_embeddings
 //     and the MLP is gone; a loaded adapter is the table.
@@ -142,6 +143,49 @@ static void uniform(hn_rng *r, hn_param *t, float bound) {
     for (int64_t i = 0; i < t->n; i++) t->data[i] = bound * (2.0f * hn_rng_f32(r) - 1.0f);
 }
 
+// Li & Liang's initialisation from real activations (their section 7.2, which found it much better than random
+// for small data): the prefix is what the text's tokens (PEFT's TEXT init for prompt tuning: the tokenizer's ids
+// with special tokens, repeated or cut to n) leave in a KV cache of the model without this adapter: keys with
+// their rotary embedding at positions 0..n-1, values. The input then starts at position n, so at the start the
+// model computes exactly as if the text were written before every input. The table only (no projection); decoders
+// only (an encoder has no KV cache).
+static hn_status init_from_text(prefix *p, const char *text) {
+    hn_model *m = p->base.m;
+    if (p->proj) return hn_fail(HN_ERR_ARG, "prefix-tuning: init_text sets the prefix table itself; it cannot go "
+                                "with prefix_projection");
+    if (!m->tok) return hn_fail(HN_ERR_ARG, "prefix-tuning: init_text needs the model's tokenizer, and %s has none",
+                                m->path);
+    if (m->hp.arch == HN_ARCH_BERT)
+        return hn_fail(HN_ERR_UNSUPPORTED, "prefix-tuning: init_text runs the text through a KV cache, which an "
+                       "encoder (%s) has not; leave init_text unset", m->path);
+    if (hn_model_n_virtual(m))
+        return hn_fail(HN_ERR_ARG, "prefix-tuning: init_text runs the text through the model, and another adapter "
+                       "with virtual positions is active on it; switch it off first");
+    int32_t *ids = NULL, *seq = hn_alloc((size_t)p->n * sizeof *seq, "prefix text");
+    int64_t k = 0;
+    hn_status s = seq ? hn_tokenizer_encode(m->tok, text, -1, HN_TOK_SPECIAL | HN_TOK_ADD_SPECIAL, &ids, &k)
+                      : HN_ERR_NOMEM;
+    if (!s && !k) s = hn_fail(HN_ERR_ARG, "prefix-tuning: init_text \"%.40s\" has no tokens", text);
+    for (int i = 0; !s && i < p->n; i++) seq[i] = ids[i % k];
+    const int64_t td = p->td, flat = (int64_t)p->L * 2 * td;
+    hn_kv_cache *kv = s ? NULL : hn_kv_cache_create(m, p->n);
+    float *lg, *kk = s ? NULL : hn_alloc((size_t)(2 * p->n * td) * sizeof *kk, "prefix text"), *vv = NULL;
+    if (!s && (!kv || !kk)) s = HN_ERR_NOMEM;
+    if (!s) vv = kk + p->n * td;
+    if (!s) s = hn_model_forward(m, kv, seq, p->n, HN_LOGITS_LAST, &lg);
+    for (int l = 0; !s && l < p->L; l++) {
+        if ((s = hn_kv_cache_read(kv, l, kk, vv))) break;
+        for (int t = 0; t < p->n; t++) { // into PEFT's layout: hone's key column j is HF's kperm[j]
+            float *row = p->emb.data + t * flat + 2 * l * td;
+            for (int64_t j = 0; j < td; j++) row[p->kperm ? p->kperm[j] : j] = kk[t * td + j];
+            memcpy(row + td, vv + t * td, (size_t)td * sizeof(float));
+        }
+    }
+    hn_kv_cache_destroy(kv);
+    free(kk), free(ids), free(seq);
+    return s;
+}
+
 static hn_status pt_attach_new(hn_method **out, hn_model *m, const hn_method_config *cfg) {
     *out = NULL;
     const int td = m->hp.n_head_kv * m->hp.head_dim;
@@ -160,6 +204,10 @@ static hn_status pt_attach_new(hn_method **out, hn_model *m, const hn_method_con
     if (p->proj) {
         float b1 = 1.0f / sqrtf((float)td), b2 = 1.0f / sqrtf((float)enc);
         uniform(&r, &p->w1, b1), uniform(&r, &p->b1, b1), uniform(&r, &p->w2, b2), uniform(&r, &p->b2, b2);
+    }
+    if (cfg->init_text && (s = init_from_text(p, cfg->init_text))) {
+        prefix_free(p);
+        return s;
     }
     *out = prefix_attach(p);
     return HN_OK;

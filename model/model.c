@@ -280,6 +280,20 @@ void hn_kv_cache_truncate(hn_kv_cache *kv, int pos) {
     else if (pos < hn_kv_cache_pos(kv)) kv->pos = pos + kv->n_virt;
 }
 
+hn_status hn_kv_cache_read(const hn_kv_cache *kv, int l, float *k, float *v) {
+    const hn_hparams *hp = &kv->m->hp;
+    if (l < 0 || l >= hp->n_layer) return hn_fail(HN_ERR_ARG, "KV cache: layer %d of %d", l, hp->n_layer);
+    const int hd = hp->head_dim, n = hn_kv_cache_pos(kv), first = kv->pos - n;
+    const int64_t KW = (int64_t)hp->n_head_kv * hd, per_layer = KW * kv->n_ctx;
+    for (int t = 0; t < n; t++)
+        for (int h = 0; h < hp->n_head_kv; h++) {
+            size_t at = (size_t)(l * per_layer) + ((size_t)h * kv->n_ctx + first + t) * hd;
+            memcpy(k + t * KW + h * hd, kv->k + at, hd * sizeof(float));
+            memcpy(v + t * KW + h * hd, kv->v + at, hd * sizeof(float));
+        }
+    return HN_OK;
+}
+
 // Puts the active attachment's key/value prefixes into the cache's first positions (a sequence that starts under
 // prefix tuning): they are cached keys and values like any others.
 static hn_status fill_prefix(hn_model *m, hn_kv_cache *kv, const hn_model_ext *e) {

@@ -167,6 +167,9 @@ void hn_kv_cache_destroy(hn_kv_cache *kv);
 int hn_kv_cache_pos(const hn_kv_cache *kv);  // tokens stored so far
 int hn_kv_cache_size(const hn_kv_cache *kv); // tokens it holds at most
 void hn_kv_cache_truncate(hn_kv_cache *kv, int pos); // forget tokens from pos on (0: everything)
+// Layer l's cached keys and values of the caller's tokens [0, pos) into k and v (pos, n_head_kv * head_dim) each,
+// keys as attention multiplies them (rotary applied, GGUF's layout).
+hn_status hn_kv_cache_read(const hn_kv_cache *kv, int l, float *k, float *v);
 
 typedef enum {
     HN_LOGITS_LAST, // logits of the last token only: (1, n_vocab)

@@ -482,6 +482,54 @@ static void write_check(hn_model *m, const char *case_name, const char *out, con
     tg_free(&g);
 }
 
+// init_text (Li & Liang's init from real activations) on a real Llama with a tokenizer, SmolLM2 when it has been
+// pulled: the model with the fresh prefix computes, on an input, what the bare model computes on the text's tokens
+// followed by that input (last position's logits), and the text's ids go in repeated to n; BERT is refused.
+static void test_init_text(hn_model *bert) {
+    char *path = NULL;
+    hn_model_params mp = hn_model_default_params();
+    mp.mm_mode = HN_MM_EXACT;
+    hn_model *m = NULL;
+    if (hn_model_resolve("smollm2-135m-instruct", &path) || hn_model_load(&m, path, &mp)) {
+        printf("init_text: smollm2-135m-instruct is not pulled; skipped\n");
+        free(path);
+        return;
+    }
+    free(path);
+    const char *text = "Read the review.";
+    int32_t *tids = NULL;
+    int64_t k = 0;
+    CHECK(!hn_tokenizer_encode(m->tok, text, -1, HN_TOK_SPECIAL | HN_TOK_ADD_SPECIAL, &tids, &k) && k > 0, "tokens");
+    const int n = (int)k + 2, T = 5, V = m->hp.n_vocab; // n > k: the ids repeat
+    int32_t seq[64];
+    for (int i = 0; i < n; i++) seq[i] = tids[i % k];
+    for (int t = 0; t < T; t++) seq[n + t] = 1000 + 37 * t;
+    float *want = malloc((size_t)V * sizeof *want), *lg;
+    hn_kv_cache *kv = hn_kv_cache_create(m, n + T);
+    CHECK(kv && want && !hn_model_forward(m, kv, seq, n + T, HN_LOGITS_LAST, &lg), "base: %s", hn_errmsg());
+    if (kv && want) memcpy(want, lg, (size_t)V * sizeof *want);
+    hn_kv_cache_destroy(kv);
+    hn_method_config cfg = hn_method_default_config();
+    cfg.num_virtual_tokens = n, cfg.init_text = text;
+    hn_method *me = NULL;
+    CHECK(hn_method_prefix_tuning.attach_new(&me, m, &cfg) == HN_OK, "init_text: %s", hn_errmsg());
+    kv = hn_kv_cache_create(m, T);
+    bool ok = me && kv && !hn_model_forward(m, kv, seq + n, T, HN_LOGITS_LAST, &lg);
+    double d = ok ? max_diff(lg, want, V) : -1;
+    CHECK(ok && d <= 1e-3, "init_text: the prefix acts as the text written before the input: logits within %.3g", d);
+    printf("init_text: prefix from \"%s\" (%d positions) = the text before the input, logits within %.2e\n", text, n,
+           d);
+    hn_kv_cache_destroy(kv);
+    hn_method_destroy(me);
+    cfg.prefix_projection = true;
+    CHECK(hn_method_prefix_tuning.attach_new(&me, m, &cfg) == HN_ERR_ARG && strstr(hn_errmsg(), "prefix_projection"),
+          "init_text with the projection refused: %s", hn_errmsg());
+    cfg.prefix_projection = false;
+    CHECK(!bert || hn_method_prefix_tuning.attach_new(&me, bert, &cfg) != HN_OK, "init_text on BERT refused");
+    free(tids), free(want);
+    hn_model_destroy(m);
+}
+
 int main(int argc, char **argv) {
     const char *check_dir = argc == 3 && !strcmp(argv[1], "--check") ? argv[2] : NULL;
     test_cols_grad();
@@ -521,6 +569,7 @@ int main(int argc, char **argv) {
         test_cache(m, me, more[i][1]);
         hn_model_destroy(m);
     }
+    test_init_text(bert);
     hn_model_destroy(llama);
     hn_model_destroy(bert);
     return test_done();

@@ -157,7 +157,8 @@ const hn_cfg_key hn_train_keys[] = {
      "prompt-tuning, p-tuning, prefix-tuning: positions the method puts before the input"},
     {"prompt.init_text", STR_, F(prompt.init_text), NULL, NULL, NULL, "--prompt-init-text", NULL,
      "prompt_tuning_init_text|init_text", 0,
-     "prompt-tuning: start the virtual tokens from this text's token embeddings (unset: random)"},
+     "prompt-tuning: start the virtual tokens from this text's token embeddings; prefix-tuning: from the keys and "
+     "values the text leaves in every layer (unset: random, as PEFT)"},
     {"prompt.encoder_hidden_size", INT_, F(prompt.encoder_hidden_size), "0", NULL, "[0,)", NULL, NULL,
      "encoder_hidden_size", 0,
      "p-tuning's prompt encoder and prefix-tuning's projection: hidden width (0: the model's width)"},
