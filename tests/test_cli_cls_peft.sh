@@ -16,7 +16,7 @@ printf 'hello world\nhello the world\nworld token\nhello embed\nworld on a mat\n
 data=(--data "$tmp/a.txt:animal" --data "$tmp/b.txt:greeting")
 for name in dora ia3 prompt-tuning p-tuning prefix-tuning adapter-houlsby adapter-pfeiffer; do
   run="$tmp/$name"
-  out=$("$HONE" train --task classify -m "$bert" --method $name "${data[@]}" --epochs 8 --batch 4 --threads 1 \
+  out=$("$HONE" train --task classify -m "$bert" --method $name "${data[@]}" --epochs 15 --batch 4 --lr 1e-2 --threads 1 \
         --val-split 0 -o "$run" 2>"$tmp/err"); rc=$?
   if [ $rc -ne 0 ] && grep -q "classification method '$name': expected one of" "$tmp/err"; then
     echo "$name: not in this build"; continue

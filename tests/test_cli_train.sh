@@ -95,7 +95,7 @@ expect "two recipes" 2 "more than one recipe" -- "$HONE" train "$recipe" "$recip
 expect "a model where the recipe goes" 2 "'m.gguf' is a model, not a recipe: give it with -m" -- "$HONE" train m.gguf --data d
 expect "missing model" 2 "no model given" "-m MODEL" -- "$HONE" train --data d.jsonl -o out --print-config
 expect "missing output_dir" 2 "no output_dir given" "-o DIR" -- "$HONE" train -m m --data d.jsonl
-expect "bad enum value" 2 "method: expected one of lora, full, got 'qlora'" -- "$HONE" train "$recipe" --method qlora
+expect "bad enum value" 2 "method: expected one of lora, full, dora, ia3, prompt-tuning, p-tuning, prefix-tuning, adapter-houlsby, adapter-pfeiffer, got 'qlora'" -- "$HONE" train "$recipe" --method qlora
 
 # A valid configuration without --print-config goes to the trainer, which loads the model first: a missing one is
 # named in one line (exit 1) and nothing is written.
