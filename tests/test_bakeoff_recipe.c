@@ -245,14 +245,22 @@ int main(void) {
     s = hn_bakeoff_recipe_load(&r, "examples/recipes/bakeoff-sft-qa.yaml");
     CHECK(s == HN_OK, "%s", hn_errmsg());
     if (!s) {
-        static const char *const gen_all[] = {"lora",     "dora",          "ia3",             "prompt-tuning",
-                                              "p-tuning", "prefix-tuning", "adapter-houlsby", "adapter-pfeiffer"};
-        CHECK(r.task == HN_BAKEOFF_GENERATE && r.n_methods == 8, "generate: 8 methods, got %d", r.n_methods);
-        for (int i = 0; i < r.n_methods && i < 8; i++)
+        // every method, each followed by its variants (the text-initialised prompt and prefix tuning)
+        static const char *const gen_all[] = {"lora",     "dora",          "ia3",           "prompt-tuning",
+                                              "prompt-tuning", "p-tuning", "prefix-tuning", "prefix-tuning",
+                                              "adapter-houlsby", "adapter-pfeiffer"};
+        static const char *const labels[] = {"lora",     "dora",          "ia3",           "prompt-tuning",
+                                             "prompt-tuning-text", "p-tuning", "prefix-tuning", "prefix-tuning-text",
+                                             "adapter-houlsby", "adapter-pfeiffer"};
+        CHECK(r.task == HN_BAKEOFF_GENERATE && r.n_methods == 10, "generate: 10 methods, got %d", r.n_methods);
+        for (int i = 0; i < r.n_methods && i < 10; i++)
             CHECK(!r.methods[i].me && !strcmp(r.methods[i].gen, gen_all[i]) &&
-                      !strcmp(r.methods[i].label, gen_all[i]) && r.methods[i].tc &&
+                      !strcmp(r.methods[i].label, labels[i]) && r.methods[i].tc &&
                       !strcmp(hn_train_method_names[r.methods[i].tc->method], gen_all[i]),
-                  "generate: method %d is %s", i, gen_all[i]);
+                  "generate: method %d is %s (%s)", i, labels[i], gen_all[i]);
+        const hn_bakeoff_entry *ptt = entry(&r, "prefix-tuning-text");
+        CHECK(ptt && ptt->tc->prompt.init_text && strstr(ptt->tc->prompt.init_text, "short span"),
+              "generate: the prefix-tuning-text variant's init_text");
         CHECK(r.n_data == 1 && ends_with(r.data[0], "shared/data/xquad/xquad.en.part1.json") && r.n_qa == 0 &&
                   r.max_qa == 100 && r.max_new_tokens == 16 && r.max_len == 384 && r.epochs == 1,
               "generate: data and budget");
