@@ -26,18 +26,6 @@
 #define BERT_DIR "tests/data/tiny_bert"
 #define GOLDEN "tests/data/bottleneck"
 
-static double max_abs(const float *a, int64_t n) {
-    double m = 0;
-    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs(a[i]));
-    return m;
-}
-
-static double max_diff(const float *a, const float *b, int64_t n) {
-    double m = 0;
-    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
-    return m;
-}
-
 static hn_model *load_model(const char *dir) {
     hn_model_params mp = hn_model_default_params();
     mp.mm_mode = HN_MM_EXACT;

@@ -29,18 +29,6 @@ extern const hn_cls_method hn_cls_lora;
 #define BERT_DIR "tests/data/tiny_bert"
 #define GOLDEN_DIR BERT_DIR "/peft_seq_cls"
 
-static double max_abs(const float *a, int64_t n) {
-    double m = 0;
-    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs(a[i]));
-    return m;
-}
-
-static double max_diff(const float *a, const float *b, int64_t n) {
-    double m = 0;
-    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
-    return m;
-}
-
 // ---- PEFT's adapter: loss, gradients, probabilities ----
 
 static void test_golden(hn_model *m) {

@@ -95,12 +95,6 @@ static float *llama_logits(hn_model *m, const int32_t *ids, int B, int T) {
     return out;
 }
 
-static double max_diff(const float *a, const float *b, int64_t n) {
-    double d = 0;
-    for (int64_t i = 0; i < n; i++) d = fmax(d, fabs((double)a[i] - b[i]));
-    return d;
-}
-
 // BERT's hidden states (B*T, C) for a padded batch; with a tape and dh != NULL, the backward of <h, dh> too.
 static float *bert_hidden(hn_model *m, const int32_t *ids, const int32_t *lens, int B, int T, const float *dh,
                           double *loss) {

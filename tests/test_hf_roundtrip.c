@@ -51,15 +51,6 @@ static float *logits(hn_model *m, const int32_t *ids, int T) {
     return out;
 }
 
-static double max_diff(const float *a, const float *b, int64_t n) {
-    double w = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (!(d <= w)) w = d;
-    }
-    return w;
-}
-
 // A decoder directory and its conversion give the same logits on ids.
 static void decoder_roundtrip(const char *dir, const char *type, const int32_t *ids, int T, const char *what) {
     char gguf[512];

@@ -49,12 +49,6 @@ static const base BASES[] = {
 
 static char tmp_root[256];
 
-static double max_diff(const float *a, const float *b, int64_t n) {
-    double m = 0;
-    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
-    return m;
-}
-
 static bool one_line(const char *msg) { return msg && *msg && !strchr(msg, '\n'); }
 
 // ---- outputs: logits of every row through the KV-cache path, or BERT's hidden states (valid rows)

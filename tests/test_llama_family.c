@@ -14,12 +14,6 @@
 
 #define DIR "tests/data/tiny_family"
 
-static float max_diff(const float *a, const float *b, int64_t n) {
-    float d = 0;
-    for (int64_t i = 0; i < n; i++) d = fabsf(a[i] - b[i]) > d ? fabsf(a[i] - b[i]) : d;
-    return d;
-}
-
 static void check_model(const char *name, const tg_file *g) {
     char path[256], key[64];
     snprintf(path, sizeof path, DIR "/%s.gguf", name);

@@ -30,18 +30,6 @@ extern const hn_method_ops hn_method_prefix_tuning;
 #define PREFIX_DIR "tests/data/prefix"
 #define BERT_DIR "tests/data/tiny_bert"
 
-static double max_abs(const float *a, int64_t n) {
-    double m = 0;
-    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs(a[i]));
-    return m;
-}
-
-static double max_diff(const float *a, const float *b, int64_t n) {
-    double m = 0;
-    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
-    return m;
-}
-
 static bool is_bert(const hn_model *m) { return m->hp.arch == HN_ARCH_BERT; }
 
 // Llama: the logits of each row's valid tokens, one row at a time through a fresh KV cache (the virtual positions
