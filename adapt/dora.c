@@ -71,13 +71,6 @@ struct hn_dora {
 
 extern const hn_method_ops hn_method_dora;
 
-// Llama's q/k rows are permuted into GGUF's rotary layout by its converter; Qwen2's (rotation over halves), GPT-2's
-// and BERT's are not.
-static int permuted_heads(const hn_model *m, hn_proj p) {
-    if (m->hp.arch != HN_ARCH_LLAMA) return 0;
-    return p == HN_PROJ_Q ? m->hp.n_head : p == HN_PROJ_K ? m->hp.n_head_kv : 0;
-}
-
 static float eff_scale(const hn_dora *d) { return d->scale * d->mult; }
 
 // ---- the detached weight norm
@@ -453,7 +446,7 @@ static hn_status dora_load(hn_method **out, hn_model *m, const char *dir) {
                                 got, (long long)rows, (long long)cols, r);
                 break;
             }
-            int heads = k ? permuted_heads(m, md->proj) : 0;
+            int heads = k ? hn_method_permuted_heads(m, md->proj) : 0;
             if (heads && rows % (2 * heads)) {
                 s = hn_fail(HN_ERR_ARG, "%s: '%s' has %lld rows, not a multiple of 2 x %d heads", path, p->name,
                             (long long)rows, heads);
@@ -512,7 +505,7 @@ static hn_status dora_save(const hn_method *me, const char *dir) {
     if (!hf) s = HN_ERR_NOMEM;
     for (int i = 0; i < d->n_mods && !s; i++) {
         const dora_mod *md = &d->mods[i];
-        int heads = permuted_heads(m, md->proj);
+        int heads = hn_method_permuted_heads(m, md->proj);
         const hn_param *ps[3] = {&md->A, &md->B, &md->M};
         for (int k = 0; k < 3 && !s; k++) {
             const hn_param *p = ps[k];

@@ -129,13 +129,6 @@ static void peft_key(char *dst, size_t n, const hn_model *m, int layer, hn_proj 
     snprintf(dst, n, "%s", m->hp.arch == HN_ARCH_BERT && dot ? dot + 1 : path);
 }
 
-// Llama's q/k outputs are in GGUF's rotary order (io/hf.h); other architectures keep HF's (Qwen2's converter does
-// not permute, its rotary pairs are the halves).
-static int permuted_heads(const hn_model *m, hn_proj p) {
-    if (m->hp.arch != HN_ARCH_LLAMA || m->hp.rope_neox) return 0;
-    return p == HN_PROJ_Q ? m->hp.n_head : p == HN_PROJ_K ? m->hp.n_head_kv : 0;
-}
-
 static bool is_distilbert(const hn_model *m) { return m->hp.arch == HN_ARCH_BERT && !m->type_embd; }
 
 // PEFT's IA3 defaults for m's architecture (see the top of this file); HN_ERR_UNSUPPORTED where PEFT has none.
@@ -262,7 +255,7 @@ static hn_status create(ia3 **out, hn_model *m, const unsigned *sel, const unsig
             ia3_mod *md = &me->mods[me->n_mods++];
             md->lin = hn_method_linear(m, l, (hn_proj)p);
             md->layer = l, md->proj = (hn_proj)p, md->ff = ff[l] & (1u << p);
-            md->heads = md->ff ? 0 : permuted_heads(m, (hn_proj)p);
+            md->heads = md->ff ? 0 : hn_method_permuted_heads(m, (hn_proj)p);
             int64_t in = md->lin->w->ne[0], o = md->lin->w->ne[1], len = md->ff ? in : o;
             if (md->heads && o % (2 * md->heads)) {
                 s = hn_fail(HN_ERR_ARG, "%s: layer %d %s has %lld outputs, not a multiple of 2 x %d heads", m->path, l,

@@ -155,6 +155,11 @@ void hn_method_module_path(char *dst, size_t n, const hn_model *m, int layer, hn
         snprintf(dst, n, "model.layers.%d.%s.%s", layer, p <= HN_PROJ_O ? "self_attn" : "mlp", hn_proj_hf_name(p));
 }
 
+int hn_method_permuted_heads(const hn_model *m, hn_proj p) {
+    if (m->hp.arch != HN_ARCH_LLAMA || m->hp.rope_neox) return 0;
+    return p == HN_PROJ_Q ? m->hp.n_head : p == HN_PROJ_K ? m->hp.n_head_kv : 0;
+}
+
 bool hn_method_parse_module(const hn_model *m, const char *name, const char *suffix, int *layer, hn_proj *proj) {
     static const char pre[] = "base_model.model.";
     size_t ln = strlen(name), ls = strlen(suffix), lp = sizeof pre - 1;

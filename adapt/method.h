@@ -108,6 +108,10 @@ void hn_method_module_path(char *dst, size_t n, const hn_model *m, int layer, hn
 // query, key, value, attention.output.dense, intermediate.dense, output.dense (PEFT would also match "dense" on the
 // pooler, which hone does not adapt); DistilBERT's q_lin, k_lin, v_lin, out_lin, lin1, lin2. NULL: no such layer.
 const char *hn_method_target_name(const hn_model *m, hn_proj proj);
+// The heads whose output rows of (layer's) proj hone keeps in GGUF's rotary order and files in HF's (io/hf.h
+// hn_hf_permute_rows): Llama's q (n_head) and k (n_head_kv); 0 for every other projection and architecture (Qwen2's
+// converter does not permute: its rotary pairs are the halves).
+int hn_method_permuted_heads(const hn_model *m, hn_proj proj);
 // Parses "base_model.model.<path>.<suffix>" back to (layer, proj) for m's architecture; false if it is not one.
 bool hn_method_parse_module(const hn_model *m, const char *name, const char *suffix, int *layer, hn_proj *proj);
 

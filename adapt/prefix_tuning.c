@@ -113,7 +113,7 @@ static hn_status prefix_new(prefix **out, hn_model *m, int n, bool proj, bool pr
         !(s = param_init(p, &p->b1, "transform.0.bias", 0, enc)) &&
         !(s = param_init(p, &p->w2, "transform.2.weight", flat, enc)))
         s = param_init(p, &p->b2, "transform.2.bias", 0, flat);
-    if (!s && hp->arch == HN_ARCH_LLAMA) { // GGUF column h*hd + 2i + j holds HF column h*hd + j*hd/2 + i
+    if (!s && hn_method_permuted_heads(m, HN_PROJ_K)) { // GGUF column h*hd + 2i + j holds HF column h*hd + j*hd/2 + i
         const int hd = hp->head_dim, half = hd / 2;
         if (!(p->kperm = hn_calloc((size_t)td, sizeof *p->kperm, "prefix key order"))) s = HN_ERR_NOMEM;
         for (int h = 0; !s && h < hp->n_head_kv; h++)

@@ -11,7 +11,7 @@
 // the head reads it (adapt/cls_head.h), stays frozen: hone adapts the blocks' linear layers only, so PEFT adapters
 // whose targets reach bert.pooler.dense ('dense', 'all-linear') are refused with a message.
 #include "train/cls_impl.h"
-#include "adapt/lora.h"
+#include "adapt/method.h"
 #include "io/hf.h"
 
 #include <jansson.h>
@@ -56,13 +56,6 @@ static hn_status lora_train(hn_model *m, const hn_cls_data *train, const hn_cls_
     return s;
 }
 
-// B's rows of a Llama q/k projection are in GGUF's rotary order (io/adapter.h), HF's in the file; every other
-// architecture keeps HF's rows.
-static int permuted_heads(const hn_model *m, hn_proj p) {
-    if (m->hp.arch != HN_ARCH_LLAMA) return 0;
-    return p == HN_PROJ_Q ? m->hp.n_head : p == HN_PROJ_K ? m->hp.n_head_kv : 0;
-}
-
 // adapter_model.safetensors: every module's A and B under its param's name (PEFT's, adapt/lora.h), the head, and
 // the base record; then adapter_config.json as PEFT writes a SEQ_CLS adapter.
 static hn_status lora_save(const hn_model *m, void *state, const char *dir) {
@@ -79,7 +72,7 @@ static hn_status lora_save(const hn_model *m, void *state, const char *dir) {
             hn_param *A, *B;
             if (!hn_lora_module_params(st->body, layer, (hn_proj)p, &A, &B)) continue;
             const float *b = B->data;
-            int heads = permuted_heads(m, (hn_proj)p);
+            int heads = hn_method_permuted_heads(m, (hn_proj)p);
             if (heads) { // back to HF's row order
                 float **slot = &hf_b[layer * HN_PROJ_COUNT + p];
                 if (!(*slot = hn_alloc((size_t)B->n * sizeof(float), "LoRA B"))) s = HN_ERR_NOMEM;
@@ -180,7 +173,7 @@ static hn_status read_lora_tensors(hn_cls_state *st, const hn_safetensors *f, co
                 if (t->type != HN_F32 || t->ndim != 2 || t->ne[0] != ab[k]->ne[0] || t->ne[1] != ab[k]->ne[1])
                     return hn_fail(HN_ERR_FORMAT, "%s: '%s' is not F32 [%lld, %lld]", path, ab[k]->name,
                                    (long long)ab[k]->ne[1], (long long)ab[k]->ne[0]);
-                int heads = k == 1 ? permuted_heads(m, (hn_proj)p) : 0;
+                int heads = k == 1 ? hn_method_permuted_heads(m, (hn_proj)p) : 0;
                 if (heads) hn_hf_permute_rows(ab[k]->data, t->data, ab[k]->ne[1], ab[k]->ne[0], heads, true);
                 else memcpy(ab[k]->data, t->data, (size_t)ab[k]->n * sizeof(float));
             }
