@@ -179,20 +179,23 @@ bool hn_method_parse_module(const hn_model *m, const char *name, const char *suf
 
 // ---- base record
 
+// The file's string under key into buf ("" when absent).
+static const char *meta_str(const hn_model *m, const char *key, char buf[256]) {
+    hn_gguf_str v;
+    *buf = 0;
+    if (hn_gguf_find(&m->gguf, key) && !hn_gguf_get_str(&m->gguf, key, &v))
+        snprintf(buf, 256, "%.*s", (int)(v.len > 255 ? 255 : v.len), v.str);
+    return buf;
+}
+
 hn_status hn_method_write_base(hn_safetensors_writer *w, const hn_model *m) {
     uint64_t h;
     hn_status s = hn_adapter_base_hash(&m->gguf, &h);
-    char hex[32], name[256] = "";
-    hn_gguf_str v;
+    char hex[32], name[256];
     snprintf(hex, sizeof hex, "%016llx", (unsigned long long)h);
-    if (!s && hn_gguf_find(&m->gguf, "general.name") && !hn_gguf_get_str(&m->gguf, "general.name", &v))
-        snprintf(name, sizeof name, "%.*s", (int)(v.len > 255 ? 255 : v.len), v.str);
-    if (!s && *name) s = hn_safetensors_writer_set_meta(w, "hone.base_name", name);
-    if (!s && hn_gguf_find(&m->gguf, "general.architecture") &&
-        !hn_gguf_get_str(&m->gguf, "general.architecture", &v)) {
-        snprintf(name, sizeof name, "%.*s", (int)(v.len > 255 ? 255 : v.len), v.str);
+    if (!s && *meta_str(m, "general.name", name)) s = hn_safetensors_writer_set_meta(w, "hone.base_name", name);
+    if (!s && *meta_str(m, "general.architecture", name))
         s = hn_safetensors_writer_set_meta(w, "hone.base_architecture", name);
-    }
     if (!s) s = hn_safetensors_writer_set_meta(w, "hone.base_hash", hex);
     return s;
 }
@@ -222,10 +225,8 @@ hn_status hn_method_check_base(const hn_safetensors *st, const hn_model *m) {
 
 json_t *hn_method_peft_config(const hn_model *m, const char *peft_type) {
     json_t *c = json_object();
-    hn_gguf_str v;
-    char name[256] = "";
-    if (hn_gguf_find(&m->gguf, "general.name") && !hn_gguf_get_str(&m->gguf, "general.name", &v))
-        snprintf(name, sizeof name, "%.*s", (int)(v.len > 255 ? 255 : v.len), v.str);
+    char name[256];
+    meta_str(m, "general.name", name);
     json_object_set_new(c, "peft_type", json_string(peft_type));
     json_object_set_new(c, "task_type", json_string(m->hp.arch == HN_ARCH_BERT ? "FEATURE_EXTRACTION" : "CAUSAL_LM"));
     json_object_set_new(c, "base_model_name_or_path", *name ? json_string(name) : json_null());

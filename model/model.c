@@ -280,17 +280,26 @@ void hn_kv_cache_truncate(hn_kv_cache *kv, int pos) {
     else if (pos < hn_kv_cache_pos(kv)) kv->pos = pos + kv->n_virt;
 }
 
+// Layer l's entries [t0, t0 + n) between the cache's layout (one head's positions contiguous) and rows (n,
+// n_head_kv * head_dim): into the cache when to_cache, out of it otherwise.
+static void kv_rows(const hn_kv_cache *kv, int l, int t0, int n, float *k, float *v, bool to_cache) {
+    const hn_hparams *hp = &kv->m->hp;
+    const int hd = hp->head_dim;
+    const int64_t KW = (int64_t)hp->n_head_kv * hd;
+    for (int t = 0; t < n; t++)
+        for (int h = 0; h < hp->n_head_kv; h++) {
+            size_t at = (size_t)(l * KW * kv->n_ctx) + ((size_t)h * kv->n_ctx + t0 + t) * hd;
+            float *ck = kv->k + at, *cv = kv->v + at, *rk = k + t * KW + h * hd, *rv = v + t * KW + h * hd;
+            memcpy(to_cache ? ck : rk, to_cache ? rk : ck, hd * sizeof(float));
+            memcpy(to_cache ? cv : rv, to_cache ? rv : cv, hd * sizeof(float));
+        }
+}
+
 hn_status hn_kv_cache_read(const hn_kv_cache *kv, int l, float *k, float *v) {
     const hn_hparams *hp = &kv->m->hp;
     if (l < 0 || l >= hp->n_layer) return hn_fail(HN_ERR_ARG, "KV cache: layer %d of %d", l, hp->n_layer);
-    const int hd = hp->head_dim, n = hn_kv_cache_pos(kv), first = kv->pos - n;
-    const int64_t KW = (int64_t)hp->n_head_kv * hd, per_layer = KW * kv->n_ctx;
-    for (int t = 0; t < n; t++)
-        for (int h = 0; h < hp->n_head_kv; h++) {
-            size_t at = (size_t)(l * per_layer) + ((size_t)h * kv->n_ctx + first + t) * hd;
-            memcpy(k + t * KW + h * hd, kv->k + at, hd * sizeof(float));
-            memcpy(v + t * KW + h * hd, kv->v + at, hd * sizeof(float));
-        }
+    int n = hn_kv_cache_pos(kv);
+    kv_rows(kv, l, kv->pos - n, n, k, v, false);
     return HN_OK;
 }
 
@@ -298,8 +307,8 @@ hn_status hn_kv_cache_read(const hn_kv_cache *kv, int l, float *k, float *v) {
 // prefix tuning): they are cached keys and values like any others.
 static hn_status fill_prefix(hn_model *m, hn_kv_cache *kv, const hn_model_ext *e) {
     const hn_hparams *hp = &m->hp;
-    const int hd = hp->head_dim, n = e->n_virtual;
-    const int64_t KW = (int64_t)hp->n_head_kv * hd, per_layer = KW * kv->n_ctx;
+    const int n = e->n_virtual;
+    const int64_t KW = (int64_t)hp->n_head_kv * hp->head_dim;
     for (int l = 0; l < hp->n_layer; l++) {
         hn_arena_reset(&kv->arena, (hn_arena_mark){0});
         hn_ctx c = {.arena = &kv->arena, .scratch = &kv->blocks, .mm = m->mm_mode};
@@ -308,12 +317,7 @@ static hn_status fill_prefix(hn_model *m, hn_kv_cache *kv, const hn_model_ext *e
         if (k->rows != n || v->rows != n || k->cols != KW || v->cols != KW)
             return hn_fail(HN_ERR_ARG, "%s: layer %d's prefix is %lld x %lld; expected %d x %lld", e->method, l,
                            (long long)k->rows, (long long)k->cols, n, (long long)KW);
-        for (int t = 0; t < n; t++)
-            for (int h = 0; h < hp->n_head_kv; h++) {
-                size_t at = (size_t)(l * per_layer) + ((size_t)h * kv->n_ctx + t) * hd;
-                memcpy(kv->k + at, k->d + t * KW + h * hd, hd * sizeof(float));
-                memcpy(kv->v + at, v->d + t * KW + h * hd, hd * sizeof(float));
-            }
+        kv_rows(kv, l, 0, n, k->d, v->d, true);
     }
     return HN_OK;
 }

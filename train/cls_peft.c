@@ -41,8 +41,7 @@ static hn_status applies(const char *name, const hn_model *cm) {
     if (!s && !ops) s = hn_fail(HN_ERR_UNSUPPORTED, "%s is not in this build", name);
     if (s) return s;
     // Whether the method attaches to this model: attach a fresh one and take it off again (adapters are small).
-    hn_method_config c = method_config(&(hn_cls_options){.lora_r = 8});
-    c.init_text = for_method(name, cm);
+    hn_method_config c = method_config(&(hn_cls_options){.lora_r = 8}); // no init_text: attaching is the question
     hn_method *me;
     if ((s = ops->attach_new(&me, (hn_model *)cm, &c))) return s;
     hn_method_destroy(me);
