@@ -77,12 +77,13 @@ done
 # Two adapters over one base, one chosen per call: the same text as that adapter alone.
 if [ -n "${ran[ia3]:-}" ] && [ -n "${ran[prompt-tuning]:-}" ]; then
   alone=$("$HONE" generate -m "$model" "${ask[@]}" --adapter "$tmp/prompt-tuning" 2>/dev/null)
+  alone_a=$("$HONE" generate -m "$model" "${ask[@]}" --adapter "$tmp/ia3" 2>/dev/null)
+  [ $full -eq 1 ] && check "the two adapters answer differently (else --use could not be told apart)" '[ -n "$alone" ] && [ "$alone" != "$alone_a" ]'
   both=$("$HONE" generate -m "$model" "${ask[@]}" --adapter a="$tmp/ia3" --adapter b="$tmp/prompt-tuning" --use b 2>"$tmp/use.err"); rc=$?
   check "--use b among two: b's text alone" '[ $rc -eq 0 ] && [ -n "$both" ] && [ "$both" = "$alone" ] &&
     grep -q "adapter a: .*not applied (--use)" "$tmp/use.err"'
-  alone=$("$HONE" generate -m "$model" "${ask[@]}" --adapter "$tmp/ia3" 2>/dev/null)
   both=$("$HONE" generate -m "$model" "${ask[@]}" --adapter a="$tmp/ia3" --adapter b="$tmp/prompt-tuning" --use a 2>/dev/null)
-  check "--use a among two: a's text alone" '[ -n "$both" ] && [ "$both" = "$alone" ]'
+  check "--use a among two: a's text alone" '[ -n "$both" ] && [ "$both" = "$alone_a" ]'
 fi
 
 # Merging: where the method allows it, the merged model computes base + adapter; where not, a refusal.

@@ -475,16 +475,11 @@ static const char script[] =
     "  document.body.setAttribute('data-script', 'ok');\n"
     "})();\n";
 
-// One cell with its sort value.
-static void cell(sbuf *h, double v, const char *text) {
-    if (isnan(v)) sb_printf(h, "<td data-v=\"\">%s</td>", text);
-    else sb_printf(h, "<td data-v=\"%.9g\">%s</td>", v, text);
-}
-
-static void table_row(sbuf *h, const hn_bakeoff *b, const hn_bakeoff_row *r, int color) {
+// A row's first two cells (the label with its colour, the state) and, for a method that did not run, why, across
+// the span number columns; false when that ended the row.
+static bool row_head(sbuf *h, const hn_bakeoff_row *r, int color, int span) {
     bool run = r->state == HN_BAKEOFF_RAN, base = r->state == HN_BAKEOFF_BASELINE;
     const char *cls = base ? "baseline" : run ? "ran" : r->state == HN_BAKEOFF_FAILED ? "failed" : "na";
-    char t[96];
     sb_printf(h, "<tr class=\"%s\" data-label=\"", cls);
     sb_esc(h, r->label);
     sb_printf(h, "\"><td data-v=\"\"");
@@ -498,12 +493,24 @@ static void table_row(sbuf *h, const hn_bakeoff *b, const hn_bakeoff_row *r, int
     if (run) sb_printf(h, "<span class=\"swatch\" style=\"background:%s\"></span>", palette[color % 10]);
     sb_esc(h, r->label);
     sb_printf(h, "</td><td data-v=\"\">%s</td>", hn_bakeoff_state_name(r->state));
-    if (!run && !base) { // why it did not run, across the numbers' columns
-        sb_printf(h, "<td colspan=\"9\" class=\"msg\" data-v=\"\">");
-        sb_esc(h, r->message);
-        sb_printf(h, "</td></tr>\n");
-        return;
-    }
+    if (run || base) return true;
+    sb_printf(h, "<td colspan=\"%d\" class=\"msg\" data-v=\"\">", span);
+    sb_esc(h, r->message);
+    sb_printf(h, "</td></tr>\n");
+    return false;
+}
+
+// One cell with its sort value.
+static void cell(sbuf *h, double v, const char *text) {
+    if (isnan(v)) sb_printf(h, "<td data-v=\"\">%s</td>", text);
+    else sb_printf(h, "<td data-v=\"%.9g\">%s</td>", v, text);
+}
+
+// A classification row: accuracy, macro-F1, trainable parameters, memory, times, throughput.
+static void table_row(sbuf *h, const hn_bakeoff *b, const hn_bakeoff_row *r, int color) {
+    bool base = r->state == HN_BAKEOFF_BASELINE;
+    char t[96];
+    if (!row_head(h, r, color, 9)) return;
     snprintf(t, sizeof t, "%.4f", r->accuracy), cell(h, r->accuracy, t);
     snprintf(t, sizeof t, "%.4f", r->macro_f1), cell(h, r->macro_f1, t);
     if (base) {
@@ -529,28 +536,9 @@ static void table_row(sbuf *h, const hn_bakeoff *b, const hn_bakeoff_row *r, int
 
 // A generation row: exact match, held-out loss, trainable parameters, memory, times, throughput.
 static void table_row_gen(sbuf *h, const hn_bakeoff *b, const hn_bakeoff_row *r, int color) {
-    bool run = r->state == HN_BAKEOFF_RAN, base = r->state == HN_BAKEOFF_BASELINE;
-    const char *cls = base ? "baseline" : run ? "ran" : r->state == HN_BAKEOFF_FAILED ? "failed" : "na";
+    bool run = r->state == HN_BAKEOFF_RAN;
     char t[96], a[48];
-    sb_printf(h, "<tr class=\"%s\" data-label=\"", cls);
-    sb_esc(h, r->label);
-    sb_printf(h, "\"><td data-v=\"\"");
-    if (base || strcmp(r->label, r->method)) {
-        sb_printf(h, " title=\"");
-        if (!base) sb_printf(h, "a variant of ");
-        sb_esc(h, base ? r->message : r->method);
-        sb_printf(h, "\"");
-    }
-    sb_printf(h, ">");
-    if (run) sb_printf(h, "<span class=\"swatch\" style=\"background:%s\"></span>", palette[color % 10]);
-    sb_esc(h, r->label);
-    sb_printf(h, "</td><td data-v=\"\">%s</td>", hn_bakeoff_state_name(r->state));
-    if (!run && !base) {
-        sb_printf(h, "<td colspan=\"10\" class=\"msg\" data-v=\"\">");
-        sb_esc(h, r->message);
-        sb_printf(h, "</td></tr>\n");
-        return;
-    }
+    if (!row_head(h, r, color, 10)) return;
     snprintf(t, sizeof t, "%.4f (%d/%d)", r->exact_match, r->qa_correct, b->gen.qa.n), cell(h, r->exact_match, t);
     snprintf(t, sizeof t, "%.4f", r->val_loss), cell(h, r->val_loss, t);
     fmt_count(a, sizeof a, (double)r->n_trainable);
