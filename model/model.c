@@ -421,6 +421,14 @@ hn_var *hn_arch_blocks(hn_ctx *c, const hn_model *m, const hn_seq *s, hn_block_f
     return hn_op_drop_rows(c, x, s->B, s->T, s->n_virt);
 }
 
+// s's valid lengths with n virtual positions before each row (in c's arena; NULL with c->err set).
+static int32_t *shifted_lens(hn_ctx *c, const hn_seq *s, int n) {
+    int32_t *lens = hn_arena_alloc(c->arena, (size_t)s->B * sizeof *lens);
+    if (!lens) return hn_op_fail(c, HN_ERR_NOMEM), NULL;
+    for (int b = 0; b < s->B; b++) lens[b] = s->lens[b] + n;
+    return lens;
+}
+
 hn_var *hn_arch_embed(hn_ctx *c, const hn_model *m, const hn_seq *s, hn_var *x, hn_seq *out) {
     *out = *s;
     const hn_model_ext *e;
@@ -430,12 +438,7 @@ hn_var *hn_arch_embed(hn_ctx *c, const hn_model *m, const hn_seq *s, hn_var *x, 
     const int n = e->n_virtual;
     hn_var *p = e->embed(c, m, e->state);
     if (!p) return c->err ? NULL : hn_op_fail(c, hn_fail(HN_ERR_ARG, "%s: no virtual tokens", e->method));
-    if (s->lens) {
-        int32_t *lens = hn_arena_alloc(c->arena, (size_t)s->B * sizeof *lens);
-        if (!lens) return hn_op_fail(c, HN_ERR_NOMEM);
-        for (int b = 0; b < s->B; b++) lens[b] = s->lens[b] + n;
-        out->lens = lens;
-    }
+    if (s->lens && !(out->lens = shifted_lens(c, s, n))) return NULL;
     out->T = s->T + n, out->n_virt = n;
     return hn_op_prepend_rows(c, p, n, x, s->B, s->T);
 }
@@ -460,11 +463,8 @@ hn_var *hn_arch_attention(hn_ctx *c, const hn_block_args *a, hn_var *q, hn_var *
     hn_var *pk = NULL, *pv = NULL;
     if (!e->attn_kv(c, a->m, e->state, a->l, &pk, &pv) || !pk || !pv)
         return c->err ? NULL : hn_op_fail(c, hn_fail(HN_ERR_ARG, "%s: no prefix for layer %d", e->method, a->l));
-    int32_t *lens = NULL;
-    if (s->lens) {
-        if (!(lens = hn_arena_alloc(c->arena, (size_t)s->B * sizeof *lens))) return hn_op_fail(c, HN_ERR_NOMEM);
-        for (int b = 0; b < s->B; b++) lens[b] = s->lens[b] + n;
-    }
+    int32_t *lens = s->lens ? shifted_lens(c, s, n) : NULL;
+    if (s->lens && !lens) return NULL;
     hn_var *y = hn_op_attention_ex(c, hn_op_prepend_rows(c, NULL, n, q, s->B, s->T),
                                    hn_op_prepend_rows(c, pk, n, k, s->B, s->T),
                                    hn_op_prepend_rows(c, pv, n, v, s->B, s->T), s->B, s->T + n, H, KVH, hd, causal,
