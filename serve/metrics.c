@@ -23,7 +23,7 @@ hn_endpoint hn_endpoint_of(const char *url) {
 }
 
 // The status codes the server answers with; anything else counts under the last slot, written as its class.
-static const int codes[] = {200, 400, 401, 404, 405, 408, 413, 500, 503};
+static const int codes[] = {200, 400, 401, 404, 405, 408, 413, 499, 500, 503}; // 499: the client left
 #define N_CODES (int)(sizeof codes / sizeof codes[0])
 
 // Upper bounds of the latency buckets, in seconds (+Inf after them): from a cached token to the request timeout.
