@@ -37,6 +37,14 @@ typedef struct {
     // block's attention puts before the row's own keys and values (the row then starts at pos0 = its n_virtual).
     int n_virt;
     const hn_model_ext *prefix;
+    // A batch of many sequences over a paged pool (hn_model_forward_batch): B = 1, T = batch->n tokens, each at its
+    // own position pos[t] (rope: a table of T rows, row t for pos[t]); attention reads and writes the pool.
+    const hn_step_batch *batch;
+    const hn_kv_pool_view *pool;
+    const int32_t *pos;
+    float *att_scratch;   // (n_scratch, scratch_stride) for the paged attention
+    int64_t scratch_stride;
+    int n_scratch;
 } hn_seq;
 
 typedef struct {
@@ -70,6 +78,8 @@ hn_var *hn_arch_embed(hn_ctx *c, const hn_model *m, const hn_seq *s, hn_var *x, 
 // A block's attention, whatever the step: over the KV cache (inference), within rows (training; causal or not, the
 // padded keys masked), and with the attention place's key/value prefixes before each row's own when s->prefix.
 hn_var *hn_arch_attention(hn_ctx *c, const hn_block_args *a, hn_var *q, hn_var *k, hn_var *v, bool causal);
+
+const hn_arch_impl *hn_arch_of(const hn_model *m); // m's architecture
 
 extern const hn_arch_impl hn_arch_llama;
 extern const hn_arch_impl hn_arch_qwen2;

@@ -28,30 +28,59 @@ static size_t incomplete_utf8(const unsigned char *s, size_t n) {
     return 0;
 }
 
-typedef struct {
-    char *buf; // text produced but not yet emitted
-    size_t len, cap;
-} pending;
-
-static bool pending_add(pending *p, const char *s, size_t n) {
-    if (p->len + n > p->cap) {
-        size_t cap = p->cap ? p->cap : 256;
-        while (cap < p->len + n) cap *= 2;
-        char *nb = realloc(p->buf, cap);
+static bool buf_add(hn_textstream *ts, const char *s, size_t n) {
+    if (ts->len + n > ts->cap) {
+        size_t cap = ts->cap ? ts->cap : 256;
+        while (cap < ts->len + n) cap *= 2;
+        char *nb = realloc(ts->buf, cap);
         if (!nb) return false;
-        p->buf = nb, p->cap = cap;
+        ts->buf = nb, ts->cap = cap;
     }
-    memcpy(p->buf + p->len, s, n);
-    p->len += n;
+    memcpy(ts->buf + ts->len, s, n);
+    ts->len += n;
     return true;
 }
 
-// Emits the first n pending bytes; false if the consumer asked to stop.
-static bool emit(pending *p, size_t n, const hn_generate_params *gp) {
+hn_status hn_textstream_push(hn_textstream *ts, const char *bytes, size_t n, size_t *ready) {
+    *ready = 0;
+    if (ts->stopped) return HN_OK;
+    if (n && !buf_add(ts, bytes, n)) return hn_fail(HN_ERR_NOMEM, "generate: out of memory for the streamed text");
+    // A stop string anywhere in the pending text ends generation; the earliest one wins.
+    size_t cut = SIZE_MAX;
+    for (int i = 0; i < ts->n_stop; i++) {
+        const char *hit = ts->stop[i][0] ? memmem(ts->buf, ts->len, ts->stop[i], strlen(ts->stop[i])) : NULL;
+        if (hit && (size_t)(hit - ts->buf) < cut) cut = hit - ts->buf;
+    }
+    if (cut != SIZE_MAX) {
+        ts->len = cut;
+        ts->stopped = true;
+        *ready = cut;
+        return HN_OK;
+    }
+    size_t hold = incomplete_utf8((const unsigned char *)ts->buf, ts->len);
+    for (int i = 0; i < ts->n_stop; i++) {
+        size_t h = ts->stop[i][0] ? partial_stop(ts->buf, ts->len, ts->stop[i]) : 0;
+        hold = h > hold ? h : hold;
+    }
+    *ready = ts->len - hold;
+    return HN_OK;
+}
+
+void hn_textstream_take(hn_textstream *ts, size_t n) {
+    memmove(ts->buf, ts->buf + n, ts->len - n);
+    ts->len -= n;
+}
+
+void hn_textstream_deinit(hn_textstream *ts) {
+    free(ts->buf);
+    *ts = (hn_textstream){0};
+}
+
+// Shows the first n pending bytes; false if the consumer asked to stop.
+static bool emit(hn_textstream *ts, size_t n, const hn_generate_params *gp) {
     bool go = true;
-    if (n && gp->on_text) go = gp->on_text(p->buf, n, gp->user);
-    memmove(p->buf, p->buf + n, p->len - n);
-    p->len -= n;
+    if (n && gp->on_text) go = gp->on_text(ts->buf, n, gp->user);
+    hn_textstream_take(ts, n);
     return go;
 }
 
@@ -64,7 +93,7 @@ hn_status hn_generate(hn_model *m, hn_kv_cache *kv, hn_sampler *s, const int32_t
     if (!hist) return HN_ERR_NOMEM;
     memcpy(hist, prompt, (size_t)n_prompt * sizeof *hist);
     int n_hist = n_prompt;
-    pending pend = {0};
+    hn_textstream ts = {.stop = gp->stop, .n_stop = gp->n_stop};
     float *logits;
     double t0 = hn_now();
     hn_status st = hn_model_forward(m, kv, prompt, n_prompt, HN_LOGITS_LAST, &logits);
@@ -84,37 +113,22 @@ hn_status hn_generate(hn_model *m, hn_kv_cache *kv, hn_sampler *s, const int32_t
         char piece[256];
         int nb = hn_tokenizer_token_bytes(m->tok, id, piece, sizeof piece);
         if (nb > (int)sizeof piece) nb = sizeof piece; // no vocabulary entry is this long; keep what fits
-        if (nb > 0 && !pending_add(&pend, piece, nb)) {
-            st = hn_fail(HN_ERR_NOMEM, "generate: out of memory for the streamed text");
-            break;
-        }
-        // A stop string anywhere in the pending text ends generation; the earliest one wins.
-        size_t cut = SIZE_MAX;
-        for (int i = 0; i < gp->n_stop; i++) {
-            const char *hit = gp->stop[i][0] ? memmem(pend.buf, pend.len, gp->stop[i], strlen(gp->stop[i])) : NULL;
-            if (hit && (size_t)(hit - pend.buf) < cut) cut = hit - pend.buf;
-        }
-        if (cut != SIZE_MAX) {
-            emit(&pend, cut, gp);
-            pend.len = 0;
+        size_t ready;
+        if ((st = hn_textstream_push(&ts, piece, nb > 0 ? (size_t)nb : 0, &ready))) break;
+        go = emit(&ts, ready, gp);
+        if (ts.stopped) {
             stats->stopped_string = true;
             break;
         }
-        size_t hold = incomplete_utf8((const unsigned char *)pend.buf, pend.len);
-        for (int i = 0; i < gp->n_stop; i++) {
-            size_t h = gp->stop[i][0] ? partial_stop(pend.buf, pend.len, gp->stop[i]) : 0;
-            hold = h > hold ? h : hold;
-        }
-        go = emit(&pend, pend.len - hold, gp);
         // The sampled token goes into the cache even when it is the last, so that a conversation can go on.
         if (hn_kv_cache_pos(kv) >= hn_kv_cache_size(kv)) break;
         if ((st = hn_model_forward(m, kv, &id, 1, HN_LOGITS_LAST, &logits))) break;
         if (hn_kv_cache_pos(kv) >= hn_kv_cache_size(kv)) break; // no room to feed another token
     }
-    if (!st && pend.len) emit(&pend, pend.len, gp); // what is left at the end is shown as it is
+    if (!st && ts.len) emit(&ts, ts.len, gp); // what is left at the end is shown as it is
     stats->decode_s = hn_now() - t0;
 done:
-    free(pend.buf);
+    hn_textstream_deinit(&ts);
     free(hist);
     return st;
 }

@@ -150,13 +150,16 @@ static hn_var *gpt2_hidden(hn_ctx *c, const hn_model *m, const int32_t *ids, con
     hn_var *x = hn_op_embed(c, m->tok_embd, m->tok_embd->grad, ids, (int64_t)s0->B * s0->T);
     x = hn_arch_embed(c, m, s0, x, &sv); // virtual tokens (if any) get positions too
     int64_t N = (int64_t)s->B * s->T;
-    if (s->pos0 + s->T > hp->n_ctx_train)
-        return hn_op_fail(c, hn_fail(HN_ERR_RANGE, "%s: %d token positions, but GPT-2 has learned positions for %d "
-                                     "(gpt2.context_length): keep sequences within it", m->path, s->pos0 + s->T,
-                                     hp->n_ctx_train));
-    int32_t *pos = hn_arena_alloc(c->arena, (size_t)N * sizeof *pos);
+    int32_t *pos = hn_arena_alloc(c->arena, (size_t)N * sizeof *pos), end = 0;
     if (!pos) return hn_op_fail(c, HN_ERR_NOMEM);
-    for (int64_t i = 0; i < N; i++) pos[i] = (int32_t)(s->pos0 + i % s->T);
+    for (int64_t i = 0; i < N; i++) { // a batch's tokens each at their own position
+        pos[i] = s->pos ? s->pos[i] : (int32_t)(s->pos0 + i % s->T);
+        end = pos[i] + 1 > end ? pos[i] + 1 : end;
+    }
+    if (end > hp->n_ctx_train)
+        return hn_op_fail(c, hn_fail(HN_ERR_RANGE, "%s: %d token positions, but GPT-2 has learned positions for %d "
+                                     "(gpt2.context_length): keep sequences within it", m->path, (int)end,
+                                     hp->n_ctx_train));
     x = hn_op_add(c, x, hn_op_embed(c, m->pos_embd, m->pos_embd->grad, pos, N));
     x = hn_arch_blocks(c, m, s, gpt2_block, x);
     return hn_op_layernorm(c, x, m->out_norm->data, m->out_norm_b->data, m->out_norm->grad, m->out_norm_b->grad,

@@ -19,6 +19,8 @@ static const hn_arch_impl *const arch_table[HN_ARCH_COUNT] = {
     [HN_ARCH_BERT] = &hn_arch_bert,
 };
 
+const hn_arch_impl *hn_arch_of(const hn_model *m) { return arch_table[m->hp.arch]; }
+
 hn_model_params hn_model_default_params(void) { return (hn_model_params){.mm_mode = HN_MM_FAST}; }
 
 void hn_model_rope_table(const hn_model *m, float *cs, int n_pos) {
@@ -429,8 +431,32 @@ static int32_t *shifted_lens(hn_ctx *c, const hn_seq *s, int n) {
     return lens;
 }
 
+// A batch's virtual tokens (prompt tuning per sequence): row t's embedding becomes row virt[t] of the embeddings of
+// the attachment owned by virt_owner[t]. Without a tape, in place.
+static hn_var *batch_virtual(hn_ctx *c, const hn_model *m, const hn_step_batch *b, hn_var *x) {
+    const void *owner = NULL;
+    hn_var *p = NULL;
+    for (int t = 0; t < b->n && x; t++) {
+        if (b->virt[t] < 0) continue;
+        if (!p || b->virt_owner[t] != owner) {
+            owner = b->virt_owner[t];
+            const hn_model_ext *e = m->ext;
+            while (e && !(e->owner == owner && e->embed)) e = e->next;
+            if (!e) return hn_op_fail(c, hn_fail(HN_ERR_ARG, "batch: row %d is a virtual token of no attached "
+                                                 "adapter with virtual tokens", t));
+            if (!(p = e->embed(c, m, e->state))) return NULL;
+        }
+        if (b->virt[t] >= p->rows)
+            return hn_op_fail(c, hn_fail(HN_ERR_ARG, "batch: virtual token %d of %lld", (int)b->virt[t],
+                                         (long long)p->rows));
+        memcpy(x->d + (int64_t)t * x->cols, p->d + (int64_t)b->virt[t] * p->cols, (size_t)x->cols * sizeof(float));
+    }
+    return x;
+}
+
 hn_var *hn_arch_embed(hn_ctx *c, const hn_model *m, const hn_seq *s, hn_var *x, hn_seq *out) {
     *out = *s;
+    if (s->batch) return x && s->batch->virt ? batch_virtual(c, m, s->batch, x) : x; // the engine places them
     const hn_model_ext *e;
     hn_status st = hn_model_active_ext(m, &e);
     if (st) return hn_op_fail(c, st);
@@ -443,10 +469,39 @@ hn_var *hn_arch_embed(hn_ctx *c, const hn_model *m, const hn_seq *s, hn_var *x, 
     return hn_op_prepend_rows(c, p, n, x, s->B, s->T);
 }
 
+// A batch over the paged pool: every token's key and value go to its position in its sequence's blocks, then each
+// query attends to its sequence's positions [0, pos]. Inference only.
+static hn_var *paged_attention(hn_ctx *c, const hn_block_args *a, hn_var *q, hn_var *k, hn_var *v) {
+    if (!q || !k || !v || c->err) return NULL;
+    const hn_hparams *hp = &a->m->hp;
+    const hn_seq *s = a->s;
+    const hn_step_batch *b = s->batch;
+    const hn_kv_pool_view *pool = s->pool;
+    const int hd = hp->head_dim, KVH = hp->n_head_kv, shift = pool->block_shift;
+    const int64_t bs = (int64_t)1 << shift, block = KVH * bs * hd, KW = (int64_t)KVH * hd;
+    float *pk = pool->k + a->l * pool->n_blocks * block, *pv = pool->v + a->l * pool->n_blocks * block;
+    hn_var *y = hn_var_new(c, b->n, (int64_t)hp->n_head * hd);
+    int32_t *len = hn_arena_alloc(c->arena, (size_t)b->n * sizeof *len);
+    if (!y || !len) return hn_op_fail(c, HN_ERR_NOMEM);
+    for (int t = 0; t < b->n; t++) {
+        int p = b->pos[t];
+        int64_t at = b->tables[t][p >> shift] * block + (p & (bs - 1)) * hd;
+        for (int h = 0; h < KVH; h++) {
+            memcpy(pk + at + h * bs * hd, k->d + t * KW + h * hd, hd * sizeof(float));
+            memcpy(pv + at + h * bs * hd, v->d + t * KW + h * hd, hd * sizeof(float));
+        }
+        len[t] = p + 1;
+    }
+    hn_attention_paged(y->d, q->d, b->n, len, b->tables, pk, pv, shift, hp->n_head, KVH, hd, s->att_scratch,
+                       s->scratch_stride, s->n_scratch);
+    return y;
+}
+
 hn_var *hn_arch_attention(hn_ctx *c, const hn_block_args *a, hn_var *q, hn_var *k, hn_var *v, bool causal) {
     const hn_hparams *hp = &a->m->hp;
     const hn_seq *s = a->s;
     const int hd = hp->head_dim, H = hp->n_head, KVH = hp->n_head_kv;
+    if (s->batch) return paged_attention(c, a, q, k, v);
     if (s->kv) {
         hn_kv_cache *kv = s->kv;
         int64_t per_layer = (int64_t)KVH * hd * kv->n_ctx;

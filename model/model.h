@@ -44,7 +44,10 @@ struct hn_linear_ext {
     // backward). state is the method's.
     hn_var *(*apply)(hn_ctx *c, const hn_linear *l, void *state, hn_var *x, hn_var *y);
     void *state;
-    bool off;            // skipped (an adapter loaded but not in use for this call: --use, per-request serving)
+    bool off;            // skipped (an adapter loaded but not in use for this call: --use)
+    // The adapter it belongs to, for per-request serving: with row groups in the context (hn_ctx.groups) it
+    // applies to its owner's rows only. NULL: to every row.
+    const void *owner;
     hn_linear_ext *next; // applied in list order
 };
 struct hn_linear {
@@ -86,6 +89,7 @@ struct hn_model_ext {
     bool (*attn_kv)(hn_ctx *c, const hn_model *m, void *state, int l, hn_var **k, hn_var **v);
     void *state;
     bool off;
+    const void *owner; // as hn_linear_ext.owner: serving puts a sequence's virtual positions for its own adapter
     hn_model_ext *next;
 };
 
@@ -192,5 +196,48 @@ hn_var *hn_model_hidden(hn_ctx *c, const hn_model *m, const int32_t *ids, int B,
 // causal model's valid positions never see them). lens NULL: all T.
 hn_var *hn_model_hidden_ex(hn_ctx *c, const hn_model *m, const int32_t *ids, const int32_t *lens, int B, int T,
                            const float *rope, bool checkpoint);
+
+// ---- many sequences at once over a paged KV store (serving; serve/engine.h drives it)
+
+// The pool the keys and values live in: blocks of 2^block_shift positions, owned by the caller (serve/kv_pool.h).
+typedef struct {
+    float *k, *v;      // (n_layer, n_blocks, n_head_kv, 2^block_shift, head_dim) each
+    int64_t n_blocks;
+    int block_shift;
+} hn_kv_pool_view;
+
+// One step's tokens, from any number of sequences: token t at position pos[t] of its sequence, whose block table is
+// tables[t] (block ids covering positions [0, pos[t]]). A sequence's tokens in a step are consecutive positions in
+// order, so each sees its own earlier tokens of the step. Keys and values of every token go into the pool; logits
+// come back for the rows listed in logit_rows.
+typedef struct {
+    int n;
+    const int32_t *ids, *pos;     // (n)
+    const int32_t *const *tables; // (n)
+    // Virtual tokens (prompt tuning, P-tuning): virt[t] >= 0 makes token t virtual token virt[t] of the virtual-
+    // position attachment whose owner is virt_owner[t] (its embedding replaces ids[t]'s). NULL: none.
+    const int32_t *virt;
+    const void *const *virt_owner;
+    const hn_row_group *groups;   // rows by adapter (hn_linear_ext.owner), NULL: one group, no owned attachment
+    int n_groups;
+    const int32_t *logit_rows;    // (n_logits) rows whose logits to compute
+    int n_logits;
+} hn_step_batch;
+
+// The buffers of batched steps: arenas, the rotary table, attention scratch and logits.
+typedef struct hn_batch_runner hn_batch_runner;
+// For steps of up to max_tokens tokens at positions below max_ctx. NULL + hn_errmsg on failure.
+hn_batch_runner *hn_batch_runner_create(const hn_model *m, int max_tokens, int max_ctx);
+void hn_batch_runner_destroy(hn_batch_runner *r);
+// Runs b's tokens through m, writing their keys and values into pool; *logits (n_logits, n_vocab) is the runner's,
+// valid until the next call. Each row's result equals the single-sequence forward's (hn_model_forward) in
+// HN_MM_EXACT mode bit for bit: the batched matmul, norms and the paged attention compute every row alone.
+hn_status hn_model_forward_batch(hn_model *m, hn_batch_runner *r, const hn_kv_pool_view *pool, const hn_step_batch *b,
+                                 float **logits);
+// The keys and values a virtual-position attachment puts before a sequence (prefix tuning): layer l's (n_virtual,
+// n_head_kv * head_dim) each into the pool at positions [0, n_virtual) of table. Virtual tokens (prompt tuning) run
+// as tokens instead (hn_step_batch.virt).
+hn_status hn_model_fill_prefix_paged(hn_model *m, hn_batch_runner *r, const hn_model_ext *e,
+                                     const hn_kv_pool_view *pool, const int32_t *table);
 
 #endif

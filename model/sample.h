@@ -21,6 +21,23 @@ void hn_sampler_destroy(hn_sampler *s);
 // Picks a token from logits (n_vocab); `recent`/n_recent are the tokens the repetition penalty looks at.
 int32_t hn_sampler_sample(hn_sampler *s, const float *logits, const int32_t *recent, int n_recent);
 
+// Generated text made safe to show: an incomplete UTF-8 character at the end waits for the bytes of the next token,
+// and a tail that could begin a stop string waits until it is known not to be one. When a stop string appears, the
+// text before it is shown and the rest dropped (stopped set).
+//   hn_textstream ts = {.stop = stops, .n_stop = n};
+//   hn_textstream_push(&ts, piece, len, &ready);  // show ts.buf[0, ready), then hn_textstream_take(&ts, ready)
+//   ... at the end show what is left (ts.len bytes) as it is; hn_textstream_deinit(&ts)
+typedef struct {
+    const char *const *stop;
+    int n_stop;
+    char *buf;    // text produced but not yet shown
+    size_t len, cap;
+    bool stopped; // a stop string appeared: buf holds the text before it, and later pushes add nothing
+} hn_textstream;
+hn_status hn_textstream_push(hn_textstream *ts, const char *bytes, size_t n, size_t *ready);
+void hn_textstream_take(hn_textstream *ts, size_t n); // drops the first n bytes (shown)
+void hn_textstream_deinit(hn_textstream *ts);
+
 typedef struct {
     int n_predict;         // maximum new tokens; < 0: until the context is full
     const char **stop;     // stop strings (the text up to a stop string is emitted, the stop string is not)

@@ -60,6 +60,13 @@ typedef struct {
     int64_t n;
 } hn_tape;
 
+// Rows [r0, r0 + n) of a step that belong to one owner (serving: the requests that use one adapter). A linear
+// layer's attachment that has an owner applies to its owner's rows only (model/model.h, hn_linear_ext.owner).
+typedef struct {
+    const void *owner;
+    int64_t r0, n;
+} hn_row_group;
+
 typedef struct hn_ctx {
     hn_arena *arena;   // activations and their gradients
     hn_arena *scratch; // recomputed blocks of hn_op_checkpoint (required only when it is used)
@@ -68,6 +75,9 @@ typedef struct hn_ctx {
     hn_rng *rng;       // dropout (required only when training with dropout)
     bool training;     // dropout on
     hn_status err;     // first failure; ops return NULL once it is set
+    // The step's rows by owner (inference only: no tape), NULL: every attachment applies to every row.
+    const hn_row_group *groups;
+    int n_groups;
 } hn_ctx;
 
 void hn_tape_reset(hn_tape *t);

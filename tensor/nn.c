@@ -123,14 +123,29 @@ void hn_swiglu(float *y, const float *g, const float *u, int64_t n) {
     }
 }
 
-// One query row of one head: out (hd) = softmax(q·K[0..S)^T * scale) · V[0..S). p is scratch of S floats.
+// Where one head's keys (or values) of positions 0, 1, ... lie: contiguous from base (table NULL), or in blocks of
+// 2^shift positions, position s in block table[s >> shift] at base + table[...] * block + (s & mask) * hd.
+typedef struct {
+    const float *k, *v;
+    const int32_t *table;
+    int64_t block;
+    int shift;
+} kv_rows;
+
+static inline int64_t kv_at(const kv_rows *r, int64_t s, int hd) {
+    if (!r->table) return s * hd;
+    return r->table[s >> r->shift] * r->block + (s & ((1 << r->shift) - 1)) * hd;
+}
+
+// One query row of one head: out (hd) = softmax(q·K[0..S)^T * scale) · V[0..S). p is scratch of S floats. Paged
+// or not, the sums run in the same order, so a paged cache gives the contiguous one's result bit for bit.
 // `omp simd` makes GCC vectorise the hd-long loops at -O2 (its cheap cost model would leave them scalar: the trip
 // count is not a compile-time constant and out could alias v).
-HN_CLONES static void attend_row(float *restrict out, const float *restrict q, const float *restrict k,
-                                 const float *restrict v, int64_t S, int hd, float scale, float *restrict p) {
+HN_CLONES static void attend_row(float *restrict out, const float *restrict q, const kv_rows *kv, int64_t S, int hd,
+                                 float scale, float *restrict p) {
     float mx = -INFINITY;
     for (int64_t s = 0; s < S; s++) {
-        const float *ks = k + s * hd;
+        const float *restrict ks = kv->k + kv_at(kv, s, hd);
         float d = 0;
 #pragma omp simd reduction(+ : d)
         for (int i = 0; i < hd; i++) d += q[i] * ks[i];
@@ -145,7 +160,7 @@ HN_CLONES static void attend_row(float *restrict out, const float *restrict q, c
     for (int d = 0; d < hd; d++) out[d] = 0;
     for (int64_t s = 0; s < S; s++) {
         float w = p[s] * inv;
-        const float *vs = v + s * hd;
+        const float *restrict vs = kv->v + kv_at(kv, s, hd);
 #pragma omp simd
         for (int d = 0; d < hd; d++) out[d] += w * vs[d];
     }
@@ -167,7 +182,29 @@ void hn_attention(float *out, const float *q, const float *k, const float *v, in
         int64_t t = r / n_head;
         int kvh = h / group;
         float *p = scratch + (int64_t)omp_get_thread_num() * kv_stride;
-        attend_row(out + (t * n_head + h) * head_dim, q + (t * n_head + h) * head_dim,
-                   k + kvh * kv_stride * head_dim, v + kvh * kv_stride * head_dim, pos0 + t + 1, head_dim, scale, p);
+        kv_rows kr = {k + kvh * kv_stride * head_dim, v + kvh * kv_stride * head_dim, NULL, 0, 0};
+        attend_row(out + (t * n_head + h) * head_dim, q + (t * n_head + h) * head_dim, &kr, pos0 + t + 1, head_dim,
+                   scale, p);
+    }
+}
+
+void hn_attention_paged(float *out, const float *q, int64_t n, const int32_t *len, const int32_t *const *tables,
+                        const float *k, const float *v, int block_shift, int n_head, int n_head_kv, int head_dim,
+                        float *scratch, int64_t scratch_stride, int n_scratch) {
+    int group = n_head / n_head_kv;
+    float scale = 1.0f / sqrtf((float)head_dim);
+    const int64_t bs = (int64_t)1 << block_shift, block = (int64_t)n_head_kv * bs * head_dim;
+    int64_t n_rows = n * n_head, work = 0;
+    for (int64_t t = 0; t < n; t++) work += (int64_t)len[t] * n_head * head_dim * 2;
+    int nt = hn_threads_get() < n_scratch ? hn_threads_get() : n_scratch;
+    if (work < PAR_MIN_WORK) nt = 1;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+    for (int64_t r = 0; r < n_rows; r++) {
+        int h = (int)(r % n_head);
+        int64_t t = r / n_head, kvh = h / group;
+        float *p = scratch + (int64_t)omp_get_thread_num() * scratch_stride;
+        kv_rows kr = {k + kvh * bs * head_dim, v + kvh * bs * head_dim, tables[t], block, block_shift};
+        attend_row(out + (t * n_head + h) * head_dim, q + (t * n_head + h) * head_dim, &kr, len[t], head_dim, scale,
+                   p);
     }
 }
