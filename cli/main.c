@@ -24,6 +24,7 @@ static const command commands[] = {
     {"classify", cmd_classify, "label texts with a classification run"},
     {"bakeoff", cmd_bakeoff, "compare classification methods on one dataset and budget: report.html + report.json"},
     {"serve", cmd_serve, "an OpenAI-compatible HTTP server: completions, chat, embeddings, adapters per request"},
+    {"vote", cmd_vote, "several models or adapters answer each question; the majority answer wins"},
     {"merge", cmd_merge, "fold LoRA adapters into a model's weights, writing a new GGUF"},
     {"convert", cmd_convert, "write a Hugging Face model directory as a GGUF file"},
     {"export", cmd_export, "write a model as a Hugging Face directory (safetensors, config, tokenizer)"},
