@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 #include "serve/http.h"
 
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -92,6 +93,10 @@ static int parse(int argc, char **argv, serve_opts *o) {
         o->hp.conn_timeout < 1 || o->n_ctx < 0)
         return cli_usage_error("serve: --max-batch, --kv-memory, --max-tokens, --max-body, --timeout and "
                                "--conn-timeout expect positive numbers, --ctx a count >= 0");
+    unsigned char addr[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, o->hp.host, addr) != 1 && inet_pton(AF_INET6, o->hp.host, addr) != 1)
+        return cli_usage_error("--host '%s': expected an IPv4 or IPv6 address (e.g. 127.0.0.1, 0.0.0.0, ::1)",
+                               o->hp.host);
     if (!o->api_key) o->api_key = getenv("HONE_API_KEY");
     if (o->api_key && !*o->api_key) return cli_usage_error("serve: the API key is empty");
     o->hp.api_key = o->api_key;

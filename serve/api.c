@@ -388,15 +388,7 @@ void hn_api_request_free(hn_api_request *r) {
 
 // ---- responses ----
 
-const char *hn_api_finish_reason(hn_finish f) {
-    switch (f) {
-    case HN_FINISH_STOP: return "stop";
-    case HN_FINISH_LENGTH: return "length";
-    case HN_FINISH_CANCEL: return "cancelled";
-    case HN_FINISH_ERROR: return "error";
-    default: return NULL;
-    }
-}
+const char *hn_api_finish_reason(hn_finish f) { return f == HN_FINISH_NONE ? NULL : hn_finish_name(f); }
 
 uint64_t hn_api_random(void) {
     // splitmix64 over a counter whose start mixes the clock and the pid: distinct across calls and processes.

@@ -73,7 +73,8 @@ bool hn_api_parse(hn_api_kind kind, const char *body, size_t len, int max_tokens
                   hn_api_error *err);
 void hn_api_request_free(hn_api_request *r);
 
-// OpenAI's finish_reason for how a sample ended ("stop", "length"; a cancelled one "cancelled", an error "error").
+// OpenAI's finish_reason for how a sample ended (hn_finish_name: "stop", "length"; a cancelled one "cancelled", an
+// error "error"); NULL (JSON null) while it has not.
 const char *hn_api_finish_reason(hn_finish f);
 
 // Responses. id: "cmpl-..." / "chatcmpl-..." (hn_api_new_id); created: Unix seconds. Texts that are not valid UTF-8
