@@ -621,6 +621,7 @@ static void *engine_main(void *arg) {
     while (e->running) finish(e, &e->running, e->running, HN_FINISH_CANCEL, NULL);
     while (e->waiting) finish(e, &e->waiting, e->waiting, HN_FINISH_CANCEL, NULL);
     pthread_mutex_unlock(&e->mu);
+    hn_matmul_thread_free();
     return NULL;
 }
 

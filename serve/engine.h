@@ -49,7 +49,8 @@ void hn_engine_destroy(hn_engine *e);
 // HN_ERR_ARG. Unloading waits until no running request uses it (new requests naming it are refused at once).
 hn_status hn_engine_load_adapter(hn_engine *e, const char *name, const char *path, float scale);
 hn_status hn_engine_unload_adapter(hn_engine *e, const char *name);
-// The names loaded now, in load order, as one malloc'd array of n pointers into the same block (free(*names)).
+// The names loaded now, in load order: *names is one malloc'd block holding the n pointers and the strings they
+// point to (free(*names) frees it all; the strings are not freed one by one).
 hn_status hn_engine_adapter_names(hn_engine *e, char ***names, int *n);
 
 typedef enum {

@@ -296,6 +296,17 @@ hn_status hn_matmul(float *y, const float *x, const hn_tensor *w, int64_t T, hn_
     return mm_blas(y, x, w, T);
 }
 
+void hn_matmul_thread_free(void) {
+    free(g_slab);
+    g_slab = NULL, g_slab_cap = 0;
+    free(g_scratch.xq);
+    for (int i = 0; i < HN_MM_MAX_THREADS; i++) {
+        free(g_scratch.th[i].pack);
+        free(g_scratch.th[i].row);
+    }
+    memset(&g_scratch, 0, sizeof g_scratch);
+}
+
 void hn_get_row(const hn_tensor *w, int64_t r, float *dst) {
     const hn_type_traits *tt = hn_type_traits_of(w->type);
     size_t row_bytes = 0;

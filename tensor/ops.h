@@ -22,6 +22,9 @@ typedef enum {
 // Never dequantizes the whole of W: at most a tile of rows at a time, in per-thread scratch.
 // Parallel over OpenMP threads (hn_threads_get()).
 hn_status hn_matmul(float *y, const float *x, const hn_tensor *w, int64_t T, hn_mm_mode mode);
+// Frees the calling thread's matmul buffers (they only grow and live as long as the thread): a thread that ran
+// forward passes calls it before it ends (the serving engine's step thread).
+void hn_matmul_thread_free(void);
 
 // Dequantize row r of a 2-D tensor into dst (ne[0] floats).
 void hn_get_row(const hn_tensor *w, int64_t r, float *dst);
