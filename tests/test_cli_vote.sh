@@ -16,8 +16,8 @@ if [ ! -f "$gsm8k" ]; then echo "skip: $gsm8k is absent (the shared data sets si
 model=$("$HONE" pull smollm2-135m-instruct 2>/dev/null | tail -1)
 if [ ! -f "$model" ]; then echo "skip: smollm2-135m-instruct is not in the cache (hone pull smollm2-135m-instruct)"; exit 77; fi
 
-n_q=4; max_tok=40; batch=2
-[ -n "${HONE_SANITIZED:-}" ] && n_q=2 && max_tok=12 && batch=1 # the sanitizer build runs unoptimised
+n_q=4; n_w=2; max_tok=40; batch=2
+[ -n "${HONE_SANITIZED:-}" ] && n_q=2 && n_w=1 && max_tok=12 && batch=1 # the sanitizer build runs unoptimised
 head -$n_q "$gsm8k" >"$tmp/q.jsonl"
 head -4 "$src/tests/data/sft_zorbia.jsonl" >"$tmp/d.jsonl"
 "$HONE" train -m "$model" --data "$tmp/d.jsonl" -o "$tmp/run" --max-steps 2 --lr 1e-2 --batch $batch --max-len 48 \
@@ -86,8 +86,8 @@ check "--json: voted answers are the majority, accuracies the counted fractions"
 check "the voters are named" 'grep -q "\"name\":\"$model+a\"" "$tmp/out.jsonl" &&
   grep -q "\"adapter\":\"h\"" "$tmp/out.jsonl"'
 
-# Weights, a regex and plain prompts: the first two questions.
-head -2 "$tmp/q.jsonl" >"$tmp/q2.jsonl"
+# Weights, a regex and plain prompts: the first questions.
+head -$n_w "$tmp/q.jsonl" >"$tmp/q2.jsonl"
 "$HONE" vote -m "$model" --adapter "a=$tmp/run/adapter" --adapter "h=$tmp/run/adapter:0.5" --data "$tmp/q2.jsonl" \
   --max-tokens $max_tok --threads 2 --weights 0.5,0.25,1 --regex '(\d+)' --no-chat --json >"$tmp/w.jsonl" \
   2>"$tmp/w.err"; rc=$?
