@@ -305,18 +305,27 @@ static inline __attribute__((always_inline)) void mv_tile(const int type, const 
 }
 
 // Tokens 4 at a time, so a dequantized block serves 4 tokens (16 accumulators, 4 weight and 4 activation vectors).
+// Many tokens (a batch of sequences decoding together) go MV_TOKENS at a time over all the rows, so that their
+// activations stay in L1 while the rows stream past (16 tokens of a 1536-wide input are 96 KiB: over L1, and a
+// step of 16 ran 2x slower per token than one of 8). Each output is still one row x one token summed in one order.
+#define MV_TOKENS 8
 static inline __attribute__((always_inline)) void mv_type(const int type, const size_t bs, int64_t K, const void *w,
                                                           size_t rb, int64_t nr, const float *x, int64_t T, float *y,
                                                           int64_t ldy) {
-    for (int64_t r = 0; r < nr; r++) {
-        const uint8_t *wr = (const uint8_t *)w + (size_t)r * rb;
-        int64_t t = 0;
-        for (; t + 4 <= T; t += 4) mv_tile(type, bs, 4, K, wr, x + t * K, y + t * ldy + r, ldy);
-        switch (T - t) {
-        case 3: mv_tile(type, bs, 3, K, wr, x + t * K, y + t * ldy + r, ldy); break;
-        case 2: mv_tile(type, bs, 2, K, wr, x + t * K, y + t * ldy + r, ldy); break;
-        case 1: mv_tile(type, bs, 1, K, wr, x + t * K, y + t * ldy + r, ldy); break;
-        default: break;
+    for (int64_t t0 = 0; t0 < T; t0 += MV_TOKENS) {
+        const int64_t tn = T - t0 < MV_TOKENS ? T - t0 : MV_TOKENS;
+        const float *xt = x + t0 * K;
+        float *yt = y + t0 * ldy;
+        for (int64_t r = 0; r < nr; r++) {
+            const uint8_t *wr = (const uint8_t *)w + (size_t)r * rb;
+            int64_t t = 0;
+            for (; t + 4 <= tn; t += 4) mv_tile(type, bs, 4, K, wr, xt + t * K, yt + t * ldy + r, ldy);
+            switch (tn - t) {
+            case 3: mv_tile(type, bs, 3, K, wr, xt + t * K, yt + t * ldy + r, ldy); break;
+            case 2: mv_tile(type, bs, 2, K, wr, xt + t * K, yt + t * ldy + r, ldy); break;
+            case 1: mv_tile(type, bs, 1, K, wr, xt + t * K, yt + t * ldy + r, ldy); break;
+            default: break;
+            }
         }
     }
 }
