@@ -194,14 +194,15 @@ static void run_mix(req *qs, int n, int32_t *const *ids, const int *n_ids, const
     hn_engine_destroy(e);
 }
 
-// Three requests for a 3-block prompt growing to 5 blocks each in a pool of 8: two are admitted, and when they grow
-// past the pool the newer is preempted (its blocks freed), recomputed later, and still gives the same text.
+// Three requests for a prompt of pb blocks (of 4 tokens) in a pool of 2 pb + 2: two are admitted, and when both
+// grow past the pool the newer is preempted (its blocks freed), recomputed later, and still gives the same text.
 static void test_preempt(int32_t *ids, int n_ids) {
-    const int max_tokens = 64 - n_ids + 6; // every sequence crosses into a fifth block
-    char *want = alone(&adapters[0], ids, n_ids, max_tokens, 0, 0, NULL);
     hn_engine_params p = hn_engine_default_params();
-    hn_kv_pool *probe = hn_kv_pool_create(m, (int64_t)64 << 20, p.block_tokens);
-    p.kv_bytes = probe ? hn_kv_pool_block_bytes(probe) * 8 : 0;
+    p.block_tokens = 4;
+    const int pb = (n_ids + 3) / 4, max_tokens = 10; // the ninth token after the prompt needs a block too many
+    char *want = alone(&adapters[0], ids, n_ids, max_tokens, 0, 0, NULL);
+    hn_kv_pool *probe = hn_kv_pool_create(m, (int64_t)8 << 20, p.block_tokens);
+    p.kv_bytes = probe ? hn_kv_pool_block_bytes(probe) * (2 * pb + 2) : 0;
     hn_kv_pool_destroy(probe);
     p.prefix_cache = false;
     hn_engine *e;
