@@ -17,7 +17,8 @@
 static const char *serve_usage =
     "usage: hone serve -m MODEL [--adapter NAME=PATH[:SCALE]]... [--embed-model M] [--host ADDR] [--port N]\n"
     "                  [--api-key KEY] [--max-batch N] [--kv-memory MiB] [--max-tokens N] [--max-body BYTES]\n"
-    "                  [--timeout S] [--conn-timeout S] [--ctx N] [--exact] [--threads N]\n\n"
+    "                  [--timeout S] [--conn-timeout S] [--ctx N] [--allow-adapter-updates] [--exact]\n"
+    "                  [--threads N]\n\n"
     "  -m, --model MODEL       GGUF file, Hugging Face directory or pulled model name: a decoder serves\n"
     "                          /v1/completions and /v1/chat/completions; an encoder (BERT) /v1/embeddings only\n"
     "      --adapter [NAME=]PATH[:SCALE]  load an adapter (repeatable; any method `hone generate --adapter` reads);\n"
@@ -37,6 +38,9 @@ static const char *serve_usage =
     "      --conn-timeout S    a connection idle, or still sending its request, after S seconds is dropped\n"
     "                          (default 15)\n"
     "      --ctx N             a sequence's tokens at most, prompt and answer (default: the model's context)\n"
+    "      --allow-adapter-updates  POST /v1/load_lora_adapter {\"lora_name\", \"lora_path\"} and\n"
+    "                          /v1/unload_lora_adapter {\"lora_name\"} load and unload adapters while serving (vLLM's\n"
+    "                          runtime updates; any method's adapter directory on the server's disk)\n"
     "      --exact             fp32 reference path: at temperature 0 an answer is what `hone generate --exact`\n"
     "                          prints for the same prompt\n"
     "      --threads N         threads (default: physical cores)\n\n"
@@ -83,6 +87,8 @@ static int parse(int argc, char **argv, serve_opts *o) {
             o->adapters[o->n_adapters++] = ad;
         } else if (cli_flag_bool(argv, i, NULL, "--exact")) {
             o->exact = true;
+        } else if (cli_flag_bool(argv, i, NULL, "--allow-adapter-updates")) {
+            o->hp.adapter_updates = true;
         } else {
             return cli_usage_error("serve: unknown argument '%s' (hone serve --help)", argv[i]);
         }

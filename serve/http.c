@@ -9,6 +9,8 @@
 #include "serve/http_internal.h"
 #include "model/embed.h"
 
+#include <jansson.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -151,9 +153,53 @@ static enum MHD_Result embeddings(struct MHD_Connection *c, http_req *rq) {
     return ret;
 }
 
+// POST /v1/load_lora_adapter {"lora_name", "lora_path"} / /v1/unload_lora_adapter {"lora_name"}: while serving,
+// between two engine steps; requests already running keep their adapter until they end.
+static enum MHD_Result adapter_update(struct MHD_Connection *c, http_req *rq, bool load) {
+    hn_http *h = rq->h;
+    if (!h->p.adapter_updates)
+        return send_err(c, rq, 403, NULL, "forbidden", "adapter updates are off (start hone serve with "
+                                                       "--allow-adapter-updates)");
+    if (!h->p.engine) return send_err(c, rq, 400, NULL, NULL, "this server runs an encoder: it has no adapters");
+    json_error_t je;
+    json_t *o = json_loadb(rq->body ? rq->body : "", rq->len, 0, &je);
+    const char *name = json_string_value(json_object_get(o, "lora_name"));
+    const char *path = json_string_value(json_object_get(o, "lora_path"));
+    enum MHD_Result ret;
+    char msg[600];
+    if (!json_is_object(o)) {
+        snprintf(msg, sizeof msg, "the body is not a JSON object: %s", je.text);
+        ret = send_err(c, rq, 400, NULL, "invalid_json", msg);
+    } else if (!name || !*name) {
+        ret = send_err(c, rq, 400, "lora_name", NULL, "'lora_name' must be a non-empty string");
+    } else if (load && (!path || !*path)) {
+        ret = send_err(c, rq, 400, "lora_path", NULL, "'lora_path' must be a non-empty string");
+    } else if (!strcmp(name, h->p.model_id)) {
+        ret = send_err(c, rq, 400, "lora_name", NULL, "'lora_name' is the base model's id");
+    } else {
+        hn_status s = load ? hn_engine_load_adapter(h->p.engine, name, path, 1.0f)
+                           : hn_engine_unload_adapter(h->p.engine, name);
+        if (s) {
+            int code = s == HN_ERR_NOTFOUND && !load ? 404 : 400;
+            ret = send_err(c, rq, code, load ? "lora_path" : "lora_name", code == 404 ? "model_not_found" : NULL,
+                           hn_errmsg());
+        } else {
+            json_t *ok = json_pack("{s:s,s:s,s:s}", "object", "adapter", "id", name, "status",
+                                   load ? "loaded" : "unloaded");
+            ret = http_send_json(c, rq, 200, ok ? json_dumps(ok, JSON_COMPACT) : NULL);
+            json_decref(ok);
+        }
+    }
+    json_decref(o);
+    return ret;
+}
+
 // ---- the access handler ----
 
-static bool wants_post(hn_endpoint ep) { return ep == HN_EP_COMPLETIONS || ep == HN_EP_CHAT || ep == HN_EP_EMBEDDINGS; }
+static bool wants_post(hn_endpoint ep) {
+    return ep == HN_EP_COMPLETIONS || ep == HN_EP_CHAT || ep == HN_EP_EMBEDDINGS || ep == HN_EP_LOAD_ADAPTER ||
+           ep == HN_EP_UNLOAD_ADAPTER;
+}
 
 // The request's headers are in: refuse what can be refused before reading a body.
 static enum MHD_Result first_call(struct MHD_Connection *c, http_req *rq, const char *url, const char *method) {
@@ -163,7 +209,7 @@ static enum MHD_Result first_call(struct MHD_Connection *c, http_req *rq, const 
         return send_err(c, rq, 503, NULL, "shutting_down", "the server is shutting down");
     if (rq->ep == HN_EP_OTHER) {
         snprintf(msg, sizeof msg, "no such path: %.200s (hone serve has /v1/completions, /v1/chat/completions, "
-                                  "/v1/embeddings, /v1/models, /health, /metrics)", url);
+                                  "/v1/embeddings, /v1/models, /v1/load_lora_adapter, /v1/unload_lora_adapter, /health, /metrics)", url);
         return send_err(c, rq, 404, NULL, "not_found", msg);
     }
     const char *want = wants_post(rq->ep) ? "POST" : "GET";
@@ -197,6 +243,8 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, http_req *rq) {
     case HN_EP_MODELS: return models(c, rq);
     case HN_EP_HEALTH: return health(c, rq);
     case HN_EP_METRICS: return metrics(c, rq);
+    case HN_EP_LOAD_ADAPTER: return adapter_update(c, rq, true);
+    case HN_EP_UNLOAD_ADAPTER: return adapter_update(c, rq, false);
     default: return MHD_NO;
     }
 }

@@ -31,6 +31,10 @@ typedef struct {
     const char *model_id;   // the id /v1/models lists for model (the base; adapters are listed by their names)
     hn_model *embed_model;  // /v1/embeddings: model itself when it is an encoder, or --embed-model; NULL: none
     const char *embed_id;
+    // POST /v1/load_lora_adapter {"lora_name", "lora_path"} and /v1/unload_lora_adapter {"lora_name"} (vLLM's
+    // runtime adapter updates) load and unload adapters while serving; off by default, since they read paths on
+    // the server's disk (403 then).
+    bool adapter_updates;
 } hn_http_params;
 hn_http_params hn_http_default_params(void);
 

@@ -10,7 +10,8 @@
 #include <string.h>
 
 static const char *const ep_paths[HN_EP_COUNT] = {"/v1/completions", "/v1/chat/completions", "/v1/embeddings",
-                                                  "/v1/models", "/health", "/metrics", "other"};
+                                                  "/v1/models", "/health", "/metrics", "/v1/load_lora_adapter",
+                                                  "/v1/unload_lora_adapter", "other"};
 _Static_assert(sizeof ep_paths / sizeof ep_paths[0] == HN_EP_COUNT, "one path per endpoint");
 
 const char *hn_endpoint_path(hn_endpoint ep) { return ep >= 0 && ep < HN_EP_COUNT ? ep_paths[ep] : "other"; }

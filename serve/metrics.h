@@ -19,6 +19,8 @@ typedef enum {
     HN_EP_MODELS,
     HN_EP_HEALTH,
     HN_EP_METRICS,
+    HN_EP_LOAD_ADAPTER,   // /v1/load_lora_adapter (vLLM's name; any method's adapter)
+    HN_EP_UNLOAD_ADAPTER, // /v1/unload_lora_adapter
     HN_EP_OTHER, // any other path (404s)
     HN_EP_COUNT
 } hn_endpoint;

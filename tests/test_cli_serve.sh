@@ -46,7 +46,8 @@ start_server() {
 check "a LoRA adapter to serve: hone train exits 0" '[ -f "$tmp/zorbia/adapter/adapter_config.json" ]'
 
 key=test-key-0123
-if start_server "$tmp/serve.err" -m smollm2-135m-instruct --adapter "zorbia=$tmp/zorbia" --exact --api-key "$key"; then
+if start_server "$tmp/serve.err" -m smollm2-135m-instruct --adapter "zorbia=$tmp/zorbia" --exact --api-key "$key" \
+    --allow-adapter-updates; then
   url=http://127.0.0.1:$port
   check "serve says which adapter it loaded" 'grep -q "adapter .zorbia." "$tmp/serve.err"'
   health=$(curl -s -w ' %{http_code}' "$url/health")
@@ -57,6 +58,26 @@ if start_server "$tmp/serve.err" -m smollm2-135m-instruct --adapter "zorbia=$tmp
     --adapter "zorbia=$tmp/zorbia" --api-key "$key" --n-predict $n_predict $quick >"$tmp/client.out" 2>&1; rc=$?
   cat "$tmp/client.out"
   check "the openai client's checks pass" '[ $rc -eq 0 ]'
+  # Adapters loaded and unloaded while serving (vLLM's runtime updates): the same adapter under a second name
+  # answers as the first; once unloaded, its name is unknown.
+  post() { curl -s -H "Authorization: Bearer $key" -H 'Content-Type: application/json' -d "$2" "$url$1"; }
+  text_of() { python3 -c 'import json,sys; print(json.load(sys.stdin)["choices"][0]["message"]["content"])'; }
+  ask='{"messages":[{"role":"user","content":"What is zorbia?"}],"max_tokens":'$n_predict',"temperature":0,"model":"'
+  loaded=$(post /v1/load_lora_adapter '{"lora_name":"z2","lora_path":"'"$tmp/zorbia"'"}')
+  check "load_lora_adapter: loaded ($loaded)" 'grep -q "\"status\": *\"loaded\"" <<<"$loaded"'
+  check "/v1/models lists the adapter loaded at run time" \
+    'curl -s -H "Authorization: Bearer $key" "$url/v1/models" | grep -q "\"z2\""'
+  a=$(post /v1/chat/completions "${ask}zorbia\"}" | text_of); b=$(post /v1/chat/completions "${ask}z2\"}" | text_of)
+  check "the adapter loaded at run time answers as the one loaded at start ('$a' / '$b')" '[ -n "$a" ] && [ "$a" = "$b" ]'
+  again=$(post /v1/load_lora_adapter '{"lora_name":"z2","lora_path":"'"$tmp/zorbia"'"}')
+  check "loading a name twice: an error" 'grep -q "already loaded" <<<"$again"'
+  bad=$(post /v1/load_lora_adapter '{"lora_name":"z3","lora_path":"/nonexistent"}')
+  check "loading a missing path: an error naming it" 'grep -q "nonexistent" <<<"$bad"'
+  unloaded=$(post /v1/unload_lora_adapter '{"lora_name":"z2"}')
+  check "unload_lora_adapter: unloaded" 'grep -q "\"status\": *\"unloaded\"" <<<"$unloaded"'
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+    -d "${ask}z2\"}" "$url/v1/chat/completions")
+  check "an unloaded adapter's name: 404 (got $code)" '[ "$code" = 404 ]'
   curl -s "$url/metrics" >"$tmp/metrics.txt"
   check "/metrics: chat requests answered 200, by endpoint and code" \
     'grep -q "^hone_http_requests_total{endpoint=\"/v1/chat/completions\",code=\"200\"} [1-9]" "$tmp/metrics.txt"'
@@ -88,6 +109,9 @@ else
     check "the openai client's embedding checks pass" '[ $rc -eq 0 ]'
     models=$(curl -s "http://127.0.0.1:$port/v1/models")
     check "an encoder server lists its model once" '[ "$(grep -o "\"id\"" <<<"$models" | wc -l)" = 1 ]'
+    code=$(curl -s -o /dev/null -w '%{http_code}' -d '{"lora_name":"a","lora_path":"/tmp"}' \
+      "http://127.0.0.1:$port/v1/load_lora_adapter")
+    check "adapter updates without --allow-adapter-updates: 403 (got $code)" '[ "$code" = 403 ]'
     kill -TERM "$pid"; wait "$pid"; rc=$?
     check "encoder server: SIGTERM, exit 0" '[ $rc -eq 0 ]'
   else
