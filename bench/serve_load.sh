@@ -18,6 +18,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 threads=${THREADS:-$(lscpu -p=core 2>/dev/null | grep -v '^#' | sort -u | wc -l)}
 [ "$threads" -ge 1 ] 2>/dev/null || threads=$(nproc)
 export OMP_WAIT_POLICY=PASSIVE
+# Some machines export these for OpenBLAS; with them its sgemm runs at about half speed here. Both servers are
+# measured without them.
+for v in OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; do
+  if [ -n "${!v+x}" ]; then echo "serve_load: unsetting $v=${!v} for this benchmark (OpenBLAS is slower with it)" >&2; fi
+  unset "$v"
+done
 tmp=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -28,7 +34,9 @@ max_n=0; for n in $loads; do [ "$n" -gt "$max_n" ] && max_n=$n; done
 # load NAME URL CLIENTS [extra serve_load.py args]: one JSON line into $tmp/NAME-CLIENTS.json
 load() {
   local name=$1 url=$2 n=$3; shift 3
-  python3 "$here/serve_load.py" --url "$url" --clients "$n" --duration "$duration" --max-tokens "$max_tokens" "$@" \
+  # ignore_eos (vLLM's and llama-server's extension): every request generates max_tokens on both servers.
+  python3 "$here/serve_load.py" --url "$url" --clients "$n" --duration "$duration" --max-tokens "$max_tokens" \
+    --ignore-eos "$@" \
     >"$tmp/$name-$n.json"
   cat "$tmp/$name-$n.json"
 }

@@ -1,6 +1,6 @@
 // serve/api.c — OpenAI's request and response bodies (serve/api.h), with jansson. The field names, defaults and
 // response shapes follow OpenAI's API reference for the legacy completions, chat completions and embeddings
-// endpoints; top_k, min_p and repetition_penalty are vLLM's extensions of the same bodies.
+// endpoints; top_k, min_p, repetition_penalty and ignore_eos are vLLM's extensions of the same bodies.
 #define _GNU_SOURCE // strncasecmp
 #include "serve/api.h"
 
@@ -334,7 +334,9 @@ static bool parse_generation(json_t *o, int cap, hn_api_request *r, hn_api_error
     r->seeded = field(o, "seed") != NULL;
     sp.seed = (uint64_t)seed;
     r->sp = sp;
-    if (!parse_stop(o, r, e) || !get_bool(o, "stream", &r->stream, e)) return false;
+    if (!parse_stop(o, r, e) || !get_bool(o, "stream", &r->stream, e) ||
+        !get_bool(o, "ignore_eos", &r->ignore_eos, e))
+        return false;
     json_t *so = field(o, "stream_options");
     if (so) {
         if (!json_is_object(so)) return BAD(e, "stream_options", "'%s' must be an object");

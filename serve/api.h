@@ -62,6 +62,7 @@ typedef struct {
     int n_stop;
     int n;
     bool stream, stream_usage; // stream_options.include_usage: a last chunk with the usage
+    bool ignore_eos;           // vLLM's extension: generate max_tokens whatever the model says
     bool vote;                 // the voting extension: with n > 1, the majority answer of the samples
     char *answer_regex;        // the answer's pattern (PCRE2); NULL: the last number in the text
 } hn_api_request;

@@ -54,6 +54,7 @@ struct hn_job {
     int n_stop;
     hn_sampler_params sp;
     int max_tokens, n, live;
+    bool ignore_eos;
     double deadline;
     adapter *ad;
     bool forked;             // the n samples exist
@@ -493,7 +494,7 @@ static void build_batch(hn_engine *e, int n_sched, hn_step_batch *b) {
 static void sample_next(hn_engine *e, seq *s, const float *logits) {
     hn_job *j = s->job;
     int32_t id = hn_sampler_sample(s->smp, logits, s->tok, s->n_tok);
-    if (hn_tokenizer_is_eog(e->m->tok, id)) {
+    if (!j->ignore_eos && hn_tokenizer_is_eog(e->m->tok, id)) {
         finish(e, &e->running, s, HN_FINISH_STOP, NULL);
         return;
     }
@@ -904,7 +905,7 @@ hn_status hn_engine_submit(hn_engine *e, const hn_request *r, hn_job **out) {
     }
     if (r->n_prompt > 0 && r->prompt) memcpy(j->prompt, r->prompt, (size_t)r->n_prompt * sizeof *j->prompt);
     j->n_prompt = r->n_prompt, j->sp = r->sp, j->max_tokens = r->max_tokens, j->n = r->n, j->live = r->n;
-    j->deadline = r->deadline;
+    j->deadline = r->deadline, j->ignore_eos = r->ignore_eos;
     pthread_mutex_lock(&e->mu);
     hn_status st = check_request(e, r, &j->ad);
     seq *s = st ? NULL : seq_new(e, j, 0, NULL);

@@ -72,6 +72,8 @@ typedef struct {
     int n_stop;
     int n;                 // samples (>= 1), sharing the prompt's KV blocks
     double deadline;       // hn_now() time after which the request is cancelled; 0: none
+    bool ignore_eos;       // an end-of-generation token does not end a sample (vLLM's and llama-server's
+                           // ignore_eos: every sample runs to max_tokens, as load benchmarks ask)
 } hn_request;
 hn_request hn_request_default(void); // n 1, max_tokens 16, greedy (temp 0), no stop strings
 

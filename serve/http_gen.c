@@ -363,7 +363,7 @@ enum MHD_Result http_generate(struct MHD_Connection *c, http_req *rq, hn_api_kin
     hn_request r = hn_request_default();
     r.prompt = ids, r.n_prompt = n, r.adapter = adapter, r.sp = ar.sp, r.max_tokens = max_tokens;
     if (!ar.seeded) r.sp.seed = hn_api_random(); // OpenAI's unseeded samples differ between calls
-    r.stop = (const char *const *)ar.stop, r.n_stop = ar.n_stop, r.n = ar.n;
+    r.stop = (const char *const *)ar.stop, r.n_stop = ar.n_stop, r.n = ar.n, r.ignore_eos = ar.ignore_eos;
     r.deadline = h->p.timeout > 0 ? hn_now() + h->p.timeout : 0;
     hn_status s = hn_engine_submit(h->p.engine, &r, &j);
     if (s) {

@@ -358,6 +358,20 @@ static void test_errors(int32_t *ids, int n_ids) {
     CHECK(hn_engine_complete(e, &r, &texts, fin) == HN_OK && fin[0] == HN_FINISH_LENGTH, "after cancel: %s",
           hn_errmsg());
     hn_texts_free(texts, 1);
+    // ignore_eos: an end-of-generation token does not end the sample. This prompt gets the end token at once.
+    int n_q;
+    int32_t *q = encode("What is zorbia?", &n_q);
+    r.prompt = q, r.n_prompt = n_q, r.max_tokens = 12;
+    for (int ign = 0; ign < 2 && q; ign++) {
+        r.ignore_eos = ign;
+        CHECK(hn_engine_submit(e, &r, &j) == HN_OK, "ignore_eos: %s", hn_errmsg());
+        int n_gen = -1;
+        while (j && hn_job_next(j, &ev, 60))
+            if (ev.done) n_gen = ev.n_gen;
+        CHECK(ign ? n_gen == 12 : n_gen < 12, "ignore_eos %d: %d tokens of 12", ign, n_gen);
+        hn_job_free(j);
+    }
+    free(q);
     hn_engine_destroy(e);
 }
 

@@ -79,6 +79,10 @@ static void test_completion(void) {
           "%s", e.message);
     CHECK(r.vote && r.answer_regex && !strcmp(r.answer_regex, "= (\\d+)"), "vote and its regex");
     hn_api_request_free(&r);
+    CHECK(parse(HN_API_COMPLETION, "{\"prompt\": \"q\", \"ignore_eos\": true}", &r, &e) && r.ignore_eos,
+          "ignore_eos: %s", e.message);
+    hn_api_request_free(&r);
+    refused(HN_API_COMPLETION, "{\"prompt\": \"x\", \"ignore_eos\": 1}", "ignore_eos");
 
     refused(HN_API_COMPLETION, "{\"prompt\": \"x\",", NULL);
     refused(HN_API_COMPLETION, "[1, 2]", NULL);
