@@ -108,6 +108,51 @@ static void softmax_cands(const cand *c, int n, float temp, float *prob) {
     for (int i = 0; i < n; i++) prob[i] = (float)(prob[i] / sum);
 }
 
+// The draw without top-k, from only the best PREFIX candidates sorted (top_k_select) rather than all of a large
+// vocabulary (a full sort of 49k candidates took milliseconds per token, and a serving step samples for every
+// sequence): the masses that top-p and the draw need come from sums over every logit, and the walk stops inside the
+// prefix almost always. false when it does not (a flat distribution): the caller sorts everything. The cuts are
+// those of the full path; the no-cut draw normalises by a sum taken in id order, so it may differ from the full
+// path's by rounding only.
+#define PREFIX 256
+static bool draw_from_prefix(hn_sampler *s, float r, int32_t *out) {
+    const hn_sampler_params *p = &s->p;
+    const int V = s->n_vocab;
+    if (V <= 4 * PREFIX) return false;
+    cand *c = s->c;
+    top_k_select(c, V, PREFIX);
+    const float top = c[0].logit;
+    int n = PREFIX;
+    bool cut = false;
+    if (p->top_p < 1.0f) {
+        double all = 0, cum = 0;
+        for (int i = 0; i < V; i++) all += expf(s->logits[i] - top);
+        int i = 0;
+        while (i < PREFIX && (cum += expf(c[i].logit - top) / all) < p->top_p) i++;
+        if (i == PREFIX) return false; // the nucleus reaches past the prefix
+        n = i + 1, cut = true;
+    }
+    if (p->min_p > 0) {
+        float lim = top + logf(p->min_p);
+        int keep = 1;
+        while (keep < n && c[keep].logit >= lim) keep++;
+        if (keep == PREFIX) return false; // more may pass the cut beyond the prefix
+        n = keep, cut = true;
+    }
+    if (cut) { // the kept candidates are all in the prefix: the full path's draw over them
+        softmax_cands(c, n, p->temp, s->prob);
+        double cum = 0;
+        for (int i = 0; i < n; i++)
+            if (r < (cum += s->prob[i])) return *out = c[i].id, true;
+        return *out = c[n - 1].id, true;
+    }
+    double all = 0, cum = 0;
+    for (int i = 0; i < V; i++) all += expf((s->logits[i] - top) / p->temp);
+    for (int i = 0; i < PREFIX; i++)
+        if (r < (cum += expf((c[i].logit - top) / p->temp) / all)) return *out = c[i].id, true;
+    return false;
+}
+
 int32_t hn_sampler_sample(hn_sampler *s, const float *logits, const int32_t *recent, int n_recent) {
     const hn_sampler_params *p = &s->p;
     const int V = s->n_vocab;
@@ -133,6 +178,12 @@ int32_t hn_sampler_sample(hn_sampler *s, const float *logits, const int32_t *rec
     }
     cand *c = s->c;
     for (int i = 0; i < V; i++) c[i] = (cand){lg[i], i};
+    float r = hn_rng_f32(&s->rng);
+    if (!(p->top_k > 0 && p->top_k < V)) { // most draws need only the best few hundred candidates sorted
+        int32_t id;
+        if (draw_from_prefix(s, r, &id)) return id;
+        for (int i = 0; i < V; i++) c[i] = (cand){lg[i], i};
+    }
     int n = V;
     if (p->top_k > 0 && p->top_k < V) {
         top_k_select(c, V, p->top_k);
@@ -160,7 +211,6 @@ int32_t hn_sampler_sample(hn_sampler *s, const float *logits, const int32_t *rec
         n = keep;
     }
     softmax_cands(c, n, p->temp, s->prob);
-    float r = hn_rng_f32(&s->rng);
     double cum = 0;
     for (int i = 0; i < n; i++) {
         cum += s->prob[i];

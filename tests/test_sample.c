@@ -137,5 +137,39 @@ int main(void) {
     CHECK(hn_sampler_create(&p, V) == NULL && strstr(hn_errmsg(), "top_p"), "top_p 0 refused: %s", hn_errmsg());
     p = plain(-1);
     CHECK(hn_sampler_create(&p, V) == NULL, "negative temperature refused");
+    // A large vocabulary, where draws without top-k sort only the best candidates: the draw still follows the
+    // softmax; top-p keeps only the nucleus; a flat distribution (the prefix holds too little mass) still reaches
+    // every token.
+    {
+        enum { BV = 4096, DRAWS = 20000 };
+        static float big[BV];
+        static int bc[BV];
+        double z = 0;
+        for (int i = 0; i < BV; i++) z += exp(big[i] = -0.05f * (float)i);
+        hn_sampler_params q = plain(1.0f);
+        draw(&q, big, BV, DRAWS, bc);
+        double worst = 0;
+        for (int i = 0; i < 8; i++) {
+            double d = fabs(bc[i] / (double)DRAWS - exp(big[i]) / z);
+            worst = d > worst ? d : worst;
+        }
+        CHECK(worst < 0.01, "large vocabulary: frequencies of the 8 best off the softmax by %.4f", worst);
+        q.top_p = 0.5f;
+        draw(&q, big, BV, DRAWS, bc);
+        double cum = 0;
+        int nucleus = 0;
+        while (cum < 0.5) cum += exp(big[nucleus++]) / z;
+        int outside = 0;
+        for (int i = nucleus; i < BV; i++) outside += bc[i];
+        CHECK(outside == 0 && bc[0] > 0 && bc[nucleus - 1] > 0, "top-p 0.5: %d draws outside the %d-token nucleus",
+              outside, nucleus);
+        for (int i = 0; i < BV; i++) big[i] = 0;
+        q = plain(1.0f);
+        draw(&q, big, BV, DRAWS, bc);
+        int beyond = 0;
+        for (int i = 1024; i < BV; i++) beyond += bc[i];
+        CHECK(fabs(beyond / (double)DRAWS - 0.75) < 0.02, "flat: %.3f of draws past the first 1024 tokens (0.75)",
+              beyond / (double)DRAWS);
+    }
     return test_done();
 }
