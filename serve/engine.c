@@ -12,204 +12,17 @@
 //      sequences sharing the prompt's blocks (copy-on-write for the last, partly filled one).
 // Locks: e->mu guards the queues, sequences and adapters; the forward pass runs without it (e->stepping set, so
 // that adapters are attached and detached only between steps). A job's events have the job's own lock.
-#include "serve/engine.h"
+#include "serve/engine_impl.h"
 
-#include "adapt/method.h"
-#include "io/adapter.h"
-#include "serve/kv_pool.h"
-
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-
-typedef struct adapter {
-    char *name;
-    hn_method *me;
-    const hn_model_ext *virt; // its virtual positions (prompt / prefix tuning), NULL if none
-    int users;                // sequences that use it
-    bool unloading;
-    struct adapter *next;
-} adapter;
-
-typedef struct event_node {
-    hn_event ev;
-    char *text;
-    struct event_node *next;
-} event_node;
-
-struct hn_job {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    event_node *head, *tail;
-    char *cur;               // the text of the event last returned
-    bool user_gone, engine_done, delivered_last;
-    atomic_bool cancel;
-    // The request (owned copies); engine side, under the engine's lock.
-    int32_t *prompt;
-    int n_prompt;
-    char **stop;
-    int n_stop;
-    hn_sampler_params sp;
-    int max_tokens, n, live;
-    bool ignore_eos;
-    double deadline;
-    adapter *ad;
-    bool forked;             // the n samples exist
-};
-
-typedef struct seq {
-    hn_job *job;
-    int index;
-    adapter *ad;
-    int32_t *tok;            // prompt + generated tokens
-    int n_tok, tok_cap;
-    int n_prompt;
-    int n_virt;              // virtual positions before the tokens: positions [0, n_virt)
-    int n_done;              // positions whose keys and values are in the pool
-    int32_t *table;          // block ids covering positions [0, n_table * block_tokens)
-    int n_table, table_cap;
-    uint64_t hash;           // the prefix cache's hash of blocks [0, n_hashed)
-    int n_hashed, n_cached;
-    hn_sampler *smp;
-    hn_textstream ts;
-    int n_gen;
-    uint64_t order;          // admission order; the newest is preempted first
-    int step_n;              // tokens scheduled in the current step
-    struct seq *next;
-} seq;
-
-struct hn_engine {
-    hn_model *m;
-    hn_engine_params p;
-    int n_vocab_sample;
-    hn_kv_pool *pool;
-    hn_batch_runner *runner;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t work_cv, step_cv;
-    bool quit, stepping;
-    seq *waiting, *running;  // lists; running kept in admission order
-    adapter *adapters;
-    uint64_t next_order;
-    hn_engine_stats st;
-    // Step arrays, max_step_tokens each (seqs: max_step_tokens too; a sequence has at least one token in a step).
-    int32_t *ids, *pos, *virt, *logit_rows;
-    const int32_t **tables;
-    const void **virt_owner;
-    hn_row_group *groups;
-    seq **sched, **placed, **lseq;
-    int n_placed;
-};
 
 hn_engine_params hn_engine_default_params(void) {
     return (hn_engine_params){.max_batch = 16, .max_step_tokens = 512, .kv_bytes = (int64_t)256 << 20,
                               .block_tokens = 16, .max_ctx = 0, .prefix_cache = true};
 }
 
-hn_request hn_request_default(void) {
-    hn_request r = {.n = 1, .max_tokens = 16, .sp = hn_sampler_default_params()};
-    r.sp.temp = 0;
-    return r;
-}
-
-const char *hn_finish_name(hn_finish f) {
-    static const char *const names[] = {"", "stop", "length", "cancelled", "error"};
-    return (unsigned)f < sizeof names / sizeof names[0] ? names[f] : "?";
-}
-
-// ---- jobs: events from the engine thread to the caller
-
-static void job_destroy(hn_job *j) {
-    for (event_node *n = j->head, *next; n; n = next) {
-        next = n->next;
-        free(n->text);
-        free(n);
-    }
-    free(j->cur);
-    free(j->prompt);
-    for (int i = 0; i < j->n_stop; i++) free(j->stop[i]);
-    free(j->stop);
-    pthread_mutex_destroy(&j->mu);
-    pthread_cond_destroy(&j->cv);
-    free(j);
-}
-
-// Queues an event (text copied). A failed allocation drops text, never a done event's bookkeeping.
-static void job_push(hn_job *j, const hn_event *ev, const char *text, size_t len) {
-    event_node *n = calloc(1, sizeof *n);
-    char *t = len ? malloc(len) : NULL;
-    pthread_mutex_lock(&j->mu);
-    if (n) {
-        n->ev = *ev;
-        if (t) memcpy(t, text, len), n->text = t, n->ev.len = len;
-        else n->ev.len = 0;
-        if (j->tail) j->tail->next = n;
-        else j->head = n;
-        j->tail = n;
-    } else {
-        free(t);
-    }
-    pthread_cond_broadcast(&j->cv);
-    pthread_mutex_unlock(&j->mu);
-}
-
-// The engine is done with j: it is freed now if its caller has let go, else by hn_job_free.
-static void job_release(hn_job *j) {
-    pthread_mutex_lock(&j->mu);
-    j->engine_done = true;
-    bool gone = j->user_gone;
-    pthread_cond_broadcast(&j->cv);
-    pthread_mutex_unlock(&j->mu);
-    if (gone) job_destroy(j);
-}
-
-bool hn_job_next(hn_job *j, hn_event *ev, double timeout_s) {
-    pthread_mutex_lock(&j->mu);
-    double until = hn_now() + timeout_s;
-    while (!j->head && !j->delivered_last && !j->engine_done) {
-        if (timeout_s < 0) {
-            pthread_cond_wait(&j->cv, &j->mu);
-            continue;
-        }
-        double left = until - hn_now();
-        if (left <= 0) break;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        double s = (double)ts.tv_sec + ts.tv_nsec * 1e-9 + left;
-        ts.tv_sec = (time_t)s, ts.tv_nsec = (long)((s - (double)(time_t)s) * 1e9);
-        pthread_cond_timedwait(&j->cv, &j->mu, &ts);
-    }
-    event_node *n = j->head;
-    if (!n || j->delivered_last) {
-        pthread_mutex_unlock(&j->mu);
-        return false;
-    }
-    j->head = n->next;
-    if (!j->head) j->tail = NULL;
-    free(j->cur);
-    j->cur = n->text;
-    *ev = n->ev;
-    ev->text = j->cur ? j->cur : "";
-    if (ev->last) j->delivered_last = true;
-    pthread_mutex_unlock(&j->mu);
-    free(n);
-    return true;
-}
-
-void hn_job_cancel(hn_job *j) { atomic_store(&j->cancel, true); }
-
-void hn_job_free(hn_job *j) {
-    if (!j) return;
-    atomic_store(&j->cancel, true);
-    pthread_mutex_lock(&j->mu);
-    j->user_gone = true;
-    bool done = j->engine_done;
-    pthread_mutex_unlock(&j->mu);
-    if (done) job_destroy(j);
-}
 
 // ---- sequences
 
@@ -222,7 +35,7 @@ static void list_remove(seq **list, seq *s) {
         }
 }
 
-static void list_append(seq **list, seq *s) {
+void hn_engine_seq_append(seq **list, seq *s) {
     s->next = NULL;
     while (*list) list = &(*list)->next;
     *list = s;
@@ -249,7 +62,7 @@ static void seq_free(hn_engine *e, seq *s) {
     free(s);
 }
 
-static seq *seq_new(hn_engine *e, hn_job *j, int index, const seq *from) {
+seq *hn_engine_seq_new(hn_engine *e, hn_job *j, int index, const seq *from) {
     seq *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     hn_sampler_params sp = j->sp;
@@ -290,7 +103,7 @@ static seq *seq_new(hn_engine *e, hn_job *j, int index, const seq *from) {
 static void emit_text(seq *s, size_t n) {
     if (!n) return;
     hn_event ev = {.index = s->index};
-    job_push(s->job, &ev, s->ts.buf, n);
+    hn_job_push(s->job, &ev, s->ts.buf, n);
     hn_textstream_take(&s->ts, n);
 }
 
@@ -299,7 +112,7 @@ static void push_done(hn_job *j, int index, hn_finish why, const seq *s, const c
     hn_event ev = {.index = index, .done = true, .finish = why, .n_prompt = j->n_prompt, .error = err};
     if (s) ev.n_cached = s->n_cached, ev.n_gen = s->n_gen;
     ev.last = --j->live == 0;
-    job_push(j, &ev, NULL, 0);
+    hn_job_push(j, &ev, NULL, 0);
 }
 
 // Ends s (which is on list): its text so far, its done event (and, before the samples were forked, the other
@@ -314,7 +127,7 @@ static void finish(hn_engine *e, seq **list, seq *s, hn_finish why, const char *
     if (n_other) j->forked = true;
     bool last = j->live == 0;
     seq_free(e, s);
-    if (last) job_release(j);
+    if (last) hn_job_release(j);
 }
 
 static bool table_reserve(seq *s, int need) {
@@ -448,7 +261,7 @@ static int schedule(hn_engine *e) {
         }
         e->waiting = s->next;
         if (!s->order) s->order = ++e->next_order;
-        list_append(&e->running, s);
+        hn_engine_seq_append(&e->running, s);
         n_running++;
         s->step_n = n, budget -= n;
         e->sched[n_sched++] = s;
@@ -531,12 +344,12 @@ static void advance(hn_engine *e, const hn_step_batch *b, const float *logits) {
         if (j->n > 1 && !j->forked) {
             j->forked = true;
             for (int k = 1; k < j->n; k++) {
-                seq *c = seq_new(e, j, k, s);
+                seq *c = hn_engine_seq_new(e, j, k, s);
                 if (!c) {
                     push_done(j, k, HN_FINISH_ERROR, NULL, "out of memory for a sample");
                     continue;
                 }
-                list_append(&e->running, c);
+                hn_engine_seq_append(&e->running, c);
                 sample_next(e, c, lg);
             }
         }
@@ -709,271 +522,6 @@ void hn_engine_destroy(hn_engine *e) {
     free(e);
 }
 
-// ---- adapters
-
-static bool is_file(const char *path, bool *dir) {
-    struct stat st;
-    if (stat(path, &st)) return false;
-    *dir = S_ISDIR(st.st_mode);
-    return true;
-}
-
-static char *join(const char *a, const char *b) {
-    size_t n = strlen(a) + strlen(b) + 2;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/%s", a, b);
-    return p;
-}
-
-// Reads path as hn_engine_load_adapter says and attaches it to m.
-static hn_status load_method(hn_model *m, const char *path, hn_method **out) {
-    bool dir = false, d2;
-    if (!is_file(path, &dir)) return hn_fail(HN_ERR_NOTFOUND, "%s: no such adapter file or directory", path);
-    const char *gguf = NULL;
-    char *sub = NULL, *g = NULL;
-    hn_status st;
-    if (!dir) {
-        gguf = path;
-    } else {
-        char *cfg = join(path, "adapter_config.json"), *own = join(path, "hone_adapter.json");
-        sub = join(path, "adapter"), g = join(path, "adapter.gguf");
-        if (!cfg || !own || !sub || !g) {
-            free(cfg), free(own), free(sub), free(g);
-            return hn_fail(HN_ERR_NOMEM, "out of memory");
-        }
-        bool here = is_file(cfg, &d2) || is_file(own, &d2);
-        free(cfg), free(own);
-        if (here) {
-            st = hn_method_load(out, m, path);
-            goto done;
-        }
-        if (is_file(sub, &d2) && d2) {
-            st = hn_method_load(out, m, sub);
-            goto done;
-        }
-        if (!is_file(g, &d2)) {
-            st = hn_fail(HN_ERR_ARG, "%s: a directory with neither adapter_config.json, hone_adapter.json, adapter/ "
-                         "nor adapter.gguf", path);
-            goto done;
-        }
-        gguf = g;
-    }
-    hn_adapter *a = NULL;
-    if (!(st = hn_lora_gguf_read(&a, gguf)) && !(st = hn_adapter_check_base(a, &m->gguf, false)))
-        st = hn_method_lora_from(out, m, a);
-    hn_adapter_destroy(a);
-done:
-    free(sub), free(g);
-    return st;
-}
-
-// Marks every attachment without an owner as a's (the engine refuses models with attachments of their own, so
-// those are the ones a's load just made).
-static void claim(hn_model *m, adapter *a) {
-    for (int l = 0; l < m->hp.n_layer; l++)
-        for (int p = 0; p < HN_PROJ_COUNT; p++) {
-            hn_linear *lin = hn_method_linear(m, l, (hn_proj)p);
-            for (hn_linear_ext *x = lin ? lin->ext : NULL; x; x = x->next)
-                if (!x->owner) x->owner = a;
-        }
-    for (hn_model_ext *x = m->ext; x; x = x->next)
-        if (!x->owner) x->owner = a, a->virt = x;
-}
-
-static adapter *find_adapter(hn_engine *e, const char *name) {
-    for (adapter *a = e->adapters; a; a = a->next)
-        if (!strcmp(a->name, name) && !a->unloading) return a;
-    return NULL;
-}
-
-hn_status hn_engine_load_adapter(hn_engine *e, const char *name, const char *path, float scale) {
-    if (!name || !*name) return hn_fail(HN_ERR_ARG, "adapter %s: an empty name", path);
-    pthread_mutex_lock(&e->mu);
-    while (e->stepping) pthread_cond_wait(&e->step_cv, &e->mu);
-    hn_status st = HN_OK;
-    adapter *a = NULL;
-    if (find_adapter(e, name)) {
-        st = hn_fail(HN_ERR_ARG, "adapter '%s' is already loaded", name);
-        goto out;
-    }
-    if (!(a = calloc(1, sizeof *a)) || !(a->name = strdup(name))) {
-        st = hn_fail(HN_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    if ((st = load_method(e->m, path, &a->me))) goto out;
-    if (scale != 1.0f && (st = hn_method_set_scale(a->me, scale))) goto out;
-    claim(e->m, a);
-    a->next = NULL;
-    adapter **p = &e->adapters;
-    while (*p) p = &(*p)->next;
-    *p = a;
-    a = NULL;
-out:
-    if (a) {
-        hn_method_destroy(a->me);
-        free(a->name);
-        free(a);
-    }
-    pthread_mutex_unlock(&e->mu);
-    return st;
-}
-
-hn_status hn_engine_unload_adapter(hn_engine *e, const char *name) {
-    pthread_mutex_lock(&e->mu);
-    adapter *a = find_adapter(e, name);
-    if (!a) {
-        pthread_mutex_unlock(&e->mu);
-        return hn_fail(HN_ERR_NOTFOUND, "adapter '%s' is not loaded", name);
-    }
-    a->unloading = true;
-    pthread_cond_broadcast(&e->work_cv);
-    for (;;) { // until the engine thread has freed it
-        bool there = false;
-        for (adapter *x = e->adapters; x; x = x->next) there |= x == a;
-        if (!there) break;
-        pthread_cond_wait(&e->step_cv, &e->mu);
-    }
-    pthread_mutex_unlock(&e->mu);
-    return HN_OK;
-}
-
-hn_status hn_engine_adapter_names(hn_engine *e, char ***names, int *n) {
-    pthread_mutex_lock(&e->mu);
-    size_t bytes = 0;
-    int k = 0;
-    for (adapter *a = e->adapters; a; a = a->next)
-        if (!a->unloading) bytes += strlen(a->name) + 1, k++;
-    char **out = malloc((size_t)(k + 1) * sizeof *out + bytes);
-    if (!out) {
-        pthread_mutex_unlock(&e->mu);
-        return hn_fail(HN_ERR_NOMEM, "out of memory");
-    }
-    char *at = (char *)(out + k + 1);
-    k = 0;
-    for (adapter *a = e->adapters; a; a = a->next)
-        if (!a->unloading) {
-            out[k++] = at;
-            at = stpcpy(at, a->name) + 1;
-        }
-    out[k] = NULL;
-    pthread_mutex_unlock(&e->mu);
-    *names = out, *n = k;
-    return HN_OK;
-}
-
-// ---- requests
-
-static hn_status check_request(hn_engine *e, const hn_request *r, adapter **ad) {
-    *ad = NULL;
-    if (r->adapter && *r->adapter && !(*ad = find_adapter(e, r->adapter)))
-        return hn_fail(HN_ERR_NOTFOUND, "adapter '%s' is not loaded", r->adapter);
-    if (r->n_prompt < 1 || !r->prompt) return hn_fail(HN_ERR_ARG, "request: an empty prompt");
-    if (r->n < 1 || r->n > 128) return hn_fail(HN_ERR_ARG, "request: n = %d, expected 1 to 128", r->n);
-    if (r->max_tokens < 1) return hn_fail(HN_ERR_ARG, "request: max_tokens = %d, expected >= 1", r->max_tokens);
-    if (r->n_stop < 0 || (r->n_stop && !r->stop)) return hn_fail(HN_ERR_ARG, "request: %d stop strings", r->n_stop);
-    for (int i = 0; i < r->n_prompt; i++)
-        if (r->prompt[i] < 0 || r->prompt[i] >= e->m->hp.n_vocab)
-            return hn_fail(HN_ERR_RANGE, "request: token id %d at index %d is outside the vocabulary [0, %d)",
-                           (int)r->prompt[i], i, e->m->hp.n_vocab);
-    int n_virt = *ad && (*ad)->virt ? (*ad)->virt->n_virtual : 0;
-    int64_t len = (int64_t)n_virt + r->n_prompt + r->max_tokens;
-    if (len > e->p.max_ctx)
-        return hn_fail(HN_ERR_RANGE, "request: %d prompt tokens + %d max_tokens%s exceed the context of %d tokens",
-                       r->n_prompt, r->max_tokens, n_virt ? " + the adapter's virtual tokens" : "", e->p.max_ctx);
-    const int bs = e->p.block_tokens;
-    int64_t blocks = (n_virt + r->n_prompt + bs - 1) / bs + (int64_t)r->n * ((r->max_tokens + bs - 1) / bs + 1);
-    if (blocks > hn_kv_pool_blocks(e->pool))
-        return hn_fail(HN_ERR_RANGE, "request: %d prompt tokens and %d samples of up to %d tokens need %lld KV blocks; "
-                       "the pool has %d (more memory: --kv-memory)", r->n_prompt, r->n, r->max_tokens,
-                       (long long)blocks, hn_kv_pool_blocks(e->pool));
-    return HN_OK;
-}
-
-hn_status hn_engine_submit(hn_engine *e, const hn_request *r, hn_job **out) {
-    *out = NULL;
-    hn_job *j = calloc(1, sizeof *j);
-    if (!j) return hn_fail(HN_ERR_NOMEM, "out of memory");
-    pthread_mutex_init(&j->mu, NULL);
-    pthread_cond_init(&j->cv, NULL);
-    j->prompt = malloc((size_t)(r->n_prompt > 0 ? r->n_prompt : 1) * sizeof *j->prompt);
-    j->stop = calloc((size_t)(r->n_stop > 0 ? r->n_stop : 1), sizeof *j->stop);
-    bool ok = j->prompt && j->stop;
-    for (int i = 0; ok && i < r->n_stop; i++) ok = r->stop && r->stop[i] && (j->stop[j->n_stop++] = strdup(r->stop[i]));
-    if (!ok) {
-        job_destroy(j);
-        return hn_fail(HN_ERR_NOMEM, "out of memory");
-    }
-    if (r->n_prompt > 0 && r->prompt) memcpy(j->prompt, r->prompt, (size_t)r->n_prompt * sizeof *j->prompt);
-    j->n_prompt = r->n_prompt, j->sp = r->sp, j->max_tokens = r->max_tokens, j->n = r->n, j->live = r->n;
-    j->deadline = r->deadline, j->ignore_eos = r->ignore_eos;
-    pthread_mutex_lock(&e->mu);
-    hn_status st = check_request(e, r, &j->ad);
-    seq *s = st ? NULL : seq_new(e, j, 0, NULL);
-    if (!st && !s) st = hn_fail(HN_ERR_NOMEM, "out of memory");
-    if (st) {
-        pthread_mutex_unlock(&e->mu);
-        job_destroy(j);
-        return st;
-    }
-    list_append(&e->waiting, s);
-    e->st.requests++;
-    e->st.prompt_tokens += r->n_prompt;
-    pthread_cond_broadcast(&e->work_cv);
-    pthread_mutex_unlock(&e->mu);
-    *out = j;
-    return HN_OK;
-}
-
-hn_status hn_engine_complete(hn_engine *e, const hn_request *r, char ***texts, hn_finish *finish_out) {
-    *texts = NULL;
-    hn_job *j;
-    hn_status st = hn_engine_submit(e, r, &j);
-    if (st) return st;
-    char **out = calloc((size_t)r->n, sizeof *out);
-    size_t *len = calloc((size_t)r->n, sizeof *len);
-    if (!out || !len) {
-        free(out), free(len);
-        hn_job_free(j);
-        return hn_fail(HN_ERR_NOMEM, "out of memory");
-    }
-    hn_event ev;
-    char err[256] = "";
-    while (hn_job_next(j, &ev, -1)) {
-        if (ev.index < 0 || ev.index >= r->n) continue;
-        if (ev.len) {
-            char *t = realloc(out[ev.index], len[ev.index] + ev.len + 1);
-            if (!t) {
-                st = hn_fail(HN_ERR_NOMEM, "out of memory");
-                break;
-            }
-            memcpy(t + len[ev.index], ev.text, ev.len);
-            len[ev.index] += ev.len;
-            t[len[ev.index]] = 0;
-            out[ev.index] = t;
-        }
-        if (ev.done && finish_out) finish_out[ev.index] = ev.finish;
-        if (ev.done && ev.finish == HN_FINISH_ERROR && !*err) snprintf(err, sizeof err, "%s", ev.error ? ev.error : "");
-        if (ev.last) break;
-    }
-    hn_job_free(j);
-    free(len);
-    for (int i = 0; !st && i < r->n; i++)
-        if (!out[i] && !(out[i] = calloc(1, 1))) st = hn_fail(HN_ERR_NOMEM, "out of memory");
-    if (!st && *err) st = hn_fail(HN_ERR_ARG, "generation failed: %s", err);
-    if (st) {
-        hn_texts_free(out, r->n);
-        return st;
-    }
-    *texts = out;
-    return HN_OK;
-}
-
-void hn_texts_free(char **texts, int n) {
-    if (!texts) return;
-    for (int i = 0; i < n; i++) free(texts[i]);
-    free(texts);
-}
-
 void hn_engine_stats_get(hn_engine *e, hn_engine_stats *out) {
     pthread_mutex_lock(&e->mu);
     *out = e->st;
@@ -984,3 +532,4 @@ void hn_engine_stats_get(hn_engine *e, hn_engine_stats *out) {
     out->block_tokens = e->p.block_tokens;
     pthread_mutex_unlock(&e->mu);
 }
+

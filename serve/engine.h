@@ -105,7 +105,8 @@ void hn_job_cancel(hn_job *j);
 void hn_job_free(hn_job *j);
 
 // Runs r to the end and returns each sample's whole text (texts[i] malloc'd, the array too; free with
-// hn_texts_free) and why it finished (finish may be NULL). For callers that do not stream (`hone vote`, tests).
+// hn_texts_free) and why each finished (finish: r->n entries, or NULL). For callers that do not stream
+// (`hone vote`, tests).
 hn_status hn_engine_complete(hn_engine *e, const hn_request *r, char ***texts, hn_finish *finish);
 void hn_texts_free(char **texts, int n);
 
