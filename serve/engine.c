@@ -180,7 +180,7 @@ static void take_cached_prefix(hn_engine *e, seq *s) {
     if (!e->p.prefix_cache || s->n_virt || s->n_done) return;
     while ((s->n_hashed + 1) * bs <= s->n_tok - 1) {
         const int32_t *t = s->tok + s->n_hashed * bs;
-        uint64_t h = hn_kv_pool_hash(s->hash, t, bs, s->ad);
+        uint64_t h = hn_kv_pool_hash(s->hash, t, bs, s->ad ? s->ad->id : 0);
         int32_t b = hn_kv_pool_lookup(e->pool, h, s->hash, t);
         if (b < 0) break;
         if (!table_reserve(s, s->n_table + 1)) {
@@ -200,7 +200,7 @@ static void publish_blocks(hn_engine *e, seq *s) {
     if (!e->p.prefix_cache || s->n_virt) return;
     while ((s->n_hashed + 1) * bs <= s->n_done && s->n_hashed < s->n_table) {
         const int32_t *t = s->tok + s->n_hashed * bs;
-        uint64_t h = hn_kv_pool_hash(s->hash, t, bs, s->ad);
+        uint64_t h = hn_kv_pool_hash(s->hash, t, bs, s->ad ? s->ad->id : 0);
         hn_kv_pool_publish(e->pool, s->table[s->n_hashed], h, s->hash, t);
         s->hash = h, s->n_hashed++;
     }

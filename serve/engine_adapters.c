@@ -103,6 +103,7 @@ hn_status hn_engine_load_adapter(hn_engine *e, const char *name, const char *pat
     if ((st = load_method(e->m, path, &a->me))) goto out;
     if (scale != 1.0f && (st = hn_method_set_scale(a->me, scale))) goto out;
     claim(e->m, a);
+    a->id = ++e->next_adapter;
     a->next = NULL;
     adapter **p = &e->adapters;
     while (*p) p = &(*p)->next;

@@ -12,6 +12,7 @@
 
 typedef struct adapter {
     char *name;
+    uint64_t id;              // unique for the engine's life (the prefix cache's key: an address could be reused)
     hn_method *me;
     const hn_model_ext *virt; // its virtual positions (prompt / prefix tuning), NULL if none
     int users;                // sequences that use it
@@ -78,7 +79,7 @@ struct hn_engine {
     bool quit, stepping;
     seq *waiting, *running;  // lists; running kept in admission order
     adapter *adapters;
-    uint64_t next_order;
+    uint64_t next_order, next_adapter;
     hn_engine_stats st;
     // Step arrays, max_step_tokens each (seqs: max_step_tokens too; a sequence has at least one token in a step).
     int32_t *ids, *pos, *virt, *logit_rows;

@@ -155,9 +155,9 @@ int32_t hn_kv_pool_copy(hn_kv_pool *p, int32_t from) {
 }
 
 // FNV-1a over the previous hash, the adapter's identity and the tokens.
-uint64_t hn_kv_pool_hash(uint64_t prev, const int32_t *tokens, int n, const void *adapter) {
+uint64_t hn_kv_pool_hash(uint64_t prev, const int32_t *tokens, int n, uint64_t adapter) {
     uint64_t h = 1469598103934665603ull;
-    uint64_t words[2] = {prev, (uint64_t)(uintptr_t)adapter};
+    uint64_t words[2] = {prev, adapter};
     const unsigned char *w = (const unsigned char *)words;
     for (size_t i = 0; i < sizeof words; i++) h = (h ^ w[i]) * 1099511628211ull;
     const unsigned char *t = (const unsigned char *)tokens;

@@ -38,8 +38,8 @@ int hn_kv_pool_refs(const hn_kv_pool *p, int32_t b);
 int32_t hn_kv_pool_copy(hn_kv_pool *p, int32_t b);
 
 // The prefix cache. The hash of a block's tokens after the hash of everything before it (0 for the first block),
-// for an adapter (NULL: the base).
-uint64_t hn_kv_pool_hash(uint64_t prev, const int32_t *tokens, int n, const void *adapter);
+// computed under an adapter (its id, never reused; 0: the base).
+uint64_t hn_kv_pool_hash(uint64_t prev, const int32_t *tokens, int n, uint64_t adapter);
 // The block published under hash whose tokens and previous hash are these, with one more reference; -1 if none.
 int32_t hn_kv_pool_lookup(hn_kv_pool *p, uint64_t hash, uint64_t prev, const int32_t *tokens);
 // Publishes full block b (its keys and values final) under hash; a block already published under it stays.
