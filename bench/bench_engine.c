@@ -6,7 +6,10 @@
 //   gcc -O2 -fopenmp -I. bench/bench_engine.c build/libhone.a -ldl -lpcre2-8 -ljansson -lyaml -lutf8proc \
 //       -lmicrohttpd -lm -lpthread -o /tmp/bench_engine
 //   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE /tmp/bench_engine [C...]
-// Env: BENCH_MODEL (default smollm2-135m-instruct), BENCH_TOKENS (default 64), BENCH_THREADS (default: cores).
+// Env: BENCH_MODEL (default smollm2-135m-instruct), BENCH_TOKENS (default 64), BENCH_THREADS (default: cores),
+// BENCH_COMPARE=1: also generate each request alone (hn_generate, the same FAST path) and count the requests whose
+// batched text is identical (the fast path's batched matmuls sum in another order than one token's, so a near-tie
+// between two tokens can go the other way; HN_MM_EXACT makes them identical, as tests/test_engine.c checks).
 #include "serve/engine.h"
 
 #include <stdio.h>
@@ -32,6 +35,38 @@ static int32_t *prompt_ids(hn_model *m, int i, int *n) {
 }
 
 static bool count_only(const char *t, size_t n, void *user) { return true; }
+
+typedef struct {
+    char *buf;
+    size_t len;
+} text;
+
+static bool append(const char *t, size_t n, void *user) {
+    text *x = user;
+    char *nb = realloc(x->buf, x->len + n + 1);
+    if (!nb) return false;
+    memcpy(nb + x->len, t, n);
+    x->len += n, nb[x->len] = 0, x->buf = nb;
+    return true;
+}
+
+// Request i's text generated alone, greedy.
+static char *alone(hn_model *m, int i, int max_tokens) {
+    int n;
+    int32_t *ids = prompt_ids(m, i, &n);
+    hn_sampler_params sp = hn_sampler_default_params();
+    sp.temp = 0;
+    hn_sampler *s = hn_sampler_create(&sp, hn_tokenizer_n_vocab(m->tok));
+    hn_kv_cache *kv = hn_kv_cache_create(m, n + max_tokens + 1);
+    text out = {calloc(1, 1), 0};
+    hn_generate_params gp = {.n_predict = max_tokens, .on_text = append, .user = &out};
+    hn_generate_stats st;
+    if (!ids || !s || !kv || hn_generate(m, kv, s, ids, n, &gp, &st)) fprintf(stderr, "alone: %s\n", hn_errmsg());
+    hn_kv_cache_destroy(kv);
+    hn_sampler_destroy(s);
+    free(ids);
+    return out.buf;
+}
 
 int main(int argc, char **argv) {
     const char *name = getenv("BENCH_MODEL") ? getenv("BENCH_MODEL") : "smollm2-135m-instruct";
@@ -87,11 +122,15 @@ int main(int argc, char **argv) {
         }
         int64_t gen = 0;
         double first_sum = 0;
+        bool compare = getenv("BENCH_COMPARE") && atoi(getenv("BENCH_COMPARE"));
+        text *got = calloc((size_t)C, sizeof *got);
         for (int i = 0; i < C; i++) {
             hn_event ev;
             bool first = true;
+            got[i].buf = calloc(1, 1);
             while (jobs[i] && hn_job_next(jobs[i], &ev, -1)) {
                 if (first && ev.len) first_sum += hn_now() - t0, first = false;
+                if (ev.len) append(ev.text, ev.len, &got[i]);
                 if (ev.done) gen += ev.n_gen;
                 if (ev.last) break;
             }
@@ -104,6 +143,17 @@ int main(int argc, char **argv) {
         printf("%3d at once: %lld tokens in %.2f s: %.1f tokens/s aggregate = %.2fx single; %lld steps, mean first "
                "text after %.2f s\n", C, (long long)gen, dt, gen / dt, gen / dt / single, (long long)es.steps,
                first_sum / C);
+        int same = 0;
+        for (int i = 0; i < C; i++) {
+            if (compare) {
+                char *want = alone(m, i, max_tokens);
+                same += want && !strcmp(want, got[i].buf);
+                free(want);
+            }
+            free(got[i].buf);
+        }
+        free(got);
+        if (compare) printf("     %d of %d batched texts identical to generating alone\n", same, C);
         free(jobs);
         free(pids);
         hn_engine_destroy(e);
