@@ -252,6 +252,70 @@ static void gemm_panel(int64_t T, int64_t K, const float *x, const float *pack, 
     else if (T - t == 1) gemm_tokens(1, K, x + t * K, pack, y + t * ldy, ldy, nr);
 }
 
+// ---- The batch kernel of FAST mode (kernels.h, hn_gemm_rows_fn) ----
+//
+// 3 rows x up to 4 tokens of accumulators, k in the lanes: 12 accumulators, 3 weight vectors and one activation
+// vector fill the 16 ymm registers; per 8 elements of k, 7 loads feed 12 FMAs. Each accumulator is summed across
+// its lanes by hsum8 at the end, whichever tile it sat in.
+static inline __attribute__((always_inline)) void rows_tile(const int RN, const int TN, int64_t K, const float *w,
+                                                            const float *x, float *y, int64_t ldy) {
+    __m256 acc[3][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < RN; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < TN; t++) acc[r][t] = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 8 <= K; k += 8) {
+        __m256 wv[3];
+#pragma GCC unroll 4
+        for (int r = 0; r < RN; r++) wv[r] = _mm256_loadu_ps(w + r * K + k);
+#pragma GCC unroll 4
+        for (int t = 0; t < TN; t++) {
+            __m256 xv = _mm256_loadu_ps(x + t * K + k);
+#pragma GCC unroll 4
+            for (int r = 0; r < RN; r++) acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
+        }
+    }
+    if (k < K) { // F16 / BF16 rows of any width: the tail as one masked step, zeros past K
+        const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(K - k)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        __m256 wv[3];
+#pragma GCC unroll 4
+        for (int r = 0; r < RN; r++) wv[r] = _mm256_maskload_ps(w + r * K + k, m);
+#pragma GCC unroll 4
+        for (int t = 0; t < TN; t++) {
+            __m256 xv = _mm256_maskload_ps(x + t * K + k, m);
+#pragma GCC unroll 4
+            for (int r = 0; r < RN; r++) acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < TN; t++)
+#pragma GCC unroll 4
+        for (int r = 0; r < RN; r++) y[t * ldy + r] = hsum8(acc[r][t]);
+}
+
+#define ROWS_TILE_T(RN, TN, ...)                                                                                     \
+    switch (TN) {                                                                                                    \
+    case 4: rows_tile(RN, 4, __VA_ARGS__); break;                                                                    \
+    case 3: rows_tile(RN, 3, __VA_ARGS__); break;                                                                    \
+    case 2: rows_tile(RN, 2, __VA_ARGS__); break;                                                                    \
+    default: rows_tile(RN, 1, __VA_ARGS__); break;                                                                   \
+    }
+
+// Tokens in tiles of nearly equal size, rows 3 at a time, the last 1-2 one at a time.
+static void gemm_rows(int64_t T, int64_t K, const float *x, const float *w, int64_t nr, float *y, int64_t ldy) {
+    const int64_t ntiles = (T + 3) / 4;
+    for (int64_t i = 0, t0 = 0; i < ntiles; i++) {
+        const int tn = (int)(T / ntiles + (i < T % ntiles));
+        const float *xt = x + t0 * K;
+        float *yt = y + t0 * ldy;
+        int64_t r = 0;
+        for (; r + 3 <= nr; r += 3) ROWS_TILE_T(3, tn, K, w + r * K, xt, yt + r, ldy)
+        for (; r < nr; r++) ROWS_TILE_T(1, tn, K, w + r * K, xt, yt + r, ldy)
+        t0 += tn;
+    }
+}
+
 // ---- Decode kernels with fp32 activations (kernels.h, hn_mv_fn) ----
 //
 // A block is dequantized to 4 vectors of 8 floats, w = q * d + c with c = m (Q4_1), -8d (Q4_0) or 0 (Q8_0) by one
@@ -336,4 +400,5 @@ const hn_kernel_set hn_kernels_avx2 = {
                [HN_Q5_1] = hn_q5_1_to_f32_avx2,
                [HN_Q2_K] = hn_q2_k_to_f32_avx2, [HN_Q3_K] = hn_q3_k_to_f32_avx2},
     .quantize_act = {[HN_Q8_0] = quant_q8_0, [HN_Q8_1] = quant_q8_1},
+    .gemm_rows = gemm_rows,
 };

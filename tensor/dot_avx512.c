@@ -238,7 +238,7 @@ static void gemm_panel(int64_t T, int64_t K, const float *x, const float *pack, 
 // ---- Decode kernels with fp32 activations (kernels.h, hn_mv_fn) ----
 //
 // A Q4 block becomes floats by one table lookup per 16 elements: vpermps reads only the low 4 bits of each index
-// lane, so the 16 bytes of nibbles zero-extended to 16 int32 index the table {i * d + m} (Q4_1) or {i * d - 8d}
+// lane, so the 16 bytes of nibbles zero-extended to 16 int32 index the table {i * d + m} (Q4_1) or {(i - 8) * d}
 // (Q4_0) for elements 0-15 as they are, and after a shift by 4 for elements 16-31. i * d is exact in fp32 (d is
 // an f16: 11 significant bits, i 4), so the one rounding of the FMA gives to_f32's values bit for bit.
 
@@ -260,13 +260,30 @@ static inline __attribute__((always_inline)) void mv_deq(const int type, const u
         table = _mm512_fmadd_ps(iota, d, _mm512_broadcastss_ps(_mm_movehdup_ps(dm)));
         qs = blk + 4;
     } else {
-        table = _mm512_fmadd_ps(iota, d, _mm512_mul_ps(d, _mm512_set1_ps(-8.0f)));
+        // (i - 8) * d, exact, as to_f32 computes it (i * d - 8d would give +0 where to_f32 gives -0 for d < 0).
+        table = _mm512_mul_ps(_mm512_sub_ps(iota, _mm512_set1_ps(8.0f)), d);
         qs = blk + 2;
     }
     __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)qs));
     *w0 = _mm512_permutexvar_ps(q, table);
     *w1 = _mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), table);
 }
+
+// Dequantize with the same table lookup: the values are to_f32's bit for bit (see above), at half the AVX2 cost per
+// element, which matters where FAST dequantizes every weight once per call (mm_rows, a serving step).
+static inline __attribute__((always_inline)) void deq_rows(const int type, const size_t bs, const void *src,
+                                                           float *dst, int64_t n) {
+    const uint8_t *b = src;
+    for (int64_t i = 0; i < n / HN_QK; i++) {
+        __m512 w0, w1;
+        mv_deq(type, b + (size_t)i * bs, &w0, &w1);
+        _mm512_storeu_ps(dst + i * HN_QK, w0);
+        _mm512_storeu_ps(dst + i * HN_QK + 16, w1);
+    }
+}
+static void q4_0_to_f32(const void *src, float *dst, int64_t n) { deq_rows(HN_Q4_0, sizeof(hn_block_q4_0), src, dst, n); }
+static void q4_1_to_f32(const void *src, float *dst, int64_t n) { deq_rows(HN_Q4_1, sizeof(hn_block_q4_1), src, dst, n); }
+static void q8_0_to_f32(const void *src, float *dst, int64_t n) { deq_rows(HN_Q8_0, sizeof(hn_block_q8_0), src, dst, n); }
 
 // One weight row x TT tokens over all of K. Four accumulators per token (elements 0-15 and 16-31 of even and of
 // odd blocks) keep 4 FMA chains going for one token; every output is summed the same way whatever TT. One row at a
@@ -340,18 +357,109 @@ static void mv_q8_0(int64_t K, const void *w, size_t rb, int64_t nr, const float
     mv_type(HN_Q8_0, sizeof(hn_block_q8_0), K, w, rb, nr, x, T, y, ldy);
 }
 
+// ---- The batch kernel of FAST mode (kernels.h, hn_gemm_rows_fn) ----
+//
+// 4 rows x up to 6 tokens of accumulators (24 of the 32 registers), k in the lanes: per 16 elements of k, 4 weight
+// loads and 6 activation loads feed 24 FMAs, so the FMA ports, not the loads, set the pace. At the end each
+// accumulator is summed across its lanes by one fixed tree (rows_reduce4), whichever tile it sat in.
+
+// [sum a, sum b, sum c, sum d]: 128-bit quarters added pairwise (q0 + q2, q1 + q3, then those two), then the four
+// lanes of what is left ((l0 + l1) + (l2 + l3)). Every input vector goes through the same adds in the same order.
+static inline __attribute__((always_inline)) __m128 rows_reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
+    __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(1, 0, 1, 0)),
+                              _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 2, 3, 2))); // [a0+a2, a1+a3, b0+b2, b1+b3]
+    __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(c, d, _MM_SHUFFLE(1, 0, 1, 0)),
+                              _mm512_shuffle_f32x4(c, d, _MM_SHUFFLE(3, 2, 3, 2)));
+    __m512 q = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(ab, cd, _MM_SHUFFLE(3, 1, 3, 1))); // [a, b, c, d] as 4 lanes each
+    q = _mm512_add_ps(q, _mm512_permute_ps(q, _MM_SHUFFLE(2, 3, 0, 1)));                // l0+l1, l2+l3
+    q = _mm512_add_ps(q, _mm512_permute_ps(q, _MM_SHUFFLE(1, 0, 3, 2)));                // (l0+l1)+(l2+l3)
+    return _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                                                          0, 0, 0), q));
+}
+
+static inline __attribute__((always_inline)) void rows_tile(const int RN, const int TN, int64_t K, const float *w,
+                                                            const float *x, float *y, int64_t ldy) {
+    __m512 acc[4][6];
+#pragma GCC unroll 6
+    for (int r = 0; r < RN; r++)
+#pragma GCC unroll 6
+        for (int t = 0; t < TN; t++) acc[r][t] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= K; k += 16) {
+        __m512 wv[4];
+#pragma GCC unroll 6
+        for (int r = 0; r < RN; r++) wv[r] = _mm512_loadu_ps(w + r * K + k);
+#pragma GCC unroll 6
+        for (int t = 0; t < TN; t++) {
+            __m512 xv = _mm512_loadu_ps(x + t * K + k);
+#pragma GCC unroll 6
+            for (int r = 0; r < RN; r++) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
+        }
+    }
+    if (k < K) { // F16 / BF16 rows of any width: the tail as one masked step, zeros past K
+        __mmask16 m = (__mmask16)((1u << (K - k)) - 1);
+        __m512 wv[4];
+#pragma GCC unroll 6
+        for (int r = 0; r < RN; r++) wv[r] = _mm512_maskz_loadu_ps(m, w + r * K + k);
+#pragma GCC unroll 6
+        for (int t = 0; t < TN; t++) {
+            __m512 xv = _mm512_maskz_loadu_ps(m, x + t * K + k);
+#pragma GCC unroll 6
+            for (int r = 0; r < RN; r++) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int t = 0; t < TN; t++) {
+        if (RN == 4) {
+            _mm_storeu_ps(y + t * ldy, rows_reduce4(acc[0][t], acc[1][t], acc[2][t], acc[3][t]));
+        } else {
+#pragma GCC unroll 6
+            for (int r = 0; r < RN; r++)
+                y[t * ldy + r] = _mm_cvtss_f32(rows_reduce4(acc[r][t], acc[r][t], acc[r][t], acc[r][t]));
+        }
+    }
+}
+
+#define ROWS_TILE_T(RN, TN, ...)                                                                                     \
+    switch (TN) {                                                                                                    \
+    case 6: rows_tile(RN, 6, __VA_ARGS__); break;                                                                    \
+    case 5: rows_tile(RN, 5, __VA_ARGS__); break;                                                                    \
+    case 4: rows_tile(RN, 4, __VA_ARGS__); break;                                                                    \
+    case 3: rows_tile(RN, 3, __VA_ARGS__); break;                                                                    \
+    case 2: rows_tile(RN, 2, __VA_ARGS__); break;                                                                    \
+    default: rows_tile(RN, 1, __VA_ARGS__); break;                                                                   \
+    }
+
+// Tokens in tiles of nearly equal size (8 tokens: 4 + 4 rather than 6 + 2), each tile's activations kept in L1
+// while the rows pass under them; rows 4 at a time, the last 1-3 one at a time.
+static void gemm_rows(int64_t T, int64_t K, const float *x, const float *w, int64_t nr, float *y, int64_t ldy) {
+    const int64_t ntiles = (T + 5) / 6;
+    for (int64_t i = 0, t0 = 0; i < ntiles; i++) {
+        const int tn = (int)(T / ntiles + (i < T % ntiles));
+        const float *xt = x + t0 * K;
+        float *yt = y + t0 * ldy;
+        int64_t r = 0;
+        for (; r + 4 <= nr; r += 4) ROWS_TILE_T(4, tn, K, w + r * K, xt, yt + r, ldy)
+        for (; r < nr; r++) ROWS_TILE_T(1, tn, K, w + r * K, xt, yt + r, ldy)
+        t0 += tn;
+    }
+}
+
 const hn_kernel_set hn_kernels_avx512 = {
     .mv = {[HN_Q4_0] = mv_q4_0, [HN_Q4_1] = mv_q4_1, [HN_Q8_0] = mv_q8_0, [HN_Q4_K] = hn_mv_q4_k_avx512,
            [HN_Q5_K] = hn_mv_q5_k_avx512, [HN_Q6_K] = hn_mv_q6_k_avx512, [HN_Q5_0] = hn_mv_q5_0_avx512,
            [HN_Q5_1] = hn_mv_q5_1_avx512,
            [HN_Q2_K] = hn_mv_q2_k_avx512, [HN_Q3_K] = hn_mv_q3_k_avx512},
     .gemm_panel = gemm_panel,
+    .gemm_rows = gemm_rows,
     .dot = {[HN_F32] = dot_f32, [HN_F16] = dot_f16, [HN_BF16] = dot_bf16, [HN_Q4_0] = dot_q4_0,
             [HN_Q4_1] = dot_q4_1, [HN_Q8_0] = dot_q8_0, [HN_Q4_K] = hn_dot_q4_k_avx512, [HN_Q5_K] = hn_dot_q5_k_avx512,
             [HN_Q6_K] = hn_dot_q6_k_avx512, [HN_Q5_0] = hn_dot_q5_0_avx512,
             [HN_Q5_1] = hn_dot_q5_1_avx512,
             [HN_Q2_K] = hn_dot_q2_k_avx512, [HN_Q3_K] = hn_dot_q3_k_avx512},
-    .to_f32 = {[HN_Q4_K] = hn_q4_k_to_f32_avx512, [HN_Q5_K] = hn_q5_k_to_f32_avx512,
+    .to_f32 = {[HN_Q4_0] = q4_0_to_f32, [HN_Q4_1] = q4_1_to_f32, [HN_Q8_0] = q8_0_to_f32,
+               [HN_Q4_K] = hn_q4_k_to_f32_avx512, [HN_Q5_K] = hn_q5_k_to_f32_avx512,
                [HN_Q6_K] = hn_q6_k_to_f32_avx512, [HN_Q5_0] = hn_q5_0_to_f32_avx512,
                [HN_Q5_1] = hn_q5_1_to_f32_avx512,
                [HN_Q2_K] = hn_q2_k_to_f32_avx512, [HN_Q3_K] = hn_q3_k_to_f32_avx512},

@@ -25,6 +25,15 @@ typedef void (*hn_gemm_panel_fn)(int64_t T, int64_t K, const float *x, const flo
 typedef void (*hn_mv_fn)(int64_t K, const void *w, size_t row_bytes, int64_t nr, const float *x, int64_t T, float *y,
                          int64_t ldy);
 
+// The batch product of FAST mode (8..64 tokens, a serving step): y[t * ldy + r] = sum over k of w[r * K + k] *
+// x[t * K + k] for r < nr, t < T, with w already fp32 (a few rows the caller dequantized, row-major). Register tiles
+// of a few rows x a few tokens, k in the vector lanes: each loaded weight vector feeds several tokens and each
+// activation vector several rows. Every output is summed the same way (lane-wise in order of k, then one fixed
+// tree across the lanes) whatever T, nr or its place in the tile, so the result does not depend on the thread
+// count or on T; the order is not the EXACT path's, nor the decode kernel's.
+typedef void (*hn_gemm_rows_fn)(int64_t T, int64_t K, const float *x, const float *w, int64_t nr, float *y,
+                                int64_t ldy);
+
 // The references behind the fp32-activation kernels of a block type: w's blocks of `block` elements (block_bytes
 // bytes each, block <= HN_QK_K) dequantized by to_f32 one at a time, each output one in-order float sum over k, so
 // that mv and dot agree bit for bit. hn_mv_blocks_ref takes the decode kernel's arguments after the type's.
@@ -39,6 +48,7 @@ typedef struct {
     void (*to_f32[HN_TYPE_COUNT])(const void *src, float *dst, int64_t n); // faster dequantize
     void (*quantize_act[HN_TYPE_COUNT])(const float *src, void *dst, int64_t n); // activation rows (FAST mode)
     hn_gemm_panel_fn gemm_panel;
+    hn_gemm_rows_fn gemm_rows; // NULL: FAST keeps the decode kernel / slab path for batches
 } hn_kernel_set;
 
 extern const hn_kernel_set hn_kernels_avx2;   // needs AVX2 + FMA + F16C
@@ -134,6 +144,8 @@ void hn_mv_q8_0_ref(int64_t K, const void *w, size_t row_bytes, int64_t nr, cons
 // applies HONE_SIMD.
 hn_mv_fn hn_mv_fn_of(hn_simd level, hn_dtype t);
 hn_mv_fn hn_mv_fn_active(hn_dtype t);
+// The batch kernel of a SIMD level (the highest at or below it that has one; NULL for scalar).
+hn_gemm_rows_fn hn_gemm_rows_fn_of(hn_simd level);
 
 // How hn_matmul computes a quantized product (bench and tests pick one; hn_matmul picks by mode and T).
 typedef enum {
@@ -141,6 +153,8 @@ typedef enum {
     HN_MM_PATH_DOT,   // activations converted to vec_dot_type, one vec_dot per (row, token) (8-bit for quantized)
     HN_MM_PATH_MV,    // fp32 activations, the hn_mv_fn kernel (falls back to DOT for types without one)
     HN_MM_PATH_TILES, // tiles of weight rows dequantized to fp32, then sgemm (the EXACT path)
+    HN_MM_PATH_ROWS,  // a few weight rows dequantized to fp32 at a time, the hn_gemm_rows_fn kernel (falls back to MV)
+    HN_MM_PATH_SLAB,  // slabs of weight rows dequantized to fp32, then OpenBLAS sgemm (FAST for long inputs)
 } hn_mm_path;
 hn_status hn_matmul_path(float *y, const float *x, const hn_tensor *w, int64_t T, hn_mm_path path);
 

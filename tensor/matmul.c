@@ -11,6 +11,10 @@
 //     kernel per thread). Repeatable for a given thread count.
 //   - mv (FAST for short inputs, the decode step; the default): x stays fp32, each weight block is dequantized in
 //     registers and multiplied by FMA (kernels.h, hn_mv_fn); threads split the rows.
+//   - rows (FAST for a batch of 5..128 tokens, a serving step): threads split the rows; each dequantizes 16 of its
+//     rows at a time to fp32 and multiplies them with all tokens by a register-tiled kernel (kernels.h,
+//     hn_gemm_rows_fn). The weight is dequantized once per call, with no slab and no OpenBLAS copy of it; every
+//     output is summed one way whatever T or the thread count.
 //   - dot (FAST_Q8 for short inputs, or FAST with HONE_FAST_ACT=q8): x is converted once to the weight's
 //     vec_dot_type (8-bit blocks for quantized weights), then each (row, token) pair is one integer SIMD dot
 //     product; threads split the rows. Faster per element, but SmolLM2's outlier activations make 8-bit blocks
@@ -28,11 +32,23 @@
 #include <omp.h>
 #endif
 
-// FAST mode switches from 8-bit dot products to fp32 panels at this many tokens. Measured with bench/bench_matmul.c
+// FAST_Q8 switches from 8-bit dot products to fp32 (rows, then slabs) at this many tokens; FAST without a batch
+// kernel (scalar level) from the decode kernels to the slabs. Measured with bench/bench_matmul.c
 // (AVX-512 VNNI Xeon, 1 thread, Q4_1 576x576): dots cost ~22 us per token, panels ~11.5 us per token plus ~0.3 ms
 // to dequantize and pack the weight, so panels win from about 16 tokens; at T=512 they run ~58 GFLOP/s per thread
 // against ~30 for the dots.
 #define HN_MM_TILES_MIN_T 16
+// FAST mode takes the batch path (mm_rows) for this many tokens; below, the decode kernels (one sequence, and a
+// few: the weight streams from memory and mv reads it once per 4 tokens), above, the slabs and OpenBLAS (prompts
+// and training). Measured with a bench of hn_matmul_path on SmolLM2's shapes (Q4_1 576x576, 576x192, 576x1536,
+// 1536x576, Q8_0 576x49152; AVX-512 Sapphire Rapids, 2 threads, 2 busy cores): rows beat mv from 5 tokens on
+// every shape (at 4 on all but 1536x576; 6 tokens: 14 us per token against 21 for 576x576) and beat the slabs up
+// to 128 tokens (576x576 at 128: 5.8 against 6.5 us per token; at 192 they tie).
+#define HN_MM_ROWS_MIN_T 5
+#define HN_MM_ROWS_MAX_T 128
+// Weight rows the batch path dequantizes at a time: 16 rows of 576 are 36 KiB (L1), of 1536 96 KiB (L2); 8 to 64
+// measured the same within the noise of a shared machine.
+#define HN_MM_ROWS_PANEL 16
 // Weight rows a thread takes at a time in the dot path: their bytes stay in L1 while every token passes over them.
 #define HN_MM_DOT_ROWS 16
 
@@ -256,6 +272,51 @@ static hn_status mm_mv(float *y, const float *x, const hn_tensor *w, int64_t T, 
     return HN_OK;
 }
 
+hn_gemm_rows_fn hn_gemm_rows_fn_of(hn_simd level) {
+    for (int l = (int)level; l > HN_SIMD_SCALAR && l < HN_SIMD_COUNT; l--) {
+        const hn_kernel_set *ks = hn_kernels_of((hn_simd)l);
+        if (ks && ks->gemm_rows) return ks->gemm_rows;
+    }
+    return NULL;
+}
+
+// The batch path (FAST, a serving step of several sequences): threads split the rows as mm_mv does; each thread
+// dequantizes HN_MM_ROWS_PANEL of its rows at a time into its scratch (small enough to stay in L1/L2 while every
+// token passes over it), and the hn_gemm_rows_fn kernel multiplies them with all T tokens. The weight is read and
+// dequantized once per call, with neither the fp32 slab nor OpenBLAS's copy of it.
+static hn_status mm_rows(float *y, const float *x, const hn_tensor *w, int64_t T, size_t row_bytes,
+                         hn_gemm_rows_fn gemm) {
+    const int64_t K = w->ne[0], N = w->ne[1];
+    const hn_type_traits *tt = hn_type_traits_of(w->type);
+    const uint8_t *wd = w->data;
+    mm_scratch *s = &g_scratch;
+    int nth = team_size(N / HN_MM_DOT_ROWS);
+    if (nth > HN_MM_MAX_THREADS) nth = HN_MM_MAX_THREADS;
+    const int64_t P = HN_MM_ROWS_PANEL;
+    bool failed = false;
+#pragma omp parallel num_threads(nth)
+    {
+        int ith = 0, nt = 1;
+#ifdef _OPENMP
+        ith = omp_get_thread_num();
+        nt = omp_get_num_threads();
+#endif
+        mm_thread_scratch *ts = &s->th[ith];
+        if (!grow((void **)&ts->row, &ts->row_cap, (size_t)K * (size_t)P * sizeof(float), "matmul weight rows")) {
+#pragma omp atomic write
+            failed = true;
+        } else {
+            int64_t per = ((N + nt - 1) / nt + 3) & ~(int64_t)3, r0 = ith * per, r1 = r0 + per < N ? r0 + per : N;
+            for (int64_t p = r0; p < r1; p += P) {
+                int64_t pr = r1 - p < P ? r1 - p : P;
+                for (int64_t r = 0; r < pr; r++) tt->to_f32(wd + (size_t)(p + r) * row_bytes, ts->row + r * K, K);
+                gemm(T, K, x, ts->row, pr, y + p, N);
+            }
+        }
+    }
+    return failed ? HN_ERR_NOMEM : HN_OK;
+}
+
 // HONE_FAST_ACT=q8 makes HN_MM_FAST take the 8-bit activation path at small T (read once).
 static bool g_fast_q8;
 static pthread_once_t g_fast_once = PTHREAD_ONCE_INIT;
@@ -276,6 +337,12 @@ hn_status hn_matmul_path(float *y, const float *x, const hn_tensor *w, int64_t T
         return mv ? mm_mv(y, x, w, T, row_bytes, mv) : mm_dot(y, x, w, T, row_bytes);
     }
     if (path == HN_MM_PATH_TILES) return mm_tiles(y, x, w, T, row_bytes);
+    if (path == HN_MM_PATH_ROWS) {
+        hn_gemm_rows_fn gemm = hn_gemm_rows_fn_of(hn_simd_active());
+        if (gemm) return mm_rows(y, x, w, T, row_bytes, gemm);
+        return hn_matmul_path(y, x, w, T, HN_MM_PATH_MV);
+    }
+    if (path == HN_MM_PATH_SLAB) return w->type == HN_F32 ? (mm_f32(y, x, w, T), HN_OK) : mm_blas(y, x, w, T);
     return hn_matmul(y, x, w, T, HN_MM_FAST);
 }
 
@@ -288,9 +355,14 @@ hn_status hn_matmul(float *y, const float *x, const hn_tensor *w, int64_t T, hn_
         mm_f32(y, x, w, T);
         return HN_OK;
     }
+    pthread_once(&g_fast_once, fast_act_init);
+    const bool q8 = mode == HN_MM_FAST_Q8 || g_fast_q8;
+    if (T >= (q8 ? HN_MM_TILES_MIN_T : HN_MM_ROWS_MIN_T) && T <= HN_MM_ROWS_MAX_T) {
+        hn_gemm_rows_fn gemm = hn_gemm_rows_fn_of(hn_simd_active());
+        if (gemm) return mm_rows(y, x, w, T, row_bytes, gemm);
+    }
     if (T < HN_MM_TILES_MIN_T) {
-        pthread_once(&g_fast_once, fast_act_init);
-        hn_mv_fn mv = mode == HN_MM_FAST_Q8 || g_fast_q8 ? NULL : hn_mv_fn_active(w->type);
+        hn_mv_fn mv = q8 ? NULL : hn_mv_fn_active(w->type);
         return mv ? mm_mv(y, x, w, T, row_bytes, mv) : mm_dot(y, x, w, T, row_bytes);
     }
     return mm_blas(y, x, w, T);

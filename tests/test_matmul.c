@@ -4,7 +4,9 @@
 // Tolerances:
 //   EXACT vs double: each output is an fp32 sum of K products, so |y - exact| <= gamma(K+1) * sum |w x|,
 //     gamma(m) = m u / (1 - m u), u = 2^-24; checked as (K + 2) * u * sum |w x|.
-//   FAST (fp32 activations below 16 tokens, panels above) vs double: the EXACT bound above.
+//   FAST (fp32 activations: decode kernels below 5 tokens, the batch kernel (hn_gemm_rows_fn) to 128, slabs above)
+//     vs double: the EXACT bound above. The batch kernel sums each output lane-wise (K/16 or K/8 terms a lane) and
+//     then across the lanes by a fixed tree, so its error is within gamma(K/8 + 4) * sum |w x|: inside that bound.
 //   decode kernel (hn_mv_fn) at a SIMD level vs the scalar reference: the dequantized weights are bit-identical (one
 //     rounding of q * d (+ m) either way), so the two differ only by the order of two fp32 sums of the same K
 //     products, each within gamma(K) * sum |w x| of the exact sum: checked as 2 (K + 2) u sum |w x|.
@@ -109,7 +111,8 @@ static void check_fast(const weight *w, const float *x, int64_t T, const float *
 
 static void test_types(void) {
     const hn_dtype types[] = {HN_F32, HN_F16, HN_BF16, HN_Q4_0, HN_Q4_1, HN_Q8_0};
-    const int64_t shapes[][3] = {{64, 33, 1}, {96, 100, 3}, {576, 70, 7}, {160, 65, 20}, {64, 5, 40}};
+    const int64_t shapes[][3] = {{64, 33, 1}, {96, 100, 3}, {576, 70, 7}, {160, 65, 20}, {64, 5, 40},
+                                 {96, 37, 8}, {64, 10, 16}, {128, 23, 33}, {96, 41, 64}, {64, 6, 130}};
     hn_rng r;
     hn_rng_seed(&r, 5);
     for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
@@ -164,6 +167,10 @@ static void test_types(void) {
             check_exact(&w, x, T, yf, "mv");
             hn_matmul_path(yf, x, &w.t, T, HN_MM_PATH_TILES);
             check_exact(&w, x, T, yf, "panels");
+            hn_matmul_path(yf, x, &w.t, T, HN_MM_PATH_ROWS);
+            check_exact(&w, x, T, yf, "rows");
+            hn_matmul_path(yf, x, &w.t, T, HN_MM_PATH_SLAB);
+            check_exact(&w, x, T, yf, "slabs");
             free(x);
             free(ye);
             free(ye2);
@@ -245,6 +252,88 @@ static void test_mv(void) {
     CHECK(hn_mv_fn_of(HN_SIMD_SCALAR, HN_F16) == NULL, "f16 has no decode kernel (vec_dot takes fp32 already)");
 }
 
+// The batch kernels (hn_gemm_rows_fn) of every SIMD level this CPU has, on fp32 rows: within the fp32 summation
+// bound of the double product, and each output the same bits whatever T, the tile it falls in or a split of the
+// rows (so FAST does not depend on the thread count, and a sequence's logits do not depend on which other
+// sequences share its step). Widths that are not a multiple of the vector (F16 / BF16 rows) included.
+static void test_rows(void) {
+    const int64_t shapes[][3] = {{16, 4, 1}, {37, 5, 3}, {64, 9, 8}, {100, 7, 13}, {576, 21, 16}, {1536, 6, 9},
+                                 {96, 17, 33}, {48, 13, 64}};
+    hn_rng r;
+    hn_rng_seed(&r, 13);
+    CHECK(hn_gemm_rows_fn_of(HN_SIMD_SCALAR) == NULL, "no scalar batch kernel (FAST keeps mv / slabs there)");
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int64_t K = shapes[s][0], N = shapes[s][1], T = shapes[s][2];
+        float *w = malloc(sizeof(float) * (size_t)(N * K)), *x = malloc(sizeof(float) * (size_t)(T * K));
+        float *y = malloc(sizeof(float) * (size_t)(T * N)), *y2 = malloc(sizeof(float) * (size_t)(T * N));
+        fill(&r, w, N * K, 0.5f);
+        fill(&r, x, T * K, 2.0f);
+        for (int64_t i = 0; i < T * K; i += 37) x[i] *= 25.0f; // outlier activations, as SmolLM2's
+        for (int lv = HN_SIMD_AVX2; lv <= (int)hn_simd_cpu(); lv++) {
+            hn_gemm_rows_fn g = hn_gemm_rows_fn_of((hn_simd)lv);
+            CHECK(g != NULL, "level %d has a batch kernel", lv);
+            if (!g) continue;
+            g(T, K, x, w, N, y, N);
+            int bad = 0;
+            double worst = 0;
+            for (int64_t t = 0; t < T; t++) {
+                for (int64_t n = 0; n < N; n++) {
+                    double e = 0, sa = 0;
+                    for (int64_t k = 0; k < K; k++) {
+                        double p = (double)w[n * K + k] * x[t * K + k];
+                        e += p;
+                        sa += fabs(p);
+                    }
+                    double d = fabs(y[t * N + n] - e);
+                    if (!(d <= (double)(K + 2) * 0x1p-24 * sa)) bad++;
+                    if (d > worst) worst = d;
+                }
+            }
+            CHECK(bad == 0, "rows level %d K=%lld N=%lld T=%lld: %d outputs off the double product (worst %.3g)", lv,
+                  (long long)K, (long long)N, (long long)T, bad, worst);
+            int64_t cut = N / 3 + 1; // rows split at an odd place, as threads may split them
+            g(T, K, x, w, cut, y2, N);
+            g(T, K, x, w + cut * K, N - cut, y2 + cut, N);
+            CHECK(!memcmp(y, y2, sizeof(float) * (size_t)(T * N)), "rows level %d K=%lld T=%lld: split rows differ",
+                  lv, (long long)K, (long long)T);
+            for (int64_t t = 0; t < T; t++) g(1, K, x + t * K, w, N, y2 + t * N, N);
+            CHECK(!memcmp(y, y2, sizeof(float) * (size_t)(T * N)), "rows level %d K=%lld T=%lld vs one by one differ",
+                  lv, (long long)K, (long long)T);
+            if (T > 2) {
+                g(T - 2, K, x + 2 * K, w, N, y2 + 2 * N, N); // the same tokens in other tiles
+                CHECK(!memcmp(y + 2 * N, y2 + 2 * N, sizeof(float) * (size_t)((T - 2) * N)),
+                      "rows level %d K=%lld T=%lld: shifted tiles differ", lv, (long long)K, (long long)T);
+            }
+        }
+        free(w), free(x), free(y), free(y2);
+    }
+    // Through hn_matmul: F16 and BF16 rows of 37 at batch sizes, and FAST's batch rows 1 vs 2 threads.
+    const hn_dtype types[] = {HN_F16, HN_BF16, HN_Q4_1};
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        const int64_t K = types[k] == HN_Q4_1 ? 576 : 37, N = 75, T = 24;
+        weight w = make_weight(&r, types[k], K, N);
+        float *x = malloc(sizeof(float) * (size_t)(T * K)), *y = malloc(sizeof(float) * (size_t)(T * N));
+        float *y2 = malloc(sizeof(float) * (size_t)(T * N));
+        fill(&r, x, T * K, 2.0f);
+        hn_threads_set(1);
+        CHECK(hn_matmul_path(y, x, &w.t, T, HN_MM_PATH_ROWS) == HN_OK, "rows: %s", hn_errmsg());
+        check_exact(&w, x, T, y, "rows");
+        if (!hn_gemm_rows_fn_of(hn_simd_active())) goto next; // scalar: FAST is mv and slabs
+        hn_matmul(y, x, &w.t, T, HN_MM_FAST);
+        hn_threads_set(2);
+        hn_matmul(y2, x, &w.t, T, HN_MM_FAST);
+        CHECK(!memcmp(y, y2, sizeof(float) * (size_t)(T * N)), "%s FAST T=%lld 1 vs 2 threads differ",
+              hn_dtype_name(types[k]), (long long)T);
+        for (int64_t t = 0; t < 8; t++) hn_matmul(y2 + t * N, x + t * K, &w.t, 8 - t + 4, HN_MM_FAST);
+        CHECK(!memcmp(y, y2, sizeof(float) * (size_t)(8 * N)), "%s FAST: a token's row depends on the batch (5..12)",
+              hn_dtype_name(types[k]));
+    next:
+        free(x), free(y), free(y2);
+        free_weight(&w);
+    }
+    hn_threads_set(0);
+}
+
 static void test_errors(void) {
     hn_rng r;
     hn_rng_seed(&r, 1);
@@ -291,6 +380,7 @@ int main(void) {
     test_types();
     test_levels();
     test_mv();
+    test_rows();
     test_errors();
     test_get_row();
     return test_done();
