@@ -277,7 +277,8 @@ static inline __attribute__((always_inline)) void rows_tile(const int RN, const 
         }
     }
     if (k < K) { // F16 / BF16 rows of any width: the tail as one masked step, zeros past K
-        const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(K - k)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const __m256i m =
+            _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(K - k)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
         __m256 wv[3];
 #pragma GCC unroll 4
         for (int r = 0; r < RN; r++) wv[r] = _mm256_maskload_ps(w + r * K + k, m);

@@ -281,9 +281,15 @@ static inline __attribute__((always_inline)) void deq_rows(const int type, const
         _mm512_storeu_ps(dst + i * HN_QK + 16, w1);
     }
 }
-static void q4_0_to_f32(const void *src, float *dst, int64_t n) { deq_rows(HN_Q4_0, sizeof(hn_block_q4_0), src, dst, n); }
-static void q4_1_to_f32(const void *src, float *dst, int64_t n) { deq_rows(HN_Q4_1, sizeof(hn_block_q4_1), src, dst, n); }
-static void q8_0_to_f32(const void *src, float *dst, int64_t n) { deq_rows(HN_Q8_0, sizeof(hn_block_q8_0), src, dst, n); }
+static void q4_0_to_f32(const void *src, float *dst, int64_t n) {
+    deq_rows(HN_Q4_0, sizeof(hn_block_q4_0), src, dst, n);
+}
+static void q4_1_to_f32(const void *src, float *dst, int64_t n) {
+    deq_rows(HN_Q4_1, sizeof(hn_block_q4_1), src, dst, n);
+}
+static void q8_0_to_f32(const void *src, float *dst, int64_t n) {
+    deq_rows(HN_Q8_0, sizeof(hn_block_q8_0), src, dst, n);
+}
 
 // One weight row x TT tokens over all of K. Four accumulators per token (elements 0-15 and 16-31 of even and of
 // odd blocks) keep 4 FMA chains going for one token; every output is summed the same way whatever TT. One row at a

@@ -11,10 +11,10 @@
 //     kernel per thread). Repeatable for a given thread count.
 //   - mv (FAST for short inputs, the decode step; the default): x stays fp32, each weight block is dequantized in
 //     registers and multiplied by FMA (kernels.h, hn_mv_fn); threads split the rows.
-//   - rows (FAST for a batch of 5..128 tokens, a serving step): threads split the rows; each dequantizes 16 of its
-//     rows at a time to fp32 and multiplies them with all tokens by a register-tiled kernel (kernels.h,
-//     hn_gemm_rows_fn). The weight is dequantized once per call, with no slab and no OpenBLAS copy of it; every
-//     output is summed one way whatever T or the thread count.
+//   - rows (FAST for a batch of 5..128 tokens, 5..32 on AVX2: a serving step): threads split the rows; each
+//     dequantizes 16 of its rows at a time to fp32 and multiplies them with all tokens by a register-tiled kernel
+//     (kernels.h, hn_gemm_rows_fn). The weight is dequantized once per call, with no slab and no OpenBLAS copy of
+//     it; every output is summed one way whatever T or the thread count.
 //   - dot (FAST_Q8 for short inputs, or FAST with HONE_FAST_ACT=q8): x is converted once to the weight's
 //     vec_dot_type (8-bit blocks for quantized weights), then each (row, token) pair is one integer SIMD dot
 //     product; threads split the rows. Faster per element, but SmolLM2's outlier activations make 8-bit blocks
@@ -44,8 +44,11 @@
 // 1536x576, Q8_0 576x49152; AVX-512 Sapphire Rapids, 2 threads, 2 busy cores): rows beat mv from 5 tokens on
 // every shape (at 4 on all but 1536x576; 6 tokens: 14 us per token against 21 for 576x576) and beat the slabs up
 // to 128 tokens (576x576 at 128: 5.8 against 6.5 us per token; at 192 they tie).
+// With HONE_SIMD=avx2 on that machine (AVX2 rows kernel, but OpenBLAS keeps its AVX-512 sgemm) rows won to 16-32
+// tokens and lost at 64 (576x576: 11.2 against 8.3 us per token), hence the lower limit there.
 #define HN_MM_ROWS_MIN_T 5
 #define HN_MM_ROWS_MAX_T 128
+#define HN_MM_ROWS_MAX_T_AVX2 32
 // Weight rows the batch path dequantizes at a time: 16 rows of 576 are 36 KiB (L1), of 1536 96 KiB (L2); 8 to 64
 // measured the same within the noise of a shared machine.
 #define HN_MM_ROWS_PANEL 16
@@ -310,6 +313,12 @@ static hn_status mm_rows(float *y, const float *x, const hn_tensor *w, int64_t T
             for (int64_t p = r0; p < r1; p += P) {
                 int64_t pr = r1 - p < P ? r1 - p : P;
                 for (int64_t r = 0; r < pr; r++) tt->to_f32(wd + (size_t)(p + r) * row_bytes, ts->row + r * K, K);
+                // Ask for the next panel's weight bytes while the kernel works on this one: they come from L3 or
+                // DRAM, and the hardware prefetcher stops following the stream while no loads touch it (perf,
+                // 576x49152 Q8_0 at 16 tokens: dequantize 21% -> 10% of the time, beside the kernel's 32%).
+                const int64_t pn = r1 - (p + P) < P ? r1 - (p + P) : P;
+                const uint8_t *next = wd + (size_t)(p + P) * row_bytes;
+                for (size_t o = 0; pn > 0 && o < (size_t)pn * row_bytes; o += 64) __builtin_prefetch(next + o, 0, 3);
                 gemm(T, K, x, ts->row, pr, y + p, N);
             }
         }
@@ -357,7 +366,8 @@ hn_status hn_matmul(float *y, const float *x, const hn_tensor *w, int64_t T, hn_
     }
     pthread_once(&g_fast_once, fast_act_init);
     const bool q8 = mode == HN_MM_FAST_Q8 || g_fast_q8;
-    if (T >= (q8 ? HN_MM_TILES_MIN_T : HN_MM_ROWS_MIN_T) && T <= HN_MM_ROWS_MAX_T) {
+    const int64_t rows_max = hn_simd_active() >= HN_SIMD_AVX512 ? HN_MM_ROWS_MAX_T : HN_MM_ROWS_MAX_T_AVX2;
+    if (T >= (q8 ? HN_MM_TILES_MIN_T : HN_MM_ROWS_MIN_T) && T <= rows_max) {
         hn_gemm_rows_fn gemm = hn_gemm_rows_fn_of(hn_simd_active());
         if (gemm) return mm_rows(y, x, w, T, row_bytes, gemm);
     }
