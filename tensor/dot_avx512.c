@@ -246,8 +246,10 @@ static inline __attribute__((always_inline)) void mv_deq(const int type, const u
     const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     uint32_t head;
     memcpy(&head, blk, 4);
-    __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128((int)head)); // [d, m or the first quants, ...]
-    __m512 d = _mm512_broadcastss_ps(dm);
+    // [d, m, d, m, ...] (Q4_0 / Q8_0: m is the first quants, unused): a broadcast load and one conversion, then
+    // in-lane duplicates, where per-lane broadcasts of a converted scalar took twice the shuffle port.
+    __m512 dm = _mm512_cvtph_ps(_mm256_set1_epi32((int)head));
+    __m512 d = _mm512_moveldup_ps(dm);
     if (type == HN_Q8_0) {
         const int8_t *qs = (const int8_t *)(blk + 2);
         *w0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)qs))), d);
@@ -257,7 +259,7 @@ static inline __attribute__((always_inline)) void mv_deq(const int type, const u
     __m512 table;
     const uint8_t *qs;
     if (type == HN_Q4_1) {
-        table = _mm512_fmadd_ps(iota, d, _mm512_broadcastss_ps(_mm_movehdup_ps(dm)));
+        table = _mm512_fmadd_ps(iota, d, _mm512_movehdup_ps(dm));
         qs = blk + 4;
     } else {
         // (i - 8) * d, exact, as to_f32 computes it (i * d - 8d would give +0 where to_f32 gives -0 for d < 0).
