@@ -2,10 +2,13 @@
 //
 //   gcc -O2 -fopenmp -I. bench/bench_matmul.c build/libhone.a -ldl -lpcre2-8 -lm -o /tmp/bench_matmul
 //   /tmp/bench_matmul [threads...]          (default: 1 2)
-//   BENCH_T=1,4 /tmp/bench_matmul 1          (token counts; default 1,4,15,512)
+//   BENCH_T=1,4 /tmp/bench_matmul 1          (token counts; default 1,4,16,64,512)
+//   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_WAIT_POLICY=PASSIVE ...   (as hone serve runs; the machine
+//                                             is shared: take the best of several runs, and note the load)
 //
-// Variants: FAST (decode: fp32 activations, hn_mv_fn kernels), FAST_Q8 (decode: 8-bit activations, integer dots),
-// EXACT (fp32 panels), and at T=15 the panels FAST would switch to at 16 tokens ("tiles").
+// Variants: FAST (what hn_matmul picks), FAST_Q8 (below 16 tokens: 8-bit activations, integer dots), EXACT (fp32
+// panels), and FAST's paths forced: "mv" (decode kernels, to 64 tokens), "rows" (the batch kernel, from 4 tokens)
+// and "slab" (dequantized slabs + OpenBLAS, from 8 tokens), to place the switches of tensor/matmul.c.
 //
 // Each weight is copied enough times that the copies together exceed 64 MiB and the runs cycle through them, so
 // the weights come from L3/DRAM as in a real decode step rather than from L2. GB/s counts weight bytes only.
@@ -72,8 +75,8 @@ int main(int argc, char **argv) {
             if (c == 0) tt->from_f32(wf, ws[c].data, sh->K * sh->N);
             else memcpy(ws[c].data, ws[0].data, bytes);
         }
-        int64_t Ts[8] = {1, 4, 15, 512};
-        int nT = 4;
+        int64_t Ts[8] = {1, 4, 16, 64, 512};
+        int nT = 5;
         const char *envT = getenv("BENCH_T");
         if (envT && *envT) {
             nT = 0;
@@ -93,14 +96,15 @@ int main(int argc, char **argv) {
                     hn_mm_path path;
                     hn_mm_mode mode;
                     bool use_mode;
-                    bool small; // run only below the panel switch
-                } variants[] = {{"FAST(f32)", 0, HN_MM_FAST, true, false},
-                                {"FAST_Q8", 0, HN_MM_FAST_Q8, true, true},
-                                {"EXACT", 0, HN_MM_EXACT, true, false},
-                                {"tiles", HN_MM_PATH_TILES, 0, false, true}};
-                for (int v = 0; v < 4; v++) {
-                    if (variants[v].small && T >= 16) continue;
-                    if (v == 3 && T < 8) continue;
+                    int64_t t_min, t_max; // token counts the variant runs at
+                } variants[] = {{"FAST(f32)", 0, HN_MM_FAST, true, 1, 1 << 30},
+                                {"FAST_Q8", 0, HN_MM_FAST_Q8, true, 1, 15},
+                                {"EXACT", 0, HN_MM_EXACT, true, 1, 1 << 30},
+                                {"mv", HN_MM_PATH_MV, 0, false, 2, 64},
+                                {"rows", HN_MM_PATH_ROWS, 0, false, 4, 1 << 30},
+                                {"slab", HN_MM_PATH_SLAB, 0, false, 8, 1 << 30}};
+                for (int v = 0; v < (int)(sizeof variants / sizeof variants[0]); v++) {
+                    if (T < variants[v].t_min || T > variants[v].t_max) continue;
                     int reps;
                     double sec = run(ws, ncopies, y, x, T, variants[v].path, variants[v].mode, variants[v].use_mode,
                                      &reps);
