@@ -11,7 +11,7 @@
 //     kernel per thread). Repeatable for a given thread count.
 //   - mv (FAST for short inputs, the decode step; the default): x stays fp32, each weight block is dequantized in
 //     registers and multiplied by FMA (kernels.h, hn_mv_fn); threads split the rows.
-//   - rows (FAST for a batch of 5..128 tokens, 5..32 on AVX2: a serving step): threads split the rows; each
+//   - rows (FAST for a batch of 4..128 tokens, 4..32 on AVX2: a serving step): threads split the rows; each
 //     dequantizes 16 of its rows at a time to fp32 and multiplies them with all tokens by a register-tiled kernel
 //     (kernels.h, hn_gemm_rows_fn). The weight is dequantized once per call, with no slab and no OpenBLAS copy of
 //     it; every output is summed one way whatever T or the thread count.
@@ -42,11 +42,12 @@
 // few: the weight streams from memory and mv reads it once per 4 tokens), above, the slabs and OpenBLAS (prompts
 // and training). Measured with a bench of hn_matmul_path on SmolLM2's shapes (Q4_1 576x576, 576x192, 576x1536,
 // 1536x576, Q8_0 576x49152; AVX-512 Sapphire Rapids, 2 threads, 2 busy cores): rows beat mv from 5 tokens on
-// every shape (at 4 on all but 1536x576; 6 tokens: 14 us per token against 21 for 576x576) and beat the slabs up
-// to 128 tokens (576x576 at 128: 5.8 against 6.5 us per token; at 192 they tie).
+// every shape, at 4 on all but 1536x576 (8% slower there, 12% faster on 576x1536 and 49152x576: faster in sum;
+// 1 thread with the weight in L2, 576x576 at 4 tokens: 12 against 24 us per token), at 3 they tie; and rows beat
+// the slabs up to 128 tokens (576x576 at 128: 5.8 against 6.5 us per token; at 192 they tie).
 // With HONE_SIMD=avx2 on that machine (AVX2 rows kernel, but OpenBLAS keeps its AVX-512 sgemm) rows won to 16-32
 // tokens and lost at 64 (576x576: 11.2 against 8.3 us per token), hence the lower limit there.
-#define HN_MM_ROWS_MIN_T 5
+#define HN_MM_ROWS_MIN_T 4
 #define HN_MM_ROWS_MAX_T 128
 #define HN_MM_ROWS_MAX_T_AVX2 32
 // Weight rows the batch path dequantizes at a time: 16 rows of 576 are 36 KiB (L1), of 1536 96 KiB (L2); 8 to 64
