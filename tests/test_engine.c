@@ -144,10 +144,10 @@ static void drain(req *qs, int n) {
 // The mix of requests (prompt x adapter) with their texts generated alone; fewer and shorter under the sanitizers.
 static int make_mix(req *qs, int32_t *const *ids, const int *n_ids) {
     bool short_run = getenv("HONE_SANITIZED") != NULL;
-    int max_tokens = short_run ? 5 : 10, n = 0;
-    for (int a = 0; a < N_AD; a++) // each adapter with two of the prompts (one under the sanitizers)
+    int max_tokens = short_run ? 3 : 10, n = 0;
+    for (int a = 0; a < N_AD; a++) // each adapter with two of the prompts (one short one under the sanitizers)
         for (int i = 0; i < N_PROMPTS; i++) {
-            if ((i + a) % (short_run ? 4 : 2)) continue;
+            if (short_run ? i != (a % 2) * 2 : (i + a) % 2) continue;
             qs[n] = (req){.prompt = i, .adapter = a, .max_tokens = max_tokens + (i * 3 + a) % 5,
                           .stop = i == 2 ? "\n" : NULL};
             qs[n].want = alone(&adapters[a], ids[i], n_ids[i], qs[n].max_tokens, 0, 0, qs[n].stop);
@@ -199,7 +199,8 @@ static void run_mix(req *qs, int n, int32_t *const *ids, const int *n_ids, const
 static void test_preempt(int32_t *ids, int n_ids) {
     hn_engine_params p = hn_engine_default_params();
     p.block_tokens = 4;
-    const int pb = (n_ids + 3) / 4, max_tokens = 10; // the ninth token after the prompt needs a block too many
+    // Both running sequences need block pb + 2 once position (pb + 1) * 4 is computed: a block too many.
+    const int pb = (n_ids + 3) / 4, max_tokens = (pb + 1) * 4 + 4 - n_ids;
     char *want = alone(&adapters[0], ids, n_ids, max_tokens, 0, 0, NULL);
     hn_kv_pool *probe = hn_kv_pool_create(m, (int64_t)8 << 20, p.block_tokens);
     p.kv_bytes = probe ? hn_kv_pool_block_bytes(probe) * (2 * pb + 2) : 0;
@@ -232,7 +233,7 @@ static void test_preempt(int32_t *ids, int n_ids) {
 
 // n samples at temperature 0.8 = hn_generate with seeds seed + i; and while they run they share the prompt's blocks.
 static void test_samples(int32_t *ids, int n_ids) {
-    const int n = 4, max_tokens = getenv("HONE_SANITIZED") ? 6 : 16;
+    const int n = 4, max_tokens = getenv("HONE_SANITIZED") ? 3 : 16;
     hn_engine_params p = hn_engine_default_params();
     hn_engine *e;
     CHECK(hn_engine_create(&e, m, &p) == HN_OK, "samples: create: %s", hn_errmsg());
@@ -259,9 +260,10 @@ static void test_samples(int32_t *ids, int n_ids) {
     int bound = prompt_blocks + n * ((max_tokens + bs - 1) / bs + 1);
     printf("samples: %d samples of a %d-token prompt (%d blocks): at most %d blocks in use seen, %d for %d separate "
            "copies\n", n, n_ids, prompt_blocks, max_used, n * prompt_blocks, n);
-    CHECK(max_used >= prompt_blocks && max_used <= bound && max_used < n * prompt_blocks,
-          "samples: %d blocks in use, expected %d..%d and under %d", max_used, prompt_blocks, bound,
-          n * prompt_blocks);
+    if (!getenv("HONE_SANITIZED")) // there, a short prompt of one block
+        CHECK(max_used >= prompt_blocks && max_used <= bound && max_used < n * prompt_blocks,
+              "samples: %d blocks in use, expected %d..%d and under %d", max_used, prompt_blocks, bound,
+              n * prompt_blocks);
     for (int i = 0; i < n; i++) {
         char *want = alone(&adapters[0], ids, n_ids, max_tokens, 0.8f, 42 + (uint64_t)i, NULL);
         CHECK(want && !strcmp(want, got[i].buf), "samples: sample %d '%s' != seed %d alone '%s'", i, got[i].buf,
@@ -361,14 +363,15 @@ static void test_errors(int32_t *ids, int n_ids) {
     // ignore_eos: an end-of-generation token does not end the sample. This prompt gets the end token at once.
     int n_q;
     int32_t *q = encode("What is zorbia?", &n_q);
-    r.prompt = q, r.n_prompt = n_q, r.max_tokens = 12;
+    const int want = getenv("HONE_SANITIZED") ? 4 : 12;
+    r.prompt = q, r.n_prompt = n_q, r.max_tokens = want;
     for (int ign = 0; ign < 2 && q; ign++) {
         r.ignore_eos = ign;
         CHECK(hn_engine_submit(e, &r, &j) == HN_OK, "ignore_eos: %s", hn_errmsg());
         int n_gen = -1;
         while (j && hn_job_next(j, &ev, 60))
             if (ev.done) n_gen = ev.n_gen;
-        CHECK(ign ? n_gen == 12 : n_gen < 12, "ignore_eos %d: %d tokens of 12", ign, n_gen);
+        CHECK(ign ? n_gen == want : n_gen < want, "ignore_eos %d: %d tokens of %d", ign, n_gen, want);
         hn_job_free(j);
     }
     free(q);
@@ -394,9 +397,10 @@ int main(void) {
     p.max_step_tokens = 40; // prompts go in chunks
     p.max_batch = 12;
     run_mix(qs, n_req, ids, n_ids, &p, "batched");
-    test_preempt(ids[1], n_ids[1]);
+    int pi = getenv("HONE_SANITIZED") ? 2 : 1; // a short prompt under the sanitizers
+    test_preempt(ids[pi], n_ids[pi]);
     for (int i = 0; i < n_req; i++) free(qs[i].want);
-    test_samples(ids[1], n_ids[1]);
+    test_samples(ids[pi == 2 ? 0 : 1], n_ids[pi == 2 ? 0 : 1]);
     test_prefix_cache();
     test_errors(ids[0], n_ids[0]);
 
