@@ -80,6 +80,8 @@ hn_var *hn_arch_embed(hn_ctx *c, const hn_model *m, const hn_seq *s, hn_var *x, 
 hn_var *hn_arch_attention(hn_ctx *c, const hn_block_args *a, hn_var *q, hn_var *k, hn_var *v, bool causal);
 
 const hn_arch_impl *hn_arch_of(const hn_model *m); // m's architecture
+// n floats, 64-byte aligned (free()), or NULL with a message naming who wanted what.
+float *hn_arch_floats(const char *who, const char *what, int64_t n);
 
 extern const hn_arch_impl hn_arch_llama;
 extern const hn_arch_impl hn_arch_qwen2;

@@ -20,14 +20,7 @@ struct hn_batch_runner {
     int logit_rows;
 };
 
-static float *alloc_floats(int64_t n, const char *what) {
-    size_t bytes;
-    if (n <= 0 || !hn_mul_ok((size_t)n, sizeof(float), &bytes)) {
-        hn_fail(HN_ERR_NOMEM, "batch: %s of %lld floats is too large", what, (long long)n);
-        return NULL;
-    }
-    return hn_alloc_aligned(bytes, what);
-}
+static float *alloc_floats(int64_t n, const char *what) { return hn_arch_floats("batch", what, n); }
 
 hn_batch_runner *hn_batch_runner_create(const hn_model *m, int max_tokens, int max_ctx) {
     if (max_tokens < 1 || max_ctx < 1 || max_ctx > (1 << 24)) {

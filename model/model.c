@@ -225,15 +225,16 @@ void hn_model_destroy(hn_model *m) {
     free(m);
 }
 
-// Allocates n floats (64-byte aligned) or records which buffer failed.
-static float *fbuf(int64_t n, const char *what) {
+float *hn_arch_floats(const char *who, const char *what, int64_t n) {
     size_t bytes;
     if (n <= 0 || !hn_mul_ok((size_t)n, sizeof(float), &bytes)) {
-        hn_fail(HN_ERR_NOMEM, "KV cache: %s of %lld floats is too large", what, (long long)n);
+        hn_fail(HN_ERR_NOMEM, "%s: %s of %lld floats is too large", who, what, (long long)n);
         return NULL;
     }
     return hn_alloc_aligned(bytes, what);
 }
+
+static float *fbuf(int64_t n, const char *what) { return hn_arch_floats("KV cache", what, n); }
 
 hn_kv_cache *hn_kv_cache_create(const hn_model *m, int n_ctx) {
     const hn_hparams *hp = &m->hp;
