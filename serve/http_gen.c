@@ -14,6 +14,7 @@
 #include <time.h>
 
 #define WAIT_SLICE_S 0.5
+#define KEEP_ALIVE ": keep-alive\n\n"
 
 // The prompt as token ids. Text goes through the chat template (chat) and the tokenizer exactly as in
 // cli/cmd_generate.c, so that an exact-mode server at temperature 0 answers what `hone generate --exact` prints.
@@ -209,6 +210,7 @@ typedef struct {
     bool usage, first_token, last_seen, done_sent, gone;
     sbuf out;               // what is ready to send
     size_t off;             // of it, sent
+    double last_write;      // when bytes last went out (or the stream began)
 } stream;
 
 static bool stream_add(stream *s, char *sse) {
@@ -259,6 +261,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
             size_t k = s->out.len - s->off < max ? s->out.len - s->off : max;
             memcpy(buf, s->out.s + s->off, k);
             s->off += k;
+            s->last_write = hn_now();
             if (s->off == s->out.len) s->off = s->out.len = 0;
             return (ssize_t)k;
         }
@@ -268,6 +271,12 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
             if (!stream_event(s, &ev)) return MHD_CONTENT_READER_END_WITH_ERROR;
         } else if (http_client_gone(s->c) || atomic_load(&s->h->stopping)) {
             return MHD_CONTENT_READER_END_WITH_ERROR;
+        } else if (hn_now() - s->last_write >= s->h->p.conn_timeout / 3.0 && max >= sizeof KEEP_ALIVE - 1) {
+            // Nothing to send for a while (a long prompt before the first token): libmicrohttpd would close the
+            // connection as idle after --conn-timeout, so a server-sent-event comment, which clients skip, goes out.
+            memcpy(buf, KEEP_ALIVE, sizeof KEEP_ALIVE - 1);
+            s->last_write = hn_now();
+            return (ssize_t)(sizeof KEEP_ALIVE - 1);
         }
     }
 }
@@ -298,7 +307,7 @@ static enum MHD_Result start_stream(struct MHD_Connection *c, http_req *rq, hn_j
     }
     *s = (stream){.h = rq->h, .rq = rq, .c = c, .job = j, .kind = ar->kind, .model = model_copy,
                   .created = (int64_t)time(NULL), .started = started, .n = ar->n, .n_prompt = n_prompt,
-                  .usage = ar->stream_usage};
+                  .usage = ar->stream_usage, .last_write = hn_now()};
     hn_api_new_id(ar->kind, s->id);
     struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, s,
                                                                stream_free);
