@@ -142,18 +142,26 @@ check "a client sending its body a byte a second is dropped after the timeout ($
 # A client that leaves mid-stream: its job is cancelled and the server goes on. (The sanitizers' build takes longer
 # to its first token.)
 stay=2; [ -n "${HONE_SANITIZED:-}" ] && stay=15
+count() { grep -E "^$1 " <<<"$2" | awk '{ print $2 }'; }
+m=$(curl -s "$url/metrics")
+d0=$(count hone_client_disconnects_total "$m")
+c0=$(count 'hone_http_requests_total\{endpoint="/v1/chat/completions",code="499"\}' "$m"); c0=${c0:-0}
+# ignore_eos: the answer cannot end before the client leaves.
 curl -s -N --max-time $stay -H "Authorization: Bearer $key" "$url/v1/chat/completions" \
-  -d '{"messages": [{"role": "user", "content": "Tell me a long story."}], "max_tokens": 200, "stream": true}' \
-  >"$tmp/stream" 2>/dev/null
+  -d '{"messages": [{"role": "user", "content": "Tell me a long story."}], "max_tokens": 200, "stream": true,
+       "ignore_eos": true}' >"$tmp/stream" 2>/dev/null
 check "the stream had begun" 'grep -q "^data: {" "$tmp/stream"'
 ok=0
 for _ in $(seq 1 $((stay * 25))); do
   m=$(curl -s "$url/metrics")
-  if grep -q '^hone_client_disconnects_total 1$' <<<"$m" && grep -q '^hone_requests_running 0$' <<<"$m"; then ok=1; break; fi
+  if [ "$(count hone_client_disconnects_total "$m")" = $((d0 + 1)) ] && grep -q '^hone_requests_running 0$' <<<"$m"
+  then ok=1; break; fi
   sleep 0.2
 done
 check "a client leaving mid-stream: a disconnect counted and its job cancelled (nothing running)" '[ $ok = 1 ]'
-check "...counted as 499 on /v1/chat/completions" 'grep -q "endpoint=\"/v1/chat/completions\",code=\"499\"} 1" <<<"$m"'
+[ $ok = 1 ] || grep -E "^hone_client_disconnects|^hone_requests_running|code=\"499\"" <<<"$m" >&2
+c1=$(count 'hone_http_requests_total\{endpoint="/v1/chat/completions",code="499"\}' "$m")
+check "...counted as 499 on /v1/chat/completions ($c0 -> $c1)" '[ "$c1" = $((c0 + 1)) ]'
 code=$(req POST /v1/completions '{"prompt": "Hello", "max_tokens": 3}')
 check "the next request is served" '[ "$code" = 200 ]'
 
