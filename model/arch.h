@@ -38,10 +38,10 @@ typedef struct {
     int n_virt;
     const hn_model_ext *prefix;
     // A batch of many sequences over a paged pool (hn_model_forward_batch): B = 1, T = batch->n tokens, each at its
-    // own position pos[t] (rope: a table of T rows, row t for pos[t]); attention reads and writes the pool.
+    // own position batch->pos[t] (rope: a table of T rows, row t for that position); attention reads and writes the
+    // pool.
     const hn_step_batch *batch;
     const hn_kv_pool_view *pool;
-    const int32_t *pos;
     float *att_scratch;   // (n_scratch, scratch_stride) for the paged attention
     int64_t scratch_stride;
     int n_scratch;
@@ -80,6 +80,13 @@ hn_var *hn_arch_embed(hn_ctx *c, const hn_model *m, const hn_seq *s, hn_var *x, 
 hn_var *hn_arch_attention(hn_ctx *c, const hn_block_args *a, hn_var *q, hn_var *k, hn_var *v, bool causal);
 
 const hn_arch_impl *hn_arch_of(const hn_model *m); // m's architecture
+// Layer l's key/value prefix of a virtual-position attachment (prefix tuning), (n_virtual, n_head_kv * head_dim)
+// each, its shape checked.
+hn_status hn_arch_prefix_kv(hn_ctx *c, const hn_model *m, const hn_model_ext *e, int l, hn_var **k, hn_var **v);
+// One position's key and value rows (n_head_kv * head_dim each) into layer l of a paged pool, at position p of the
+// sequence whose block table is table.
+void hn_arch_pool_put(const hn_model *m, const hn_kv_pool_view *pool, int l, const int32_t *table, int p,
+                      const float *k, const float *v);
 // n floats, 64-byte aligned (free()), or NULL with a message naming who wanted what.
 float *hn_arch_floats(const char *who, const char *what, int64_t n);
 

@@ -103,7 +103,7 @@ hn_status hn_model_forward_batch(hn_model *m, hn_batch_runner *r, const hn_kv_po
                                           (size_t)hd * sizeof(float));
     hn_ctx c = step_ctx(r, m);
     c.groups = b->groups, c.n_groups = b->groups ? b->n_groups : 0;
-    hn_seq s = {.B = 1, .T = b->n, .pos0 = 0, .rope = r->rope_rows, .batch = b, .pool = pool, .pos = b->pos,
+    hn_seq s = {.B = 1, .T = b->n, .pos0 = 0, .rope = r->rope_rows, .batch = b, .pool = pool,
                 .att_scratch = r->scratch, .scratch_stride = r->max_ctx, .n_scratch = r->n_scratch};
     hn_var *h = impl->hidden(&c, m, b->ids, &s); // (n, C)
     if (!h) return c.err ? c.err : HN_ERR_ARG;
@@ -122,25 +122,13 @@ hn_status hn_model_forward_batch(hn_model *m, hn_batch_runner *r, const hn_kv_po
 
 hn_status hn_model_fill_prefix_paged(hn_model *m, hn_batch_runner *r, const hn_model_ext *e,
                                      const hn_kv_pool_view *pool, const int32_t *table) {
-    const hn_hparams *hp = &m->hp;
-    const int n = e->n_virtual, hd = hp->head_dim, KVH = hp->n_head_kv, shift = pool->block_shift;
-    const int64_t KW = (int64_t)KVH * hd, bs = (int64_t)1 << shift, block = KVH * bs * hd;
-    if (!e->attn_kv) return hn_fail(HN_ERR_ARG, "%s: no key/value prefixes", e->method);
-    for (int l = 0; l < hp->n_layer; l++) {
+    const int64_t KW = (int64_t)m->hp.n_head_kv * m->hp.head_dim;
+    for (int l = 0; l < m->hp.n_layer; l++) {
         hn_ctx c = step_ctx(r, m);
-        hn_var *k = NULL, *v = NULL;
-        if (!e->attn_kv(&c, m, e->state, l, &k, &v) || !k || !v) return c.err ? c.err : HN_ERR_ARG;
-        if (k->rows != n || v->rows != n || k->cols != KW || v->cols != KW)
-            return hn_fail(HN_ERR_ARG, "%s: layer %d's prefix is %lld x %lld; expected %d x %lld", e->method, l,
-                           (long long)k->rows, (long long)k->cols, n, (long long)KW);
-        float *pk = pool->k + l * pool->n_blocks * block, *pv = pool->v + l * pool->n_blocks * block;
-        for (int t = 0; t < n; t++) {
-            int64_t at = table[t >> shift] * block + (t & (bs - 1)) * hd;
-            for (int h = 0; h < KVH; h++) {
-                memcpy(pk + at + h * bs * hd, k->d + t * KW + h * hd, hd * sizeof(float));
-                memcpy(pv + at + h * bs * hd, v->d + t * KW + h * hd, hd * sizeof(float));
-            }
-        }
+        hn_var *k, *v;
+        hn_status st = hn_arch_prefix_kv(&c, m, e, l, &k, &v);
+        if (st) return st;
+        for (int t = 0; t < e->n_virtual; t++) hn_arch_pool_put(m, pool, l, table, t, k->d + t * KW, v->d + t * KW);
     }
     return HN_OK;
 }

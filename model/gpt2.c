@@ -153,7 +153,7 @@ static hn_var *gpt2_hidden(hn_ctx *c, const hn_model *m, const int32_t *ids, con
     int32_t *pos = hn_arena_alloc(c->arena, (size_t)N * sizeof *pos), end = 0;
     if (!pos) return hn_op_fail(c, HN_ERR_NOMEM);
     for (int64_t i = 0; i < N; i++) { // a batch's tokens each at their own position
-        pos[i] = s->pos ? s->pos[i] : (int32_t)(s->pos0 + i % s->T);
+        pos[i] = s->batch ? s->batch->pos[i] : (int32_t)(s->pos0 + i % s->T);
         end = pos[i] + 1 > end ? pos[i] + 1 : end;
     }
     if (end > hp->n_ctx_train)

@@ -308,19 +308,37 @@ hn_status hn_kv_cache_read(const hn_kv_cache *kv, int l, float *k, float *v) {
 
 // Puts the active attachment's key/value prefixes into the cache's first positions (a sequence that starts under
 // prefix tuning): they are cached keys and values like any others.
-static hn_status fill_prefix(hn_model *m, hn_kv_cache *kv, const hn_model_ext *e) {
-    const hn_hparams *hp = &m->hp;
+hn_status hn_arch_prefix_kv(hn_ctx *c, const hn_model *m, const hn_model_ext *e, int l, hn_var **k, hn_var **v) {
     const int n = e->n_virtual;
-    const int64_t KW = (int64_t)hp->n_head_kv * hp->head_dim;
-    for (int l = 0; l < hp->n_layer; l++) {
+    const int64_t KW = (int64_t)m->hp.n_head_kv * m->hp.head_dim;
+    *k = *v = NULL;
+    if (!e->attn_kv || !e->attn_kv(c, m, e->state, l, k, v) || !*k || !*v)
+        return c->err ? c->err : hn_fail(HN_ERR_ARG, "%s: no key/value prefix for layer %d", e->method, l);
+    if ((*k)->rows != n || (*v)->rows != n || (*k)->cols != KW || (*v)->cols != KW)
+        return hn_fail(HN_ERR_ARG, "%s: layer %d's prefix is %lld x %lld; expected %d x %lld", e->method, l,
+                       (long long)(*k)->rows, (long long)(*k)->cols, n, (long long)KW);
+    return HN_OK;
+}
+
+void hn_arch_pool_put(const hn_model *m, const hn_kv_pool_view *pool, int l, const int32_t *table, int p,
+                      const float *k, const float *v) {
+    const int hd = m->hp.head_dim, KVH = m->hp.n_head_kv, shift = pool->block_shift;
+    const int64_t bs = (int64_t)1 << shift, block = KVH * bs * hd;
+    const int64_t at = (l * pool->n_blocks + table[p >> shift]) * block + (p & (bs - 1)) * hd;
+    for (int h = 0; h < KVH; h++) {
+        memcpy(pool->k + at + h * bs * hd, k + h * hd, hd * sizeof(float));
+        memcpy(pool->v + at + h * bs * hd, v + h * hd, hd * sizeof(float));
+    }
+}
+
+static hn_status fill_prefix(hn_model *m, hn_kv_cache *kv, const hn_model_ext *e) {
+    for (int l = 0; l < m->hp.n_layer; l++) {
         hn_arena_reset(&kv->arena, (hn_arena_mark){0});
         hn_ctx c = {.arena = &kv->arena, .scratch = &kv->blocks, .mm = m->mm_mode};
-        hn_var *k = NULL, *v = NULL;
-        if (!e->attn_kv(&c, m, e->state, l, &k, &v) || !k || !v) return c.err ? c.err : HN_ERR_ARG;
-        if (k->rows != n || v->rows != n || k->cols != KW || v->cols != KW)
-            return hn_fail(HN_ERR_ARG, "%s: layer %d's prefix is %lld x %lld; expected %d x %lld", e->method, l,
-                           (long long)k->rows, (long long)k->cols, n, (long long)KW);
-        kv_rows(kv, l, 0, n, k->d, v->d, true);
+        hn_var *k, *v;
+        hn_status st = hn_arch_prefix_kv(&c, m, e, l, &k, &v);
+        if (st) return st;
+        kv_rows(kv, l, 0, e->n_virtual, k->d, v->d, true);
     }
     return HN_OK;
 }
@@ -478,23 +496,14 @@ static hn_var *paged_attention(hn_ctx *c, const hn_block_args *a, hn_var *q, hn_
     const hn_seq *s = a->s;
     const hn_step_batch *b = s->batch;
     const hn_kv_pool_view *pool = s->pool;
-    const int hd = hp->head_dim, KVH = hp->n_head_kv, shift = pool->block_shift;
-    const int64_t bs = (int64_t)1 << shift, block = KVH * bs * hd, KW = (int64_t)KVH * hd;
-    float *pk = pool->k + a->l * pool->n_blocks * block, *pv = pool->v + a->l * pool->n_blocks * block;
+    const int hd = hp->head_dim, KVH = hp->n_head_kv;
+    const int64_t layer = pool->n_blocks * KVH * ((int64_t)1 << pool->block_shift) * hd, KW = (int64_t)KVH * hd;
     hn_var *y = hn_var_new(c, b->n, (int64_t)hp->n_head * hd);
-    int32_t *len = hn_arena_alloc(c->arena, (size_t)b->n * sizeof *len);
-    if (!y || !len) return hn_op_fail(c, HN_ERR_NOMEM);
-    for (int t = 0; t < b->n; t++) {
-        int p = b->pos[t];
-        int64_t at = b->tables[t][p >> shift] * block + (p & (bs - 1)) * hd;
-        for (int h = 0; h < KVH; h++) {
-            memcpy(pk + at + h * bs * hd, k->d + t * KW + h * hd, hd * sizeof(float));
-            memcpy(pv + at + h * bs * hd, v->d + t * KW + h * hd, hd * sizeof(float));
-        }
-        len[t] = p + 1;
-    }
-    hn_attention_paged(y->d, q->d, b->n, len, b->tables, pk, pv, shift, hp->n_head, KVH, hd, s->att_scratch,
-                       s->scratch_stride, s->n_scratch);
+    if (!y) return NULL;
+    for (int t = 0; t < b->n; t++)
+        hn_arch_pool_put(a->m, pool, a->l, b->tables[t], b->pos[t], k->d + t * KW, v->d + t * KW);
+    hn_attention_paged(y->d, q->d, b->n, b->pos, b->tables, pool->k + a->l * layer, pool->v + a->l * layer,
+                       pool->block_shift, hp->n_head, KVH, hd, s->att_scratch, s->scratch_stride, s->n_scratch);
     return y;
 }
 

@@ -479,8 +479,8 @@ hn_status hn_engine_create(hn_engine **out, hn_model *m, const hn_engine_params 
     e->virt_owner = calloc(n, sizeof *e->virt_owner), e->groups = calloc(n, sizeof *e->groups);
     e->sched = calloc(n + 1, sizeof *e->sched), e->placed = calloc(n + 1, sizeof *e->placed);
     e->lseq = calloc(n + 1, sizeof *e->lseq);
-    if (!e->placed || !e->lseq || !e->runner || !e->ids || !e->pos || !e->virt || !e->logit_rows || !e->tables || !e->virt_owner ||
-        !e->groups || !e->sched) {
+    if (!e->placed || !e->lseq || !e->runner || !e->ids || !e->pos || !e->virt || !e->logit_rows || !e->tables ||
+        !e->virt_owner || !e->groups || !e->sched) {
         hn_status st = e->pool && e->runner ? hn_fail(HN_ERR_NOMEM, "engine: out of memory") : HN_ERR_NOMEM;
         hn_engine_destroy(e);
         return st;
@@ -492,7 +492,6 @@ hn_status hn_engine_create(hn_engine **out, hn_model *m, const hn_engine_params 
         hn_engine_destroy(e);
         return hn_fail(HN_ERR_IO, "engine: cannot start its thread");
     }
-    e->st.blocks_total = hn_kv_pool_blocks(e->pool);
     *out = e;
     return HN_OK;
 }

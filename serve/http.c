@@ -209,7 +209,8 @@ static enum MHD_Result first_call(struct MHD_Connection *c, http_req *rq, const 
         return send_err(c, rq, 503, NULL, "shutting_down", "the server is shutting down");
     if (rq->ep == HN_EP_OTHER) {
         snprintf(msg, sizeof msg, "no such path: %.200s (hone serve has /v1/completions, /v1/chat/completions, "
-                                  "/v1/embeddings, /v1/models, /v1/load_lora_adapter, /v1/unload_lora_adapter, /health, /metrics)", url);
+                                  "/v1/embeddings, /v1/models, /v1/load_lora_adapter, /v1/unload_lora_adapter, "
+                                  "/health, /metrics)", url);
         return send_err(c, rq, 404, NULL, "not_found", msg);
     }
     const char *want = wants_post(rq->ep) ? "POST" : "GET";

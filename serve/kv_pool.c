@@ -110,7 +110,9 @@ int hn_kv_pool_blocks(const hn_kv_pool *p) { return p->n_blocks; }
 int hn_kv_pool_in_use(const hn_kv_pool *p) { return p->in_use; }
 int hn_kv_pool_available(const hn_kv_pool *p) { return p->n_free; }
 int hn_kv_pool_block_tokens(const hn_kv_pool *p) { return p->bs; }
-int64_t hn_kv_pool_block_bytes(const hn_kv_pool *p) { return 2 * p->n_layer * p->block_floats * (int64_t)sizeof(float); }
+int64_t hn_kv_pool_block_bytes(const hn_kv_pool *p) {
+    return 2 * p->n_layer * p->block_floats * (int64_t)sizeof(float);
+}
 
 int32_t hn_kv_pool_alloc(hn_kv_pool *p) {
     int32_t i = p->free_head;
@@ -146,7 +148,8 @@ int32_t hn_kv_pool_copy(hn_kv_pool *p, int32_t from) {
     int32_t to = hn_kv_pool_alloc(p);
     if (to < 0) return -1;
     for (int l = 0; l < p->n_layer; l++) {
-        int64_t a = ((int64_t)l * p->n_blocks + from) * p->block_floats, z = ((int64_t)l * p->n_blocks + to) * p->block_floats;
+        int64_t a = ((int64_t)l * p->n_blocks + from) * p->block_floats,
+                z = ((int64_t)l * p->n_blocks + to) * p->block_floats;
         memcpy(p->k + z, p->k + a, (size_t)p->block_floats * sizeof(float));
         memcpy(p->v + z, p->v + a, (size_t)p->block_floats * sizeof(float));
     }

@@ -80,7 +80,8 @@ static hn_status last_number(const char *text, char **answer) {
     bool found = false;
     size_t i = 0;
     while (text[i]) {
-        bool starts = is_digit(text[i]) || (text[i] == '.' && is_digit(text[i + 1]) && (i == 0 || !is_digit(text[i - 1])));
+        bool starts = is_digit(text[i]) ||
+                      (text[i] == '.' && is_digit(text[i + 1]) && (i == 0 || !is_digit(text[i - 1])));
         if (!starts) {
             i++;
             continue;

@@ -188,14 +188,14 @@ void hn_attention(float *out, const float *q, const float *k, const float *v, in
     }
 }
 
-void hn_attention_paged(float *out, const float *q, int64_t n, const int32_t *len, const int32_t *const *tables,
+void hn_attention_paged(float *out, const float *q, int64_t n, const int32_t *pos, const int32_t *const *tables,
                         const float *k, const float *v, int block_shift, int n_head, int n_head_kv, int head_dim,
                         float *scratch, int64_t scratch_stride, int n_scratch) {
     int group = n_head / n_head_kv;
     float scale = 1.0f / sqrtf((float)head_dim);
     const int64_t bs = (int64_t)1 << block_shift, block = (int64_t)n_head_kv * bs * head_dim;
     int64_t n_rows = n * n_head, work = 0;
-    for (int64_t t = 0; t < n; t++) work += (int64_t)len[t] * n_head * head_dim * 2;
+    for (int64_t t = 0; t < n; t++) work += (int64_t)(pos[t] + 1) * n_head * head_dim * 2;
     int nt = hn_threads_get() < n_scratch ? hn_threads_get() : n_scratch;
     if (work < PAR_MIN_WORK) nt = 1;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
@@ -204,7 +204,7 @@ void hn_attention_paged(float *out, const float *q, int64_t n, const int32_t *le
         int64_t t = r / n_head, kvh = h / group;
         float *p = scratch + (int64_t)omp_get_thread_num() * scratch_stride;
         kv_rows kr = {k + kvh * bs * head_dim, v + kvh * bs * head_dim, tables[t], block, block_shift};
-        attend_row(out + (t * n_head + h) * head_dim, q + (t * n_head + h) * head_dim, &kr, len[t], head_dim, scale,
-                   p);
+        attend_row(out + (t * n_head + h) * head_dim, q + (t * n_head + h) * head_dim, &kr, pos[t] + 1, head_dim,
+                   scale, p);
     }
 }

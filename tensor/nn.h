@@ -48,12 +48,12 @@ void hn_exp_inplace(float *x, int64_t n);
 // kv_stride floats (one per thread); the kernel uses at most n_scratch threads.
 void hn_attention(float *out, const float *q, const float *k, const float *v, int64_t T, int pos0, int n_head,
                   int n_head_kv, int head_dim, int64_t kv_stride, float *scratch, int n_scratch);
-// The same over a paged cache (serving: many sequences, each token its own): n queries, query t of a sequence whose
-// keys and values sit in blocks of 2^block_shift positions, listed by tables[t] (block ids; position s in block
-// tables[t][s >> block_shift]), attending to positions [0, len[t]). k and v are one layer's pool, laid out
+// The same over a paged cache (serving: many sequences, each token its own): n queries, query t at position pos[t] of
+// a sequence whose keys and values sit in blocks of 2^block_shift positions, listed by tables[t] (block ids; position
+// s in block tables[t][s >> block_shift]), attending causally to positions [0, pos[t]]. k and v are one layer's pool, laid out
 // (n_blocks, n_head_kv, 2^block_shift, hd). Each (query, head) row computes exactly as hn_attention's does, so the
-// result equals the contiguous cache's bit for bit. scratch: n_scratch rows of scratch_stride >= max len floats.
-void hn_attention_paged(float *out, const float *q, int64_t n, const int32_t *len, const int32_t *const *tables,
+// result equals the contiguous cache's bit for bit. scratch: n_scratch rows of scratch_stride > max pos floats.
+void hn_attention_paged(float *out, const float *q, int64_t n, const int32_t *pos, const int32_t *const *tables,
                         const float *k, const float *v, int block_shift, int n_head, int n_head_kv, int head_dim,
                         float *scratch, int64_t scratch_stride, int n_scratch);
 
