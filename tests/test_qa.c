@@ -1,7 +1,9 @@
 // tests/test_qa.c — short-answer question sets (train/qa.h): SQuAD-format JSON (questions with their articles, every
 // distinct gold answer, unanswerable ones skipped, the prompt built from context and question), JSONL and JSON-array
 // files ({prompt, answer} with one or several answers, {prompt, completion}, alpaca kept whole for the data reader),
-// the split by whole articles, seeded subsamples, the JSONL handed to the data reader, exact-match normalisation, and
+// each item's question alone, the split by whole articles, seeded subsamples, the JSONL handed to the data reader,
+// exact-match normalisation, SQuAD's exact match and token F1 (hand-computed: partial overlap, articles,
+// punctuation, repeated tokens, several gold answers, Chinese by characters, empty generations), and
 // broken inputs refused with the file, the line or JSON path, the field and what was expected. When the shared data
 // is present, XQuAD's English part: 632 questions in 24 articles, split by article with no context on both sides.
 #include "test.h"
@@ -48,6 +50,8 @@ int main(void) {
               "squad: the distinct answers, the first one first");
         CHECK(q.items[0].group == 0 && q.items[1].group == 0 && q.items[2].group == 1 && q.items[4].group == 2,
               "squad: each question's article");
+        CHECK(!strcmp(q.items[0].question, "Who sleeps?") && !strcmp(q.items[4].question, "What do birds do?"),
+              "squad: the question alone: '%s', '%s'", q.items[0].question, q.items[4].question);
         json_t *o = json_loads(q.items[0].line, 0, NULL);
         char *want = hn_qa_squad_prompt("Cats sleep a lot.", "Who sleeps?");
         CHECK(o && !strcmp(json_string_value(json_object_get(o, "prompt")), want) &&
@@ -95,14 +99,17 @@ int main(void) {
         CHECK(strstr(q.items[3].line, "\"instruction\"") && strstr(q.items[3].line, "\"input\"") &&
                   !strcmp(q.items[3].answers[0], "3"),
               "jsonl: alpaca kept whole: %s", q.items[3].line);
+        CHECK(!strcmp(q.items[0].question, "2+2?") && !strcmp(q.items[2].question, "Color of the sky?") &&
+                  !strcmp(q.items[3].question, "Name a prime.\n\nbelow 4"),
+              "jsonl: the question alone (alpaca: instruction, blank line, input): '%s'", q.items[3].question);
         CHECK(hn_qa_subsample(&q, 2, 5) == HN_OK && q.n == 2, "subsample to 2");
         hn_qa_set other;
         if (!parse(&other, "[{\"prompt\": \"a\", \"answer\": \"b\"}, {\"prompt\": \"c\", \"answer\": \"d\"}]",
                    HN_QA_AUTO)) {
             int g = q.items[0].group > q.items[1].group ? q.items[0].group : q.items[1].group;
             CHECK(other.n == 2 && hn_qa_append(&q, &other) == HN_OK && q.n == 4 && q.items[2].group > g &&
-                      q.items[3].group > q.items[2].group,
-                  "a JSON array appended: its groups after the others");
+                      q.items[3].group > q.items[2].group && !strcmp(q.items[3].question, "c"),
+                  "a JSON array appended: its groups after the others, its questions kept");
         }
         hn_qa_set_deinit(&q);
     }
@@ -121,6 +128,50 @@ int main(void) {
     char small[4];
     CHECK(hn_qa_normalize("abcdef", 6, small, sizeof small) == 6 && !strcmp(small, "abc"), "cut to the buffer");
     CHECK(hn_qa_normalize("aé", 3, small, 3) == 3 && !strcmp(small, "a"), "cut at a character boundary");
+
+    // SQuAD's exact match and token F1, computed by hand (SQuAD v1.1's evaluate script gives the same).
+    static const struct {
+        const char *gen;
+        const char *gold[3];
+        double f1;
+        bool em;
+    } sq[] = {
+        // partial overlap: 2 shared of 3 generated, 2 gold: P 2/3, R 1
+        {"Denver Broncos team", {"Denver Broncos"}, 0.8, false},
+        {"Denver Broncos\nThe Broncos won.", {"Denver Broncos"}, 1, true}, // the first line only
+        {"The Broncos", {"Broncos"}, 1, true},                               // articles out
+        {"a cat and an apple", {"the cat"}, 0.5, false},                     // [cat and apple] / [cat]
+        {"Denver, Colorado.", {"denver colorado"}, 1, true},                 // punctuation out, lower case
+        {"U.S.", {"US"}, 1, true},                                           // inner punctuation too
+        {"state-of-the-art", {"state of the art"}, 0, false},  // "stateoftheart": one token, none shared
+        {"\xE2\x80\x9C" "Denver\xE2\x80\x9D", {"Denver"}, 0, false}, // English: only ASCII punctuation goes
+        {"theatre", {"atre"}, 0, false},                       // an article only as a whole word
+        {"ÉCOLE normale", {"école Normale"}, 1, true},
+        // several gold answers, the best: [levis stadium] 0, [santa clara] P 2/3 R 1, [california] P 1/3 R 1
+        {"Santa Clara California", {"Levi's Stadium", "Santa Clara", "California"}, 0.8, false},
+        {"the the cat cat cat", {"cat cat dog"}, 2.0 / 3, false}, // shared as multisets: 2 cats
+        // Chinese: one token a character, Unicode punctuation out, no articles
+        {"北京大学", {"北京"}, 2.0 / 3, false},                  // P 2/4, R 1
+        {"北京。", {"北京"}, 1, true},
+        {"在2008年，", {"2008年"}, 0.8, false},                  // [在 2008 年] / [2008 年]
+        {"the 北京", {"北京"}, 0.8, false},                      // "the" stays a token
+        {"上海", {"北京", "上海市"}, 0.8, false},                // [上 海] / [上 海 市]: P 1, R 2/3
+        // empty generations: nothing shared is 0 (v1.1), but two empty token lists are an exact match
+        {"", {"Denver"}, 0, false},
+        {"\nDenver", {"Denver"}, 0, false},
+        {"...", {"The"}, 0, true},
+    };
+    for (size_t i = 0; i < sizeof sq / sizeof sq[0]; i++) {
+        int na = 0;
+        while (na < 3 && sq[i].gold[na]) na++;
+        double f1 = hn_qa_f1(sq[i].gen, sq[i].gold, na);
+        bool em = hn_qa_squad_em(sq[i].gen, sq[i].gold, na);
+        CHECK(f1 > sq[i].f1 - 1e-9 && f1 < sq[i].f1 + 1e-9 && em == sq[i].em, "squad score %zu ('%s'): F1 %.4f EM %d, "
+              "want %.4f %d", i, sq[i].gen, f1, em, sq[i].f1, sq[i].em);
+    }
+    CHECK(hn_qa_f1("Denver", NULL, 0) == 0 && !hn_qa_squad_em("", NULL, 0), "no gold answer: 0");
+    double bad_f1 = hn_qa_f1("a \xff\xfe b", (const char *[]){"\xff\xfe"}, 1); // [\xff\xfe b] / [\xff\xfe]
+    CHECK(bad_f1 > 2.0 / 3 - 1e-9 && bad_f1 < 2.0 / 3 + 1e-9, "invalid UTF-8 bytes are characters: %f", bad_f1);
 
     // Broken inputs: the file, the line or path, the field, what was expected.
     static const struct {

@@ -1,5 +1,5 @@
 // train/qa.c — short-answer question sets (train/qa.h): SQuAD-format and JSONL / JSON-array readers, group splits,
-// and exact-match scoring.
+// exact-match scoring, and SQuAD's exact match and token F1.
 #include "train/qa.h"
 
 #include <jansson.h>
@@ -36,7 +36,24 @@ typedef struct {
     int cap;
 } builder;
 
-// A new item with `line` (taken) and no answers yet; NULL when out of memory (line freed).
+// line (taken) grown to hold the question after its NUL: question, then a blank line and input when input is a
+// non-empty string (alpaca's). NULL when out of memory (line freed).
+static char *with_question(char *line, const char *question, const char *input) {
+    if (!line) return NULL;
+    size_t nl = strlen(line), nq = strlen(question), ni = input && *input ? strlen(input) : 0;
+    char *p = realloc(line, nl + 1 + nq + (ni ? 2 + ni : 0) + 1);
+    if (!p) {
+        free(line);
+        return NULL;
+    }
+    char *q = p + nl + 1;
+    memcpy(q, question, nq);
+    if (ni) memcpy(q + nq, "\n\n", 2), memcpy(q + nq + 2, input, ni);
+    q[nq + (ni ? 2 + ni : 0)] = 0;
+    return p;
+}
+
+// A new item with `line` (taken, from with_question) and no answers yet; NULL when out of memory (line freed).
 static hn_qa_item *add_item(builder *b, char *line, int group) {
     if (!line) return NULL;
     if (b->q->n == b->cap) {
@@ -50,7 +67,7 @@ static hn_qa_item *add_item(builder *b, char *line, int group) {
     }
     hn_qa_item *it = &b->q->items[b->q->n++];
     memset(it, 0, sizeof *it);
-    it->line = line, it->group = group;
+    it->line = line, it->question = line + strlen(line) + 1, it->group = group;
     return it;
 }
 
@@ -112,7 +129,8 @@ static hn_status read_squad(builder *b, const char *name, json_t *root) {
                 }
                 char *prompt = hn_qa_squad_prompt(ctx, question);
                 const char *first = str_of(json_array_get(ans, 0), "text");
-                hn_qa_item *it = prompt ? add_item(b, pc_line(prompt, first), (int)a) : NULL;
+                hn_qa_item *it = prompt ? add_item(b, with_question(pc_line(prompt, first), question, NULL), (int)a)
+                                        : NULL;
                 free(prompt);
                 if (!it) return hn_fail(HN_ERR_NOMEM, "%s: out of memory", name);
                 for (size_t j = 0; j < json_array_size(ans); j++) {
@@ -151,7 +169,8 @@ static hn_status read_object(builder *b, const char *where, json_t *o) {
             return hn_fail(HN_ERR_FORMAT, "%s: %s: expected a string%s", where, ans == comp ? "completion" : "answer",
                            ans == comp ? "" : " or a list of strings");
         const char *first = json_string_value(json_is_array(ans) ? json_array_get(ans, 0) : ans);
-        hn_qa_item *it = add_item(b, pc_line(json_string_value(prompt), first), group);
+        hn_qa_item *it = add_item(b, with_question(pc_line(json_string_value(prompt), first),
+                                                  json_string_value(prompt), NULL), group);
         if (!it) return HN_ERR_NOMEM;
         for (size_t j = 0; j < (json_is_array(ans) ? json_array_size(ans) : 1); j++)
             if (!add_answer(it, json_string_value(json_is_array(ans) ? json_array_get(ans, j) : ans)))
@@ -164,8 +183,9 @@ static hn_status read_object(builder *b, const char *where, json_t *o) {
                        "alpaca's {\"instruction\", \"input\", \"output\"}", where);
     if (!json_is_string(ins)) return hn_fail(HN_ERR_FORMAT, "%s: instruction: expected a string", where);
     if (!json_is_string(out)) return hn_fail(HN_ERR_FORMAT, "%s: output: expected a string", where);
+    json_t *input = json_object_get(o, "input");
     char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
-    hn_qa_item *it = add_item(b, line, group);
+    hn_qa_item *it = add_item(b, with_question(line, json_string_value(ins), json_string_value(input)), group);
     return it && add_answer(it, json_string_value(out)) ? HN_OK : HN_ERR_NOMEM;
 }
 
@@ -432,4 +452,172 @@ bool hn_qa_match(const char *generated, const char *const *answers, int n_answer
         if (na < sizeof a && na == ng && !memcmp(a, g, ng)) return true;
     }
     return false;
+}
+
+// ---- SQuAD's exact match and token F1 (SQuAD v1.1's evaluate script; MLQA's for Chinese)
+
+#define CP_INVALID 0x110000u // a byte that is not UTF-8: beyond Unicode, so no letter, punctuation or space
+
+static bool ascii_punct(uint32_t c) { return c < 128 && strchr("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", (int)c) && c; }
+
+static bool is_cjk(uint32_t c) {
+    return (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xF900 && c <= 0xFAFF);
+}
+
+static bool uni_punct(uint32_t c) {
+    if (c >= CP_INVALID) return false;
+    utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
+    return k >= UTF8PROC_CATEGORY_PC && k <= UTF8PROC_CATEGORY_PO;
+}
+
+// Python's str.isspace(), which str.split() splits at.
+static bool uni_space(uint32_t c) {
+    if ((c >= 9 && c <= 13) || (c >= 0x1C && c <= 0x20) || c == 0x85) return true;
+    if (c < 128 || c >= CP_INVALID) return false;
+    utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
+    return k == UTF8PROC_CATEGORY_ZS || k == UTF8PROC_CATEGORY_ZL || k == UTF8PROC_CATEGORY_ZP;
+}
+
+// Python's \w: letters, digits and other numbers, '_'.
+static bool uni_word(uint32_t c) {
+    if (c == '_') return true;
+    if (c >= CP_INVALID) return false;
+    utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)c);
+    return (k >= UTF8PROC_CATEGORY_LU && k <= UTF8PROC_CATEGORY_LO) || (k >= UTF8PROC_CATEGORY_ND &&
+                                                                       k <= UTF8PROC_CATEGORY_NO);
+}
+
+typedef struct {
+    uint32_t *cp;     // the normalised text's code points
+    size_t *at, *len; // (n) each token's start and length in cp
+    size_t n;
+} squad_toks;
+
+static void toks_free(squad_toks *t) { free(t->cp), free(t->at), free(t->len); }
+
+// The first line's code points (invalid bytes become CP_INVALID + byte); *n gets their count. NULL: out of memory.
+static uint32_t *first_line_cps(const char *s, size_t *n) {
+    size_t len = strcspn(s, "\n");
+    uint32_t *cp = malloc((len + 1) * sizeof *cp);
+    if (!cp) return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < len;) {
+        utf8proc_int32_t c;
+        utf8proc_ssize_t m = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i), &c);
+        if (m <= 0) cp[k++] = CP_INVALID + (unsigned char)s[i++];
+        else cp[k++] = (uint32_t)c, i += (size_t)m;
+    }
+    *n = k;
+    return cp;
+}
+
+static bool text_has_cjk(const char *s) {
+    size_t n;
+    uint32_t *cp = first_line_cps(s, &n);
+    bool any = false;
+    for (size_t i = 0; cp && i < n && !any; i++) any = is_cjk(cp[i]);
+    free(cp);
+    return any;
+}
+
+static bool cps_are(const uint32_t *cp, size_t n, const char *ascii) {
+    if (strlen(ascii) != n) return false;
+    for (size_t i = 0; i < n; i++)
+        if (cp[i] != (unsigned char)ascii[i]) return false;
+    return true;
+}
+
+// Steps 1-4 of train/qa.h's SQuAD normalisation; false when out of memory.
+static bool squad_tokens(const char *s, bool zh, squad_toks *t) {
+    memset(t, 0, sizeof *t);
+    size_t n;
+    if (!(t->cp = first_line_cps(s, &n))) return false;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) { // lower case, then punctuation out
+        uint32_t c = t->cp[i] < CP_INVALID ? (uint32_t)utf8proc_tolower((utf8proc_int32_t)t->cp[i]) : t->cp[i];
+        if (!ascii_punct(c) && !(zh && uni_punct(c))) t->cp[k++] = c;
+    }
+    n = k;
+    if (!zh) // articles out: a whole word a, an or the becomes a space
+        for (size_t i = 0; i < n;) {
+            if (!uni_word(t->cp[i])) {
+                i++;
+                continue;
+            }
+            size_t j = i;
+            while (j < n && uni_word(t->cp[j])) j++;
+            if (cps_are(t->cp + i, j - i, "a") || cps_are(t->cp + i, j - i, "an") || cps_are(t->cp + i, j - i, "the"))
+                for (size_t x = i; x < j; x++) t->cp[x] = ' ';
+            i = j;
+        }
+    t->at = malloc((n + 1) * sizeof *t->at), t->len = malloc((n + 1) * sizeof *t->len);
+    if (!t->at || !t->len) {
+        toks_free(t);
+        return false;
+    }
+    for (size_t i = 0; i < n;) {
+        if (uni_space(t->cp[i])) {
+            i++;
+        } else if (zh && is_cjk(t->cp[i])) {
+            t->at[t->n] = i, t->len[t->n++] = 1, i++;
+        } else {
+            size_t j = i;
+            while (j < n && !uni_space(t->cp[j]) && !(zh && is_cjk(t->cp[j]))) j++;
+            t->at[t->n] = i, t->len[t->n++] = j - i, i = j;
+        }
+    }
+    return true;
+}
+
+static bool tok_eq(const squad_toks *a, size_t i, const squad_toks *b, size_t j) {
+    return a->len[i] == b->len[j] && !memcmp(a->cp + a->at[i], b->cp + b->at[j], a->len[i] * sizeof *a->cp);
+}
+
+// Scores one generation (tokenised both ways, on demand) against each answer: the best exact match and F1.
+static void squad_score(const char *generated, const char *const *answers, int n_answers, bool *em, double *f1) {
+    *em = false, *f1 = 0;
+    squad_toks g[2]; // [zh]
+    bool have[2] = {false, false}, g_cjk = text_has_cjk(generated);
+    for (int a = 0; a < n_answers; a++) {
+        bool zh = g_cjk || text_has_cjk(answers[a]);
+        squad_toks t;
+        if (!have[zh] && !(have[zh] = squad_tokens(generated, zh, &g[zh]))) continue;
+        if (!squad_tokens(answers[a], zh, &t)) continue;
+        const squad_toks *p = &g[zh];
+        bool same = p->n == t.n;
+        for (size_t i = 0; same && i < p->n; i++) same = tok_eq(p, i, &t, i);
+        *em |= same;
+        // Shared tokens as multisets: each generated token takes one equal gold token not yet taken.
+        uint8_t *taken = calloc(t.n + 1, 1);
+        size_t common = 0;
+        for (size_t i = 0; taken && i < p->n; i++)
+            for (size_t j = 0; j < t.n; j++)
+                if (!taken[j] && tok_eq(p, i, &t, j)) {
+                    taken[j] = 1, common++;
+                    break;
+                }
+        if (common) {
+            double prec = (double)common / (double)p->n, rec = (double)common / (double)t.n;
+            double f = 2 * prec * rec / (prec + rec);
+            if (f > *f1) *f1 = f;
+        }
+        free(taken);
+        toks_free(&t);
+    }
+    for (int z = 0; z < 2; z++)
+        if (have[z]) toks_free(&g[z]);
+}
+
+bool hn_qa_squad_em(const char *generated, const char *const *answers, int n_answers) {
+    bool em;
+    double f1;
+    squad_score(generated, answers, n_answers, &em, &f1);
+    return em;
+}
+
+double hn_qa_f1(const char *generated, const char *const *answers, int n_answers) {
+    bool em;
+    double f1;
+    squad_score(generated, answers, n_answers, &em, &f1);
+    return f1;
 }

@@ -1,6 +1,7 @@
 // train/qa.h — short-answer question sets: questions with their gold answers, read from SQuAD-format JSON or from
 // JSONL / JSON-array files, as SFT examples for training and held-out loss and as questions scored by exact match
-// of a generated answer (the generation bake-off, train/bakeoff_gen.c).
+// of a generated answer (the generation bake-off, train/bakeoff_gen.c) or by SQuAD's exact match and token F1
+// (hone eval --task rag).
 //
 //   hn_qa_set q;
 //   if (hn_qa_load(&q, "xquad.en.json", HN_QA_AUTO)) { fprintf(stderr, "hone: %s\n", hn_errmsg()); ... }
@@ -30,6 +31,22 @@
 // (any run of . , ; : ! ? at the end, and the white space before it), collapses runs of white space to one space
 // and case-folds (Unicode case folding, utf8proc's). A generation matches when its normal form equals any gold
 // answer's.
+//
+// SQuAD's scores (hn_qa_squad_em, hn_qa_f1), as SQuAD v1.1's official evaluate script computes them for English and
+// MLQA's (mlqa_evaluation_v1.py) for Chinese. Each text is cut to its first line (up to the first '\n'), then:
+//   1. lower-cased (utf8proc's simple lower case of each code point; Python's str.lower);
+//   2. punctuation removed: ASCII's 32 punctuation characters (Python's string.punctuation: !"#$%&'()*+,-./:;<=>?@
+//      [\]^_`{|}~, symbols among them); in Chinese mode also every character of a Unicode punctuation category (P*);
+//   3. English mode only: the articles a, an, the removed where they stand as whole words (a maximal run of letters,
+//      digits and '_', Python's \b(a|an|the)\b);
+//   4. split into tokens at white space (Unicode's, Python's str.split()); in Chinese mode each CJK ideograph
+//      (U+3400..U+4DBF, U+4E00..U+9FFF, U+F900..U+FAFF) is a token of its own, and runs of other characters are split
+//      at white space.
+// A generation and a gold answer are compared in Chinese mode when either holds a CJK ideograph, else in English
+// mode. Exact match: the two token lists are equal (two empty lists too, as the script's string comparison has it).
+// F1: with c the tokens the two share (as multisets), precision c / |generated|, recall c / |gold|, F1 their harmonic
+// mean; 0 when c == 0 (an empty side included: SQuAD v1.1's rule). Both scores are the best over the gold answers;
+// 0 when there is none. Invalid UTF-8 bytes count as characters of their own (not letters, not punctuation).
 #ifndef HN_QA_H
 #define HN_QA_H
 
@@ -39,6 +56,9 @@ typedef enum { HN_QA_AUTO, HN_QA_SQUAD, HN_QA_JSONL } hn_qa_format;
 
 typedef struct {
     char *line;     // the SFT example as one JSON object (no newline): {"prompt", "completion"} or the alpaca object
+    const char *question; // the question alone, for retrieval: SQuAD's question, a JSONL item's prompt, alpaca's
+                          // instruction (then a blank line and its input, when it has one). It lives in line's
+                          // allocation, after line's NUL, and goes with it (free(line)).
     char **answers; // (n_answers) gold answers, each malloc'd; answers[0] is the training completion
     int n_answers;
     int group;      // SQuAD: the article's index in the file; else the item's own index
@@ -77,5 +97,8 @@ char *hn_qa_squad_prompt(const char *context, const char *question);
 // returns the normal form's length (>= cap: it was cut).
 size_t hn_qa_normalize(const char *s, size_t len, char *out, size_t cap);
 bool hn_qa_match(const char *generated, const char *const *answers, int n_answers);
+// SQuAD's exact match and token F1 (above), in [0, 1], the best over the answers.
+bool hn_qa_squad_em(const char *generated, const char *const *answers, int n_answers);
+double hn_qa_f1(const char *generated, const char *const *answers, int n_answers);
 
 #endif
