@@ -2,7 +2,7 @@
 # Installs the Debian packages hone builds against, if any is missing (idempotent). As root it runs apt-get;
 # otherwise it names the packages to install and fails.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libopenblas-dev libpcre2-dev libjansson-dev libyaml-dev libutf8proc-dev libmicrohttpd-dev python3 python3-pip unzip)
+pkgs=(build-essential cmake pkg-config libopenblas-dev libpcre2-dev libjansson-dev libyaml-dev libutf8proc-dev libmicrohttpd-dev libfaiss-dev libsqlite3-dev python3 python3-pip unzip)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -107,6 +107,11 @@ const char *hn_blas_core(void) {
     return g_blas.core;
 }
 
+void *hn_blas_symbol(const char *name) {
+    blas_init();
+    return g_blas.lib ? dlsym(g_blas.lib, name) : NULL;
+}
+
 // One thread's part through the panel kernel: op(A) made contiguous (the kernel takes x with row stride K), then
 // op(B) 32 columns at a time, transposed into a panel.
 static void part_panel(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,

@@ -21,5 +21,9 @@ void hn_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, co
 bool hn_blas_loaded(void);
 // OpenBLAS's kernel set ("SkylakeX", "Haswell", ...), or "hone-panel" for the fallback.
 const char *hn_blas_core(void);
+// A symbol of the loaded OpenBLAS (loading it first, as hn_sgemm does), e.g. "sgesvd_" (Debian's libopenblas0
+// carries LAPACK too); NULL when OpenBLAS is not loaded or lacks it. io/vindex.cpp forwards FAISS's Fortran
+// BLAS/LAPACK calls through it.
+void *hn_blas_symbol(const char *name);
 
 #endif
