@@ -350,6 +350,43 @@ static bool parse_generation(json_t *o, int cap, hn_api_request *r, hn_api_error
     return true;
 }
 
+// The retrieval extension: true (the default k), false, or {"k": K}. Only chat has a user message to take as the
+// question; a completion's prompt is the client's own text, already framed, so it is refused there (false, the
+// no-op value, aside).
+static bool parse_retrieval(json_t *o, hn_api_request *r, hn_api_error *e) {
+    json_t *v = field(o, "retrieval");
+    if (!v || json_is_false(v)) return true;
+    if (r->kind != HN_API_CHAT)
+        return BAD(e, "retrieval", "'%s' is supported on /v1/chat/completions only (the last user message is the "
+                                   "question)");
+    if (json_is_true(v)) {
+        r->retrieval_k = HN_API_RETRIEVAL_K;
+        return true;
+    }
+    if (!json_is_object(v)) return BAD(e, "retrieval", "'%s' must be true, false or {\"k\": N}");
+    const char *key;
+    json_t *item;
+    json_object_foreach(v, key, item) if (strcmp(key, "k")) {
+        hn_api_error_set(e, 400, "retrieval", NULL, "'retrieval' has an unknown field '%.100s' (it takes \"k\")",
+                         key);
+        return false;
+    }
+    json_t *k = field(v, "k");
+    if (!k) {
+        r->retrieval_k = HN_API_RETRIEVAL_K;
+        return true;
+    }
+    if (!json_is_integer(k)) return BAD(e, "retrieval.k", "'%s' must be an integer");
+    json_int_t x = json_integer_value(k);
+    if (x < 1 || x > HN_API_MAX_RETRIEVAL_K) {
+        hn_api_error_set(e, 400, "retrieval.k", NULL, "'retrieval.k' must be between 1 and %d, got %lld",
+                         HN_API_MAX_RETRIEVAL_K, (long long)x);
+        return false;
+    }
+    r->retrieval_k = (int)x;
+    return true;
+}
+
 bool hn_api_parse(hn_api_kind kind, const char *body, size_t len, int max_tokens_cap, hn_api_request *out,
                   hn_api_error *err) {
     memset(out, 0, sizeof *out);
@@ -366,7 +403,7 @@ bool hn_api_parse(hn_api_kind kind, const char *body, size_t len, int max_tokens
     if (!json_is_object(o)) hn_api_error_set(err, 400, NULL, NULL, "the body must be a JSON object");
     else if (get_str(o, "model", &out->model, err)) {
         if (kind == HN_API_EMBEDDING) ok = parse_inputs(o, out, err);
-        else if (parse_generation(o, max_tokens_cap, out, err))
+        else if (parse_generation(o, max_tokens_cap, out, err) && parse_retrieval(o, out, err))
             ok = kind == HN_API_CHAT ? parse_messages(o, out, err) : parse_prompt(o, out, err);
     }
     json_decref(o);
@@ -478,9 +515,26 @@ static json_t *frame(const char *object, const char *id, const char *model, int6
 
 static json_t *finish_json(hn_finish f) { return str_or_null(hn_api_finish_reason(f)); }
 
+// root["sources"] = [{"index": 1, "text", "score", "source", "id"}, ...]; true when it went in.
+static bool add_sources(json_t *root, const hn_api_sources *src) {
+    json_t *list = json_array();
+    bool ok = list != NULL;
+    for (int i = 0; ok && i < src->n; i++) {
+        const hn_api_source *x = &src->items[i];
+        json_t *o = json_object();
+        ok = o && !json_object_set_new(o, "index", json_integer(i + 1)) &&
+             !json_object_set_new(o, "text", text_json(x->text, strlen(x->text))) &&
+             !json_object_set_new(o, "score", json_real(x->score)) &&
+             !json_object_set_new(o, "source", text_json(x->source, strlen(x->source))) &&
+             !json_object_set_new(o, "id", json_integer(x->id));
+        ok = !json_array_append_new(list, o) && ok;
+    }
+    return !json_object_set_new(root, "sources", list) && ok;
+}
+
 char *hn_api_completion_json(hn_api_kind kind, const char *id, const char *model, int64_t created,
                              const char *const *texts, const hn_finish *finish, int n, int prompt_tokens,
-                             int completion_tokens, const hn_api_vote *vote) {
+                             int completion_tokens, const hn_api_vote *vote, const hn_api_sources *sources) {
     bool chat = kind == HN_API_CHAT;
     json_t *choices, *root = frame(chat ? "chat.completion" : "text_completion", id, model, created, &choices);
     bool ok = root != NULL;
@@ -509,7 +563,8 @@ char *hn_api_completion_json(hn_api_kind kind, const char *id, const char *model
              !json_object_set_new(v, "choice", vote->choice >= 0 ? json_integer(vote->choice) : json_null());
         ok = !json_object_set_new(root, "vote", v) && ok;
     }
-    return dump(root, ok, 0);
+    if (ok && sources) ok = add_sources(root, sources);
+    return dump(root, ok, JSON_REAL_PRECISION(9)); // the scores: 9 significant digits give a float32 back
 }
 
 static char *sse(char *json) {
@@ -522,7 +577,7 @@ static char *sse(char *json) {
 }
 
 char *hn_api_chunk_sse(hn_api_kind kind, const char *id, const char *model, int64_t created, int index,
-                       const char *text, size_t len, bool first, hn_finish finish) {
+                       const char *text, size_t len, bool first, hn_finish finish, const hn_api_sources *sources) {
     bool chat = kind == HN_API_CHAT, done = finish != HN_FINISH_NONE;
     json_t *choices, *root = frame(chat ? "chat.completion.chunk" : "text_completion", id, model, created, &choices);
     json_t *c = root ? json_object() : NULL;
@@ -539,7 +594,8 @@ char *hn_api_chunk_sse(hn_api_kind kind, const char *id, const char *model, int6
     ok = ok && !json_object_set_new(c, "logprobs", json_null()) &&
          !json_object_set_new(c, "finish_reason", finish_json(finish));
     if (c) ok = !json_array_append_new(choices, c) && ok;
-    return sse(dump(root, ok, 0));
+    if (ok && sources) ok = add_sources(root, sources);
+    return sse(dump(root, ok, JSON_REAL_PRECISION(9)));
 }
 
 char *hn_api_usage_sse(hn_api_kind kind, const char *id, const char *model, int64_t created, int prompt_tokens,

@@ -65,7 +65,13 @@ typedef struct {
     bool ignore_eos;           // vLLM's extension: generate max_tokens whatever the model says
     bool vote;                 // the voting extension: with n > 1, the majority answer of the samples
     char *answer_regex;        // the answer's pattern (PCRE2); NULL: the last number in the text
+    // chat's retrieval extension: "retrieval": true (HN_API_RETRIEVAL_K chunks) or {"k": K} (1..HN_API_MAX_RETRIEVAL_K)
+    // puts the database's best chunks for the last user message before it (hone serve --db); 0: off
+    int retrieval_k;
 } hn_api_request;
+
+#define HN_API_RETRIEVAL_K 5      // "retrieval": true
+#define HN_API_MAX_RETRIEVAL_K 20
 
 // Parses body (len bytes; need not be NUL-terminated) as a request of the given kind. max_tokens_cap: the most
 // max_tokens a request may ask. false with *err filled (400) when the body is not JSON, a field has the wrong type
@@ -88,16 +94,33 @@ typedef struct {
     int choice;         // the first sample that gave it (-1 when none)
 } hn_api_vote;
 
-// The whole response of a completion or chat request: one choice per text, usage, and "vote" when vote is non-NULL.
+// The chunks a retrieval request's prompt holds, in the order of their numbers ([1] first): written as the
+// top-level "sources": [{"index": 1, "text", "score", "source", "id"}, ...] of a response (an empty list when the
+// database had nothing to give).
+typedef struct {
+    int64_t id;         // the chunk's id in the database
+    float score;        // cosine similarity to the question
+    const char *text;   // the chunk's text
+    const char *source; // its document (path, or FILE#ID)
+} hn_api_source;
+
+typedef struct {
+    const hn_api_source *items;
+    int n;
+} hn_api_sources;
+
+// The whole response of a completion or chat request: one choice per text, usage, "vote" when vote is non-NULL,
+// "sources" when sources is non-NULL.
 char *hn_api_completion_json(hn_api_kind kind, const char *id, const char *model, int64_t created,
                              const char *const *texts, const hn_finish *finish, int n, int prompt_tokens,
-                             int completion_tokens, const hn_api_vote *vote);
+                             int completion_tokens, const hn_api_vote *vote, const hn_api_sources *sources);
 
 // One server-sent event: "data: " + a chunk in OpenAI's format + "\n\n". A chat chunk's delta carries
 // "role": "assistant" when first is true (a sample's first chunk) and the text as "content"; finish other than
-// HN_FINISH_NONE ends the sample (finish_reason set, an empty delta). malloc'd.
+// HN_FINISH_NONE ends the sample (finish_reason set, an empty delta); "sources" at the top level when sources is
+// non-NULL (a retrieval stream's first chunk). malloc'd.
 char *hn_api_chunk_sse(hn_api_kind kind, const char *id, const char *model, int64_t created, int index,
-                       const char *text, size_t len, bool first, hn_finish finish);
+                       const char *text, size_t len, bool first, hn_finish finish, const hn_api_sources *sources);
 // The last chunk of a stream with stream_options.include_usage: no choices, the usage.
 char *hn_api_usage_sse(hn_api_kind kind, const char *id, const char *model, int64_t created, int prompt_tokens,
                        int completion_tokens);

@@ -180,7 +180,7 @@ static enum MHD_Result whole(struct MHD_Connection *c, http_req *rq, hn_job *j, 
         ret = http_send_json(c, rq, 200,
                              ts ? hn_api_completion_json(ar->kind, id, model, (int64_t)time(NULL),
                                                          (const char *const *)ts, finish, n, n_prompt, n_gen,
-                                                         ar->vote ? &v : NULL)
+                                                         ar->vote ? &v : NULL, NULL)
                                 : NULL);
         free(ts);
     }
@@ -224,7 +224,7 @@ static bool stream_event(stream *s, const hn_event *ev) {
     if (ev->len) {
         if (!s->first_token) hn_metrics_first_token(s->h->mx, hn_now() - s->rq->t0), s->first_token = true;
         if (!stream_add(s, hn_api_chunk_sse(s->kind, s->id, s->model, s->created, ev->index, ev->text, ev->len,
-                                            !s->started[ev->index], HN_FINISH_NONE)))
+                                            !s->started[ev->index], HN_FINISH_NONE, NULL)))
             return false;
         s->started[ev->index] = true;
     }
@@ -240,7 +240,7 @@ static bool stream_event(stream *s, const hn_event *ev) {
             if (!stream_add(s, line)) return false;
         }
         if (!stream_add(s, hn_api_chunk_sse(s->kind, s->id, s->model, s->created, ev->index, NULL, 0,
-                                            !s->started[ev->index], ev->finish)))
+                                            !s->started[ev->index], ev->finish, NULL)))
             return false;
         s->started[ev->index] = true;
     }

@@ -1,6 +1,7 @@
 // tests/test_serve_api.c — hone serve's API layer without a model: OpenAI request bodies parsed (fields, defaults,
-// every refusal naming its field), error bodies in OpenAI's shape, response and server-sent-event chunk JSON,
-// embeddings as numbers and base64, the /metrics text, the API key check, UTF-8 cleaning.
+// every refusal naming its field), error bodies in OpenAI's shape, response and server-sent-event chunk JSON, the
+// retrieval extension and its "sources", embeddings as numbers and base64, the /metrics text, the API key check,
+// UTF-8 cleaning.
 #include "serve/api.h"
 #include "serve/metrics.h"
 #include "test.h"
@@ -159,6 +160,51 @@ static void test_chat(void) {
     hn_api_request_free(&r);
 }
 
+// The retrieval extension: true (k 5), {"k": K} within 1..20, false or null (off); chat only.
+static void test_retrieval_request(void) {
+    hn_api_request r;
+    hn_api_error e;
+#define MSGS "\"messages\": [{\"role\": \"user\", \"content\": \"x\"}]"
+    CHECK(parse(HN_API_CHAT, "{" MSGS "}", &r, &e) && r.retrieval_k == 0, "off by default: %s", e.message);
+    hn_api_request_free(&r);
+    CHECK(parse(HN_API_CHAT, "{" MSGS ", \"retrieval\": true}", &r, &e) && r.retrieval_k == HN_API_RETRIEVAL_K &&
+              HN_API_RETRIEVAL_K == 5,
+          "true: k 5 (%s)", e.message);
+    hn_api_request_free(&r);
+    CHECK(parse(HN_API_CHAT, "{" MSGS ", \"retrieval\": {\"k\": 3}}", &r, &e) && r.retrieval_k == 3, "k 3: %s",
+          e.message);
+    hn_api_request_free(&r);
+    CHECK(parse(HN_API_CHAT, "{" MSGS ", \"retrieval\": {\"k\": 20}}", &r, &e) && r.retrieval_k == 20, "k 20: %s",
+          e.message);
+    hn_api_request_free(&r);
+    CHECK(parse(HN_API_CHAT, "{" MSGS ", \"retrieval\": {}}", &r, &e) && r.retrieval_k == 5, "{}: k 5 (%s)",
+          e.message);
+    hn_api_request_free(&r);
+    CHECK(parse(HN_API_CHAT, "{" MSGS ", \"retrieval\": false}", &r, &e) && r.retrieval_k == 0, "false: %s",
+          e.message);
+    hn_api_request_free(&r);
+    CHECK(parse(HN_API_CHAT, "{" MSGS ", \"retrieval\": null}", &r, &e) && r.retrieval_k == 0, "null: %s",
+          e.message);
+    hn_api_request_free(&r);
+    refused(HN_API_CHAT, "{" MSGS ", \"retrieval\": {\"k\": 0}}", "retrieval.k");
+    refused(HN_API_CHAT, "{" MSGS ", \"retrieval\": {\"k\": 21}}", "retrieval.k");
+    refused(HN_API_CHAT, "{" MSGS ", \"retrieval\": {\"k\": -1}}", "retrieval.k");
+    refused(HN_API_CHAT, "{" MSGS ", \"retrieval\": {\"k\": 2.5}}", "retrieval.k");
+    refused(HN_API_CHAT, "{" MSGS ", \"retrieval\": {\"k\": \"3\"}}", "retrieval.k");
+    refused(HN_API_CHAT, "{" MSGS ", \"retrieval\": {\"top_k\": 3}}", "retrieval");
+    refused(HN_API_CHAT, "{" MSGS ", \"retrieval\": 3}", "retrieval");
+    refused(HN_API_CHAT, "{" MSGS ", \"retrieval\": \"yes\"}", "retrieval");
+    refused(HN_API_COMPLETION, "{\"prompt\": \"x\", \"retrieval\": true}", "retrieval");
+    CHECK(parse(HN_API_COMPLETION, "{\"prompt\": \"x\", \"retrieval\": false}", &r, &e) && !r.retrieval_k,
+          "completions: false, the no-op value, is accepted (%s)", e.message);
+    hn_api_request_free(&r);
+    hn_api_error e2 = {0};
+    CHECK(!parse(HN_API_CHAT, "{" MSGS ", \"retrieval\": {\"k\": 50}}", &r, &e2) &&
+              strstr(e2.message, "retrieval.k") && strstr(e2.message, "between 1 and 20") && strstr(e2.message, "50"),
+          "the message names the field, the range and the value: %s", e2.message);
+#undef MSGS
+}
+
 static void test_embedding_request(void) {
     hn_api_request r;
     hn_api_error e;
@@ -213,7 +259,7 @@ static void test_responses(void) {
     const char *texts[] = {"The answer is 4.", "bad \xff byte"};
     hn_finish fin[] = {HN_FINISH_STOP, HN_FINISH_LENGTH};
     hn_api_vote v = {.answer = "4", .count = 1, .of = 2, .choice = 0};
-    char *s = hn_api_completion_json(HN_API_CHAT, "chatcmpl-1", "smol", 1700000000, texts, fin, 2, 10, 7, &v);
+    char *s = hn_api_completion_json(HN_API_CHAT, "chatcmpl-1", "smol", 1700000000, texts, fin, 2, 10, 7, &v, NULL);
     json_t *j = load(s);
     CHECK(j && !strcmp(jstr(j, "object", NULL), "chat.completion") && !strcmp(jstr(j, "id", NULL), "chatcmpl-1") &&
               !strcmp(jstr(j, "model", NULL), "smol") &&
@@ -224,6 +270,7 @@ static void test_responses(void) {
               !strcmp(jstr(c, "message", "content"), "bad \xEF\xBF\xBD byte") &&
               !strcmp(jstr(c, "message", "role"), "assistant") && !strcmp(jstr(c, "finish_reason", NULL), "length"),
           "second choice, invalid UTF-8 replaced: %s", s);
+    CHECK(!json_object_get(j, "sources"), "no sources without retrieval: %s", s);
     json_t *u = json_object_get(j, "usage");
     CHECK(json_integer_value(json_object_get(u, "prompt_tokens")) == 10 &&
               json_integer_value(json_object_get(u, "completion_tokens")) == 7 &&
@@ -236,7 +283,7 @@ static void test_responses(void) {
           "vote");
     json_decref(j);
     free(s);
-    s = hn_api_completion_json(HN_API_COMPLETION, "cmpl-2", "smol", 1, texts, fin, 1, 3, 4, NULL);
+    s = hn_api_completion_json(HN_API_COMPLETION, "cmpl-2", "smol", 1, texts, fin, 1, 3, 4, NULL, NULL);
     j = load(s);
     c = json_array_get(json_object_get(j, "choices"), 0);
     CHECK(!strcmp(jstr(j, "object", NULL), "text_completion") && !strcmp(jstr(c, "text", NULL), texts[0]) &&
@@ -247,7 +294,7 @@ static void test_responses(void) {
     free(s);
 
     // Server-sent events: "data: " + one line of JSON + a blank line.
-    s = hn_api_chunk_sse(HN_API_CHAT, "chatcmpl-3", "smol", 5, 0, "Hel\nlo", 6, true, HN_FINISH_NONE);
+    s = hn_api_chunk_sse(HN_API_CHAT, "chatcmpl-3", "smol", 5, 0, "Hel\nlo", 6, true, HN_FINISH_NONE, NULL);
     size_t n = strlen(s);
     CHECK(!strncmp(s, "data: {", 7) && n > 9 && !strcmp(s + n - 3, "}\n\n") && !memchr(s, '\n', n - 2),
           "SSE framing: %s", s);
@@ -255,11 +302,11 @@ static void test_responses(void) {
     c = json_array_get(json_object_get(j, "choices"), 0);
     CHECK(!strcmp(jstr(j, "object", NULL), "chat.completion.chunk") &&
               !strcmp(jstr(c, "delta", "role"), "assistant") && !strcmp(jstr(c, "delta", "content"), "Hel\nlo") &&
-              json_is_null(json_object_get(c, "finish_reason")),
+              json_is_null(json_object_get(c, "finish_reason")) && !json_object_get(j, "sources"),
           "first chat chunk: %s", s);
     json_decref(j);
     free(s);
-    s = hn_api_chunk_sse(HN_API_CHAT, "chatcmpl-3", "smol", 5, 2, NULL, 0, false, HN_FINISH_STOP);
+    s = hn_api_chunk_sse(HN_API_CHAT, "chatcmpl-3", "smol", 5, 2, NULL, 0, false, HN_FINISH_STOP, NULL);
     j = load(s + 6);
     c = json_array_get(json_object_get(j, "choices"), 0);
     CHECK(json_object_size(json_object_get(c, "delta")) == 0 && !strcmp(jstr(c, "finish_reason", NULL), "stop") &&
@@ -267,7 +314,7 @@ static void test_responses(void) {
           "last chat chunk: empty delta, finish_reason: %s", s);
     json_decref(j);
     free(s);
-    s = hn_api_chunk_sse(HN_API_COMPLETION, "cmpl-4", "smol", 5, 0, "abc", 2, true, HN_FINISH_NONE);
+    s = hn_api_chunk_sse(HN_API_COMPLETION, "cmpl-4", "smol", 5, 0, "abc", 2, true, HN_FINISH_NONE, NULL);
     j = load(s + 6);
     c = json_array_get(json_object_get(j, "choices"), 0);
     CHECK(!strcmp(jstr(j, "object", NULL), "text_completion") && !strcmp(jstr(c, "text", NULL), "ab"),
@@ -287,6 +334,53 @@ static void test_responses(void) {
     hn_api_new_id(HN_API_CHAT, id);
     hn_api_new_id(HN_API_CHAT, id2);
     CHECK(!strncmp(id, "chatcmpl-", 9) && strlen(id) == 9 + 24 && strcmp(id, id2), "ids: %s %s", id, id2);
+}
+
+// "sources" at the top level of a retrieval response, and of a stream's first chunk: [{"index" from 1, "text",
+// "score" (a float32 that reads back equal), "source", "id"}]; an empty list when nothing was retrieved.
+static void test_sources(void) {
+    const char *texts[] = {"Zorbia's capital is Quell [1]."};
+    hn_finish fin[] = {HN_FINISH_STOP};
+    hn_api_source items[] = {{.id = 42, .score = 0.7312345f, .text = "Quell is the capital of Zorbia.\n",
+                              .source = "docs/zorbia.txt"},
+                             {.id = 7, .score = -0.125f, .text = "bad \xff", .source = "data.jsonl#r1"}};
+    hn_api_sources src = {items, 2};
+    char *s = hn_api_completion_json(HN_API_CHAT, "chatcmpl-5", "smol", 1, texts, fin, 1, 100, 9, NULL, &src);
+    json_t *j = load(s), *l = json_object_get(j, "sources");
+    json_t *a = json_array_get(l, 0), *b = json_array_get(l, 1);
+    CHECK(json_array_size(l) == 2 && json_integer_value(json_object_get(a, "index")) == 1 &&
+              json_integer_value(json_object_get(b, "index")) == 2,
+          "two sources numbered from 1: %s", s);
+    CHECK(a && !strcmp(jstr(a, "text", NULL), items[0].text) && !strcmp(jstr(a, "source", NULL), "docs/zorbia.txt") &&
+              json_integer_value(json_object_get(a, "id")) == 42 &&
+              (float)json_number_value(json_object_get(a, "score")) == items[0].score,
+          "the first source's fields, its score read back as the same float: %s", s);
+    CHECK(b && !strcmp(jstr(b, "text", NULL), "bad \xEF\xBF\xBD") &&
+              (float)json_number_value(json_object_get(b, "score")) == -0.125f &&
+              !strcmp(jstr(b, "source", NULL), "data.jsonl#r1"),
+          "invalid UTF-8 in a chunk replaced; a negative score: %s", s);
+    json_t *c = json_array_get(json_object_get(j, "choices"), 0);
+    CHECK(!strcmp(jstr(c, "message", "content"), texts[0]) && json_object_get(j, "usage"),
+          "the standard fields stay as they are: %s", s);
+    json_decref(j);
+    free(s);
+    hn_api_sources none = {NULL, 0};
+    s = hn_api_completion_json(HN_API_CHAT, "chatcmpl-6", "smol", 1, texts, fin, 1, 10, 9, NULL, &none);
+    j = load(s);
+    CHECK(json_is_array(json_object_get(j, "sources")) && json_array_size(json_object_get(j, "sources")) == 0,
+          "nothing retrieved: an empty list: %s", s);
+    json_decref(j);
+    free(s);
+    s = hn_api_chunk_sse(HN_API_CHAT, "chatcmpl-7", "smol", 5, 0, "", 0, true, HN_FINISH_NONE, &src);
+    j = load(s + 6);
+    c = json_array_get(json_object_get(j, "choices"), 0);
+    CHECK(!strcmp(jstr(c, "delta", "role"), "assistant") && !strcmp(jstr(c, "delta", "content"), "") &&
+              json_is_null(json_object_get(c, "finish_reason")) &&
+              json_array_size(json_object_get(j, "sources")) == 2 &&
+              json_integer_value(json_object_get(json_array_get(json_object_get(j, "sources"), 1), "id")) == 7,
+          "a retrieval stream's opening chunk: the role, empty content, the sources: %s", s);
+    json_decref(j);
+    free(s);
 }
 
 static void test_embeddings_models(void) {
@@ -436,6 +530,8 @@ int main(void) {
     test_embedding_request();
     test_errors();
     test_responses();
+    test_retrieval_request();
+    test_sources();
     test_embeddings_models();
     test_key_and_utf8();
     test_metrics();
