@@ -81,6 +81,13 @@ float hn_rng_f32(hn_rng *r); // uniform in [0, 1)
 
 double hn_now(void); // monotonic seconds
 
+// Text (base/text.c): the offset of the first byte of text[0..n) that is not valid UTF-8 (no overlongs, surrogates
+// or code points past U+10FFFF), n when all of it is.
+size_t hn_utf8_check(const char *text, size_t n);
+// FNV-1a 64 of data, continuing from h (start with HN_FNV1A_INIT).
+#define HN_FNV1A_INIT 0xcbf29ce484222325ull
+uint64_t hn_fnv1a(uint64_t h, const void *data, size_t n);
+
 // Checked size arithmetic: false on overflow.
 static inline bool hn_mul_ok(size_t a, size_t b, size_t *out) { return !__builtin_mul_overflow(a, b, out); }
 static inline bool hn_add_ok(size_t a, size_t b, size_t *out) { return !__builtin_add_overflow(a, b, out); }

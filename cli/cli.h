@@ -23,6 +23,8 @@ int cmd_classify(int argc, char **argv);
 int cmd_bakeoff(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_vote(int argc, char **argv);
+int cmd_index(int argc, char **argv);
+int cmd_ask(int argc, char **argv);
 
 // Prints "hone: MESSAGE" (the library's last message) on stderr and returns 1.
 int cli_fail(void);

@@ -25,22 +25,6 @@ static const char *embed_usage =
 // Texts per call of hn_model_embed_texts (which pads them into batches of its own).
 #define EMBED_CHUNK 64
 
-// Whether s[0..n) is valid UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
-static bool utf8_valid(const unsigned char *s, size_t n) {
-    for (size_t i = 0; i < n;) {
-        unsigned c = s[i];
-        int len = c < 0x80 ? 1 : c >= 0xC2 && c < 0xE0 ? 2 : c >= 0xE0 && c < 0xF0 ? 3 : c >= 0xF0 && c < 0xF5 ? 4 : 0;
-        if (!len || i + len > n) return false;
-        for (int k = 1; k < len; k++)
-            if ((s[i + k] & 0xC0) != 0x80) return false;
-        if ((c == 0xE0 && s[i + 1] < 0xA0) || (c == 0xED && s[i + 1] >= 0xA0) || (c == 0xF0 && s[i + 1] < 0x90) ||
-            (c == 0xF4 && s[i + 1] >= 0x90))
-            return false;
-        i += len;
-    }
-    return true;
-}
-
 // Reads FILE into lines (pointers into *buf, NUL-terminated, "\r\n" and "\n" both end a line). An empty file, a
 // NUL byte or a line that is not UTF-8 is an error naming the file and line.
 static hn_status read_lines(const char *path, char **buf, char ***lines, int *n) {
@@ -78,7 +62,7 @@ static hn_status read_lines(const char *path, char **buf, char ***lines, int *n)
         if (e) *e = 0;
         size_t l = strlen(p);
         if (l && p[l - 1] == '\r') p[--l] = 0;
-        if (!utf8_valid((const unsigned char *)p, l))
+        if (hn_utf8_check(p, l) != l)
             return hn_fail(HN_ERR_FORMAT, "%s:%d: the line is not valid UTF-8", path, i + 1);
         ls[i] = p;
         p = e ? e + 1 : p + l;

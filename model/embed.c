@@ -134,15 +134,20 @@ done:
     return s;
 }
 
-hn_status hn_model_embed_texts(hn_model *m, const char *const *texts, int n, hn_pool pool, bool normalize,
-                               float *out) {
-    if (!m->tok) return hn_fail(HN_ERR_UNSUPPORTED, "%s: the model has no tokenizer to embed text with", m->path);
+int hn_model_embed_max_tokens(const hn_model *m) {
     int max = m->hp.n_ctx_train > 0 ? m->hp.n_ctx_train : 1 << 20;
     // sentence-transformers cuts inputs at its max_seq_length (256 for all-MiniLM-L6-v2), not at the positions.
     json_t *st = side_json(m, "sentence_bert_config.json");
     json_int_t msl = json_integer_value(json_object_get(st, "max_seq_length"));
     if (msl >= 2 && msl < max) max = (int)msl;
     json_decref(st);
+    return max;
+}
+
+hn_status hn_model_embed_texts(hn_model *m, const char *const *texts, int n, hn_pool pool, bool normalize,
+                               float *out) {
+    if (!m->tok) return hn_fail(HN_ERR_UNSUPPORTED, "%s: the model has no tokenizer to embed text with", m->path);
+    int max = hn_model_embed_max_tokens(m);
     // An encoder frames each text as BERT's post-processor does: [CLS] text [SEP]; a decoder starts a sequence
     // (BOS where its metadata asks for one).
     bool enc = m->hp.arch == HN_ARCH_BERT;

@@ -28,6 +28,10 @@ hn_pool hn_model_default_pool(const hn_model *m);
 // Whether the model's own pipeline L2-normalises (an HF directory whose modules.json lists a Normalize module).
 bool hn_model_default_normalize(const hn_model *m);
 
+// The most tokens hn_model_embed_texts keeps of a text, framing included: sentence-transformers' max_seq_length
+// (sentence_bert_config.json) where it is below the model's positions.
+int hn_model_embed_max_tokens(const hn_model *m);
+
 // out (B, n_embd) from B right-padded rows of T token ids, row b's first lens[b] tokens valid (1..T).
 hn_status hn_model_embed_ids(hn_model *m, const int32_t *ids, const int32_t *lens, int B, int T, hn_pool pool,
                              bool normalize, float *out);
