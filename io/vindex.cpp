@@ -39,12 +39,14 @@ struct hn_vindex {
     faiss::IndexIVFPQ *ivf;   // ivfpq (== index)
 };
 
-// FAISS's messages read "Error in FUNCTION at FILE:LINE: what"; keep the what, on one line.
+// FAISS's messages read "Error in FUNCTION at FILE:LINE: [Error: 'CONDITION' failed: ]what"; keep the what, on
+// one line.
 static std::string faiss_what(const char *msg) {
     std::string s(msg);
     size_t at = s.rfind(".cpp:");
     if (s.rfind("Error in ", 0) == 0 && at != std::string::npos && (at = s.find(": ", at + 5)) != std::string::npos)
         s = s.substr(at + 2);
+    if (s.rfind("Error: '", 0) == 0 && (at = s.find("' failed: ")) != std::string::npos) s = s.substr(at + 10);
     for (char &c : s)
         if (c == '\n' || c == '\r') c = ' ';
     return s;
@@ -354,6 +356,9 @@ hn_status hn_vindex_read(hn_vindex **out, const char *path) {
         idx = faiss::read_index(f);
         return HN_OK;
     });
+    if (s == HN_ERR_FORMAT && feof(f)) // FAISS's "read error in : 3563 != 6400 (errno of something else)"
+        s = hn_fail(HN_ERR_FORMAT, "%s: not a FAISS index, or a truncated one (the file ends before the index does)",
+                    path);
     fclose(f);
     if (s) return s;
     hn_vindex *v = new (std::nothrow) hn_vindex();
