@@ -6,8 +6,10 @@
 //
 // BLAS: libfaiss.a calls Fortran BLAS/LAPACK (sgemm_, sgesvd_, ...). Linking libblas/libopenblas would load
 // OpenBLAS before main, which tensor/blas.c avoids on purpose, so the symbols are defined at the end of this file:
-// sgemm_ goes to hn_sgemm (OpenBLAS when loaded, hone's panel kernel otherwise, split over hone's threads), the
-// rest to the same-named symbol of the dlopened OpenBLAS (Debian's libopenblas0 includes LAPACK).
+// sgemm_ (flat search with >= 20 queries, k-means in IVF-PQ training) goes to hn_sgemm, which uses OpenBLAS when
+// it is loaded and hone's panel kernel otherwise, and splits the product over hone's threads (tensor/blas.c pins
+// OpenBLAS itself to one thread, so OpenBLAS's own sgemm_ would run on one core); the rest go to the same-named
+// symbol of the dlopened OpenBLAS (Debian's libopenblas0 includes LAPACK).
 extern "C" {
 #include "io/vindex.h"
 #include "tensor/blas.h"
@@ -154,7 +156,8 @@ static hn_status check_params(const hn_vindex_params *p) {
         if (p->nlist < 0 || p->nprobe < 1)
             return hn_fail(HN_ERR_ARG, "ivfpq: nlist %d / nprobe %d, expected nlist >= 0 (0: chosen) and nprobe >= 1",
                            p->nlist, p->nprobe);
-        if (p->pq_bits < 1 || p->pq_bits > 16) return hn_fail(HN_ERR_ARG, "ivfpq: pq_bits %d, expected 1 to 16", p->pq_bits);
+        if (p->pq_bits < 1 || p->pq_bits > 16)
+            return hn_fail(HN_ERR_ARG, "ivfpq: pq_bits %d, expected 1 to 16", p->pq_bits);
         if (p->pq_m < 0 || (p->pq_m > 0 && p->dim % p->pq_m))
             return hn_fail(HN_ERR_ARG, "ivfpq: pq_m %d does not divide dim %d (0 chooses dim / 8)", p->pq_m, p->dim);
     }
@@ -227,7 +230,8 @@ hn_status hn_vindex_train(hn_vindex *v, const float *x, int64_t n) {
 
 hn_status hn_vindex_add(hn_vindex *v, const float *x, const int64_t *ids, int64_t n) {
     const char *k = kind_names[v->p.kind];
-    if (n < 0 || (n > 0 && (!x || !ids))) return hn_fail(HN_ERR_ARG, "%s: add of %lld vectors without data", k, (long long)n);
+    if (n < 0 || (n > 0 && (!x || !ids)))
+        return hn_fail(HN_ERR_ARG, "%s: add of %lld vectors without data", k, (long long)n);
     if (!hn_vindex_is_trained(v)) return hn_fail(HN_ERR_ARG, "%s: add before the index is trained", k);
     if (!n) return HN_OK;
     return guard(HN_ERR_ARG, v->p.kind == HN_VINDEX_IVFPQ ? "ivfpq: add failed" : "vindex: add failed", [&] {
@@ -256,7 +260,8 @@ hn_status hn_vindex_remove(hn_vindex *v, const int64_t *ids, int64_t n, int64_t 
 
 hn_status hn_vindex_search(const hn_vindex *v, const float *q, int64_t nq, int k, float *scores, int64_t *ids) {
     if (k < 1 || nq < 0 || (nq > 0 && (!q || !scores || !ids)))
-        return hn_fail(HN_ERR_ARG, "vindex: search with k %d, %lld queries, expected k >= 1 and buffers", k, (long long)nq);
+        return hn_fail(HN_ERR_ARG, "vindex: search with k %d, %lld queries, expected k >= 1 and buffers", k,
+                       (long long)nq);
     if (!nq) return HN_OK;
     hn_status s = HN_OK;
     if (v->index && v->index->ntotal > 0) // FAISS's HNSW has no entry point when empty
@@ -289,7 +294,8 @@ void hn_vindex_set_search_width(hn_vindex *v, int width) {
 }
 
 hn_status hn_vindex_write(const hn_vindex *v, const char *path) {
-    if (!hn_vindex_is_trained(v)) return hn_fail(HN_ERR_ARG, "%s: the ivfpq index is not trained; nothing to write", path);
+    if (!hn_vindex_is_trained(v))
+        return hn_fail(HN_ERR_ARG, "%s: the ivfpq index is not trained; nothing to write", path);
     hn_afile af;
     hn_status s = hn_afile_open(&af, path);
     if (s) return s;
@@ -349,7 +355,9 @@ hn_status hn_vindex_read(hn_vindex **out, const char *path) {
         fclose(f);
         return hn_fail(HN_ERR_FORMAT, "%s: not a FAISS index (the file is empty)", path);
     }
-    // A damaged size field inside a file can still make FAISS allocate up to 2^40 elements before its read fails.
+    // FAISS 1.7.3's reader is not exception-safe: when a truncated file makes it throw, what it had read so far
+    // leaks (at most about the file's size, once per bad file). A damaged size field inside a file can also make it
+    // allocate up to 2^40 elements before its read fails.
     faiss::Index *idx = NULL;
     std::string what = std::string(path) + ": not a FAISS index";
     hn_status s = guard(HN_ERR_FORMAT, what.c_str(), [&] {
@@ -384,61 +392,60 @@ typedef int fint;
 
 // hone never builds the index types whose code calls LAPACK (PCA, OPQ, ITQ, random rotations, the additive
 // quantizers), so a routine that OpenBLAS cannot supply (HONE_BLAS=off, no libopenblas.so.0) ends the program.
-template <class F> static F lapack(const char *name) {
-    F f = (F)hn_blas_symbol(name);
+// The routine's type is the arguments' (all pointers, then the lengths).
+template <class... A> static void lapack(const char *name, A... args) {
+    void (*f)(A...) = (void (*)(A...))hn_blas_symbol(name);
     if (!f) {
         fprintf(stderr, "hone: vindex: FAISS called %s, which needs OpenBLAS's LAPACK (libopenblas.so.0, "
                         "HONE_BLAS not off); hone builds no index type that uses it\n", name);
         abort();
     }
-    return f;
+    f(args...);
 }
 
 extern "C" {
-// Column-major C (m, n) = alpha op(A) op(B) + beta C is the row-major C^T (n, m) = op(B)^T op(A)^T.
-int sgemm_(const char *ta, const char *tb, const fint *m, const fint *n, const fint *k, const float *alpha,
-           const float *a, const fint *lda, const float *b, const fint *ldb, const float *beta, float *c,
-           const fint *ldc) {
-    hn_sgemm(*tb != 'N' && *tb != 'n', *ta != 'N' && *ta != 'n', *n, *m, *k, *alpha, b, *ldb, a, *lda, *beta, c, *ldc);
-    return 0;
-}
-
-#define HN_LAPACK(name, params, args, type)                                                                         \
-    int name params {                                                                                               \
-        static const auto fn = lapack<type>(#name);                                                                  \
-        fn args;                                                                                                     \
-        return 0;                                                                                                    \
-    }
 typedef const char *C;
 typedef fint *I;
-HN_LAPACK(dgemm_, (C ta, C tb, I m, I n, I k, double *al, double *a, I lda, double *b, I ldb, double *be, double *c,
-                   I ldc), (ta, tb, m, n, k, al, a, lda, b, ldb, be, c, ldc, 1, 1),
-          void (*)(C, C, I, I, I, double *, double *, I, double *, I, double *, double *, I, size_t, size_t))
-HN_LAPACK(ssyrk_, (C uplo, C tr, I n, I k, float *al, float *a, I lda, float *be, float *c, I ldc),
-          (uplo, tr, n, k, al, a, lda, be, c, ldc, 1, 1),
-          void (*)(C, C, I, I, float *, float *, I, float *, float *, I, size_t, size_t))
-HN_LAPACK(sgesvd_, (C ju, C jv, I m, I n, float *a, I lda, float *s, float *u, I ldu, float *vt, I ldvt, float *w,
-                    I lw, I info), (ju, jv, m, n, a, lda, s, u, ldu, vt, ldvt, w, lw, info, 1, 1),
-          void (*)(C, C, I, I, float *, I, float *, float *, I, float *, I, float *, I, I, size_t, size_t))
-HN_LAPACK(dgesvd_, (C ju, C jv, I m, I n, double *a, I lda, double *s, double *u, I ldu, double *vt, I ldvt,
-                    double *w, I lw, I info), (ju, jv, m, n, a, lda, s, u, ldu, vt, ldvt, w, lw, info, 1, 1),
-          void (*)(C, C, I, I, double *, I, double *, double *, I, double *, I, double *, I, I, size_t, size_t))
-HN_LAPACK(dsyev_, (C jz, C uplo, I n, double *a, I lda, double *w, double *wk, I lw, I info),
-          (jz, uplo, n, a, lda, w, wk, lw, info, 1, 1),
-          void (*)(C, C, I, double *, I, double *, double *, I, I, size_t, size_t))
-HN_LAPACK(sgetrf_, (I m, I n, float *a, I lda, I ipiv, I info), (m, n, a, lda, ipiv, info),
-          void (*)(I, I, float *, I, I, I))
-HN_LAPACK(dgetrf_, (I m, I n, double *a, I lda, I ipiv, I info), (m, n, a, lda, ipiv, info),
-          void (*)(I, I, double *, I, I, I))
-HN_LAPACK(sgetri_, (I n, float *a, I lda, I ipiv, float *w, I lw, I info), (n, a, lda, ipiv, w, lw, info),
-          void (*)(I, float *, I, I, float *, I, I))
-HN_LAPACK(dgetri_, (I n, double *a, I lda, I ipiv, double *w, I lw, I info), (n, a, lda, ipiv, w, lw, info),
-          void (*)(I, double *, I, I, double *, I, I))
-HN_LAPACK(sgelsd_, (I m, I n, I nrhs, float *a, I lda, float *b, I ldb, float *s, float *rcond, I rank, float *w,
-                    I lw, I iw, I info), (m, n, nrhs, a, lda, b, ldb, s, rcond, rank, w, lw, iw, info),
-          void (*)(I, I, I, float *, I, float *, I, float *, float *, I, float *, I, I, I))
-HN_LAPACK(sgeqrf_, (I m, I n, float *a, I lda, float *tau, float *w, I lw, I info), (m, n, a, lda, tau, w, lw, info),
-          void (*)(I, I, float *, I, float *, float *, I, I))
-HN_LAPACK(sorgqr_, (I m, I n, I k, float *a, I lda, float *tau, float *w, I lw, I info),
-          (m, n, k, a, lda, tau, w, lw, info), void (*)(I, I, I, float *, I, float *, float *, I, I))
+static const size_t L1 = 1; // the hidden length of a one-character argument
+
+// Column-major C (m, n) = alpha op(A) op(B) + beta C is the row-major C^T (n, m) = op(B)^T op(A)^T.
+int sgemm_(C ta, C tb, I m, I n, I k, float *al, float *a, I lda, float *b, I ldb, float *be, float *c, I ldc) {
+    hn_sgemm(*tb != 'N' && *tb != 'n', *ta != 'N' && *ta != 'n', *n, *m, *k, *al, b, *ldb, a, *lda, *be, c, *ldc);
+    return 0;
+}
+int dgemm_(C ta, C tb, I m, I n, I k, double *al, double *a, I lda, double *b, I ldb, double *be, double *c, I ldc) {
+    return lapack("dgemm_", ta, tb, m, n, k, al, a, lda, b, ldb, be, c, ldc, L1, L1), 0;
+}
+int ssyrk_(C uplo, C tr, I n, I k, float *al, float *a, I lda, float *be, float *c, I ldc) {
+    return lapack("ssyrk_", uplo, tr, n, k, al, a, lda, be, c, ldc, L1, L1), 0;
+}
+int sgesvd_(C ju, C jv, I m, I n, float *a, I lda, float *s, float *u, I ldu, float *vt, I ldvt, float *w, I lw,
+            I info) {
+    return lapack("sgesvd_", ju, jv, m, n, a, lda, s, u, ldu, vt, ldvt, w, lw, info, L1, L1), 0;
+}
+int dgesvd_(C ju, C jv, I m, I n, double *a, I lda, double *s, double *u, I ldu, double *vt, I ldvt, double *w,
+            I lw, I info) {
+    return lapack("dgesvd_", ju, jv, m, n, a, lda, s, u, ldu, vt, ldvt, w, lw, info, L1, L1), 0;
+}
+int dsyev_(C jz, C uplo, I n, double *a, I lda, double *w, double *wk, I lw, I info) {
+    return lapack("dsyev_", jz, uplo, n, a, lda, w, wk, lw, info, L1, L1), 0;
+}
+int sgetrf_(I m, I n, float *a, I lda, I ipiv, I info) { return lapack("sgetrf_", m, n, a, lda, ipiv, info), 0; }
+int dgetrf_(I m, I n, double *a, I lda, I ipiv, I info) { return lapack("dgetrf_", m, n, a, lda, ipiv, info), 0; }
+int sgetri_(I n, float *a, I lda, I ipiv, float *w, I lw, I info) {
+    return lapack("sgetri_", n, a, lda, ipiv, w, lw, info), 0;
+}
+int dgetri_(I n, double *a, I lda, I ipiv, double *w, I lw, I info) {
+    return lapack("dgetri_", n, a, lda, ipiv, w, lw, info), 0;
+}
+int sgelsd_(I m, I n, I nrhs, float *a, I lda, float *b, I ldb, float *s, float *rcond, I rank, float *w, I lw,
+            I iw, I info) {
+    return lapack("sgelsd_", m, n, nrhs, a, lda, b, ldb, s, rcond, rank, w, lw, iw, info), 0;
+}
+int sgeqrf_(I m, I n, float *a, I lda, float *tau, float *w, I lw, I info) {
+    return lapack("sgeqrf_", m, n, a, lda, tau, w, lw, info), 0;
+}
+int sorgqr_(I m, I n, I k, float *a, I lda, float *tau, float *w, I lw, I info) {
+    return lapack("sorgqr_", m, n, k, a, lda, tau, w, lw, info), 0;
+}
 }
