@@ -103,6 +103,26 @@ static double recall(const int64_t *id, const int64_t *rid, int64_t nq, int k) {
     return (double)hit / (double)(nq * k);
 }
 
+// Searches from 4 threads at once (each query split in its own call, some through the sgemm_ path) answer as one
+// search from one thread does.
+static void check_concurrent(const hn_vindex *v, const float *q, int64_t nq) {
+    const char *kind = hn_vindex_kind_name(hn_vindex_kind_of(v));
+    float *s = malloc(sizeof(float) * nq * K), *s4 = malloc(sizeof(float) * 4 * nq * K);
+    int64_t *id = malloc(sizeof(int64_t) * nq * K), *id4 = malloc(sizeof(int64_t) * 4 * nq * K);
+    int bad = hn_vindex_search(v, q, nq, K, s, id) != HN_OK;
+#pragma omp parallel for num_threads(4) reduction(+ : bad)
+    for (int t = 0; t < 4; t++)
+        for (int64_t i = 0; i < nq; i += 25) {
+            int64_t n = nq - i < 25 ? nq - i : 25;
+            bad += hn_vindex_search(v, q + i * hn_vindex_dim(v), n, K, s4 + (t * nq + i) * K, id4 + (t * nq + i) * K);
+        }
+    for (int t = 0; t < 4; t++)
+        bad += memcmp(id, id4 + t * nq * K, sizeof(int64_t) * nq * K) != 0 ||
+               max_diff(s, s4 + t * nq * K, nq * K) > 1e-5;
+    CHECK(bad == 0, "%s: searches from 4 threads at once differ from one search (%d)", kind, bad);
+    free(s), free(s4), free(id), free(id4);
+}
+
 static hn_vindex *build(hn_vindex_params p, const float *x, const int64_t *ids, int64_t n) {
     hn_vindex *v = NULL;
     hn_status s = hn_vindex_create(&v, &p);
@@ -359,6 +379,7 @@ int main(int argc, char **argv) {
     check_exact("flat, 10 queries", s, id, rs, rid, 10, K, 1e-5);
     check_flat_many("flat, 50 queries");
     check_roundtrip(flat, q, 64);
+    check_concurrent(flat, q, NQ);
     // Removal: every third vector goes; the rest answers as a flat index built without them.
     int64_t gone[N / 3 + 1], removed = 0, ng = 0, keep_n = 0;
     float *kx = malloc(sizeof(float) * N * D);
@@ -397,7 +418,7 @@ int main(int argc, char **argv) {
     CHECK(hnsw && !hn_vindex_can_remove(hnsw) && hn_vindex_remove(hnsw, ids, 1, &removed) == HN_ERR_UNSUPPORTED &&
               hn_vindex_size(hnsw) == N,
           "hnsw remove: %s", hn_errmsg());
-    if (hnsw) check_roundtrip(hnsw, q, 64);
+    if (hnsw) check_roundtrip(hnsw, q, 64), check_concurrent(hnsw, q, NQ);
     hn_vindex_destroy(hnsw);
     free(x);
 
@@ -420,6 +441,7 @@ int main(int argc, char **argv) {
     if (ivf) hn_vindex_set_search_width(ivf, 16);
     if (ivf) {
         check_roundtrip(ivf, qi, 64);
+        check_concurrent(ivf, qi, NQ);
         CHECK(hn_vindex_remove(ivf, ids, 100, &removed) == HN_OK && removed == 100 && hn_vindex_size(ivf) == NI - 100,
               "ivfpq remove: %lld: %s", (long long)removed, hn_errmsg());
         CHECK(hn_vindex_search(ivf, qi, NQ, K, s, id) == HN_OK, "ivfpq search: %s", hn_errmsg());
