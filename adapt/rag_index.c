@@ -437,7 +437,8 @@ hn_status hn_rag_index(const char *dir, const char *const *paths, int n, const h
     }
     if (!s) s = settings(d, dir, m, name, p, &kind, &chunk, &overlap);
     int dim = m ? (int)m->hp.n_embd : 0;
-    int64_t gen0 = hn_docstore_generation(d), max_id = hn_docstore_max_chunk_id(d), n_now = hn_docstore_n_chunks(d);
+    int64_t gen0 = s ? 0 : hn_docstore_generation(d), max_id = s ? 0 : hn_docstore_max_chunk_id(d),
+            n_now = s ? 0 : hn_docstore_n_chunks(d);
     if (!s && (gen0 < 0 || max_id < 0 || n_now < 0)) s = HN_ERR_IO;
     if (!s) s = hn_docstore_files(d, &files, &n_files);
     // What goes: files named for removal (or every file under a folder named), files gone from a folder named.
