@@ -1,8 +1,9 @@
 // tests/test_vindex.c — io/vindex (FAISS behind a C face) on seeded, clustered, L2-normalised vectors: flat search
 // against a double-precision brute force (10 and 50 queries, through the sgemm_ shim; again with HONE_BLAS=off in
-// a child, which re-runs this program, where 10 queries take FAISS's own loop), the shim itself for every transpose pair
-// and a few LAPACK forwarders, HNSW and IVF-PQ recall@10 against exact, write/read round trips, removal, padding
-// past the index's size, bad parameters, too small a training set, and broken or foreign index files.
+// a child, which re-runs this program, where 10 queries take FAISS's own loop), the shim itself for every transpose
+// pair and a few LAPACK forwarders, HNSW and IVF-PQ recall@10 against exact, write/read round trips, removal,
+// padding past the index's size, searches from several threads, bad parameters, too small a training set, and
+// broken or foreign index files.
 #define _GNU_SOURCE
 #include "io/vindex.h"
 #include "tensor/blas.h"
