@@ -138,7 +138,8 @@ static int64_t auto_nlist(int64_t n) {
 
 int64_t hn_vindex_min_train(const hn_vindex_params *p, int64_t n) {
     if (p->kind != HN_VINDEX_IVFPQ) return 0;
-    int64_t nlist = p->nlist > 0 ? p->nlist : auto_nlist(n), codes = (int64_t)1 << p->pq_bits;
+    int bits = p->pq_bits < 1 ? 1 : p->pq_bits > 16 ? 16 : p->pq_bits; // create refuses others; no shift past 63
+    int64_t nlist = p->nlist > 0 ? p->nlist : auto_nlist(n), codes = (int64_t)1 << bits;
     return 39 * (nlist > codes ? nlist : codes);
 }
 

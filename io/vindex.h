@@ -27,7 +27,8 @@ typedef struct {
     hn_vindex_kind kind;
     int dim;
     int hnsw_m, ef_construction, ef_search; // hnsw: 32, 64, 64
-    int nlist, nprobe;                      // ivfpq: 0 = chosen from the training set's size (4 sqrt(n)); 16
+    int nlist, nprobe;                      // ivfpq: 0 = chosen from the training set's size (4 sqrt(n), at most
+                                            // n / 39); 16
     int pq_m, pq_bits;                      // ivfpq: 0 = dim / 8 sub-vectors (dim / 4, ... when 8 does not divide)
                                             // of 8 bits
 } hn_vindex_params;
@@ -57,7 +58,9 @@ bool hn_vindex_can_remove(const hn_vindex *v);
 hn_status hn_vindex_remove(hn_vindex *v, const int64_t *ids, int64_t n, int64_t *removed);
 
 // The k best of each of nq queries q (nq, dim), best first: scores (nq, k) inner products, ids (nq, k); where the
-// index holds fewer than k vectors the rest get id -1 and score -INFINITY. Safe to call from several threads at once.
+// index holds fewer than k vectors the rest get id -1 and score -INFINITY. Safe to call from several threads at once
+// (but not during an add, remove or hn_vindex_set_search_width on the same index). FAISS's OpenMP teams get
+// hn_threads_get() threads, whichever thread calls.
 hn_status hn_vindex_search(const hn_vindex *v, const float *q, int64_t nq, int k, float *scores, int64_t *ids);
 
 int64_t hn_vindex_size(const hn_vindex *v);
