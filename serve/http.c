@@ -80,10 +80,30 @@ static enum MHD_Result health(struct MHD_Connection *c, http_req *rq) {
                           strdup(draining ? "{\"status\":\"shutting down\"}" : "{\"status\":\"ok\"}"));
 }
 
+// The retrieval counters (a server with --db), after serve/metrics.c's page; NULL when out of memory.
+static char *with_retrieval(hn_http *h, char *page) {
+    if (!page || !h->p.rag) return page;
+    char tail[512];
+    int n = snprintf(tail, sizeof tail,
+                     "# HELP hone_retrieval_requests_total Chat requests that retrieved sources (--db).\n"
+                     "# TYPE hone_retrieval_requests_total counter\nhone_retrieval_requests_total %lld\n"
+                     "# HELP hone_retrieval_seconds_total Time spent retrieving (embedding the question, searching).\n"
+                     "# TYPE hone_retrieval_seconds_total counter\nhone_retrieval_seconds_total %.6f\n",
+                     (long long)atomic_load(&h->rag_requests), (double)atomic_load(&h->rag_us) / 1e6);
+    size_t len = strlen(page);
+    char *out = realloc(page, len + (size_t)n + 1);
+    if (!out) {
+        free(page);
+        return NULL;
+    }
+    memcpy(out + len, tail, (size_t)n + 1);
+    return out;
+}
+
 static enum MHD_Result metrics(struct MHD_Connection *c, http_req *rq) {
     hn_engine_stats st;
     if (rq->h->p.engine) hn_engine_stats_get(rq->h->p.engine, &st);
-    return queue(c, rq, 200, hn_metrics_text(rq->h->mx, rq->h->p.engine ? &st : NULL),
+    return queue(c, rq, 200, with_retrieval(rq->h, hn_metrics_text(rq->h->mx, rq->h->p.engine ? &st : NULL)),
                  "text/plain; version=0.0.4; charset=utf-8");
 }
 

@@ -1,8 +1,9 @@
 // serve/http.h — the HTTP front of `hone serve` on libmicrohttpd: OpenAI's /v1/completions, /v1/chat/completions
 // (streamed by server-sent events when asked), /v1/embeddings and /v1/models, plus /health and /metrics. Generation
-// runs on an engine (serve/engine.h); embeddings on an encoder under a lock. One thread per connection; bodies past
-// a limit are refused unread; connections that stay idle or take too long to send a request are dropped; a client
-// that leaves mid-answer has its job cancelled.
+// runs on an engine (serve/engine.h); embeddings on an encoder under a lock; chat's "retrieval" extension on a
+// database (adapt/rag.h) under the same lock. One thread per connection; bodies past a limit are refused unread;
+// connections that stay idle or take too long to send a request are dropped; a client that leaves mid-answer has
+// its job cancelled.
 //
 //   hn_http_params p = hn_http_default_params();
 //   p.model = m, p.engine = e, p.model_id = "smollm2-135m-instruct";
@@ -14,6 +15,7 @@
 #ifndef HN_HTTP_H
 #define HN_HTTP_H
 
+#include "adapt/rag.h"
 #include "serve/engine.h"
 
 typedef struct {
@@ -31,6 +33,9 @@ typedef struct {
     const char *model_id;   // the id /v1/models lists for model (the base; adapters are listed by their names)
     hn_model *embed_model;  // /v1/embeddings: model itself when it is an encoder, or --embed-model; NULL: none
     const char *embed_id;
+    // Chat's "retrieval" extension (hone serve --db): the database its chunks come from (opened read only; used
+    // under the embedding lock). NULL: requests that ask for retrieval get 400.
+    hn_rag *rag;
     // POST /v1/load_lora_adapter {"lora_name", "lora_path"} and /v1/unload_lora_adapter {"lora_name"} (vLLM's
     // runtime adapter updates) load and unload adapters while serving; off by default, since they read paths on
     // the server's disk (403 then).

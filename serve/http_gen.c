@@ -1,7 +1,8 @@
 // serve/http_gen.c — POST /v1/completions and /v1/chat/completions: the request's prompt built as `hone generate`
 // builds it (the chat template rendered with the model's default system prompt, then tokenized with special tokens
 // and BOS), checked against the context, submitted to the engine, and answered whole or as a stream of server-sent
-// events; with "vote", the samples' majority answer (serve/vote.h).
+// events; with "vote", the samples' majority answer (serve/vote.h); with "retrieval", the last user message
+// preceded by sources from the database (serve/rag_serve.c), which go back as "sources".
 //
 // Waits on the engine are cut into half-second slices: between them a connection checks that its client is still
 // there (a client that leaves has its job cancelled) and that the server is not stopping.
@@ -136,7 +137,7 @@ static void vote(char **texts, int n, const char *regex, char **answers, hn_api_
 }
 
 static enum MHD_Result whole(struct MHD_Connection *c, http_req *rq, hn_job *j, const hn_api_request *ar,
-                             const char *model, int n_prompt) {
+                             const char *model, int n_prompt, const hn_api_sources *sources) {
     hn_http *h = rq->h;
     int n = ar->n, n_gen = 0;
     sbuf *texts = calloc((size_t)n, sizeof *texts);
@@ -180,7 +181,7 @@ static enum MHD_Result whole(struct MHD_Connection *c, http_req *rq, hn_job *j, 
         ret = http_send_json(c, rq, 200,
                              ts ? hn_api_completion_json(ar->kind, id, model, (int64_t)time(NULL),
                                                          (const char *const *)ts, finish, n, n_prompt, n_gen,
-                                                         ar->vote ? &v : NULL, NULL)
+                                                         ar->vote ? &v : NULL, sources)
                                 : NULL);
         free(ts);
     }
@@ -295,8 +296,11 @@ static void stream_free(void *cls) {
     free(s);
 }
 
+// With sources (a retrieval request), the stream opens at once, before the first token, with one chunk a sample
+// whose delta is {"role": "assistant", "content": ""} (as OpenAI's own streams open), the first carrying the
+// sources: a client can show them while the answer is being written.
 static enum MHD_Result start_stream(struct MHD_Connection *c, http_req *rq, hn_job *j, const hn_api_request *ar,
-                                    const char *model, int n_prompt) {
+                                    const char *model, int n_prompt, const hn_api_sources *sources) {
     stream *s = calloc(1, sizeof *s);
     bool *started = calloc((size_t)ar->n, sizeof *started);
     char *model_copy = strdup(model);
@@ -309,6 +313,14 @@ static enum MHD_Result start_stream(struct MHD_Connection *c, http_req *rq, hn_j
                   .created = (int64_t)time(NULL), .started = started, .n = ar->n, .n_prompt = n_prompt,
                   .usage = ar->stream_usage, .last_write = hn_now()};
     hn_api_new_id(ar->kind, s->id);
+    for (int i = 0; sources && i < ar->n; i++) {
+        if (!stream_add(s, hn_api_chunk_sse(s->kind, s->id, s->model, s->created, i, "", 0, true, HN_FINISH_NONE,
+                                            i == 0 ? sources : NULL))) {
+            stream_free(s); // cancels the job
+            return http_send_json(c, rq, 500, NULL);
+        }
+        started[i] = true;
+    }
     struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, s,
                                                                stream_free);
     if (!r) {
@@ -340,9 +352,12 @@ enum MHD_Result http_generate(struct MHD_Connection *c, http_req *rq, hn_api_kin
     int32_t *ids = NULL;
     int n = 0;
     hn_job *j = NULL;
+    http_rag rag = {0};
     enum MHD_Result ret;
     const char *prompt_param = kind == HN_API_CHAT ? "messages" : "prompt";
-    if (!pick_model(h, ar.model, &adapter, &e) || !build_prompt(h->p.model, &ar, &ids, &n, &e)) goto refuse;
+    if (!pick_model(h, ar.model, &adapter, &e) || (ar.retrieval_k && !http_rag_apply(h, &ar, &rag, &e)) ||
+        !build_prompt(h->p.model, &ar, &ids, &n, &e))
+        goto refuse;
     int ctx = h->p.max_ctx;
     if (n >= ctx) {
         hn_api_error_set(&e, 400, prompt_param, "context_length_exceeded",
@@ -380,12 +395,15 @@ enum MHD_Result http_generate(struct MHD_Connection *c, http_req *rq, hn_api_kin
         goto refuse;
     }
     const char *model = ar.model ? ar.model : h->p.model_id;
-    ret = ar.stream ? start_stream(c, rq, j, &ar, model, n) : whole(c, rq, j, &ar, model, n);
+    const hn_api_sources *sources = ar.retrieval_k ? &rag.list : NULL;
+    ret = ar.stream ? start_stream(c, rq, j, &ar, model, n, sources) : whole(c, rq, j, &ar, model, n, sources);
     free(ids);
+    http_rag_free(&rag);
     hn_api_request_free(&ar);
     return ret;
 refuse:
     free(ids);
+    http_rag_free(&rag);
     hn_api_request_free(&ar);
     return http_send_error(c, rq, &e);
 }

@@ -36,7 +36,8 @@ struct hn_http {
     atomic_bool draining, stopping;
     pthread_t watchdog;
     bool watchdog_on;
-    pthread_mutex_t embed_mu;   // the embedding model runs one request at a time
+    pthread_mutex_t embed_mu;   // the embedding model runs one request at a time (retrievals too: they embed)
+    _Atomic int64_t rag_requests, rag_us; // retrievals run, and the microseconds they took (lock wait included)
 };
 
 // One HTTP request (libmicrohttpd's per-request context).
@@ -55,6 +56,19 @@ enum MHD_Result http_send_json(struct MHD_Connection *c, http_req *rq, int statu
 enum MHD_Result http_send_error(struct MHD_Connection *c, http_req *rq, const hn_api_error *e);
 // Whether the client has closed its end (polls the socket without waiting).
 bool http_client_gone(struct MHD_Connection *c);
+
+// Chat's "retrieval" extension (serve/rag_serve.c): the hits retrieved and the sources the prompt holds.
+typedef struct {
+    hn_rag_hit *hits;     // k entries (hn_rag_retrieve's)
+    int k, n;             // asked, found
+    hn_api_source *items; // the first list.n hits (those the prompt kept), as responses write them
+    hn_api_sources list;
+} http_rag;
+// Retrieves ar->retrieval_k chunks for the last user message and replaces its content with the numbered sources and
+// the question, fitted to the context. false with *e set (a server without --db, no user message, no room). out
+// must be freed with http_rag_free after the response is written (the sources point into it).
+bool http_rag_apply(hn_http *h, hn_api_request *ar, http_rag *out, hn_api_error *e);
+void http_rag_free(http_rag *r);
 
 // POST /v1/completions and /v1/chat/completions (serve/http_gen.c).
 enum MHD_Result http_generate(struct MHD_Connection *c, http_req *rq, hn_api_kind kind);
