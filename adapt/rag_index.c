@@ -91,7 +91,7 @@ static hn_status walk(inputs *v, const char *dir) {
         else if (!s) n++;
     }
     closedir(dp);
-    if (!s) qsort(names, (size_t)n, sizeof *names, by_name);
+    if (!s && n) qsort(names, (size_t)n, sizeof *names, by_name);
     for (int i = 0; i < n && !s; i++) {
         struct stat sb;
         if (stat(names[i], &sb) != 0) continue; // a dangling link
