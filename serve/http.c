@@ -8,6 +8,7 @@
 #define _GNU_SOURCE // POLLRDHUP
 #include "serve/http_internal.h"
 #include "model/embed.h"
+#include "tensor/ops.h"
 
 #include <jansson.h>
 
@@ -156,6 +157,7 @@ static enum MHD_Result embeddings(struct MHD_Connection *c, http_req *rq) {
             s = hn_model_embed_texts(m, (const char *const *)ar.inputs + i, n - i < 64 ? n - i : 64, pool, norm,
                                      vec + (size_t)i * C);
         pthread_mutex_unlock(&h->embed_mu);
+        hn_matmul_thread_free(); // this connection's thread ends with its connection: its matmul buffers with it
         for (int i = 0; !s && i < n && m->tok; i++) {
             int32_t *ids = NULL;
             int64_t k = 0;

@@ -6,6 +6,7 @@
 // context or --max-tokens, the smaller) and less the rest of the rendered chat (the other messages, the template's
 // markup and default system prompt, measured by rendering the chat with that message empty).
 #include "serve/http_internal.h"
+#include "tensor/ops.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +80,7 @@ bool http_rag_apply(hn_http *h, hn_api_request *ar, http_rag *out, hn_api_error 
     pthread_mutex_lock(&h->embed_mu);
     hn_status s = hn_rag_retrieve(h->p.rag, &question, 1, k, out->hits, &out->n);
     pthread_mutex_unlock(&h->embed_mu);
+    hn_matmul_thread_free(); // this connection's thread ends with its connection: its matmul buffers with it
     atomic_fetch_add(&h->rag_requests, 1);
     atomic_fetch_add(&h->rag_us, (int64_t)((hn_now() - t0) * 1e6));
     if (s) {
