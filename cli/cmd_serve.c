@@ -1,6 +1,7 @@
 // cli/cmd_serve.c — `hone serve`: an OpenAI-compatible HTTP server over one model (serve/http.h) — a decoder
 // through the batching engine (serve/engine.h) with its adapters selectable per request, or an encoder for
-// embeddings. Runs until SIGTERM or SIGINT, then lets the requests in flight finish and exits 0.
+// embeddings; with --db, chat requests may ask for retrieval from a database built by `hone index` (adapt/rag.h).
+// Runs until SIGTERM or SIGINT, then lets the requests in flight finish and exits 0.
 #include "cli/adapters.h"
 #include "cli/cli.h"
 #include "serve/http.h"
@@ -15,16 +16,22 @@
 #define MAX_ADAPTERS 64
 
 static const char *serve_usage =
-    "usage: hone serve -m MODEL [--adapter NAME=PATH[:SCALE]]... [--embed-model M] [--host ADDR] [--port N]\n"
-    "                  [--api-key KEY] [--max-batch N] [--kv-memory MiB] [--max-tokens N] [--max-body BYTES]\n"
-    "                  [--timeout S] [--conn-timeout S] [--ctx N] [--allow-adapter-updates] [--exact]\n"
-    "                  [--threads N]\n\n"
+    "usage: hone serve -m MODEL [--adapter NAME=PATH[:SCALE]]... [--embed-model M] [--db DIR] [--host ADDR]\n"
+    "                  [--port N] [--api-key KEY] [--max-batch N] [--kv-memory MiB] [--max-tokens N]\n"
+    "                  [--max-body BYTES] [--timeout S] [--conn-timeout S] [--ctx N] [--allow-adapter-updates]\n"
+    "                  [--exact] [--threads N]\n\n"
     "  -m, --model MODEL       GGUF file, Hugging Face directory or pulled model name: a decoder serves\n"
     "                          /v1/completions and /v1/chat/completions; an encoder (BERT) /v1/embeddings only\n"
     "      --adapter [NAME=]PATH[:SCALE]  load an adapter (repeatable; any method `hone generate --adapter` reads);\n"
     "                          a request picks it with \"model\": \"NAME\" (the base model's id, or no \"model\",\n"
     "                          picks the base); SCALE multiplies a LoRA-family adapter's alpha/r (default 1)\n"
     "      --embed-model M     a second model that answers /v1/embeddings beside a decoder\n"
+    "      --db DIR            a database built by `hone index`: a chat request with \"retrieval\": {\"k\": K} (or\n"
+    "                          true: 5) gets the K chunks nearest its last user message put before it as numbered\n"
+    "                          sources (the prompt `hone ask` writes) and the response lists them as \"sources\"\n"
+    "                          (a stream: in its first chunk); the question is embedded with the database's own\n"
+    "                          model (--embed-model's, shared, when it is the same); restart after hone index\n"
+    "                          changes the database\n"
     "      --host ADDR         address to listen on (default 127.0.0.1; 0.0.0.0 or :: for every interface)\n"
     "      --port N            port (default 8080; 0 picks a free one, printed at start)\n"
     "      --api-key KEY       /v1/* require `Authorization: Bearer KEY` (default: $HONE_API_KEY if set, else none);\n"
@@ -48,7 +55,7 @@ static const char *serve_usage =
     "SIGINT stops accepting connections, lets the requests in flight finish, and exits 0.\n";
 
 typedef struct {
-    const char *model, *embed_model, *api_key;
+    const char *model, *embed_model, *api_key, *db;
     const char *adapters[MAX_ADAPTERS];
     int n_adapters;
     int max_batch, kv_mib, n_ctx;
@@ -69,6 +76,7 @@ static int parse(int argc, char **argv, serve_opts *o) {
         const char *ad = NULL;
         if (cli_flag_str(argc, argv, &i, "-m", "--model", &o->model, &err) ||
             cli_flag_str(argc, argv, &i, NULL, "--embed-model", &o->embed_model, &err) ||
+            cli_flag_str(argc, argv, &i, NULL, "--db", &o->db, &err) ||
             cli_flag_str(argc, argv, &i, NULL, "--host", &o->hp.host, &err) ||
             cli_flag_int(argc, argv, &i, NULL, "--port", &o->hp.port, &err) ||
             cli_flag_str(argc, argv, &i, NULL, "--api-key", &o->api_key, &err) ||
@@ -117,6 +125,23 @@ static hn_status load(const char *name, bool exact, hn_model **m) {
     return hn_model_load(m, name, &mp);
 }
 
+// Opens --db for retrieval. Its embedding model is --embed-model's when that is the same model (the same weights,
+// whatever its name: hn_rag_open checks), shared rather than loaded twice; otherwise the database's own, loaded here.
+static hn_status open_db(const serve_opts *o, hn_model *em, hn_rag **rag) {
+    hn_rag_open_params op = {.exact = o->exact, .embedder = em};
+    hn_status s = em ? hn_rag_open(rag, o->db, &op) : HN_ERR_ARG;
+    bool shared = !s;
+    if (s == HN_ERR_ARG) { // no --embed-model, or another model than the database's
+        op.embedder = NULL;
+        s = hn_rag_open(rag, o->db, &op);
+    }
+    if (s) return s;
+    fprintf(stderr, "hone: retrieval from %s: %lld chunks, %s index, embedded with %s%s\n", o->db,
+            (long long)hn_rag_n_chunks(*rag), hn_vindex_kind_name(hn_rag_index_kind(*rag)), hn_rag_embed_model(*rag),
+            shared ? " (shared with /v1/embeddings)" : "");
+    return HN_OK;
+}
+
 // Registers every --adapter with the engine under its NAME (or its path's last component).
 static hn_status load_adapters(const serve_opts *o, hn_engine *e) {
     for (int i = 0; i < o->n_adapters; i++) {
@@ -149,6 +174,7 @@ int cmd_serve(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN); // a client gone away is an error from send, not a signal
 
     hn_model *m = NULL, *em = NULL;
+    hn_rag *rag = NULL;
     hn_engine *e = NULL;
     hn_http *h = NULL;
     rc = 1;
@@ -157,9 +183,9 @@ int cmd_serve(int argc, char **argv) {
     o.hp.model = m;
     o.hp.model_id = o.model;
     if (encoder) {
-        if (o.n_adapters || o.embed_model) {
-            rc = cli_usage_error("serve: %s is an encoder (embeddings only): --adapter and --embed-model need a "
-                                 "decoder as -m", o.model);
+        if (o.n_adapters || o.embed_model || o.db) {
+            rc = cli_usage_error("serve: %s is an encoder (embeddings only): --adapter, --embed-model and --db need "
+                                 "a decoder as -m", o.model);
             goto out;
         }
         o.hp.embed_model = m, o.hp.embed_id = o.model;
@@ -178,11 +204,15 @@ int cmd_serve(int argc, char **argv) {
             if (load(o.embed_model, o.exact, &em)) goto fail;
             o.hp.embed_model = em, o.hp.embed_id = o.embed_model;
         }
+        if (o.db) {
+            if (open_db(&o, em, &rag)) goto fail;
+            o.hp.rag = rag;
+        }
     }
     if (hn_http_start(&h, &o.hp)) goto fail;
-    fprintf(stderr, "hone: serving %s on http://%s%s%s:%d (%s%s%s)\n", o.model, strchr(o.hp.host, ':') ? "[" : "",
+    fprintf(stderr, "hone: serving %s on http://%s%s%s:%d (%s%s%s%s)\n", o.model, strchr(o.hp.host, ':') ? "[" : "",
             o.hp.host, strchr(o.hp.host, ':') ? "]" : "", hn_http_port(h),
-            encoder ? "embeddings" : "completions, chat", em ? ", embeddings" : "",
+            encoder ? "embeddings" : "completions, chat", rag ? " with retrieval" : "", em ? ", embeddings" : "",
             o.api_key ? "; API key required" : "");
     int sig = 0;
     sigwait(&sigs, &sig);
@@ -200,6 +230,7 @@ fail:
 out:
     hn_http_stop(h);
     if (e) hn_engine_destroy(e);
+    hn_rag_close(rag); // before em, which it may share
     hn_model_destroy(em);
     hn_model_destroy(m);
     return rc;
