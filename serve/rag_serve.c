@@ -96,7 +96,7 @@ bool http_rag_apply(hn_http *h, hn_api_request *ar, http_rag *out, hn_api_error 
             hn_api_error_set(e, 400, "max_tokens", "context_length_exceeded",
                              "the messages and max_tokens (%d) leave no room for retrieved sources in this model's "
                              "context of %d tokens", room, ctx);
-        else hn_api_error_set(e, 500, NULL, NULL, "out of memory for the retrieval prompt");
+        else hn_api_error_set(e, 500, NULL, NULL, "the retrieval prompt: %s", hn_errmsg()); // memory, tokenizer
         http_rag_free(out);
         return false;
     }
