@@ -138,17 +138,22 @@ void hn_docstore_close(hn_docstore *d) {
 
 const char *hn_docstore_path(const hn_docstore *d) { return d->path; }
 
-hn_status hn_docstore_get(hn_docstore *d, const char *key, char **value) {
-    *value = NULL;
-    sqlite3_stmt *st = prep(d, "SELECT value FROM settings WHERE key = ?");
+// The one text value `sql` selects for `arg` (malloc'd into *out; NULL when no row).
+static hn_status select_text(hn_docstore *d, const char *sql, const char *arg, char **out, const char *what) {
+    *out = NULL;
+    sqlite3_stmt *st = prep(d, sql);
     if (!st) return HN_ERR_IO;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     hn_status s = HN_OK;
-    if (rc == SQLITE_ROW) s = (*value = dup_col(st, 0)) ? HN_OK : HN_ERR_NOMEM;
-    else if (rc != SQLITE_DONE) s = db_fail(d, "cannot read the settings");
+    if (rc == SQLITE_ROW) s = (*out = dup_col(st, 0)) ? HN_OK : HN_ERR_NOMEM;
+    else if (rc != SQLITE_DONE) s = db_fail(d, what);
     sqlite3_finalize(st);
     return s;
+}
+
+hn_status hn_docstore_get(hn_docstore *d, const char *key, char **value) {
+    return select_text(d, "SELECT value FROM settings WHERE key = ?", key, value, "cannot read the settings");
 }
 
 hn_status hn_docstore_set(hn_docstore *d, const char *key, const char *value) {
@@ -186,16 +191,7 @@ void hn_docstore_rollback(hn_docstore *d) {
 }
 
 hn_status hn_docstore_doc_hash(hn_docstore *d, const char *source, char **hash) {
-    *hash = NULL;
-    sqlite3_stmt *st = prep(d, "SELECT hash FROM docs WHERE source = ?");
-    if (!st) return HN_ERR_IO;
-    sqlite3_bind_text(st, 1, source, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    hn_status s = HN_OK;
-    if (rc == SQLITE_ROW) s = (*hash = dup_col(st, 0)) ? HN_OK : HN_ERR_NOMEM;
-    else if (rc != SQLITE_DONE) s = db_fail(d, "cannot read a document");
-    sqlite3_finalize(st);
-    return s;
+    return select_text(d, "SELECT hash FROM docs WHERE source = ?", source, hash, "cannot read a document");
 }
 
 // The first column of every row of st, as strings.
