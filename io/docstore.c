@@ -292,20 +292,21 @@ hn_status hn_docstore_chunk_add(hn_docstore *d, int64_t doc_id, int ord, int64_t
     return s;
 }
 
-int64_t hn_docstore_n_chunks(hn_docstore *d) {
-    sqlite3_stmt *st = prep(d, "SELECT count(*) FROM chunks");
+// The one integer `sql` selects; -1 after hn_fail.
+static int64_t select_int(hn_docstore *d, const char *sql, const char *what) {
+    sqlite3_stmt *st = prep(d, sql);
     int64_t n = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    if (st && n < 0) db_fail(d, "cannot count the chunks");
+    if (st && n < 0) db_fail(d, what);
     sqlite3_finalize(st);
     return n;
 }
 
+int64_t hn_docstore_n_chunks(hn_docstore *d) {
+    return select_int(d, "SELECT count(*) FROM chunks", "cannot count the chunks");
+}
+
 int64_t hn_docstore_max_chunk_id(hn_docstore *d) {
-    sqlite3_stmt *st = prep(d, "SELECT coalesce(max(id), 0) FROM chunks");
-    int64_t n = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-    if (st && n < 0) db_fail(d, "cannot read the chunk ids");
-    sqlite3_finalize(st);
-    return n;
+    return select_int(d, "SELECT coalesce(max(id), 0) FROM chunks", "cannot read the chunk ids");
 }
 
 hn_status hn_docstore_vectors(hn_docstore *d, int dim, int64_t after, float **x, int64_t **ids, int64_t *n) {
