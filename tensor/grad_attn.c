@@ -8,6 +8,7 @@
 // kernel attends over it.
 #include "tensor/blas.h"
 #include "tensor/grad.h"
+#include "tensor/kernels.h"
 #include "tensor/nn.h"
 
 #include <math.h>
@@ -49,26 +50,18 @@ static inline int64_t block_keys(int64_t t0, int64_t m, int64_t L, bool causal) 
 
 // P (m, n) = exp(S - lse) for the queries t0..t0+m-1 of a block whose keys are 0..n-1 (n from block_keys): row i
 // keeps keys 0..t0+i when causal, all n otherwise, and zeroes the rest. With lse NULL the row's own log-sum-exp is
-// computed, P normalised, and the lse returned in out_lse.
-HN_CLONES static void block_softmax(float *P, int64_t m, int64_t n, int64_t t0, bool causal, const float *lse,
-                                    float *out_lse) {
+// computed, P normalised, and the lse returned in out_lse. The exponentials go through the vector-math set
+// (kernels.h): with head_dim 32 to 128 they cost as much as the two products around them.
+static void block_softmax(const hn_vmath_set *vm, float *P, int64_t m, int64_t n, int64_t t0, bool causal,
+                          const float *lse, float *out_lse) {
     for (int64_t i = 0; i < m; i++) {
         float *p = P + i * n;
         int64_t len = causal && t0 + i + 1 < n ? t0 + i + 1 : n;
         if (lse) {
-            float l = lse[i];
-            for (int64_t s = 0; s < len; s++) p[s] -= l;
-            hn_exp_inplace(p, len);
+            vm->exp_sub(p, len, lse[i]);
         } else {
-            float mx = -INFINITY;
-            for (int64_t s = 0; s < len; s++) mx = p[s] > mx ? p[s] : mx;
-            for (int64_t s = 0; s < len; s++) p[s] -= mx;
-            hn_exp_inplace(p, len);
-            float sum = 0;
-            for (int64_t s = 0; s < len; s++) sum += p[s];
-            float inv = 1.0f / sum;
-            for (int64_t s = 0; s < len; s++) p[s] *= inv;
-            if (out_lse) out_lse[i] = mx + logf(sum);
+            float l = vm->softmax(p, len);
+            if (out_lse) out_lse[i] = l;
         }
         memset(p + len, 0, (size_t)(n - len) * sizeof *p);
     }
@@ -96,12 +89,13 @@ static void attn_backward_pair(const attn_rec *r, int64_t b, int kh, float *P, f
     const float *q = r->q->d, *y = r->y->d, *dy = r->y->g;
     const int64_t kv0 = k_at(&s, b, kh * group);
     const float *K = r->k->d + kv0, *V = r->v->d + kv0;
+    const hn_vmath_set *vm = hn_vmath_active();
     for (int h = kh * group; h < (kh + 1) * group; h++)
         for (int64_t t0 = 0; t0 < s.T; t0 += ATT_BQ) {
             int64_t m = s.T - t0 < ATT_BQ ? s.T - t0 : ATT_BQ, qi = q_at(&s, b, t0, h);
             int64_t n = block_keys(t0, m, r->lens ? r->lens[b] : s.T, r->causal);
             hn_sgemm(false, true, m, n, hd, s.scale, q + qi, s.QW, K, s.KW, 0.0f, P, n);
-            block_softmax(P, m, n, t0, r->causal, r->lse + (b * s.H + h) * s.T + t0, NULL);
+            block_softmax(vm, P, m, n, t0, r->causal, r->lse + (b * s.H + h) * s.T + t0, NULL);
             hn_sgemm(false, true, m, n, hd, 1.0f, dy + qi, s.QW, V, s.KW, 0.0f, dP, n);
             block_ds(dP, P, m, n, dy + qi, y + qi, s.QW, hd);
             if (gq) hn_sgemm(false, false, m, hd, n, s.scale, dP, n, K, s.KW, 1.0f, gq + qi, s.QW);
@@ -180,6 +174,7 @@ static hn_var *attention(hn_ctx *c, hn_var *q, hn_var *k, hn_var *v, int64_t B, 
     float *scratch = hn_arena_alloc(c->arena, (size_t)(nt * per) * sizeof(float));
     if ((grad && !lse) || !scratch) return hn_op_fail(c, HN_ERR_NOMEM);
     const attn_shape s = shape_of(T, n_head, n_head_kv, head_dim);
+    const hn_vmath_set *vm = hn_vmath_active();
     // Units (b, h, query block): later blocks attend further (causally), so they are handed out dynamically, last
     // first.
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
@@ -190,7 +185,7 @@ static hn_var *attention(hn_ctx *c, hn_var *q, hn_var *k, hn_var *v, int64_t B, 
         int64_t n = block_keys(t0, m, lens ? lens[b] : T, causal), kv0 = k_at(&s, b, h);
         float *P = scratch + (int64_t)omp_get_thread_num() * per;
         hn_sgemm(false, true, m, n, head_dim, s.scale, q->d + qi, QW, k->d + kv0, KW, 0.0f, P, n);
-        block_softmax(P, m, n, t0, causal, NULL, lse ? lse + (b * n_head + h) * T + t0 : NULL);
+        block_softmax(vm, P, m, n, t0, causal, NULL, lse ? lse + (b * n_head + h) * T + t0 : NULL);
         hn_sgemm(false, false, m, head_dim, n, 1.0f, P, n, v->d + kv0, KW, 0.0f, y->d + qi, QW);
     }
     if (r) r->q = q, r->k = k, r->v = v, r->y = y, r->lse = lse, r->B = B, r->T = T, r->H = n_head,

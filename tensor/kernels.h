@@ -164,4 +164,52 @@ hn_status hn_matmul_path(float *y, const float *x, const hn_tensor *w, int64_t T
 const float *hn_slab_f32(const hn_tensor *w, int64_t r0, int64_t nr);
 int64_t hn_slab_rows(const hn_tensor *w);
 
+// ---- Vector math of the fp32 ops (vmath.c; its SIMD sets vmath_avx2.c, vmath_avx512.c) ----
+// Every level computes the same formulas (below), so levels differ only by float rounding and summation order.
+//
+// exp(x): x clamped to [-87.3, 88] (2^n stays a normal float), n = round(x / ln2), r = x - n ln2 (ln2 in two
+// parts), e^r by its degree-6 Taylor polynomial (|r| <= ln2/2: error < 1.2e-7 relative), times 2^n built in the
+// exponent field. The same as tensor/nn.c's exp_one.
+//
+// erf(x), odd, on a = |x| clamped to 4 (erf(4) rounds to 1.0f: erfc(4) = 1.5e-8 is under half an ulp of 1):
+//   a < 1:  a + a * A(a^2), A of degree 6 in u = a^2 (erf(a)/a - 1: the correction to a, whose rounding is small);
+//   a >= 1: 1 - exp(-a^2) * B(a - 2.5), B of degree 11 approximating erfcx(a) = erfc(a) e^(a^2) on [1, 4].
+// A and B are Chebyshev interpolants (near-minimax) of erf(sqrt u)/sqrt u - 1 on u in [0, 1] and of erfcx on [1, 4],
+// derived for hone in double precision from the C library's erf / erfc: their own errors are 1.3e-9 and, after the
+// factor exp(-a^2) <= e^-1, 3.6e-9 in erf. Evaluated in float, erf's error is below 1e-7 absolute, about an ulp of
+// 1 as erff's (tests/test_vmath.c measures it against double erf: 7.7e-8 scalar, 6.7e-8 with FMA). NaN gives NaN,
+// +-inf gives +-1, -0 gives -0, as erff.
+#define HN_ERF_A_DEG 6
+#define HN_ERF_B_DEG 11
+#define HN_ERF_B_MID 2.5f
+#define HN_INV_SQRT_2PI 0.3989422804014327f
+static const float hn_erf_a[HN_ERF_A_DEG + 1] = {
+    1.28379165848e-01f, -3.76126266667e-01f, 1.12835947152e-01f, -2.68542120103e-02f,
+    5.18908742278e-03f, -8.01686428182e-04f, 7.87587504679e-05f,
+};
+static const float hn_erf_b[HN_ERF_B_DEG + 1] = {
+    2.10806357743e-01f, -7.43473452915e-02f, 2.49381989142e-02f, -8.00161724826e-03f,
+    2.46599963427e-03f, -7.33344875114e-04f, 2.12950469184e-04f, -5.93273034283e-05f,
+    1.43646823704e-05f, -3.83463217371e-06f, 1.66983675974e-06f, -4.12314282658e-07f,
+};
+
+typedef struct {
+    void (*exp)(float *y, const float *x, int64_t n);      // y = exp(x) (y may be x)
+    void (*erf)(float *y, const float *x, int64_t n);      // y = erf(x) (y may be x)
+    void (*gelu_erf)(float *y, const float *x, int64_t n); // y = 0.5 x (1 + erf(x / sqrt 2)) (y may be x)
+    // Its backward: gx += dy * (Phi(x) + x phi(x)), Phi(x) = 0.5 (1 + erf(x / sqrt 2)),
+    // phi(x) = e^(-x^2 / 2) / sqrt(2 pi)
+    void (*gelu_erf_grad)(float *gx, const float *x, const float *dy, int64_t n);
+    // p = softmax(p) over n >= 1 finite values: m = max, e = exp(p - m), p = e / sum(e); returns m + log(sum(e)).
+    float (*softmax)(float *p, int64_t n);
+    void (*exp_sub)(float *p, int64_t n, float c); // p = exp(p - c)
+} hn_vmath_set;
+
+extern const hn_vmath_set hn_vmath_ref;    // scalar, any x86-64
+extern const hn_vmath_set hn_vmath_avx2;   // needs AVX2 + FMA
+extern const hn_vmath_set hn_vmath_avx512; // needs AVX-512 F/DQ
+// The set of a level (the scalar one for HN_SIMD_SCALAR), and the active level's (HONE_SIMD applied).
+const hn_vmath_set *hn_vmath_of(hn_simd level);
+const hn_vmath_set *hn_vmath_active(void);
+
 #endif
