@@ -4,7 +4,9 @@
 #   2. LoRA training on examples/demo/train.jsonl with examples/demo/recipe.yaml, into $HONE_HOME/demo-run;
 #   3. the same questions, base model + the trained adapter;
 #   4. hone merge writes the adapter into a copy of the model ($HONE_HOME/demo-run/merged.gguf);
-#   5. the same questions on the merged model, which must answer as the adapter did.
+#   5. the same questions on the merged model, which must answer as the adapter did;
+#   6. no training at all: the base model answers from a guidebook page (examples/demo/brindlemere.md) that
+#      hone index puts in a retrieval database, hone ask handing it the best passages as numbered sources.
 # The run is retrained every time (the fixed seed makes it repeatable); HONE_DEMO_REUSE=1 keeps an earlier run's
 # adapter and merged model and only asks the questions.
 set -euo pipefail
@@ -105,3 +107,16 @@ for i in "${!probes[@]}"; do
   if [ "${tuned[$i]}" = "${merged_answers[$i]}" ]; then same=$((same + 1)); fi
 done
 printf '\nthe merged model gives the adapter'"'"'s answer to %d of %d questions\n' "$same" "${#probes[@]}"
+
+header "6. retrieval instead of training: the base model reads examples/demo/brindlemere.md"
+"$hone" pull all-minilm-l6-v2 >/dev/null
+rm -rf "$run/kb"
+# Small chunks, so that each section of the page is a passage of its own and the best one is handed over alone.
+"$hone" index "$src/examples/demo/brindlemere.md" --db "$run/kb" --chunk-tokens 48 --overlap 0
+for q in "${probes[@]:0:3}"; do
+  if ! a=$("$hone" ask --db "$run/kb" -m "$model" --k 1 -n "$max_tokens" "$q" 2>"$err"); then
+    cat "$err" >&2
+    exit 1
+  fi
+  printf '%s> %s%s\n%s\n' "$bold" "$q" "$off" "$a"
+done
