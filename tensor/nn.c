@@ -2,6 +2,7 @@
 // compiler vectorises them without reassociating floats; hot kernels are cloned per ISA (GCC target_clones, an ifunc
 // picked once at load time), so there is one source and no #ifdef.
 #include "tensor/nn.h"
+#include "tensor/kernels.h"
 
 #include <math.h>
 #include <omp.h>
@@ -41,9 +42,8 @@ static inline float exp_one(float x) {
     return p * scale;
 }
 
-HN_CLONES void hn_exp_inplace(float *x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) x[i] = exp_one(x[i]);
-}
+// The vector exp of tensor/vmath*.c, the same polynomial as exp_one (GCC at -O2 leaves this loop scalar).
+void hn_exp_inplace(float *x, int64_t n) { hn_vmath_active()->exp(x, x, n); }
 
 HN_CLONES static void rmsnorm_row(float *y, const float *x, const float *w, int64_t C, float eps) {
     float ss = dot(x, x, C);
