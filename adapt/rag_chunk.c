@@ -97,9 +97,9 @@ static int64_t sentence_end(const char *t, int64_t i, int64_t b) {
             if (j == b || space(t[j])) return j;
         }
         // U+3002 。 U+FF01 ！ U+FF1F ？ (E3 80 82, EF BC 81, EF BC 9F)
-        if (i + 2 < b && (((unsigned char)t[i] == 0xE3 && (unsigned char)t[i + 1] == 0x80 && (unsigned char)t[i + 2] == 0x82) ||
-                          ((unsigned char)t[i] == 0xEF && (unsigned char)t[i + 1] == 0xBC &&
-                           ((unsigned char)t[i + 2] == 0x81 || (unsigned char)t[i + 2] == 0x9F))))
+        const unsigned char *u = (const unsigned char *)t + i;
+        if (i + 2 < b && ((u[0] == 0xE3 && u[1] == 0x80 && u[2] == 0x82) ||
+                          (u[0] == 0xEF && u[1] == 0xBC && (u[2] == 0x81 || u[2] == 0x9F))))
             return i + 3;
     }
     return b;

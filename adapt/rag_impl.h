@@ -23,4 +23,38 @@ hn_status hn_rag_index_build(hn_docstore *d, hn_vindex_kind kind, int dim, hn_vi
 hn_status hn_rag_index_load(hn_docstore *d, const char *dir, hn_vindex_kind kind, int dim, hn_vindex **out,
                             bool *rebuilt);
 
+// What hone index reads (adapt/rag_read.c).
+typedef struct {
+    char *source;      // FILE, or FILE#ID for a record
+    char *text;        // malloc'd
+    size_t len;
+    char *meta;        // a JSON object
+    char hash[17];
+    hn_rag_span *spans; // its chunks (hone index, for documents it embeds)
+    int n_spans;
+    bool unchanged;     // the database holds it with this hash already
+} hn_rag_doc;
+
+typedef struct {
+    char *path;
+    hn_rag_doc *docs;
+    int n_docs;
+} hn_rag_input;
+
+typedef struct {
+    hn_rag_input *in;
+    int n, cap;
+    char **dirs; // folders named: a file indexed from one that is gone is removed
+    int n_dirs;
+} hn_rag_inputs;
+
+// The files the paths stand for: files as named (a .txt, .md, .jsonl or .json, else HN_ERR_ARG), folders walked in
+// name order (hidden entries skipped) and kept in v->dirs. With remove, paths need not exist and are only listed.
+hn_status hn_rag_inputs_expand(hn_rag_inputs *v, const char *const *paths, int n, bool remove);
+// Reads and checks one file into its documents: an empty (white space only), binary (a NUL byte) or non-UTF-8 file,
+// a JSONL line that is not an object with a non-empty "text" (or repeats an "id"), JSON that is not SQuAD: errors
+// naming the file (and line).
+hn_status hn_rag_input_read(hn_rag_input *in);
+void hn_rag_inputs_free(hn_rag_inputs *v);
+
 #endif

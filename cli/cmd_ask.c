@@ -66,7 +66,8 @@ int cmd_ask(int argc, char **argv) {
         } else if (cli_flag_bool(argv, i, NULL, "--json")) json = true;
         else if (cli_flag_bool(argv, i, NULL, "--no-generate")) no_gen = true;
         else if (cli_flag_bool(argv, i, NULL, "--exact")) exact = true;
-        else if (argv[i][0] == '-' && argv[i][1]) rc = cli_usage_error("ask: unknown flag '%s' (hone ask --help)", argv[i]);
+        else if (argv[i][0] == '-' && argv[i][1])
+            rc = cli_usage_error("ask: unknown flag '%s' (hone ask --help)", argv[i]);
         else if (question) rc = cli_usage_error("ask: one question (quote it); '%s' is a second", argv[i]);
         else question = argv[i];
     }
@@ -106,9 +107,13 @@ int cmd_ask(int argc, char **argv) {
     else {
         rc = 0;
         if (answer) printf("%s\n\nSources:\n", answer);
-        for (int i = 0; i < (no_gen ? n : used); i++)
-            printf("[%d] %s (%lld-%lld, score %.4f): %.200s%s\n", i + 1, hits[i].source, (long long)hits[i].start,
-                   (long long)hits[i].end, (double)hits[i].score, hits[i].text, strlen(hits[i].text) > 200 ? "..." : "");
+        for (int i = 0; i < (no_gen ? n : used); i++) { // the first 200 bytes, cut at a character
+            const char *t = hits[i].text;
+            size_t len = strlen(t), cut = len > 200 ? 200 : len;
+            while (cut < len && cut > 0 && ((unsigned char)t[cut] & 0xC0) == 0x80) cut--;
+            printf("[%d] %s (%lld-%lld, score %.4f): %.*s%s\n", i + 1, hits[i].source, (long long)hits[i].start,
+                   (long long)hits[i].end, (double)hits[i].score, (int)cut, t, cut < len ? "..." : "");
+        }
     }
     free(prompt), free(answer);
     if (hits) hn_rag_hits_free(hits, k);

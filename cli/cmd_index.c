@@ -53,11 +53,13 @@ int cmd_index(int argc, char **argv) {
             cli_flag_str(argc, argv, &i, "-m", "--model", &p.embed_model, &err) ||
             cli_flag_str(argc, argv, &i, NULL, "--index", &kind, &err) ||
             cli_flag_int(argc, argv, &i, NULL, "--chunk-tokens", &p.chunk_tokens, &err) ||
-            cli_flag_int(argc, argv, &i, NULL, "--overlap", &p.overlap, &err) || cli_flag_threads(argc, argv, &i, &err)) {
+            cli_flag_int(argc, argv, &i, NULL, "--overlap", &p.overlap, &err) ||
+            cli_flag_threads(argc, argv, &i, &err)) {
             if (err) rc = 2;
         } else if (cli_flag_bool(argv, i, NULL, "--remove")) p.remove = true;
         else if (cli_flag_bool(argv, i, NULL, "--exact")) p.exact = true;
-        else if (argv[i][0] == '-' && argv[i][1]) rc = cli_usage_error("index: unknown flag '%s' (hone index --help)", argv[i]);
+        else if (argv[i][0] == '-' && argv[i][1])
+            rc = cli_usage_error("index: unknown flag '%s' (hone index --help)", argv[i]);
         else paths[n++] = argv[i];
     }
     if (rc < 0 && !db) rc = cli_usage_error("index: --db DIR is required (hone index --help)");

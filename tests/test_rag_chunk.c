@@ -72,7 +72,8 @@ int main(void) {
     // One long paragraph of sentences, English then Chinese: split at sentence ends, each chunk within budget.
     char *longp = malloc(8192);
     size_t o = 0;
-    for (int i = 0; i < 30; i++) o += (size_t)snprintf(longp + o, 8192 - o, "Sentence %d tells of river %d. ", i, i * 3);
+    for (int i = 0; i < 30; i++)
+        o += (size_t)snprintf(longp + o, 8192 - o, "Sentence %d tells of river %d. ", i, i * 3);
     for (int i = 0; i < 20; i++) o += (size_t)snprintf(longp + o, 8192 - o, "河流%d很长。", i);
     CHECK(hn_rag_chunk(tk, longp, o, 40, 8, &sp, &n) == HN_OK && n > 4, "long paragraph: %d chunks", n);
     bool within = true, at_ends = true;
