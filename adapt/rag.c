@@ -159,33 +159,66 @@ void hn_rag_set_search_width(hn_rag *r, int width) { hn_vindex_set_search_width(
 
 // Questions embedded at a time.
 #define RAG_QUERY_BATCH 64
+// IVF-PQ's scores come from compressed codes: it is asked for this many times k candidates (at most 256, at least
+// k), which are then ranked by their exact vectors.
+#define RAG_RERANK 8
+
+typedef struct {
+    int64_t id;
+    float score;
+} scored;
+
+static int by_score(const void *a, const void *b) {
+    const scored *x = a, *y = b;
+    return x->score != y->score ? (x->score < y->score ? 1 : -1) : (x->id > y->id) - (x->id < y->id);
+}
+
+// The index's candidates for one query, scored by their stored vectors (every kind: scores are always the exact
+// cosine, whatever the index), best first, the k best made hits.
+static hn_status rank(hn_rag *r, const float *q, const int64_t *ids, int kk, int k, scored *c, float *v,
+                      hn_rag_hit *hits, int *n) {
+    int nc = 0;
+    hn_status s = HN_OK;
+    for (int j = 0; j < kk && ids[j] >= 0 && !s; j++) {
+        if ((s = hn_docstore_chunk_vector(r->db, ids[j], r->dim, v))) break;
+        double dot = 0;
+        for (int t = 0; t < r->dim; t++) dot += (double)q[t] * v[t];
+        c[nc++] = (scored){ids[j], (float)dot};
+    }
+    if (!s && nc) qsort(c, (size_t)nc, sizeof *c, by_score);
+    *n = 0;
+    for (int j = 0; j < nc && j < k && !s; j++) {
+        hn_doc_chunk ch;
+        if ((s = hn_docstore_chunk(r->db, c[j].id, &ch))) break;
+        hits[j] = (hn_rag_hit){.id = c[j].id, .score = c[j].score, .text = ch.text, .source = ch.source,
+                               .start = ch.start, .end = ch.end, .meta = ch.meta};
+        (*n)++;
+    }
+    return s;
+}
 
 hn_status hn_rag_retrieve(hn_rag *r, const char *const *queries, int nq, int k, hn_rag_hit *hits, int *n) {
     if (k < 1) return hn_fail(HN_ERR_ARG, "retrieve: k is %d; expected at least 1", k);
     memset(hits, 0, (size_t)nq * (size_t)k * sizeof *hits);
     int B = nq < RAG_QUERY_BATCH ? nq : RAG_QUERY_BATCH;
-    float *q = hn_calloc((size_t)B * (size_t)r->dim, sizeof *q, "query vectors"), *sc = NULL;
+    int kk = r->kind != HN_VINDEX_IVFPQ ? k : RAG_RERANK * k < 256 ? RAG_RERANK * k : k > 256 ? k : 256;
+    float *q = hn_calloc((size_t)B * (size_t)r->dim, sizeof *q, "query vectors"), *sc = NULL, *v = NULL;
     int64_t *ids = NULL;
-    if (q) sc = hn_calloc((size_t)B * (size_t)k, sizeof *sc, "scores");
-    if (sc) ids = hn_calloc((size_t)B * (size_t)k, sizeof *ids, "ids");
-    hn_status s = ids ? HN_OK : HN_ERR_NOMEM;
+    scored *c = NULL;
+    if (q) sc = hn_calloc((size_t)B * (size_t)kk, sizeof *sc, "scores");
+    if (sc) ids = hn_calloc((size_t)B * (size_t)kk, sizeof *ids, "ids");
+    if (ids) c = hn_calloc((size_t)kk, sizeof *c, "candidates");
+    if (c) v = hn_calloc((size_t)r->dim, sizeof *v, "a vector");
+    hn_status s = v ? HN_OK : HN_ERR_NOMEM;
     for (int q0 = 0; q0 < nq && !s; q0 += B) {
         int b = nq - q0 < B ? nq - q0 : B;
         s = hn_model_embed_texts(r->m, queries + q0, b, r->pool, true, q);
-        if (!s) s = hn_vindex_search(r->vi, q, b, k, sc, ids);
-        for (int i = 0; i < b && !s; i++) {
-            n[q0 + i] = 0;
-            for (int j = 0; j < k && !s && ids[i * k + j] >= 0; j++) {
-                hn_rag_hit *h = &hits[(size_t)(q0 + i) * k + j];
-                hn_doc_chunk c;
-                if ((s = hn_docstore_chunk(r->db, ids[i * k + j], &c))) break;
-                *h = (hn_rag_hit){.id = ids[i * k + j], .score = sc[i * k + j], .text = c.text, .source = c.source,
-                                  .start = c.start, .end = c.end, .meta = c.meta};
-                n[q0 + i]++;
-            }
-        }
+        if (!s) s = hn_vindex_search(r->vi, q, b, kk, sc, ids);
+        for (int i = 0; i < b && !s; i++)
+            s = rank(r, q + (size_t)i * r->dim, ids + (size_t)i * kk, kk, k, c, v, hits + (size_t)(q0 + i) * k,
+                     &n[q0 + i]);
     }
-    free(q), free(sc), free(ids);
+    free(q), free(sc), free(ids), free(c), free(v);
     if (s) hn_rag_hits_free(hits, nq * k);
     return s;
 }

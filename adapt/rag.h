@@ -31,7 +31,8 @@ typedef struct hn_rag hn_rag;
 
 typedef struct {
     int64_t id;         // the chunk's id in the database
-    float score;        // inner product of the query's and the chunk's vectors (cosine: both L2-normalised)
+    float score;        // inner product of the query's and the chunk's stored vectors (cosine: both L2-normalised),
+                        // computed exactly whatever the index (IVF-PQ's candidates are re-ranked by it)
     char *text;         // the chunk's text (malloc'd)
     char *source;       // the document: the file's path as indexed, or FILE#ID for a JSONL record or a SQuAD
                         // paragraph (malloc'd)
@@ -56,7 +57,7 @@ hn_vindex_kind hn_rag_index_kind(const hn_rag *r);
 void hn_rag_set_search_width(hn_rag *r, int width);
 
 // The k best chunks for each of nq queries (embedded in batches): query q's are hits[q * k .. q * k + n[q]), best
-// first (n[q] < k when the database holds fewer chunks). Free them with hn_rag_hits_free(hits, nq * k) (entries
+// first by the exact cosine of the stored vectors (ivfpq: of 8 k candidates, at most 256) (n[q] < k when the database holds fewer chunks). Free them with hn_rag_hits_free(hits, nq * k) (entries
 // past n[q] are zeroed). Not thread-safe: one caller at a time per hn_rag.
 hn_status hn_rag_retrieve(hn_rag *r, const char *const *queries, int nq, int k, hn_rag_hit *hits, int *n);
 void hn_rag_hits_free(hn_rag_hit *hits, int n);

@@ -342,6 +342,22 @@ hn_status hn_docstore_vectors(hn_docstore *d, int dim, int64_t after, float **x,
     return s;
 }
 
+hn_status hn_docstore_chunk_vector(hn_docstore *d, int64_t id, int dim, float *out) {
+    sqlite3_stmt *st = prep(d, "SELECT vec FROM chunks WHERE id = ?");
+    if (!st) return HN_ERR_IO;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    hn_status s = HN_OK;
+    if (rc == SQLITE_DONE) s = hn_fail(HN_ERR_NOTFOUND, "%s: no chunk %lld", d->path, (long long)id);
+    else if (rc != SQLITE_ROW) s = db_fail(d, "cannot read a vector");
+    else if (sqlite3_column_bytes(st, 0) != dim * (int)sizeof *out)
+        s = hn_fail(HN_ERR_FORMAT, "%s: chunk %lld's vector has %d bytes; expected %d (%d floats)", d->path,
+                    (long long)id, sqlite3_column_bytes(st, 0), dim * (int)sizeof *out, dim);
+    else memcpy(out, sqlite3_column_blob(st, 0), (size_t)dim * sizeof *out);
+    sqlite3_finalize(st);
+    return s;
+}
+
 hn_status hn_docstore_chunk(hn_docstore *d, int64_t id, hn_doc_chunk *c) {
     memset(c, 0, sizeof *c);
     sqlite3_stmt *st =

@@ -55,6 +55,10 @@ int64_t hn_docstore_max_chunk_id(hn_docstore *d); // 0 when there was never a ch
 // malloc'd. A stored vector of another size is HN_ERR_FORMAT naming the chunk.
 hn_status hn_docstore_vectors(hn_docstore *d, int dim, int64_t after, float **x, int64_t **ids, int64_t *n);
 
+// One chunk's vector into out (dim floats): HN_ERR_NOTFOUND for an id it does not hold, HN_ERR_FORMAT for a vector
+// of another size.
+hn_status hn_docstore_chunk_vector(hn_docstore *d, int64_t id, int dim, float *out);
+
 typedef struct {
     char *text, *source, *meta; // malloc'd
     int64_t start, end;

@@ -1,5 +1,5 @@
 // tests/test_docstore.c — the retrieval database's SQLite store (io/docstore.h): settings, documents and chunks
-// written in transactions and read back (vectors bit for bit, text, metadata, byte ranges), the generation raised
+// written in transactions and read back (vectors bit for bit, all or one, text, metadata, byte ranges), the generation raised
 // by each commit and not by a rollback, removal returning the chunk ids it dropped, ids never reused, a read-only
 // reopen; and what it refuses: a missing database, a file that is not SQLite, another format, a vector of another
 // size, an id it does not hold.
@@ -47,6 +47,12 @@ int main(void) {
     free(x), free(got);
     CHECK(hn_docstore_vectors(d, 8, 0, &x, &got, &n) == HN_ERR_FORMAT && strstr(hn_errmsg(), "expected 32"),
           "vectors of another size refused: %s", hn_errmsg());
+    float one[4];
+    CHECK(hn_docstore_chunk_vector(d, ids[1], 4, one) == HN_OK && !memcmp(one, v[1], sizeof one),
+          "one chunk's vector");
+    CHECK(hn_docstore_chunk_vector(d, 999, 4, one) == HN_ERR_NOTFOUND, "the vector of an id it does not hold");
+    CHECK(hn_docstore_chunk_vector(d, ids[1], 3, one) == HN_ERR_FORMAT && strstr(hn_errmsg(), "expected 12"),
+          "a vector of another size: %s", hn_errmsg());
     hn_doc_chunk c;
     CHECK(hn_docstore_chunk(d, ids[2], &c) == HN_OK && !strcmp(c.text, "rec") && !strcmp(c.source, "r.jsonl#1") &&
               !strcmp(c.meta, "{\"k\":1}") && c.start == 0 && c.end == 3,
