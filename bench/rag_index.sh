@@ -22,18 +22,21 @@ export OMP_WAIT_POLICY=PASSIVE
 model=$("$HONE" pull all-minilm-l6-v2 2>/dev/null | tail -1)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); threads $THREADS; $(date -u +%F)"
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
+echo "machine: $(nproc) cores, $cpu; threads $THREADS; $(date -u +%F)"
 printf '%-8s %7s %8s | %9s %9s %6s | %9s %6s | %8s %8s %8s | %8s %8s\n' file chunks tokens hone-emb st-emb ratio \
     hone-rss cosmin hone-r@1 hone-r@5 hone-r@10 ref-r@5 ref-r@10
 for f in xquad.en.part1.json xquad.zh.json; do
-    /usr/bin/time -f '%M' -o "$tmp/rss" "$HONE" index "$data/$f" --db "$tmp/db-$f" --threads "$THREADS" 2>"$tmp/index.err"
+    /usr/bin/time -f '%M' -o "$tmp/rss" "$HONE" index "$data/$f" --db "$tmp/db-$f" --threads "$THREADS" \
+        2>"$tmp/index.err"
     emb=$(grep -o 'embedding [0-9.]* s' "$tmp/index.err" | cut -d' ' -f2)
     ev=$("$HONE" eval --task retrieval --db "$tmp/db-$f" --data "$data/$f" --json --threads "$THREADS" 2>/dev/null)
     ref=$("$PY" "$(dirname "$0")/rag_index_ref.py" --db "$tmp/db-$f" --model "$model" --questions "$data/$f" \
         --threads "$THREADS" 2>/dev/null)
     python3 - "$f" "$emb" "$(cat "$tmp/rss")" "$ev" "$ref" <<'EOF'
 import json, sys
-f, emb, rss, ev, ref = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4]), json.loads(sys.argv[5])
+f, emb, rss = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+ev, ref = json.loads(sys.argv[4]), json.loads(sys.argv[5])
 g = lambda d, *ks: next((d[k] for k in ks if k in d), float("nan"))
 print("%-8s %7d %8d | %8.2fs %8.2fs %5.2fx | %6.0fMiB %6.4f | %8.3f %8.3f %8.3f | %8.3f %8.3f" % (
     f.split(".")[1], ref["chunks"], ref["tokens"], emb, ref["embed_s"], ref["embed_s"] / emb, rss / 1024,

@@ -7,6 +7,8 @@
 
 #include "tensor/tensor.h"
 
+#include <string.h>
+
 typedef enum { HN_SIMD_SCALAR = 0, HN_SIMD_AVX2 = 1, HN_SIMD_AVX512 = 2, HN_SIMD_COUNT } hn_simd;
 
 // The fp32 tile product of the EXACT path. A panel holds HN_PANEL weight rows transposed: pack[k * HN_PANEL + r] is
@@ -169,7 +171,7 @@ int64_t hn_slab_rows(const hn_tensor *w);
 //
 // exp(x): x clamped to [-87.3, 88] (2^n stays a normal float), n = round(x / ln2), r = x - n ln2 (ln2 in two
 // parts), e^r by its degree-6 Taylor polynomial (|r| <= ln2/2: error < 1.2e-7 relative), times 2^n built in the
-// exponent field. The same as tensor/nn.c's exp_one.
+// exponent field: hn_exp1 below, which the scalar loops use.
 //
 // erf(x), odd, on a = |x| clamped to 4 (erf(4) rounds to 1.0f: erfc(4) = 1.5e-8 is under half an ulp of 1):
 //   a < 1:  a + a * A(a^2), A of degree 6 in u = a^2 (erf(a)/a - 1: the correction to a, whose rounding is small);
@@ -204,6 +206,23 @@ typedef struct {
     float (*softmax)(float *p, int64_t n);
     void (*exp_sub)(float *p, int64_t n, float c); // p = exp(p - c)
 } hn_vmath_set;
+
+// exp of one float by the formula above; branch-free, so that loops over it vectorise where GCC can.
+static inline float hn_exp1(float x) {
+    x = x < -87.3f ? -87.3f : x > 88.0f ? 88.0f : x; // keeps 2^n a normal float
+    const float shift = 12582912.0f; // 1.5 * 2^23: adding it rounds to an integer in the low mantissa bits
+    float t = x * 1.44269504088896341f + shift;
+    int32_t ti;
+    memcpy(&ti, &t, 4);
+    float n = t - shift;
+    float r = x - n * 0.693145751953125f - n * 1.42860682030941723212e-6f;
+    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
+    // 2^n: exponent field n + 127; unsigned, as a NaN x gives any ti (p is NaN then anyway)
+    uint32_t bits = (((uint32_t)ti - 0x4B400000u) << 23) + 0x3F800000u;
+    float scale;
+    memcpy(&scale, &bits, 4);
+    return p * scale;
+}
 
 extern const hn_vmath_set hn_vmath_ref;    // scalar, any x86-64
 extern const hn_vmath_set hn_vmath_avx2;   // needs AVX2 + FMA

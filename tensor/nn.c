@@ -25,24 +25,7 @@ static inline float dot(const float *a, const float *b, int64_t n) {
     return s;
 }
 
-// e^x = 2^n * e^r with n = round(x / ln2), |r| <= ln2/2; e^r by its degree-6 Taylor polynomial (error < 1.2e-7
-// relative). Branch-free so that loops over it vectorise.
-static inline float exp_one(float x) {
-    x = x < -87.3f ? -87.3f : x > 88.0f ? 88.0f : x; // keeps 2^n a normal float
-    const float shift = 12582912.0f; // 1.5 * 2^23: adding it rounds to an integer in the low mantissa bits
-    float t = x * 1.44269504088896341f + shift;
-    int32_t ti;
-    memcpy(&ti, &t, 4);
-    float n = t - shift;
-    float r = x - n * 0.693145751953125f - n * 1.42860682030941723212e-6f;
-    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
-    int32_t bits = (ti - 0x4B400000) * (1 << 23) + 0x3F800000; // 2^n as a float: exponent field n + 127
-    float scale;
-    memcpy(&scale, &bits, 4);
-    return p * scale;
-}
-
-// The vector exp of tensor/vmath*.c, the same polynomial as exp_one (GCC at -O2 leaves this loop scalar).
+// The vector exp of tensor/vmath*.c, the polynomial of hn_exp1 (GCC at -O2 leaves this loop scalar).
 void hn_exp_inplace(float *x, int64_t n) { hn_vmath_active()->exp(x, x, n); }
 
 HN_CLONES static void rmsnorm_row(float *y, const float *x, const float *w, int64_t C, float eps) {
@@ -97,16 +80,16 @@ HN_CLONES void hn_softmax(float *x, int64_t n) {
     float acc[LANES] = {0};
     int64_t i = 0;
     for (; i + LANES <= n; i += LANES)
-        for (int j = 0; j < LANES; j++) acc[j] += x[i + j] = exp_one(x[i + j] - mx);
+        for (int j = 0; j < LANES; j++) acc[j] += x[i + j] = hn_exp1(x[i + j] - mx);
     float s = 0;
     for (int j = 0; j < LANES; j++) s += acc[j];
-    for (; i < n; i++) s += x[i] = exp_one(x[i] - mx);
+    for (; i < n; i++) s += x[i] = hn_exp1(x[i] - mx);
     float inv = 1.0f / s;
     for (i = 0; i < n; i++) x[i] *= inv;
 }
 
 HN_CLONES static void swiglu_range(float *y, const float *g, const float *u, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = g[i] / (1.0f + exp_one(-g[i])) * u[i];
+    for (int64_t i = 0; i < n; i++) y[i] = g[i] / (1.0f + hn_exp1(-g[i])) * u[i];
 }
 
 void hn_swiglu(float *y, const float *g, const float *u, int64_t n) {
@@ -154,7 +137,7 @@ HN_CLONES static void attend_row(float *restrict out, const float *restrict q, c
     }
     float sum = 0;
 #pragma omp simd reduction(+ : sum)
-    for (int64_t s = 0; s < S; s++) sum += p[s] = exp_one(p[s] - mx);
+    for (int64_t s = 0; s < S; s++) sum += p[s] = hn_exp1(p[s] - mx);
     float inv = 1.0f / sum;
 #pragma omp simd
     for (int d = 0; d < hd; d++) out[d] = 0;

@@ -6,22 +6,6 @@
 #include <math.h>
 #include <string.h>
 
-static inline float exp_one(float x) {
-    x = x < -87.3f ? -87.3f : x > 88.0f ? 88.0f : x;
-    const float shift = 12582912.0f; // 1.5 * 2^23: adding it rounds to an integer in the low mantissa bits
-    float t = x * 1.44269504088896341f + shift;
-    int32_t ti;
-    memcpy(&ti, &t, 4);
-    float n = t - shift;
-    float r = x - n * 0.693145751953125f - n * 1.42860682030941723212e-6f;
-    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
-    // 2^n: exponent field n + 127; unsigned, as a NaN x (erf's NaN) gives any ti, and p is NaN then anyway
-    uint32_t bits = (((uint32_t)ti - 0x4B400000u) << 23) + 0x3F800000u;
-    float scale;
-    memcpy(&scale, &bits, 4);
-    return p * scale;
-}
-
 static inline float erf_one(float x) {
     float a = fabsf(x);
     a = a > 4.0f ? 4.0f : a; // a NaN stays NaN
@@ -33,13 +17,13 @@ static inline float erf_one(float x) {
     } else {
         float w = a - HN_ERF_B_MID, p = hn_erf_b[HN_ERF_B_DEG];
         for (int k = HN_ERF_B_DEG - 1; k >= 0; k--) p = p * w + hn_erf_b[k];
-        r = 1.0f - exp_one(-(a * a)) * p;
+        r = 1.0f - hn_exp1(-(a * a)) * p;
     }
     return copysignf(r, x);
 }
 
 static void exp_ref(float *y, const float *x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = exp_one(x[i]);
+    for (int64_t i = 0; i < n; i++) y[i] = hn_exp1(x[i]);
 }
 
 static void erf_ref(float *y, const float *x, int64_t n) {
@@ -53,7 +37,7 @@ static void gelu_erf_ref(float *y, const float *x, int64_t n) {
 static void gelu_erf_grad_ref(float *gx, const float *x, const float *dy, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         float cdf = 0.5f * (1.0f + erf_one(x[i] * (float)M_SQRT1_2));
-        gx[i] += dy[i] * (cdf + x[i] * HN_INV_SQRT_2PI * exp_one(-0.5f * x[i] * x[i]));
+        gx[i] += dy[i] * (cdf + x[i] * HN_INV_SQRT_2PI * hn_exp1(-0.5f * x[i] * x[i]));
     }
 }
 
@@ -61,14 +45,14 @@ static float softmax_ref(float *p, int64_t n) {
     float mx = p[0];
     for (int64_t i = 1; i < n; i++) mx = p[i] > mx ? p[i] : mx;
     float sum = 0;
-    for (int64_t i = 0; i < n; i++) sum += p[i] = exp_one(p[i] - mx);
+    for (int64_t i = 0; i < n; i++) sum += p[i] = hn_exp1(p[i] - mx);
     float inv = 1.0f / sum;
     for (int64_t i = 0; i < n; i++) p[i] *= inv;
     return mx + logf(sum);
 }
 
 static void exp_sub_ref(float *p, int64_t n, float c) {
-    for (int64_t i = 0; i < n; i++) p[i] = exp_one(p[i] - c);
+    for (int64_t i = 0; i < n; i++) p[i] = hn_exp1(p[i] - c);
 }
 
 const hn_vmath_set hn_vmath_ref = {exp_ref, erf_ref, gelu_erf_ref, gelu_erf_grad_ref, softmax_ref, exp_sub_ref};
