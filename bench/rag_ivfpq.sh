@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # hone index --index ivfpq end to end on a collection large enough to train it: Tiny Shakespeare
 # (../shared/data/text-corpus/tinyshakespeare/input.txt) in chunks of 24 tokens (over 10,000 chunks), indexed flat
-# and ivfpq, then every 380th line of the play (86) asked of both (`hone ask --no-generate --json --k 10`): the share of the
-# exact index's top 10 the ivfpq index also returns (recall@10 against exact), with 16 and 64 lists probed, and each
-# index's size on disk and time to build. Chunk ids differ between the two databases: chunks are compared by text.
+# and ivfpq, then every 380th line of the play (86) asked of both (`hone ask --no-generate --json --k 10`): the
+# share of the exact index's top 10 the ivfpq index also returns (recall@10 against exact; hone re-ranks ivfpq's
+# 80 best candidates by their stored vectors), with 16 and 64 lists probed, and each index's size on disk and time
+# to build. Chunk ids differ between the two databases: chunks are compared by text.
 #
 #   bash bench/rag_ivfpq.sh build/hone
 # The benchmark unsets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE (README, "Speed").
