@@ -159,8 +159,9 @@ static hn_status update_index(hn_docstore *d, const char *dir, hn_vindex_kind ki
     }
     char gen[32];
     snprintf(gen, sizeof gen, "%lld", (long long)hn_docstore_generation(d));
-    if (!s) s = hn_vindex_write(v, path);
-    if (!s) s = hn_docstore_set(d, "index_generation", gen);
+    bool same = current && !n_removed && !n && !strcmp(gen, ig); // nothing changed: the file on disk stands
+    if (!s && !same) s = hn_vindex_write(v, path);
+    if (!s && !same) s = hn_docstore_set(d, "index_generation", gen);
     hn_vindex_destroy(v);
     free(path), free(ig), free(x), free(ids);
     return s;
@@ -180,7 +181,7 @@ hn_status hn_rag_index(const char *dir, const char *const *paths, int n, const h
     hn_status s = hn_rag_inputs_expand(&v, paths, n, p->remove);
     // Every file read and checked before the database is touched.
     for (int i = 0; i < v.n && !s && !p->remove; i++) s = hn_rag_input_read(&v.in[i]);
-    if (!s) s = hn_docstore_open(&d, dir, true);
+    if (!s) s = hn_docstore_open(&d, dir, !p->remove); // nothing to remove from a database that is not there
     char *db_model = NULL;
     if (!s) s = hn_docstore_get(d, "embed_model", &db_model);
     const char *name = p->embed_model ? p->embed_model : db_model ? db_model : HN_RAG_DEFAULT_EMBED;
