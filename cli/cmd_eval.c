@@ -63,6 +63,16 @@ typedef struct {
     cli_adapters ca;
 } eval_opts;
 
+// Prints j compactly on one line (and frees it).
+static int print_text(json_t *j) {
+    char *text = j ? json_dumps(j, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!text) return cli_fail();
+    printf("%s\n", text);
+    free(text);
+    return 0;
+}
+
 static int print_json(const hn_cls_metrics *mt, const cli_cls_run *r) {
     json_t *cl = json_array(), *cm = json_array();
     for (int c = 0; c < mt->n_classes; c++) {
@@ -74,12 +84,7 @@ static int print_json(const hn_cls_metrics *mt, const cli_cls_run *r) {
     }
     json_t *j = json_pack("{s:f, s:f, s:i, s:s, s:o, s:o}", "accuracy", mt->accuracy, "macro_f1", mt->macro_f1, "n",
                           mt->n, "method", r->method, "classes", cl, "confusion", cm);
-    char *text = j ? json_dumps(j, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
-    json_decref(j);
-    if (!text) return cli_fail();
-    printf("%s\n", text);
-    free(text);
-    return 0;
+    return print_text(j);
 }
 
 // ---- retrieval and rag
@@ -160,15 +165,6 @@ static hn_status run_questions(const eval_opts *o, hn_rag *r, const hn_qa_set *q
     if (tty) fputc('\n', stderr);
     free(hits), free(qs), free(n);
     return s;
-}
-
-static int print_text(json_t *j) {
-    char *text = j ? json_dumps(j, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
-    json_decref(j);
-    if (!text) return cli_fail();
-    printf("%s\n", text);
-    free(text);
-    return 0;
 }
 
 static int eval_qa(eval_opts *o, bool rag) {
