@@ -72,8 +72,9 @@ static hn_status settings(hn_docstore *d, const char *dir, hn_model *m, const ch
     return s;
 }
 
-// Chunks in a batch of hn_model_embed_texts.
-#define EMBED_BATCH 64
+// Chunks a call of hn_model_embed_texts: it sorts a call's texts by length into padded batches, so a large call
+// pads less (XQuAD's Chinese chunks: 9.0-10.0 s against 10.2-10.7 s with 64).
+#define EMBED_BATCH 1024
 
 // Embeds, then commits, one file: its changed documents replaced, its new ones added, its vanished ones removed.
 static hn_status commit_file(hn_docstore *d, hn_model *m, hn_rag_input *in, int dim, int64_t **removed,
