@@ -242,24 +242,61 @@ char *hn_rag_prompt(const hn_rag_hit *hits, int n, const char *question, const c
     return p;
 }
 
+// Tokens of len bytes of text (len < 0: NUL-terminated); -1 when the tokenizer fails.
+static int64_t n_tokens(const hn_tokenizer *tok, const char *text, int64_t len) {
+    int32_t *ids = NULL;
+    int64_t n = 0;
+    hn_status s = hn_tokenizer_encode(tok, text, len, 0, &ids, &n);
+    free(ids);
+    return s ? -1 : n;
+}
+
+// Whether the prompt with k sources fits; *p gets it (malloc'd) when it does. -1 when out of memory or the
+// tokenizer fails.
+static int fits(const hn_tokenizer *tok, const hn_rag_hit *hits, int k, const char *question, const char *instruction,
+                int max_tokens, char **p) {
+    char *t = hn_rag_prompt(hits, k, question, instruction);
+    int64_t nt = t ? n_tokens(tok, t, -1) : -1;
+    if (nt >= 0 && nt <= max_tokens) {
+        *p = t;
+        return 1;
+    }
+    free(t);
+    return nt < 0 ? -1 : 0;
+}
+
 char *hn_rag_prompt_fit(const hn_tokenizer *tok, const hn_rag_hit *hits, int n, const char *question,
                         const char *instruction, int max_tokens, int *used) {
-    for (int k = n; k >= 0; k--) {
-        char *p = hn_rag_prompt(hits, k, question, instruction);
-        int32_t *ids = NULL;
-        int64_t nt = 0;
-        if (!p || hn_tokenizer_encode(tok, p, -1, 0, &ids, &nt)) {
-            free(p);
-            return NULL;
-        }
-        free(ids);
-        if (nt <= max_tokens || k == 0) {
-            *used = k;
-            return p;
-        }
-        free(p);
+    // A first guess from the sources' tokens counted one by one, then the prompt itself counted, up or down a
+    // source at a time: a few tokenizations of the prompt, not one for every number of sources.
+    char *p = hn_rag_prompt(NULL, 0, question, instruction);
+    int64_t sum = p ? n_tokens(tok, p, -1) : -1;
+    free(p);
+    p = NULL;
+    int k = 0;
+    for (; sum >= 0 && k < n; k++) {
+        int64_t t = n_tokens(tok, hits[k].text, -1);
+        if (t < 0) return NULL;
+        if ((sum += t + 4) > max_tokens) break; // "[k] " and the blank line after
     }
-    return NULL;
+    if (sum < 0) return NULL;
+    int f = fits(tok, hits, k, question, instruction, max_tokens, &p);
+    while (f == 1 && k < n) { // more may fit than the guess
+        char *q = NULL;
+        int g = fits(tok, hits, k + 1, question, instruction, max_tokens, &q);
+        if (g < 0) f = -1;
+        if (g != 1) break;
+        free(p);
+        p = q, k++;
+    }
+    while (f == 0 && k > 0) f = fits(tok, hits, --k, question, instruction, max_tokens, &p);
+    if (f == 0) p = hn_rag_prompt(hits, 0, question, instruction); // not even the question fits: the caller's check
+    if (f < 0) {
+        free(p);
+        return NULL;
+    }
+    *used = k;
+    return p;
 }
 
 typedef struct {

@@ -3,7 +3,8 @@
 // the last ones that fit the overlap; a long paragraph splits at sentences (also CJK full stops); a sentence longer
 // than the budget splits into overlapping word windows; every chunk stays within the budget when tokenized whole
 // (a little slack: counts are summed per sentence or word) and together they cover the text; white space alone
-// gives no chunk; bad sizes are refused. Skips when the model has not been pulled.
+// gives no chunk; bad sizes are refused; the prompt keeps the most sources that fit a budget (hn_rag_prompt_fit).
+// Skips when the model has not been pulled.
 #include "adapt/rag.h"
 #include "model/registry.h"
 #include "test.h"
@@ -108,6 +109,29 @@ int main(void) {
     CHECK(hn_rag_chunk(tk, "x", 1, 8, 2, &sp, &n) == HN_ERR_ARG && strstr(hn_errmsg(), "at least 16"),
           "budget below 16 refused: %s", hn_errmsg());
     CHECK(hn_rag_chunk(tk, "x", 1, 32, 32, &sp, &n) == HN_ERR_ARG, "overlap as large as the budget refused");
+    // hn_rag_prompt_fit keeps the most sources that fit, for every budget: the same k as trying each k whole.
+    hn_rag_hit hits[6] = {{0}};
+    char txt[6][160];
+    for (int i = 0; i < 6; i++) {
+        snprintf(txt[i], sizeof txt[i], "Source %d says that the river %d runs %s through the valley of %d hills.", i,
+                 i * 7, i % 2 ? "slowly" : "fast, and loud,", i + 3);
+        hits[i].text = txt[i];
+    }
+    bool same = true;
+    for (int budget = 10; budget <= 160 && same; budget += 3) {
+        int used = -1, want = 0;
+        for (int k = 6; k > 0 && !want; k--) {
+            char *q = hn_rag_prompt(hits, k, "Which river runs fast?", NULL);
+            if (ntok(tk, q, -1) <= budget) want = k;
+            free(q);
+        }
+        char *p = hn_rag_prompt_fit(tk, hits, 6, "Which river runs fast?", NULL, budget, &used);
+        char *w = hn_rag_prompt(hits, want, "Which river runs fast?", NULL);
+        same = p && used == want && !strcmp(p, w);
+        if (!same) printf("budget %d: kept %d, expected %d\n", budget, used, want);
+        free(p), free(w);
+    }
+    CHECK(same, "prompt_fit keeps the most sources that fit, for budgets 10..160");
     hn_tokenizer_destroy(tk);
     return test_done();
 }
