@@ -1,5 +1,6 @@
 // adapt/rag.c — retrieval from a database made by hone index, the prompt with numbered sources, and a greedy
 // answer (adapt/rag.h).
+#define _GNU_SOURCE // asprintf
 #include "adapt/rag_impl.h"
 #include "io/adapter.h"
 #include "io/chat.h"
@@ -71,15 +72,56 @@ hn_status hn_rag_index_build(hn_docstore *d, hn_vindex_kind kind, int dim, hn_vi
     return s;
 }
 
+// "SIZE:FNV1A64" of the file at path, or NULL when it cannot be read (malloc'd).
+static char *file_fingerprint(const char *path) {
+    hn_map mp = {0};
+    if (hn_map_open(&mp, path)) return NULL;
+    char *f = NULL;
+    if (asprintf(&f, "%zu:%016llx", mp.size, (unsigned long long)hn_fnv1a(HN_FNV1A_INIT, mp.data, mp.size)) < 0)
+        f = NULL;
+    hn_map_close(&mp);
+    return f;
+}
+
+hn_status hn_rag_index_current(hn_docstore *d, const char *dir, hn_vindex_kind kind, int dim, int64_t gen,
+                               hn_vindex **out) {
+    *out = NULL;
+    char *path = hn_rag_index_path(dir), *ig = NULL, *fp = NULL, *have = NULL;
+    hn_status s = path ? hn_docstore_get(d, "index_generation", &ig) : HN_ERR_NOMEM;
+    if (!s) s = hn_docstore_get(d, "index_file", &fp);
+    // FAISS's reader is not made for damaged files (a truncated one leaks what it had read; a bad size field may
+    // ask for terabytes): it only sees the file that was written, as its recorded size and hash show.
+    if (!s && ig && fp && strtoll(ig, NULL, 10) == gen && (have = file_fingerprint(path)) && !strcmp(have, fp) &&
+        !hn_vindex_read(out, path) && (hn_vindex_kind_of(*out) != kind || hn_vindex_dim(*out) != dim)) {
+        hn_vindex_destroy(*out);
+        *out = NULL;
+    }
+    free(path), free(ig), free(fp), free(have);
+    return s;
+}
+
+hn_status hn_rag_index_save(hn_docstore *d, const char *dir, const hn_vindex *v) {
+    char *path = hn_rag_index_path(dir), *fp = NULL, gen[32];
+    snprintf(gen, sizeof gen, "%lld", (long long)hn_docstore_generation(d));
+    hn_status s = path ? hn_vindex_write(v, path) : HN_ERR_NOMEM;
+    if (!s && !(fp = file_fingerprint(path))) s = hn_fail(HN_ERR_IO, "%s: cannot read back the index written", path);
+    if (!s) s = hn_docstore_begin(d);
+    if (!s) { // both at once, without raising the generation (hn_docstore_commit would)
+        s = hn_docstore_set(d, "index_generation", gen);
+        if (!s) s = hn_docstore_set(d, "index_file", fp);
+        if (!s) s = hn_docstore_end(d);
+        if (s) hn_docstore_rollback(d);
+    }
+    free(path), free(fp);
+    return s;
+}
+
 hn_status hn_rag_index_load(hn_docstore *d, const char *dir, hn_vindex_kind kind, int dim, hn_vindex **out,
                             bool *rebuilt) {
-    *out = NULL, *rebuilt = false;
-    char *path = hn_rag_index_path(dir), *ig = NULL;
-    if (!path) return HN_ERR_NOMEM;
+    *rebuilt = false;
     int64_t gen = hn_docstore_generation(d), n = hn_docstore_n_chunks(d);
-    hn_status s = gen < 0 || n < 0 ? HN_ERR_IO : hn_docstore_get(d, "index_generation", &ig);
-    if (!s && ig && strtoll(ig, NULL, 10) == gen && !hn_vindex_read(out, path) &&
-        (hn_vindex_kind_of(*out) != kind || hn_vindex_dim(*out) != dim || hn_vindex_size(*out) != n)) {
+    hn_status s = gen < 0 || n < 0 ? HN_ERR_IO : hn_rag_index_current(d, dir, kind, dim, gen, out);
+    if (!s && *out && hn_vindex_size(*out) != n) { // not the stored chunks
         hn_vindex_destroy(*out);
         *out = NULL;
     }
@@ -87,7 +129,6 @@ hn_status hn_rag_index_load(hn_docstore *d, const char *dir, hn_vindex_kind kind
         *rebuilt = true;
         s = hn_rag_index_build(d, kind, dim, out);
     }
-    free(path), free(ig);
     return s;
 }
 

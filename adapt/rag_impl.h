@@ -17,9 +17,15 @@ hn_status hn_rag_check_model(hn_docstore *d, const char *dir, hn_model *m, const
 char *hn_rag_index_path(const char *dir);
 // The vector index over every stored chunk, trained (ivfpq) on all of them.
 hn_status hn_rag_index_build(hn_docstore *d, hn_vindex_kind kind, int dim, hn_vindex **out);
-// DIR/index.faiss when it reflects the store's current generation (settings.index_generation), holds every chunk
-// and has the recorded kind and dimension; otherwise (a crash between a commit and the index's write, a missing or
-// damaged file) the index rebuilt from the stored vectors, *rebuilt set.
+// DIR/index.faiss when it reflects generation `gen` of the store (settings.index_generation), is the file that was
+// written (settings.index_file: its size and FNV-1a hash; FAISS never reads another) and has this kind and
+// dimension; else *out NULL.
+hn_status hn_rag_index_current(hn_docstore *d, const char *dir, hn_vindex_kind kind, int dim, int64_t gen,
+                               hn_vindex **out);
+// Writes DIR/index.faiss atomically, then records the store's generation and the file's fingerprint together.
+hn_status hn_rag_index_save(hn_docstore *d, const char *dir, const hn_vindex *v);
+// The current index holding every stored chunk; otherwise (a crash between a commit and the index's write, a
+// missing or damaged file) the index rebuilt from the stored vectors, *rebuilt set.
 hn_status hn_rag_index_load(hn_docstore *d, const char *dir, hn_vindex_kind kind, int dim, hn_vindex **out,
                             bool *rebuilt);
 

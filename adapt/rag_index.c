@@ -139,32 +139,26 @@ static hn_status commit_file(hn_docstore *d, hn_model *m, hn_rag_input *in, int 
 // rebuilds it when it was not current at the start or cannot remove; writes it, then records its generation.
 static hn_status update_index(hn_docstore *d, const char *dir, hn_vindex_kind kind, int dim, int64_t gen0,
                               int64_t max_id, const int64_t *removed, int64_t n_removed) {
-    char *path = hn_rag_index_path(dir), *ig = NULL;
     hn_vindex *v = NULL;
     float *x = NULL;
     int64_t *ids = NULL, n = 0;
-    hn_status s = path ? hn_docstore_get(d, "index_generation", &ig) : HN_ERR_NOMEM;
-    bool current = !s && ig && strtoll(ig, NULL, 10) == gen0 && !hn_vindex_read(&v, path) &&
-                   hn_vindex_kind_of(v) == kind && hn_vindex_dim(v) == dim;
-    if (current && n_removed && !hn_vindex_can_remove(v)) current = false;
-    if (!s && current) {
+    hn_status s = hn_rag_index_current(d, dir, kind, dim, gen0, &v);
+    bool current = !s && v && (!n_removed || hn_vindex_can_remove(v));
+    if (current) {
         s = n_removed ? hn_vindex_remove(v, removed, n_removed, NULL) : HN_OK;
         if (!s) s = hn_docstore_vectors(d, dim, max_id, &x, &ids, &n);
         if (!s && n) s = hn_vindex_add(v, x, ids, n);
         if (!s && hn_vindex_size(v) != hn_docstore_n_chunks(d)) current = false; // out of step: start over
     }
+    bool same = current && !n_removed && !n; // nothing changed (no commit either): the file on disk stands
     if (!s && !current) {
         hn_vindex_destroy(v);
         v = NULL;
         s = hn_rag_index_build(d, kind, dim, &v);
     }
-    char gen[32];
-    snprintf(gen, sizeof gen, "%lld", (long long)hn_docstore_generation(d));
-    bool same = current && !n_removed && !n && !strcmp(gen, ig); // nothing changed: the file on disk stands
-    if (!s && !same) s = hn_vindex_write(v, path);
-    if (!s && !same) s = hn_docstore_set(d, "index_generation", gen);
+    if (!s && !same) s = hn_rag_index_save(d, dir, v);
     hn_vindex_destroy(v);
-    free(path), free(ig), free(x), free(ids);
+    free(x), free(ids);
     return s;
 }
 

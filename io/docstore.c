@@ -186,6 +186,8 @@ hn_status hn_docstore_commit(hn_docstore *d) {
     return s;
 }
 
+hn_status hn_docstore_end(hn_docstore *d) { return exec(d, "COMMIT", "cannot commit"); }
+
 void hn_docstore_rollback(hn_docstore *d) {
     if (!sqlite3_get_autocommit(d->db)) sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
 }

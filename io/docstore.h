@@ -31,6 +31,8 @@ int64_t hn_docstore_generation(hn_docstore *d); // 0 for a new database, -1 on e
 hn_status hn_docstore_begin(hn_docstore *d);
 // Raises the generation and commits.
 hn_status hn_docstore_commit(hn_docstore *d);
+// Commits without raising the generation (bookkeeping that changes no document).
+hn_status hn_docstore_end(hn_docstore *d);
 void hn_docstore_rollback(hn_docstore *d);
 
 // The document's content hash (malloc'd into *hash; NULL when the source is not in the database).
